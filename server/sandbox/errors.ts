@@ -1,0 +1,37 @@
+// Domain errors. Each carries a kind that the service layer maps to a Connect code in one table
+// (server/service/to-connect-error.ts); messages are written for the person who made the request.
+
+export type SandboxErrorKind =
+  | "invalid_argument"
+  | "not_found"
+  | "already_exists"
+  | "failed_precondition"
+  | "unavailable"
+  | "internal";
+
+export class SandboxError extends Error {
+  override readonly name = "SandboxError";
+  constructor(
+    readonly kind: SandboxErrorKind,
+    message: string,
+    options?: { cause?: unknown; field?: string },
+  ) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.field = options?.field;
+  }
+  readonly field: string | undefined;
+}
+
+export const invalidArgument = (field: string, message: string): SandboxError =>
+  new SandboxError("invalid_argument", `${field}: ${message}`, { field });
+
+export const notFound = (id: string): SandboxError =>
+  new SandboxError("not_found", `sandbox ${JSON.stringify(id)} not found`);
+
+/** A tool the manager needs is not installed; names the Debian package that provides it. */
+export const missingTool = (tool: string, debianPackage: string, cause?: unknown): SandboxError =>
+  new SandboxError(
+    "failed_precondition",
+    `${tool} was not found on PATH; install it (Debian package: ${debianPackage})`,
+    { cause },
+  );

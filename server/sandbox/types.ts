@@ -1,0 +1,48 @@
+// Domain types of the sandbox manager. Nothing here knows about protobuf, Connect or HTTP: the service layer
+// (server/service/) translates between these and the generated messages.
+
+export const BACKENDS = ["bubblewrap", "container", "vm"] as const;
+export type BackendName = (typeof BACKENDS)[number];
+
+export type SandboxStatus = "running" | "stopped" | "dead";
+
+/** One sandbox as persisted in state.json (field names are the documented JSON names). */
+export interface SandboxRecord {
+  id: string;
+  name: string;
+  backend: BackendName;
+  /** Real path of the project directory. */
+  project_dir: string;
+  status: SandboxStatus;
+  display_num: number | null;
+  tmux_session: string | null;
+  pid_xvfb: number | null;
+  qemu_qmp_socket: string | null;
+  network: boolean;
+  /** RFC 3339 UTC. */
+  created_at: string;
+  stopped_at: string | null;
+  exit_code: number | null;
+  exit_signal: string | null;
+  status_reason: string;
+  shell: boolean;
+  agent_args: string[];
+  /**
+   * Start time of the Xvfb process (field 22 of /proc/<pid>/stat, clock ticks since boot). Together with
+   * pid_xvfb it identifies the process, so a pid reused after a crash or reboot is never signalled.
+   */
+  xvfb_start_time: string | null;
+}
+
+export interface CreateSandboxInput {
+  name: string;
+  backend: BackendName;
+  projectDir: string;
+  /** Defaults to true. */
+  network?: boolean;
+  shell?: boolean;
+  agentArgs?: string[];
+}
+
+/** A change to the set of sandboxes, for WatchSandboxes. */
+export type SandboxEvent = { type: "upserted"; sandbox: SandboxRecord } | { type: "deleted"; id: string };
