@@ -1,0 +1,267 @@
+#!/usr/bin/env bash
+# claude-sandbox doctor: checks that this machine can run the bubblewrap sandbox, and prints for each problem a
+# command the user can paste. Exit 0 when nothing FAILs, 1 otherwise, 2 for bad usage.
+# Usage: claude-sandbox doctor [--json] [--help]
+set -uo pipefail
+
+usage() {
+  cat <<'EOF'
+Usage: claude-sandbox doctor [--json]
+
+Checks what the bubblewrap sandbox needs: unprivileged user namespaces (including Debian's and Ubuntu's
+kernel switches), a working bwrap, the user-mode network helper (pasta or slirp4netns), the display, the agent
+binary, Chromium and jq. Each line is ok, warn or FAIL; problems come with a command to fix them.
+
+  --json   print one JSON object per check: {"check","status","detail","fix"}
+  --help   show this help
+
+Exit status: 0 when no check FAILs, 1 when one does, 2 for bad usage.
+EOF
+}
+
+json=0
+for arg in "$@"; do
+  case $arg in
+  --json) json=1 ;;
+  -h | --help)
+    usage
+    exit 0
+    ;;
+  *)
+    echo "claude-sandbox doctor: unknown option '$arg' (try --help)" >&2
+    exit 2
+    ;;
+  esac
+done
+
+# Fix commands are meant to be pasted; as root, sudo is noise (and may not be installed).
+sudo=""
+[[ $(id -u) -ne 0 ]] && sudo="sudo "
+
+failed=0
+
+json_string() {
+  local s=$1
+  s=${s//\\/\\\\}
+  s=${s//\"/\\\"}
+  s=${s//$'\n'/\\n}
+  s=${s//$'\r'/\\r}
+  s=${s//$'\t'/\\t}
+  # Any other control character would make the line invalid JSON; bwrap/xdpyinfo errors do not carry them, but a
+  # hostile DISPLAY value could.
+  s=$(printf '%s' "$s" | tr -d '\000-\010\013\014\016-\037')
+  printf '"%s"' "$s"
+}
+
+# report CHECK STATUS DETAIL [FIX]   STATUS is ok, warn or fail.
+report() {
+  local check=$1 status=$2 detail=$3 fix=${4:-}
+  [[ $status == fail ]] && failed=1
+  if ((json)); then
+    printf '{"check":%s,"status":%s,"detail":%s,"fix":%s}\n' \
+      "$(json_string "$check")" "$(json_string "$status")" "$(json_string "$detail")" "$(json_string "$fix")"
+    return
+  fi
+  local label
+  case $status in
+  ok) label="ok  " ;;
+  warn) label="warn" ;;
+  *) label="FAIL" ;;
+  esac
+  printf '%s  %-22s %s\n' "$label" "$check" "$detail"
+  if [[ -n $fix ]]; then
+    printf '      %-22s fix: %s\n' "" "$fix"
+  fi
+}
+
+read_sysctl() {
+  local file=/proc/sys/${1//.//}
+  [[ -r $file ]] && cat "$file"
+}
+
+# --- user namespaces -------------------------------------------------------------------------------------------
+userns_off=0
+userns_fix=""
+max_userns=$(read_sysctl user.max_user_namespaces)
+if [[ -z $max_userns ]]; then
+  report userns.max warn "user.max_user_namespaces is not readable; cannot tell whether user namespaces are on"
+elif ((max_userns == 0)); then
+  userns_off=1
+  userns_fix="${sudo}sysctl -w user.max_user_namespaces=15000 && echo user.max_user_namespaces=15000 | ${sudo}tee /etc/sysctl.d/90-claude-sandbox-userns.conf"
+  report userns.max fail "user namespaces are disabled: user.max_user_namespaces = 0, so bwrap cannot create the sandbox" "$userns_fix"
+else
+  report userns.max ok "user.max_user_namespaces = $max_userns"
+fi
+
+clone=$(read_sysctl kernel.unprivileged_userns_clone)
+if [[ -z $clone ]]; then
+  report userns.debian-clone ok "kernel.unprivileged_userns_clone not present (this kernel has no such switch)"
+elif [[ $clone == 0 ]]; then
+  userns_off=1
+  userns_fix="${userns_fix:+$userns_fix; }${sudo}sysctl -w kernel.unprivileged_userns_clone=1 && echo kernel.unprivileged_userns_clone=1 | ${sudo}tee -a /etc/sysctl.d/90-claude-sandbox-userns.conf"
+  report userns.debian-clone fail "kernel.unprivileged_userns_clone = 0: unprivileged user namespaces are switched off (Debian kernel option)" \
+    "${sudo}sysctl -w kernel.unprivileged_userns_clone=1 && echo kernel.unprivileged_userns_clone=1 | ${sudo}tee -a /etc/sysctl.d/90-claude-sandbox-userns.conf"
+else
+  report userns.debian-clone ok "kernel.unprivileged_userns_clone = $clone"
+fi
+
+apparmor=$(read_sysctl kernel.apparmor_restrict_unprivileged_userns)
+if [[ -z $apparmor ]]; then
+  report userns.apparmor ok "kernel.apparmor_restrict_unprivileged_userns not present (no Ubuntu AppArmor restriction)"
+elif [[ $apparmor == 0 ]]; then
+  report userns.apparmor ok "kernel.apparmor_restrict_unprivileged_userns = 0"
+else
+  # The restriction only matters if bwrap has no AppArmor profile granting userns; the bwrap run below decides.
+  apparmor_restricted=1
+  report userns.apparmor warn "kernel.apparmor_restrict_unprivileged_userns = $apparmor: Ubuntu's AppArmor blocks user namespaces for programs without a profile that allows them" \
+    "${sudo}cp /usr/share/apparmor/extra-profiles/bwrap-userns-restrict /etc/apparmor.d/ && ${sudo}apparmor_parser -r /etc/apparmor.d/bwrap-userns-restrict   (or, less strict: ${sudo}sysctl -w kernel.apparmor_restrict_unprivileged_userns=0)"
+fi
+
+# --- bwrap ----------------------------------------------------------------------------------------------------
+bwrap=$(command -v bwrap || true)
+if [[ -z $bwrap ]]; then
+  report bwrap fail "bwrap (bubblewrap) is not installed or not on PATH" \
+    "${sudo}apt-get install -y bubblewrap   (Fedora: ${sudo}dnf install bubblewrap; Nix: nix profile install nixpkgs#bubblewrap)"
+else
+  version=$("$bwrap" --version 2>/dev/null || echo "unknown version")
+  # The same namespaces the launcher asks for, so a kernel that refuses one of them shows up here, not at launch.
+  bwrap_args=(--unshare-all --unshare-user --die-with-parent --new-session --ro-bind /usr /usr
+    --symlink usr/bin /bin --symlink usr/lib /lib --proc /proc --dev /dev --tmpfs /tmp)
+  [[ -d /usr/lib64 ]] && bwrap_args+=(--symlink usr/lib64 /lib64)
+  [[ -d /nix/store ]] && bwrap_args+=(--ro-bind /nix/store /nix/store)
+  true_bin=$(command -v true)
+  [[ $true_bin == /bin/* ]] && true_bin=/usr$true_bin
+  if err=$(timeout 20 "$bwrap" "${bwrap_args[@]}" -- "$true_bin" 2>&1); then
+    report bwrap ok "$version at $bwrap runs a sandbox (user, mount, pid, ipc, uts, cgroup and net namespaces)"
+  else
+    err=${err:-"exit status $? and no message"}
+    fix="see the user-namespace checks above"
+    if ((userns_off)); then
+      detail="bwrap cannot create a sandbox because user namespaces are disabled (see above): $err"
+      fix=$userns_fix
+    elif [[ ${apparmor_restricted:-0} == 1 ]]; then
+      detail="bwrap cannot create a sandbox: Ubuntu's AppArmor userns restriction is blocking it: $err"
+      fix="${sudo}cp /usr/share/apparmor/extra-profiles/bwrap-userns-restrict /etc/apparmor.d/ && ${sudo}apparmor_parser -r /etc/apparmor.d/bwrap-userns-restrict"
+    elif [[ $err == *"No permissions to creat"* || $err == *"uid map"* || $err == *"Operation not permitted"* ]]; then
+      detail="bwrap is not allowed to create user namespaces here: $err"
+      fix="${sudo}sysctl -w user.max_user_namespaces=15000; if this runs in a container, allow user namespaces in it (e.g. docker --security-opt seccomp=unconfined)"
+    else
+      detail="bwrap failed to run a trivial sandbox: $err"
+      fix="run: $bwrap ${bwrap_args[*]} -- $true_bin   and fix the error it prints"
+    fi
+    report bwrap fail "$detail" "$fix"
+  fi
+fi
+
+# --- network helper -------------------------------------------------------------------------------------------
+pasta=$(command -v pasta || true)
+slirp=$(command -v slirp4netns || true)
+if [[ -n $pasta ]]; then
+  if [[ -c /dev/net/tun ]]; then
+    report network-helper ok "pasta at $pasta (user-mode networking that keeps the host loopback out of reach)"
+  else
+    report network-helper fail "pasta is installed but /dev/net/tun is missing, so sandboxes with network cannot start (--no-network still works)" \
+      "${sudo}modprobe tun"
+  fi
+elif [[ -n $slirp ]]; then
+  report network-helper ok "slirp4netns at $slirp (pasta from passt is preferred)"
+else
+  report network-helper fail "neither pasta (passt) nor slirp4netns is installed, so sandboxes with network cannot start (--no-network still works)" \
+    "${sudo}apt-get install -y passt   (Fedora: ${sudo}dnf install passt; Nix: nixpkgs#passt)"
+fi
+
+# --- display --------------------------------------------------------------------------------------------------
+display=${DISPLAY:-}
+if [[ -z $display ]]; then
+  report display warn "DISPLAY is not set: fine for headless agents, but Chromium inside needs a display" \
+    "start one, e.g.: Xvfb :99 -nolisten tcp -auth ~/.Xauthority-99 &  then export DISPLAY=:99"
+elif [[ ! $display =~ ^(unix)?:([0-9]+)(\.[0-9]+)?$ ]]; then
+  report display warn "DISPLAY=$display is not a local display; only the local X socket /tmp/.X11-unix/X<n> is passed into the sandbox, so Chromium there will have no display" \
+    "use a local X server (or Xvfb) and set DISPLAY=:<n>"
+else
+  n=${BASH_REMATCH[2]}
+  xauth_file=${XAUTHORITY:-}
+  if [[ ! -S /tmp/.X11-unix/X$n ]]; then
+    report display warn "DISPLAY=$display but /tmp/.X11-unix/X$n does not exist (is the X server running?)" \
+      "start the X server for $display, or unset DISPLAY for headless use"
+  elif [[ -n $xauth_file && ! -r $xauth_file ]]; then
+    report display warn "XAUTHORITY=$xauth_file is not readable, so clients (inside and out) cannot authenticate to $display" \
+      "export XAUTHORITY=<the cookie file your X server uses>   (xauth list shows the cookies in a file)"
+  elif command -v xdpyinfo >/dev/null; then
+    if err=$(timeout 10 xdpyinfo -display "$display" 2>&1 >/dev/null); then
+      report display ok "DISPLAY=$display reachable${xauth_file:+ with XAUTHORITY=$xauth_file}"
+    else
+      report display warn "DISPLAY=$display is not reachable${xauth_file:+ with XAUTHORITY=$xauth_file}: ${err:-xdpyinfo failed}" \
+        "check the cookie: xauth -f \"\${XAUTHORITY:-\$HOME/.Xauthority}\" list; or point XAUTHORITY at the server's -auth file"
+    fi
+  else
+    report display ok "DISPLAY=$display socket present (install x11-utils for a real connection check)"
+  fi
+fi
+
+# --- agent ----------------------------------------------------------------------------------------------------
+agent=${CLAUDE_SANDBOX_AGENT:-claude}
+agent_path=$(command -v -- "$agent" 2>/dev/null || true)
+if [[ -z $agent_path ]]; then
+  if [[ $agent == claude ]]; then
+    fix="npm install -g @anthropic-ai/claude-code   (or set CLAUDE_SANDBOX_AGENT to the agent you run; claude-sandbox --shell works without one)"
+  else
+    fix="install $agent, or set CLAUDE_SANDBOX_AGENT to a program on PATH"
+  fi
+  report agent fail "agent '$agent' not found on PATH${CLAUDE_SANDBOX_AGENT:+ (from CLAUDE_SANDBOX_AGENT)}" "$fix"
+else
+  real=$(readlink -f -- "$agent_path" 2>/dev/null || echo "$agent_path")
+  # The sandbox sees host /usr (and /nix/store) read-only but an empty HOME, so an agent installed under HOME
+  # (~/.local/bin, ~/.npm-global) exists on the host but not inside.
+  case $real in
+  /usr/* | /bin/* | /sbin/* | /lib/* | /lib64/* | /nix/store/* | /opt/*)
+    report agent ok "agent '$agent' at $agent_path"
+    ;;
+  *)
+    report agent warn "agent '$agent' is at $real, outside the system directories the sandbox sees (/usr, /nix/store), so it may not be found inside" \
+      "install it system-wide (e.g. sudo npm install -g @anthropic-ai/claude-code, which lands in /usr/local) or set CLAUDE_SANDBOX_AGENT"
+    ;;
+  esac
+fi
+
+# --- chromium -------------------------------------------------------------------------------------------------
+chromium=""
+for c in /usr/bin/chromium /run/current-system/sw/bin/chromium "$HOME/.nix-profile/bin/chromium" \
+  /etc/profiles/per-user/"${USER:-$(id -un)}"/bin/chromium; do
+  if [[ -x $c ]]; then
+    chromium=$c
+    break
+  fi
+done
+[[ -z $chromium ]] && chromium=$(command -v chromium || command -v chromium-browser || true)
+if [[ -n $chromium ]]; then
+  report chromium ok "Chromium at $chromium"
+else
+  report chromium warn "Chromium not found: agents run, but have no browser" \
+    "${sudo}apt-get install -y chromium   (Nix: nix profile install nixpkgs#chromium)"
+fi
+
+# --- jq -------------------------------------------------------------------------------------------------------
+if jq_path=$(command -v jq); then
+  report jq ok "jq at $jq_path"
+else
+  report jq fail "jq is not installed; the launcher reads the sandbox spec (JSON) with it" "${sudo}apt-get install -y jq"
+fi
+
+# --- optional helpers -----------------------------------------------------------------------------------------
+if [[ -n ${DBUS_SESSION_BUS_ADDRESS:-} ]] && ! command -v xdg-dbus-proxy >/dev/null; then
+  report dbus-proxy warn "a D-Bus session bus is set but xdg-dbus-proxy is missing, so the sandbox gets no (keyring) bus at all" \
+    "${sudo}apt-get install -y xdg-dbus-proxy"
+fi
+if ! command -v tmux >/dev/null; then
+  report tmux warn "tmux is not installed; --tmux will not work" "${sudo}apt-get install -y tmux"
+fi
+
+if ((!json)); then
+  if ((failed)); then
+    echo "claude-sandbox doctor: some checks FAILed; run the fix lines above, then run claude-sandbox doctor again." >&2
+  else
+    echo "claude-sandbox doctor: this machine can run claude-sandbox."
+  fi
+fi
+exit "$failed"
