@@ -1,0 +1,170 @@
+// The daemon's network side: one listener (TCP or Unix socket) carrying Connect and gRPC-Web over HTTP/1.1 and
+// native gRPC/Connect over h2c, told apart by the HTTP/2 client preface. Non-RPC HTTP/1.1 requests go to a
+// fallback handler, where the web gateway mounts.
+import {
+  createServer,
+  type Server as HttpServer,
+  type IncomingMessage,
+  type ServerResponse,
+} from "node:http";
+import { createServer as createHttp2Server, type Http2Server, type Http2Session } from "node:http2";
+import { createServer as createNetServer, type Server as NetServer, type Socket } from "node:net";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { type ConnectNodeAdapterOptions, connectNodeAdapter } from "@connectrpc/connect-node";
+import { describeListen, type ListenAddress } from "./config.js";
+import type { LogHub } from "./logs/log-hub.js";
+import { createRoutes } from "./routes.js";
+import type { SandboxManager } from "./sandbox/sandbox-manager.js";
+import { listenUnixSocket, removeOwnSocket } from "./service/unix-socket.js";
+
+export interface AppOptions {
+  listen: ListenAddress;
+  manager: SandboxManager;
+  /** Closed by App.close() so that open tails end with LogEnd SHUTDOWN. */
+  logHub: LogHub;
+  /** One line per notable event, for the daemon's stderr. */
+  log: (line: string) => void;
+  /**
+   * Serves HTTP/1.1 requests that are not RPCs (the web gateway mounts here); default 404. It never sees
+   * HTTP/2 requests, which Express-style handlers cannot take.
+   */
+  fallback?: (req: IncomingMessage, res: ServerResponse) => void;
+  /** Keepalive interval of quiet WatchSandboxes streams. */
+  watchKeepaliveMs?: number;
+  /** How long close() lets open responses finish before cutting their connections. */
+  drainMs?: number;
+}
+
+export interface App {
+  /** Binds the listener; resolves with its description (`http://127.0.0.1:3000`, `unix:/path`). */
+  listen(): Promise<string>;
+  /**
+   * Ends open streams with their final message or code, stops listening, closes connections and removes the
+   * Unix socket. The manager is left to the caller.
+   */
+  close(): Promise<void>;
+  /** The HTTP/1.1 server, for a gateway that handles protocol upgrades (WebSocket). */
+  readonly http1: HttpServer;
+}
+
+type NodeHandlerFn = ReturnType<typeof connectNodeAdapter>;
+
+const DEFAULT_DRAIN_MS = 2000;
+const HTTP2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+// Enough bytes to tell "PRI * HTTP/2.0" from every HTTP/1.1 request line.
+const SNIFF_BYTES = 4;
+
+export function createApp(options: AppOptions): App {
+  const { manager, logHub, log } = options;
+  const shutdown = new AbortController();
+  const routes = createRoutes({
+    manager,
+    logHub,
+    shutdownSignal: shutdown.signal,
+    watchKeepaliveMs: options.watchKeepaliveMs,
+    reportError: (rpc, err) => log(`${rpc} failed: ${describeError(err)}`),
+  });
+  const adapterOptions = { routes, shutdownSignal: shutdown.signal };
+  let activeRequests = 0;
+  const counted =
+    (handler: NodeHandlerFn): NodeHandlerFn =>
+    (req, res) => {
+      activeRequests++;
+      res.once("close", () => activeRequests--);
+      handler(req, res);
+    };
+  const http1 = createServer(
+    counted(
+      connectNodeAdapter({
+        ...adapterOptions,
+        fallback: options.fallback as ConnectNodeAdapterOptions["fallback"],
+      }),
+    ),
+  );
+  const http2: Http2Server = createHttp2Server({}, counted(connectNodeAdapter(adapterOptions)));
+  const sockets = new Set<Socket>();
+  const sessions = new Set<Http2Session>();
+  http2.on("session", (session: Http2Session) => {
+    sessions.add(session);
+    session.once("close", () => sessions.delete(session));
+  });
+  const front: NetServer = createNetServer((socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+    socket.on("error", () => socket.destroy());
+    sniffProtocol(socket, (isHttp2) => (isHttp2 ? http2 : http1).emit("connection", socket));
+  });
+
+  // A deleted sandbox's log is gone: its tails end now rather than wait for output that never comes.
+  const unsubscribe = manager.onEvent((event) => {
+    if (event.type === "deleted") logHub.end(event.id, "deleted");
+  });
+
+  let closing: Promise<void> | undefined;
+  let socketInode: number | undefined;
+
+  return {
+    http1,
+    async listen() {
+      if (options.listen.kind === "unix") {
+        socketInode = await listenUnixSocket(front, options.listen.path);
+      } else {
+        const { host, port } = options.listen;
+        await new Promise<void>((resolve, reject) => {
+          front.once("error", reject);
+          front.listen({ host, port }, () => {
+            front.off("error", reject);
+            resolve();
+          });
+        }).catch((err: NodeJS.ErrnoException) => {
+          throw new Error(`cannot listen on ${describeListen(options.listen)}: ${err.code ?? err.message}`, {
+            cause: err,
+          });
+        });
+      }
+      return describeListen(options.listen);
+    },
+    close() {
+      closing ??= (async () => {
+        unsubscribe();
+        const closed = new Promise<void>((resolve) => front.close(() => resolve()));
+        logHub.close();
+        shutdown.abort(new ConnectError("manager shutting down", Code.Unavailable));
+        const deadline = Date.now() + (options.drainMs ?? DEFAULT_DRAIN_MS);
+        while (activeRequests > 0 && Date.now() < deadline) {
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        }
+        for (const session of sessions) session.close();
+        for (const socket of sockets) socket.destroy();
+        await closed;
+        if (options.listen.kind === "unix" && socketInode !== undefined) {
+          await removeOwnSocket(options.listen.path, socketInode);
+        }
+      })();
+      return closing;
+    },
+  };
+}
+
+/** Calls `decide` once it can tell an HTTP/2 prior-knowledge connection from HTTP/1.1, with the bytes unread. */
+function sniffProtocol(socket: Socket, decide: (isHttp2: boolean) => void): void {
+  let held = Buffer.alloc(0);
+  const onReadable = () => {
+    // Read until null so that the stream asks for 'readable' again when more bytes arrive.
+    for (let chunk: Buffer | null = socket.read(); chunk !== null; chunk = socket.read()) {
+      held = Buffer.concat([held, chunk]);
+    }
+    const n = Math.min(held.length, HTTP2_PREFACE.length);
+    const matches = held.subarray(0, n).equals(HTTP2_PREFACE.subarray(0, n));
+    if (held.length === 0 || (matches && held.length < SNIFF_BYTES)) return; // "P" may still be POST or PUT
+    socket.off("readable", onReadable);
+    socket.unshift(held);
+    decide(matches);
+  };
+  socket.on("readable", onReadable);
+}
+
+function describeError(err: unknown): string {
+  if (err instanceof Error) return err.stack ?? `${err.name}: ${err.message}`;
+  return String(err);
+}

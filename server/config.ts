@@ -1,0 +1,225 @@
+// The daemon's configuration. This module is the only reader of the environment for the server: everything
+// else receives the validated ServerConfig. Parsing is pure (no file system access) so it can be tested as a
+// table; creating the state directory is the daemon's job at start.
+import { isIP } from "node:net";
+import { resolve } from "node:path";
+import type { BackendName } from "./sandbox/types.js";
+
+/** Where the daemon listens. */
+export type ListenAddress =
+  | { kind: "tcp"; host: string; port: number }
+  | {
+      kind: "unix";
+      /** Absolute path of the socket file. */
+      path: string;
+    };
+
+export interface ServerConfig {
+  listen: ListenAddress;
+  /** Absolute path of the state directory. */
+  stateDir: string;
+  /** Xvfb screen geometry, WIDTHxHEIGHTxDEPTH. */
+  screen: string;
+  /** Lowest X display number handed out. */
+  displayBase: number;
+  /** Launcher command per backend: a name looked up on PATH, or an absolute path. */
+  launchers: Record<BackendName, string>;
+  /** PATH the manager searches for tmux, Xvfb, xauth and the launchers. */
+  path: string;
+}
+
+/** A bad configuration value; the message names the variable and the value. */
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+  constructor(
+    readonly variable: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export const DEFAULT_LISTEN = "127.0.0.1:3000";
+export const DEFAULT_STATE_DIR = "state";
+export const DEFAULT_SCREEN = "1920x1080x24";
+export const DEFAULT_DISPLAY_BASE = 50;
+export const DEFAULT_LAUNCHERS: Record<BackendName, string> = {
+  bubblewrap: "claude-sandbox",
+  container: "claude-sandbox-container",
+  vm: "claude-sandbox-vm",
+};
+
+const LAUNCHER_VARIABLES: Record<BackendName, string> = {
+  bubblewrap: "MANAGER_LAUNCHER_BUBBLEWRAP",
+  container: "MANAGER_LAUNCHER_CONTAINER",
+  vm: "MANAGER_LAUNCHER_VM",
+};
+
+/** Every variable the daemon reads, for the unknown-variable warning. */
+export const KNOWN_VARIABLES = [
+  "MANAGER_LISTEN",
+  "MANAGER_ALLOW_NON_LOOPBACK",
+  "MANAGER_STATE_DIR",
+  "MANAGER_SCREEN",
+  "MANAGER_DISPLAY_BASE",
+  ...Object.values(LAUNCHER_VARIABLES),
+] as const;
+
+// sun_path is 108 bytes on Linux, including the terminating NUL.
+const MAX_SOCKET_PATH_BYTES = 107;
+// Xvfb accepts display numbers up to 65535, but X11 TCP ports (6000 + n) and lock files make the high end
+// pointless; leaving room for many sandboxes above the base is what matters.
+const MAX_DISPLAY_BASE = 60_000;
+const SCREEN_DEPTHS = new Set([8, 15, 16, 24, 30]);
+const MAX_SCREEN_SIDE = 16_384;
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/**
+ * Reads and validates the configuration. Throws ConfigError for the first bad variable.
+ * @param cwd directory a relative MANAGER_STATE_DIR or unix socket path is resolved against
+ */
+export function loadConfig(env: Env, cwd: string): ServerConfig {
+  const allowNonLoopback = parseBoolean(env, "MANAGER_ALLOW_NON_LOOPBACK", false);
+  const listen = parseListen(value(env, "MANAGER_LISTEN") ?? DEFAULT_LISTEN, cwd, allowNonLoopback);
+  const stateDirRaw = value(env, "MANAGER_STATE_DIR") ?? DEFAULT_STATE_DIR;
+  rejectControlCharacters("MANAGER_STATE_DIR", stateDirRaw);
+  const launchers = { ...DEFAULT_LAUNCHERS };
+  for (const backend of Object.keys(LAUNCHER_VARIABLES) as BackendName[]) {
+    const variable = LAUNCHER_VARIABLES[backend];
+    const raw = value(env, variable);
+    if (raw !== undefined) launchers[backend] = parseCommand(variable, raw);
+  }
+  return {
+    listen,
+    stateDir: resolve(cwd, stateDirRaw),
+    screen: parseScreen(value(env, "MANAGER_SCREEN") ?? DEFAULT_SCREEN),
+    displayBase: parseDisplayBase(value(env, "MANAGER_DISPLAY_BASE")),
+    launchers,
+    path: env.PATH ?? "/usr/local/bin:/usr/bin:/bin",
+  };
+}
+
+/** MANAGER_* variables that the daemon does not know: most likely typos, worth a warning at start. */
+export function unknownVariables(env: Env): string[] {
+  const known = new Set<string>(KNOWN_VARIABLES);
+  return Object.keys(env)
+    .filter((name) => name.startsWith("MANAGER_") && !known.has(name))
+    .sort();
+}
+
+/** How to reach the daemon, for the log line and for clients: `http://host:port` or `unix:/path`. */
+export function describeListen(listen: ListenAddress): string {
+  if (listen.kind === "unix") return `unix:${listen.path}`;
+  const host = isIP(listen.host) === 6 ? `[${listen.host}]` : listen.host;
+  return `http://${host}:${listen.port}`;
+}
+
+// An empty variable counts as unset, as in most shells' `${VAR:-default}`.
+function value(env: Env, name: string): string | undefined {
+  const v = env[name];
+  return v === undefined || v === "" ? undefined : v;
+}
+
+function fail(variable: string, raw: string, problem: string): never {
+  throw new ConfigError(variable, `${variable}=${JSON.stringify(raw)}: ${problem}`);
+}
+
+function rejectControlCharacters(variable: string, raw: string): void {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
+  if (/[\u0000-\u001f\u007f]/.test(raw)) fail(variable, raw, "contains a control character");
+}
+
+function parseBoolean(env: Env, variable: string, fallback: boolean): boolean {
+  const raw = value(env, variable);
+  if (raw === undefined) return fallback;
+  if (raw === "1" || raw === "true" || raw === "yes") return true;
+  if (raw === "0" || raw === "false" || raw === "no") return false;
+  return fail(variable, raw, "expected 1 or 0 (also true/false, yes/no)");
+}
+
+function parseListen(raw: string, cwd: string, allowNonLoopback: boolean): ListenAddress {
+  const variable = "MANAGER_LISTEN";
+  rejectControlCharacters(variable, raw);
+  if (raw.startsWith("unix:")) {
+    const rest = raw.slice("unix:".length);
+    if (rest === "")
+      fail(
+        variable,
+        raw,
+        "expected a socket path after unix:, for example unix:/run/claude-sandbox/api.sock",
+      );
+    const path = resolve(cwd, rest);
+    if (Buffer.byteLength(path) > MAX_SOCKET_PATH_BYTES) {
+      fail(
+        variable,
+        raw,
+        `socket path ${path} is longer than ${MAX_SOCKET_PATH_BYTES} bytes, the limit of a Unix socket address`,
+      );
+    }
+    return { kind: "unix", path };
+  }
+  const match = /^(?:\[([^\]]*)\]|([^:[\]]*)):([^:]*)$/.exec(raw);
+  if (match === null) {
+    fail(variable, raw, "expected host:port, [ipv6]:port or unix:/path/to.sock, for example 127.0.0.1:3000");
+  }
+  const v6 = match[1];
+  const host = v6 ?? match[2] ?? "";
+  const portText = match[3] ?? "";
+  if (v6 !== undefined && isIP(v6) !== 6) fail(variable, raw, `${JSON.stringify(v6)} is not an IPv6 address`);
+  if (v6 === undefined && host !== "localhost" && isIP(host) !== 4) {
+    fail(variable, raw, `host ${JSON.stringify(host)} must be an IPv4 address, [IPv6 address] or localhost`);
+  }
+  if (!/^[0-9]{1,5}$/.test(portText) || Number(portText) < 1 || Number(portText) > 65535) {
+    fail(variable, raw, `port ${JSON.stringify(portText)} must be a number from 1 to 65535`);
+  }
+  // "localhost" can resolve to a non-loopback address through /etc/hosts; bind the literal instead.
+  const bindHost = host === "localhost" ? "127.0.0.1" : host;
+  if (!isLoopback(bindHost) && !allowNonLoopback) {
+    fail(
+      variable,
+      raw,
+      `${bindHost} is not a loopback address, so anyone on the network could control the sandboxes; ` +
+        "listen on 127.0.0.1 and use an ssh tunnel, or set MANAGER_ALLOW_NON_LOOPBACK=1 if you really mean it",
+    );
+  }
+  return { kind: "tcp", host: bindHost, port: Number(portText) };
+}
+
+function isLoopback(host: string): boolean {
+  if (isIP(host) === 4) return host.startsWith("127.");
+  const lower = host.toLowerCase();
+  return lower === "::1" || lower === "0:0:0:0:0:0:0:1" || /^::ffff:127\./.test(lower);
+}
+
+function parseScreen(raw: string): string {
+  const variable = "MANAGER_SCREEN";
+  const match = /^([0-9]{1,5})x([0-9]{1,5})x([0-9]{1,2})$/.exec(raw);
+  if (match === null) fail(variable, raw, "expected WIDTHxHEIGHTxDEPTH, for example 1920x1080x24");
+  const [width, height, depth] = [Number(match[1]), Number(match[2]), Number(match[3])];
+  if (width < 1 || height < 1 || width > MAX_SCREEN_SIDE || height > MAX_SCREEN_SIDE) {
+    fail(variable, raw, `width and height must be from 1 to ${MAX_SCREEN_SIDE}`);
+  }
+  if (!SCREEN_DEPTHS.has(depth)) fail(variable, raw, `depth must be one of ${[...SCREEN_DEPTHS].join(", ")}`);
+  return `${width}x${height}x${depth}`;
+}
+
+function parseDisplayBase(raw: string | undefined): number {
+  if (raw === undefined) return DEFAULT_DISPLAY_BASE;
+  if (!/^[0-9]{1,5}$/.test(raw) || Number(raw) > MAX_DISPLAY_BASE) {
+    fail("MANAGER_DISPLAY_BASE", raw, `expected a display number from 0 to ${MAX_DISPLAY_BASE}`);
+  }
+  return Number(raw);
+}
+
+function parseCommand(variable: string, raw: string): string {
+  rejectControlCharacters(variable, raw);
+  if (raw.includes("/") && !raw.startsWith("/")) {
+    fail(variable, raw, "expected a command name found on PATH or an absolute path");
+  }
+  if (/\s/.test(raw) && !raw.startsWith("/")) {
+    // A command line with arguments would need a shell to split it; the manager never builds shell strings.
+    fail(variable, raw, "expected a single command name, not a command line with arguments");
+  }
+  return raw;
+}

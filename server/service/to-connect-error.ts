@@ -1,0 +1,29 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import { SandboxError, type SandboxErrorKind } from "../sandbox/errors.js";
+
+/** The one table from domain error kinds to Connect codes. */
+export const CODE_BY_KIND: Readonly<Record<SandboxErrorKind, Code>> = {
+  invalid_argument: Code.InvalidArgument,
+  not_found: Code.NotFound,
+  already_exists: Code.AlreadyExists,
+  failed_precondition: Code.FailedPrecondition,
+  unavailable: Code.Unavailable,
+  internal: Code.Internal,
+};
+
+export const INTERNAL_MESSAGE = "internal error in the manager; its log has the details";
+
+/**
+ * Turns anything a handler caught into a ConnectError for the client. Domain errors keep their message
+ * (written for the caller); anything else becomes Internal with a generic message, and `report` receives the
+ * original so the details land in the server log instead of on the wire.
+ */
+export function toConnectError(err: unknown, report: (err: unknown) => void): ConnectError {
+  if (err instanceof ConnectError) return err;
+  if (err instanceof SandboxError) {
+    if (err.kind === "internal") report(err);
+    return new ConnectError(err.message, CODE_BY_KIND[err.kind]);
+  }
+  report(err);
+  return new ConnectError(INTERNAL_MESSAGE, Code.Internal);
+}

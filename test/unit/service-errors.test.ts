@@ -1,0 +1,62 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import { describe, expect, it } from "vitest";
+import { missingTool, notFound, SandboxError, type SandboxErrorKind } from "../../server/sandbox/errors.js";
+import { CODE_BY_KIND, INTERNAL_MESSAGE, toConnectError } from "../../server/service/to-connect-error.js";
+
+describe("toConnectError", () => {
+  it.each([
+    ["invalid_argument", Code.InvalidArgument],
+    ["not_found", Code.NotFound],
+    ["already_exists", Code.AlreadyExists],
+    ["failed_precondition", Code.FailedPrecondition],
+    ["unavailable", Code.Unavailable],
+    ["internal", Code.Internal],
+  ] as [SandboxErrorKind, Code][])("maps %s to Code %i and keeps the message", (kind, code) => {
+    const err = toConnectError(new SandboxError(kind, `something about ${kind}`), () => {});
+    expect(err.code).toBe(code);
+    expect(err.rawMessage).toBe(`something about ${kind}`);
+  });
+
+  it("covers every kind in one table", () => {
+    expect(Object.keys(CODE_BY_KIND).sort()).toEqual([
+      "already_exists",
+      "failed_precondition",
+      "internal",
+      "invalid_argument",
+      "not_found",
+      "unavailable",
+    ]);
+  });
+
+  it("keeps the helpers' messages: not_found names the id, a missing tool names tool and package", () => {
+    expect(toConnectError(notFound("abc"), () => {}).rawMessage).toBe('sandbox "abc" not found');
+    const tool = toConnectError(missingTool("Xvfb", "xvfb"), () => {});
+    expect(tool.code).toBe(Code.FailedPrecondition);
+    expect(tool.rawMessage).toContain("Xvfb");
+    expect(tool.rawMessage).toContain("xvfb");
+  });
+
+  it("turns an unknown error into Internal with a generic message and reports the original", () => {
+    const reported: unknown[] = [];
+    const original = new TypeError("cannot read properties of undefined (secret /root/path)");
+    const err = toConnectError(original, (e) => reported.push(e));
+    expect(err.code).toBe(Code.Internal);
+    expect(err.rawMessage).toBe(INTERNAL_MESSAGE);
+    expect(err.message).not.toContain("secret");
+    expect(err.cause).toBeUndefined();
+    expect(reported).toEqual([original]);
+  });
+
+  it("reports a domain internal error but still shows its message", () => {
+    const reported: unknown[] = [];
+    toConnectError(new SandboxError("internal", "tmux refused the session"), (e) => reported.push(e));
+    expect(reported).toHaveLength(1);
+  });
+
+  it("passes a ConnectError through unchanged and does not report it", () => {
+    const reported: unknown[] = [];
+    const original = new ConnectError("limit too big", Code.InvalidArgument);
+    expect(toConnectError(original, (e) => reported.push(e))).toBe(original);
+    expect(reported).toEqual([]);
+  });
+});

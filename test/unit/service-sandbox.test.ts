@@ -1,0 +1,445 @@
+import { timestampDate } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError, createClient, createRouterTransport } from "@connectrpc/connect";
+import { afterEach, describe, expect, it } from "vitest";
+import {
+  Backend,
+  LogEndReason,
+  SandboxService,
+  SandboxStatus,
+  type TailLogsResponse,
+  type WatchSandboxesResponse,
+} from "../../gen/claude_sandbox/v1/sandbox_service_pb.js";
+import { createRoutes } from "../../server/routes.js";
+import { SandboxError } from "../../server/sandbox/errors.js";
+import { INTERNAL_MESSAGE } from "../../server/service/to-connect-error.js";
+import { createFakeLogHub, createFakeManager, fakeRecord } from "../helpers/fake-manager.js";
+
+const aborts: AbortController[] = [];
+afterEach(() => {
+  for (const ac of aborts.splice(0)) ac.abort();
+});
+
+function setup(options: { watchKeepaliveMs?: number } = {}) {
+  const manager = createFakeManager({ tmuxSocket: "/srv/state/tmux.sock" });
+  const logHub = createFakeLogHub();
+  const shutdown = new AbortController();
+  aborts.push(shutdown);
+  const reported: { rpc: string; err: unknown }[] = [];
+  const routes = createRoutes({
+    manager,
+    logHub,
+    shutdownSignal: shutdown.signal,
+    watchKeepaliveMs: options.watchKeepaliveMs,
+    reportError: (rpc, err) => reported.push({ rpc, err }),
+  });
+  const transport = createRouterTransport(routes, { router: { shutdownSignal: shutdown.signal } });
+  return { client: createClient(SandboxService, transport), manager, logHub, shutdown, reported };
+}
+
+async function codeOf(promise: Promise<unknown>): Promise<{ code: Code; message: string }> {
+  try {
+    await promise;
+  } catch (err) {
+    const ce = ConnectError.from(err);
+    return { code: ce.code, message: ce.rawMessage };
+  }
+  throw new Error("expected the call to fail");
+}
+
+/** Reads a server stream in the background; `next()` waits for the next message. */
+function reader<T>(stream: AsyncIterable<T>) {
+  const it = stream[Symbol.asyncIterator]();
+  return {
+    next: async (): Promise<T> => {
+      const r = await it.next();
+      if (r.done) throw new Error("stream ended");
+      return r.value;
+    },
+    end: async (): Promise<{ done: boolean; error?: ConnectError }> => {
+      try {
+        const r = await it.next();
+        return { done: r.done === true };
+      } catch (err) {
+        return { done: true, error: ConnectError.from(err) };
+      }
+    },
+  };
+}
+
+const streamSignal = () => {
+  const ac = new AbortController();
+  aborts.push(ac);
+  return ac.signal;
+};
+
+describe("SandboxService over the router transport", () => {
+  it("CreateSandbox maps the request to the domain and the record back to a Sandbox message", async () => {
+    const { client, manager } = setup();
+    const { sandbox } = await client.createSandbox({
+      name: "web",
+      backend: Backend.CONTAINER,
+      projectDir: "/srv/web",
+      shell: true,
+      agentArgs: ["-c", "make test"],
+    });
+    expect(manager.creates).toEqual([
+      {
+        name: "web",
+        backend: "container",
+        projectDir: "/srv/web",
+        network: true,
+        shell: true,
+        agentArgs: ["-c", "make test"],
+      },
+    ]);
+    expect(sandbox).toMatchObject({
+      name: "web",
+      backend: Backend.CONTAINER,
+      projectDir: "/srv/web",
+      status: SandboxStatus.RUNNING,
+      displayNum: 50,
+      pidXvfb: 4242,
+      network: true,
+      shell: true,
+      agentArgs: ["-c", "make test"],
+      tmuxSocket: "/srv/state/tmux.sock",
+      statusReason: "launcher started",
+    });
+    expect(sandbox?.tmuxSession).toBe(`sandbox-${sandbox?.id.slice(0, 8)}`);
+    expect(sandbox?.stoppedAt).toBeUndefined();
+    expect(sandbox?.exitCode).toBeUndefined();
+    expect(sandbox?.qemuQmpSocket).toBeUndefined();
+  });
+
+  it("CreateSandbox passes network=false through and defaults it to true", async () => {
+    const { client, manager } = setup();
+    await client.createSandbox({ name: "a", backend: Backend.VM, projectDir: "/p", network: false });
+    await client.createSandbox({ name: "b", backend: Backend.BUBBLEWRAP, projectDir: "/p" });
+    expect(manager.creates.map((c) => [c.backend, c.network])).toEqual([
+      ["vm", false],
+      ["bubblewrap", true],
+    ]);
+  });
+
+  it("CreateSandbox rejects an unset or unknown backend as invalid_argument naming backend, starting nothing", async () => {
+    const { client, manager } = setup();
+    expect(await codeOf(client.createSandbox({ name: "a", projectDir: "/p" }))).toEqual({
+      code: Code.InvalidArgument,
+      message: "backend: must be set (BACKEND_BUBBLEWRAP, BACKEND_CONTAINER or BACKEND_VM)",
+    });
+    expect(
+      await codeOf(client.createSandbox({ name: "a", backend: 99 as Backend, projectDir: "/p" })),
+    ).toEqual({
+      code: Code.InvalidArgument,
+      message: "backend: unknown value 99",
+    });
+    expect(manager.creates).toEqual([]);
+  });
+
+  it("CreateSandbox passes domain errors through with their code and message", async () => {
+    const { client, manager } = setup();
+    expect(await codeOf(client.createSandbox({ name: "", backend: Backend.VM, projectDir: "/p" }))).toEqual({
+      code: Code.InvalidArgument,
+      message: "name: must not be empty",
+    });
+    manager.failCreateWith = new SandboxError(
+      "failed_precondition",
+      "Xvfb was not found on PATH; install it (Debian package: xvfb)",
+    );
+    expect(await codeOf(client.createSandbox({ name: "x", backend: Backend.VM, projectDir: "/p" }))).toEqual({
+      code: Code.FailedPrecondition,
+      message: "Xvfb was not found on PATH; install it (Debian package: xvfb)",
+    });
+  });
+
+  it("hides an unexpected error behind Internal and reports it for the log", async () => {
+    const { client, manager, reported } = setup();
+    manager.failCreateWith = new Error("ENOMEM at /secret/place");
+    expect(await codeOf(client.createSandbox({ name: "x", backend: Backend.VM, projectDir: "/p" }))).toEqual({
+      code: Code.Internal,
+      message: INTERNAL_MESSAGE,
+    });
+    expect(reported.map((r) => r.rpc)).toEqual(["CreateSandbox"]);
+  });
+
+  it("converts every status, timestamps, exit details and the VM socket", async () => {
+    const { client, manager } = setup();
+    manager.seed(
+      fakeRecord({
+        id: "dead0000-0000-4000-8000-000000000000",
+        backend: "vm",
+        status: "dead",
+        created_at: "2026-11-22T10:00:00.123Z",
+        stopped_at: "2026-11-22T10:05:00.000Z",
+        exit_code: 3,
+        exit_signal: null,
+        status_reason: "launcher exited with status 3",
+        qemu_qmp_socket: "/srv/state/qmp/dead0000.sock",
+        display_num: null,
+        pid_xvfb: null,
+      }),
+    );
+    manager.seed(
+      fakeRecord({ id: "stop0000-0000-4000-8000-000000000000", status: "stopped", exit_signal: "SIGKILL" }),
+    );
+    const dead = (await client.getSandbox({ id: "dead0000-0000-4000-8000-000000000000" })).sandbox;
+    expect(dead).toMatchObject({
+      status: SandboxStatus.DEAD,
+      backend: Backend.VM,
+      exitCode: 3,
+      statusReason: "launcher exited with status 3",
+      qemuQmpSocket: "/srv/state/qmp/dead0000.sock",
+    });
+    expect(dead?.displayNum).toBeUndefined();
+    expect(dead?.pidXvfb).toBeUndefined();
+    expect(dead?.exitSignal).toBeUndefined();
+    expect(timestampDate(dead?.createdAt ?? fail()).toISOString()).toBe("2026-11-22T10:00:00.123Z");
+    expect(timestampDate(dead?.stoppedAt ?? fail()).toISOString()).toBe("2026-11-22T10:05:00.000Z");
+    const stopped = (await client.getSandbox({ id: "stop0000-0000-4000-8000-000000000000" })).sandbox;
+    expect(stopped?.status).toBe(SandboxStatus.STOPPED);
+    expect(stopped?.exitSignal).toBe("SIGKILL");
+  });
+
+  it("ListSandboxes returns newest first", async () => {
+    const { client } = setup();
+    for (const name of ["first", "second", "third"]) {
+      await client.createSandbox({ name, backend: Backend.BUBBLEWRAP, projectDir: "/p" });
+    }
+    const { sandboxes } = await client.listSandboxes({});
+    expect(sandboxes.map((s) => s.name)).toEqual(["third", "second", "first"]);
+  });
+
+  it("StopSandbox and DeleteSandbox act on the manager; every id RPC answers not_found for an unknown id", async () => {
+    const { client } = setup();
+    const { sandbox } = await client.createSandbox({
+      name: "x",
+      backend: Backend.BUBBLEWRAP,
+      projectDir: "/p",
+    });
+    const id = sandbox?.id ?? "";
+    const stopped = await client.stopSandbox({ id });
+    expect(stopped.sandbox?.status).toBe(SandboxStatus.STOPPED);
+    expect((await client.stopSandbox({ id })).sandbox?.status).toBe(SandboxStatus.STOPPED);
+    await client.deleteSandbox({ id });
+    const unknown = { id };
+    const notFound = { code: Code.NotFound, message: `sandbox ${JSON.stringify(id)} not found` };
+    expect(await codeOf(client.getSandbox(unknown))).toEqual(notFound);
+    expect(await codeOf(client.stopSandbox(unknown))).toEqual(notFound);
+    expect(await codeOf(client.deleteSandbox(unknown))).toEqual(notFound);
+    expect(await codeOf(client.getLogs(unknown))).toEqual(notFound);
+    expect(await codeOf(reader(client.tailLogs(unknown, { signal: streamSignal() })).next())).toEqual(
+      notFound,
+    );
+  });
+
+  it("GetLogs defaults the limit to 256 KiB, allows 4 MiB, rejects more, and returns bigint offsets", async () => {
+    const { client, manager, logHub } = setup();
+    const { sandbox } = await client.createSandbox({
+      name: "x",
+      backend: Backend.BUBBLEWRAP,
+      projectDir: "/p",
+    });
+    const id = sandbox?.id ?? "";
+    logHub.files.set(manager.logPath(id), Buffer.from("hello world\n"));
+    const tail = await client.getLogs({ id });
+    expect(logHub.reads.at(-1)).toEqual({ path: `/state/logs/${id}.log`, offset: undefined, limit: 262144 });
+    expect(Buffer.from(tail.data).toString()).toBe("hello world\n");
+    expect(tail.offset).toBe(0n);
+    expect(tail.size).toBe(12n);
+    const range = await client.getLogs({ id, offset: 6n, limit: 4 * 1024 * 1024 });
+    expect(logHub.reads.at(-1)).toEqual({ path: `/state/logs/${id}.log`, offset: 6, limit: 4194304 });
+    expect(Buffer.from(range.data).toString()).toBe("world\n");
+    expect(range.offset).toBe(6n);
+    expect(await codeOf(client.getLogs({ id, limit: 4 * 1024 * 1024 + 1 }))).toEqual({
+      code: Code.InvalidArgument,
+      message: "limit: at most 4194304 bytes (4 MiB) per call, got 4194305; page with offset",
+    });
+    expect((await codeOf(client.getLogs({ id, offset: 2n ** 63n }))).code).toBe(Code.InvalidArgument);
+  });
+
+  it("TailLogs streams chunks with offsets and next_offset, then the hub's end", async () => {
+    const { client, logHub } = setup();
+    const { sandbox } = await client.createSandbox({
+      name: "x",
+      backend: Backend.BUBBLEWRAP,
+      projectDir: "/p",
+    });
+    const id = sandbox?.id ?? "";
+    const stream = reader(client.tailLogs({ id, backlogLines: 10 }, { signal: streamSignal() }));
+    const first = stream.next();
+    await waitFor(() => logHub.tails.length === 1);
+    expect(logHub.tails[0]?.options).toMatchObject({ backlogLines: 10, fromOffset: undefined });
+    logHub.push(id, { type: "chunk", offset: 100, data: Buffer.from("abc") });
+    expectChunk(await first, 100n, "abc", 103n);
+    logHub.push(id, { type: "keepalive", offset: 103 });
+    expect((await stream.next()).event).toEqual({
+      case: "keepalive",
+      value: expect.objectContaining({ offset: 103n }),
+    });
+    logHub.end(id, "too_slow");
+    const end = (await stream.next()).event;
+    expect(end.case).toBe("end");
+    expect(end.case === "end" && end.value.reason).toBe(LogEndReason.TOO_SLOW);
+    expect(await stream.end()).toEqual({ done: true });
+  });
+
+  it("TailLogs resumes from an offset and validates from_offset and backlog_lines", async () => {
+    const { client, logHub } = setup();
+    const { sandbox } = await client.createSandbox({
+      name: "x",
+      backend: Backend.BUBBLEWRAP,
+      projectDir: "/p",
+    });
+    const id = sandbox?.id ?? "";
+    const stream = reader(client.tailLogs({ id, fromOffset: 5000n }, { signal: streamSignal() }));
+    const first = stream.next();
+    await waitFor(() => logHub.tails.length === 1);
+    expect(logHub.tails[0]?.options.fromOffset).toBe(5000);
+    logHub.push(id, { type: "chunk", offset: 5000, data: Buffer.from("x") });
+    expectChunk(await first, 5000n, "x", 5001n);
+    expect((await codeOf(reader(client.tailLogs({ id, backlogLines: 100_001 })).next())).message).toBe(
+      "backlog_lines: at most 100000, got 100001",
+    );
+    expect((await codeOf(reader(client.tailLogs({ id, fromOffset: 2n ** 60n })).next())).code).toBe(
+      Code.InvalidArgument,
+    );
+  });
+
+  it("TailLogs maps the hub's deleted end to LogEnd DELETED", async () => {
+    const { client, logHub } = setup();
+    const { sandbox } = await client.createSandbox({
+      name: "x",
+      backend: Backend.BUBBLEWRAP,
+      projectDir: "/p",
+    });
+    const id = sandbox?.id ?? "";
+    const stream = reader(client.tailLogs({ id }, { signal: streamSignal() }));
+    const first = stream.next();
+    await waitFor(() => logHub.tails.length === 1);
+    logHub.end(id, "deleted");
+    const end = (await first).event;
+    expect(end.case === "end" && end.value.reason).toBe(LogEndReason.DELETED);
+  });
+
+  it("TailLogs ends with LogEnd SHUTDOWN at the last offset when the daemon shuts down", async () => {
+    const { client, logHub, shutdown } = setup();
+    const { sandbox } = await client.createSandbox({
+      name: "x",
+      backend: Backend.BUBBLEWRAP,
+      projectDir: "/p",
+    });
+    const id = sandbox?.id ?? "";
+    const stream = reader(client.tailLogs({ id }, { signal: streamSignal() }));
+    const first = stream.next();
+    await waitFor(() => logHub.tails.length === 1);
+    logHub.push(id, { type: "chunk", offset: 0, data: Buffer.from("hello") });
+    await first;
+    // The fake hub ends quietly on abort, as a hub that was not closed first would.
+    shutdown.abort(new ConnectError("manager shutting down", Code.Unavailable));
+    const end = (await stream.next()).event;
+    expect(end.case).toBe("end");
+    if (end.case === "end") {
+      expect(end.value.reason).toBe(LogEndReason.SHUTDOWN);
+      expect(end.value.offset).toBe(5n);
+    }
+    expect(await stream.end()).toEqual({ done: true });
+  });
+
+  it("WatchSandboxes sends a snapshot first, then upserts and deletes, and unsubscribes on abort", async () => {
+    const { client, manager } = setup();
+    await client.createSandbox({ name: "before", backend: Backend.BUBBLEWRAP, projectDir: "/p" });
+    const ac = new AbortController();
+    aborts.push(ac);
+    const stream = reader(client.watchSandboxes({}, { signal: ac.signal }));
+    const snapshot = (await stream.next()).event;
+    expect(snapshot.case).toBe("snapshot");
+    expect(snapshot.case === "snapshot" && snapshot.value.sandboxes.map((s) => s.name)).toEqual(["before"]);
+    const { sandbox } = await client.createSandbox({ name: "after", backend: Backend.VM, projectDir: "/p" });
+    const id = sandbox?.id ?? "";
+    await client.stopSandbox({ id });
+    await client.deleteSandbox({ id });
+    const events = [await stream.next(), await stream.next(), await stream.next()].map(describeWatch);
+    expect(events).toEqual([`upserted after running`, `upserted after stopped`, `deleted ${id}`]);
+    expect(manager.listenerCount).toBe(1);
+    ac.abort();
+    await stream.end();
+    await waitFor(() => manager.listenerCount === 0);
+  });
+
+  it("WatchSandboxes loses no change made right after the snapshot and keeps order", async () => {
+    const { client, manager } = setup();
+    const stream = reader(client.watchSandboxes({}, { signal: streamSignal() }));
+    const snapshotPromise = stream.next();
+    await waitFor(() => manager.listenerCount === 1);
+    // Changes made before the client read the snapshot are queued, not lost.
+    const seeded = fakeRecord({ id: "11111111-0000-4000-8000-000000000000", name: "late" });
+    manager.update(seeded);
+    manager.update({ ...seeded, status: "dead" });
+    expect((await snapshotPromise).event.case).toBe("snapshot");
+    expect([await stream.next(), await stream.next()].map(describeWatch)).toEqual([
+      "upserted late running",
+      "upserted late dead",
+    ]);
+  });
+
+  it("WatchSandboxes sends keepalives while nothing changes", async () => {
+    const { client } = setup({ watchKeepaliveMs: 20 });
+    const stream = reader(client.watchSandboxes({}, { signal: streamSignal() }));
+    expect((await stream.next()).event.case).toBe("snapshot");
+    expect((await stream.next()).event.case).toBe("keepalive");
+    expect((await stream.next()).event.case).toBe("keepalive");
+  });
+
+  it("WatchSandboxes ends with Unavailable 'manager shutting down' on shutdown", async () => {
+    const { client, shutdown, manager } = setup();
+    const stream = reader(client.watchSandboxes({}, { signal: streamSignal() }));
+    expect((await stream.next()).event.case).toBe("snapshot");
+    shutdown.abort(new ConnectError("manager shutting down", Code.Unavailable));
+    const end = await stream.end();
+    expect(end.error?.code).toBe(Code.Unavailable);
+    expect(end.error?.rawMessage).toBe("manager shutting down");
+    expect(manager.listenerCount).toBe(0);
+  });
+
+  it.each([
+    ["getScreenshot", "GetScreenshot is not implemented yet: screenshots come with the observability work"],
+    [
+      "getSandboxMetrics",
+      "GetSandboxMetrics is not implemented yet: Claude session metrics come with the observability work",
+    ],
+    [
+      "getSystemMetrics",
+      "GetSystemMetrics is not implemented yet: system metrics come with the observability work",
+    ],
+  ] as const)("%s answers unimplemented, saying when it comes", async (method, message) => {
+    const { client } = setup();
+    expect(await codeOf(client[method]({ id: "x" }))).toEqual({ code: Code.Unimplemented, message });
+  });
+});
+
+function describeWatch(message: WatchSandboxesResponse): string {
+  const e = message.event;
+  if (e.case === "upserted") return `upserted ${e.value.name} ${SandboxStatus[e.value.status].toLowerCase()}`;
+  if (e.case === "deleted") return `deleted ${e.value.id}`;
+  return String(e.case);
+}
+
+function expectChunk(message: TailLogsResponse, offset: bigint, data: string, next: bigint) {
+  expect(message.event.case).toBe("chunk");
+  if (message.event.case !== "chunk") return;
+  expect(message.event.value.offset).toBe(offset);
+  expect(Buffer.from(message.event.value.data).toString()).toBe(data);
+  expect(message.event.value.nextOffset).toBe(next);
+}
+
+async function waitFor(condition: () => boolean, timeoutMs = 2000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error("condition not met in time");
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+}
+
+function fail(): never {
+  throw new Error("missing value");
+}
