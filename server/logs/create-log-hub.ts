@@ -1,0 +1,148 @@
+import { SandboxError } from "../sandbox/errors.js";
+import { createLogChannel, type LogChannel } from "./log-channel.js";
+import type { LogEndReason, LogHub, LogRange, TailEvent, TailOptions } from "./log-hub.js";
+import { checkOffset, DEFAULT_BACKLOG_LINES } from "./log-limits.js";
+import { readLogRange } from "./read-log-range.js";
+import { TailSubscription } from "./tail-subscription.js";
+
+export interface LogHubOptions {
+  /** Quiet time after which a tail yields a keepalive event; default 15 s. */
+  keepaliveMs?: number;
+  /** Undelivered bytes one tail client may fall behind before it is ended with "too_slow"; default 8 MiB. */
+  maxBufferBytes?: number;
+  /** Largest chunk in one event; default 1 MiB. */
+  maxChunkBytes?: number;
+  /** Most bytes the backlog may span, however short its lines; default 4 MiB. */
+  maxBacklogBytes?: number;
+  /** Interval of the stat-polling fallback, used only where fs.watch fails (e.g. inotify limits); default 250 ms. */
+  pollFallbackMs?: number;
+}
+
+/** Live resources of a hub, for leak checks and diagnostics. */
+export interface LogHubStats {
+  /** Keys with at least one tail. */
+  keys: number;
+  /** Tails still attached to a watcher. */
+  subscribers: number;
+  /** fs watchers (or fallback poll timers) held open. */
+  watchers: number;
+  /** Log files held open. */
+  openFiles: number;
+}
+
+export type LogHubWithStats = LogHub & { stats(): LogHubStats };
+
+interface KeyEntry {
+  channel: LogChannel;
+  subscribers: Set<TailSubscription>;
+}
+
+const MIB = 1024 * 1024;
+
+export function createLogHub(options: LogHubOptions = {}): LogHubWithStats {
+  const keepaliveMs = positive("keepaliveMs", options.keepaliveMs ?? 15_000);
+  const maxBufferBytes = positive("maxBufferBytes", options.maxBufferBytes ?? 8 * MIB);
+  const maxChunkBytes = positive("maxChunkBytes", options.maxChunkBytes ?? MIB);
+  const maxBacklogBytes = positive("maxBacklogBytes", options.maxBacklogBytes ?? 4 * MIB);
+  const pollFallbackMs = positive("pollFallbackMs", options.pollFallbackMs ?? 250);
+  const keys = new Map<string, KeyEntry>();
+  let closed = false;
+
+  const release = (key: string, entry: KeyEntry, subscription: TailSubscription): void => {
+    entry.subscribers.delete(subscription);
+    if (entry.subscribers.size === 0 && keys.get(key) === entry) {
+      keys.delete(key);
+      entry.channel.close();
+    }
+  };
+
+  const tail = (key: string, path: string, tailOptions: TailOptions): AsyncIterable<TailEvent> => {
+    const { backlogLines = DEFAULT_BACKLOG_LINES, fromOffset, signal } = tailOptions;
+    // Bad input and a closed hub surface from the first next(), like every other failure of a tail.
+    try {
+      checkOffset("backlog_lines", backlogLines);
+      if (fromOffset !== undefined) checkOffset("from_offset", fromOffset);
+    } catch (error) {
+      return failing(error);
+    }
+    if (closed) return endedAtOnce(fromOffset ?? 0);
+
+    let entry = keys.get(key);
+    if (entry === undefined) {
+      entry = { channel: createLogChannel(path, { pollFallbackMs }), subscribers: new Set() };
+      keys.set(key, entry);
+    } else if (entry.channel.path !== path) {
+      return failing(
+        new SandboxError(
+          "internal",
+          `log key ${JSON.stringify(key)} is tailed at ${entry.channel.path}, not ${path}`,
+        ),
+      );
+    }
+    const owner = entry;
+    const subscription = new TailSubscription(
+      owner.channel,
+      { backlogLines, fromOffset, signal, maxBufferBytes, maxChunkBytes, maxBacklogBytes, keepaliveMs },
+      (done) => release(key, owner, done),
+    );
+    if (subscription.isActive) owner.subscribers.add(subscription);
+    else if (owner.subscribers.size === 0) release(key, owner, subscription);
+    return subscription;
+  };
+
+  const end = (key: string, reason: LogEndReason): void => {
+    const entry = keys.get(key);
+    if (entry === undefined) return;
+    for (const subscription of [...entry.subscribers]) subscription.end(reason);
+  };
+
+  return {
+    read: (path: string, readOptions: { offset?: number; limit: number }): Promise<LogRange> =>
+      readLogRange(path, readOptions),
+    tail,
+    end,
+    close() {
+      closed = true;
+      for (const key of [...keys.keys()]) end(key, "shutdown");
+    },
+    stats() {
+      let subscribers = 0;
+      let watchers = 0;
+      let openFiles = 0;
+      for (const entry of keys.values()) {
+        subscribers += entry.subscribers.size;
+        const resources = entry.channel.resources();
+        watchers += resources.watchers;
+        openFiles += resources.files;
+      }
+      return { keys: keys.size, subscribers, watchers, openFiles };
+    },
+  };
+}
+
+function positive(name: string, value: number): number {
+  if (!Number.isFinite(value) || value <= 0) {
+    throw new RangeError(`createLogHub: ${name} must be a positive number, got ${String(value)}`);
+  }
+  return value;
+}
+
+function failing(error: unknown): AsyncIterable<TailEvent> {
+  return {
+    [Symbol.asyncIterator]: () => ({
+      next: () => Promise.reject(error),
+      return: () => Promise.resolve({ done: true, value: undefined }),
+    }),
+  };
+}
+
+function endedAtOnce(offset: number): AsyncIterable<TailEvent> {
+  return (async function* () {
+    yield {
+      type: "end",
+      reason: "shutdown",
+      message: `the manager is shutting down; reconnect with from_offset=${offset} to resume`,
+      offset,
+    } satisfies TailEvent;
+  })();
+}
