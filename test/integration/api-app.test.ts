@@ -1,0 +1,202 @@
+// The daemon's listener with an in-memory manager: protocols on one port, the Unix socket's rules, the
+// fallback hook and shutdown of open streams. The real manager is covered by daemon-*.test.ts.
+import { mkdtemp, rm, stat, writeFile } from "node:fs/promises";
+import { request } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import {
+  createConnectTransport,
+  createGrpcTransport,
+  createGrpcWebTransport,
+} from "@connectrpc/connect-node";
+import { afterEach, describe, expect, it } from "vitest";
+import { createSandboxClient } from "../../client/index.js";
+import { Backend, LogEndReason, SandboxService } from "../../gen/claude_sandbox/v1/sandbox_service_pb.js";
+import { createApp } from "../../server/app.js";
+import type { ListenAddress } from "../../server/config.js";
+import { createFakeLogHub, createFakeManager } from "../helpers/fake-manager.js";
+import { freePort } from "../helpers/free-port.js";
+import { makeStaleSocket } from "../helpers/stale-socket.js";
+
+const cleanups: (() => Promise<unknown> | unknown)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function tempDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), "api-app-"));
+  cleanups.push(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+async function start(listen: ListenAddress, extra: Partial<Parameters<typeof createApp>[0]> = {}) {
+  const manager = createFakeManager();
+  const logHub = createFakeLogHub();
+  const lines: string[] = [];
+  const app = createApp({ listen, manager, logHub, log: (l) => lines.push(l), ...extra });
+  cleanups.push(() => app.close());
+  const where = await app.listen();
+  return { app, manager, logHub, lines, where };
+}
+
+async function tcp(extra: Partial<Parameters<typeof createApp>[0]> = {}) {
+  const port = await freePort();
+  return { port, ...(await start({ kind: "tcp", host: "127.0.0.1", port }, extra)) };
+}
+
+function abortLater(): AbortSignal {
+  const ac = new AbortController();
+  cleanups.push(() => ac.abort());
+  return ac.signal;
+}
+
+function get(port: number, path: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: "127.0.0.1", port, path }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (c: string) => {
+        body += c;
+      });
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+describe("the daemon's listener", () => {
+  it("serves Connect, gRPC-Web (HTTP/1.1) and gRPC and Connect over h2c on one TCP port", async () => {
+    const { port, where } = await tcp();
+    expect(where).toBe(`http://127.0.0.1:${port}`);
+    const baseUrl = `http://127.0.0.1:${port}`;
+    const connect = createClient(SandboxService, createConnectTransport({ baseUrl, httpVersion: "1.1" }));
+    await connect.createSandbox({ name: "one", backend: Backend.BUBBLEWRAP, projectDir: "/p" });
+    const grpcWeb = createClient(SandboxService, createGrpcWebTransport({ baseUrl, httpVersion: "1.1" }));
+    expect((await grpcWeb.listSandboxes({})).sandboxes.map((s) => s.name)).toEqual(["one"]);
+    const grpc = createGrpcTransport({ baseUrl });
+    const h2 = createClient(SandboxService, grpc);
+    expect((await h2.listSandboxes({})).sandboxes.map((s) => s.name)).toEqual(["one"]);
+    const connectH2 = createClient(SandboxService, createConnectTransport({ baseUrl, httpVersion: "2" }));
+    const err = await connectH2.getSandbox({ id: "nope" }).catch((e: unknown) => ConnectError.from(e));
+    expect(err).toMatchObject({ code: Code.NotFound });
+  });
+
+  it("answers plain HTTP requests with the fallback handler, and 404 without one", async () => {
+    const withFallback = await tcp({
+      fallback: (req, res) => {
+        res.writeHead(200, { "content-type": "text/plain" });
+        res.end(`gateway saw ${req.url}`);
+      },
+    });
+    expect(await get(withFallback.port, "/dashboard")).toEqual({
+      status: 200,
+      body: "gateway saw /dashboard",
+    });
+    const without = await tcp();
+    expect((await get(without.port, "/dashboard")).status).toBe(404);
+  });
+
+  it("creates the Unix socket mode 0660 and serves the client over it", async () => {
+    const dir = await tempDir();
+    const path = join(dir, "api.sock");
+    const { where } = await start({ kind: "unix", path });
+    expect(where).toBe(`unix:${path}`);
+    expect((await stat(path)).mode & 0o777).toBe(0o660);
+    const client = createSandboxClient({ socketPath: path });
+    await client.createSandbox({ name: "u", backend: Backend.VM, projectDir: "/p" });
+    expect((await client.listSandboxes({})).sandboxes).toHaveLength(1);
+  });
+
+  it("replaces a stale socket file, refuses a live one, refuses a non-socket, and removes its socket on close", async () => {
+    const dir = await tempDir();
+    const path = join(dir, "api.sock");
+    await makeStaleSocket(path);
+
+    const first = await start({ kind: "unix", path });
+    expect(await createSandboxClient({ socketPath: path }).listSandboxes({})).toBeDefined();
+
+    const second = createApp({
+      listen: { kind: "unix", path },
+      manager: createFakeManager(),
+      logHub: createFakeLogHub(),
+      log: () => {},
+    });
+    await expect(second.listen()).rejects.toThrow(/another process .* is listening there/);
+    // The refused manager must not have taken the socket away from the running one.
+    expect(await createSandboxClient({ socketPath: path }).listSandboxes({})).toBeDefined();
+
+    await first.app.close();
+    await expect(stat(path)).rejects.toMatchObject({ code: "ENOENT" });
+
+    const file = join(dir, "not-a-socket");
+    await writeFile(file, "keep me");
+    const third = createApp({
+      listen: { kind: "unix", path: file },
+      manager: createFakeManager(),
+      logHub: createFakeLogHub(),
+      log: () => {},
+    });
+    await expect(third.listen()).rejects.toThrow(/exists and is not a socket/);
+    expect((await stat(file)).isFile()).toBe(true);
+  });
+
+  it("reports a TCP port in use with the address", async () => {
+    const first = await tcp();
+    const second = createApp({
+      listen: { kind: "tcp", host: "127.0.0.1", port: first.port },
+      manager: createFakeManager(),
+      logHub: createFakeLogHub(),
+      log: () => {},
+    });
+    await expect(second.listen()).rejects.toThrow(
+      `cannot listen on http://127.0.0.1:${first.port}: EADDRINUSE`,
+    );
+  });
+
+  it("on close ends TailLogs with LogEnd SHUTDOWN and WatchSandboxes with Unavailable, promptly", async () => {
+    const { app, port, logHub } = await tcp();
+    const client = createSandboxClient({ baseUrl: `http://127.0.0.1:${port}` });
+    const { sandbox } = await client.createSandbox({
+      name: "x",
+      backend: Backend.BUBBLEWRAP,
+      projectDir: "/p",
+    });
+    const id = sandbox?.id ?? "";
+    const tail = client.tailLogs({ id }, { signal: abortLater() })[Symbol.asyncIterator]();
+    const firstTail = tail.next();
+    const watch = client.watchSandboxes({}, { signal: abortLater() })[Symbol.asyncIterator]();
+    expect((await watch.next()).value?.event.case).toBe("snapshot");
+    const deadline = Date.now() + 5000;
+    while (logHub.tails.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    const started = Date.now();
+    await app.close();
+    expect(Date.now() - started).toBeLessThan(2000);
+    const end = (await firstTail).value?.event;
+    expect(end?.case === "end" && end.value.reason).toBe(LogEndReason.SHUTDOWN);
+    expect((await tail.next()).done).toBe(true);
+    const watchEnd = await watch.next().catch((e: unknown) => ConnectError.from(e));
+    expect(watchEnd).toBeInstanceOf(ConnectError);
+    expect(watchEnd).toMatchObject({ code: Code.Unavailable, rawMessage: "manager shutting down" });
+    expect(logHub.closed).toBe(true);
+  });
+
+  it("ends the log tails of a sandbox deleted through the manager", async () => {
+    const { port, logHub } = await tcp();
+    const client = createSandboxClient({ baseUrl: `http://127.0.0.1:${port}` });
+    const { sandbox } = await client.createSandbox({
+      name: "x",
+      backend: Backend.BUBBLEWRAP,
+      projectDir: "/p",
+    });
+    const id = sandbox?.id ?? "";
+    const tail = client.tailLogs({ id }, { signal: abortLater() })[Symbol.asyncIterator]();
+    const first = tail.next();
+    const deadline = Date.now() + 5000;
+    while (logHub.tails.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    await client.deleteSandbox({ id });
+    const end = (await first).value?.event;
+    expect(end?.case === "end" && end.value.reason).toBe(LogEndReason.DELETED);
+  });
+});
