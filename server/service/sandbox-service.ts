@@ -11,15 +11,12 @@ import {
   type WatchSandboxesResponseSchema,
 } from "../../gen/claude_sandbox/v1/sandbox_service_pb.js";
 import type { LogHub } from "../logs/log-hub.js";
+import { resolveReadLimit } from "../logs/log-limits.js";
 import type { SandboxManager } from "../sandbox/sandbox-manager.js";
 import { toConnectError } from "./to-connect-error.js";
 import { backendFromMessage, logEndReasonToMessage, toSandboxMessage } from "./to-sandbox-message.js";
 import { watchSandboxes } from "./watch-sandboxes.js";
 
-export const DEFAULT_LOG_LIMIT = 256 * 1024;
-export const MAX_LOG_LIMIT = 4 * 1024 * 1024;
-// A backlog is read into memory before streaming; bound it like GetLogs is bounded.
-export const MAX_BACKLOG_LINES = 100_000;
 export const DEFAULT_WATCH_KEEPALIVE_MS = 15_000;
 
 export interface SandboxServiceDeps {
@@ -91,12 +88,7 @@ export function createSandboxService(deps: SandboxServiceDeps): ServiceImpl<type
 
     getLogs: (req) =>
       guard("GetLogs", async () => {
-        const limit = req.limit === 0 ? DEFAULT_LOG_LIMIT : req.limit;
-        if (limit > MAX_LOG_LIMIT) {
-          throw invalid(
-            `limit: at most ${MAX_LOG_LIMIT} bytes (4 MiB) per call, got ${req.limit}; page with offset`,
-          );
-        }
+        const limit = resolveReadLimit(req.limit);
         const offset = req.offset === undefined ? undefined : toSafeOffset("offset", req.offset);
         manager.get(req.id);
         const range = await logHub.read(manager.logPath(req.id), { offset, limit });
@@ -106,9 +98,6 @@ export function createSandboxService(deps: SandboxServiceDeps): ServiceImpl<type
     async *tailLogs(req, ctx): AsyncGenerator<TailLogsResponseInit> {
       let position = 0;
       try {
-        if (req.backlogLines !== undefined && req.backlogLines > MAX_BACKLOG_LINES) {
-          throw invalid(`backlog_lines: at most ${MAX_BACKLOG_LINES}, got ${req.backlogLines}`);
-        }
         const fromOffset =
           req.fromOffset === undefined ? undefined : toSafeOffset("from_offset", req.fromOffset);
         manager.get(req.id);
