@@ -1,9 +1,21 @@
-import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  appendFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  truncateSync,
+  unlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createLogHub, type LogHubWithStats } from "../../server/logs/create-log-hub.js";
-import { collect, waitUntil } from "./log-tail-helpers.js";
+import type { TailEvent } from "../../server/logs/log-hub.js";
+import { SandboxError } from "../../server/sandbox/errors.js";
+import { collect, inotifyWatches, openFdsTo, waitUntil } from "./log-tail-helpers.js";
 
 let dir: string;
 let hub: LogHubWithStats;
@@ -13,6 +25,12 @@ function signal(): AbortSignal {
   const controller = new AbortController();
   controllers.push(controller);
   return controller.signal;
+}
+
+function lines(from: number, to: number): string {
+  let text = "";
+  for (let i = from; i <= to; i++) text += `line ${i}\n`;
+  return text;
 }
 
 beforeEach(() => {
@@ -26,18 +44,380 @@ afterEach(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-describe("tail", () => {
-  it("sends the backlog, then live lines with exact offsets", async () => {
+describe("backlog", () => {
+  it("sends the last N complete lines, then live lines with exact offsets", async () => {
     const path = join(dir, "a.log");
-    writeFileSync(path, "l1\nl2\nl3\nl4\n");
-    const c = collect(hub.tail("a", path, { backlogLines: 2, signal: signal() }));
-    await waitUntil("backlog", () => c.text() === "l3\nl4\n");
-    expect(c.events[0]).toMatchObject({ type: "chunk", offset: 6 });
-    for (let i = 5; i <= 20; i++) {
-      appendFileSync(path, `l${i}\n`);
-      await waitUntil(`line ${i}`, () => c.text().endsWith(`l${i}\n`));
+    writeFileSync(path, lines(1, 50));
+    const c = collect(hub.tail("a", path, { backlogLines: 3, signal: signal() }));
+    await waitUntil("backlog", () => c.text() === lines(48, 50));
+    expect(c.events[0]).toMatchObject({ type: "chunk", offset: lines(1, 47).length });
+    for (let i = 51; i <= 70; i++) {
+      appendFileSync(path, `line ${i}\n`);
+      await waitUntil(`line ${i}`, () => c.text().endsWith(`line ${i}\n`));
     }
-    expect(Buffer.concat([readFileSync(path).subarray(0, 6), c.bytes()])).toEqual(readFileSync(path));
+    expect(c.text()).toBe(lines(48, 70));
     expect(c.problems).toEqual([]);
   });
+
+  it("counts a trailing partial line as the last line", async () => {
+    const path = join(dir, "a.log");
+    writeFileSync(path, `${lines(1, 10)}prompt$ `);
+    const c = collect(hub.tail("a", path, { backlogLines: 2, signal: signal() }));
+    await waitUntil("backlog", () => c.text().length > 0);
+    expect(c.text()).toBe("line 10\nprompt$ ");
+    appendFileSync(path, "ls\n");
+    await waitUntil("the rest of the partial line", () => c.text().endsWith("prompt$ ls\n"));
+    expect(c.problems).toEqual([]);
+  });
+
+  it("sends the whole file when it has fewer than N lines, and nothing when N is 0", async () => {
+    const path = join(dir, "a.log");
+    writeFileSync(path, lines(1, 5));
+    const all = collect(hub.tail("a", path, { signal: signal() }));
+    const none = collect(hub.tail("a", path, { backlogLines: 0, signal: signal() }));
+    await waitUntil("backlog", () => all.text() === lines(1, 5));
+    appendFileSync(path, "live\n");
+    await waitUntil("live line on both", () => all.text().endsWith("live\n") && none.text() === "live\n");
+    expect(none.events[0]).toMatchObject({ type: "chunk", offset: lines(1, 5).length });
+  });
+
+  it("reads only the end of a huge file", async () => {
+    const path = join(dir, "huge.log");
+    // 2 GiB of sparse zeros without a newline, then lines: reading it all would take seconds and show in rchar.
+    writeFileSync(path, "");
+    truncateSync(path, 2 * 1024 ** 3);
+    appendFileSync(path, `\n${lines(1, 2000)}`);
+    const before = readCharCount();
+    const c = collect(hub.tail("huge", path, { backlogLines: 1000, signal: signal() }));
+    await waitUntil("backlog", () => c.text() === lines(1001, 2000));
+    expect(readCharCount() - before).toBeLessThan(1024 * 1024);
+    // Asking for more lines than the file has stops at the backlog byte bound (4 MiB), not at offset 0.
+    const more = collect(hub.tail("huge", path, { backlogLines: 5000, signal: signal() }));
+    await waitUntil("bounded backlog", () => more.text() === lines(1, 2000));
+    expect(readCharCount() - before).toBeLessThan(16 * 1024 * 1024);
+  });
+
+  it("bounds a backlog of giant lines by bytes, starting at a line boundary when there is one", async () => {
+    const small = createLogHub({ keepaliveMs: 60_000, maxBacklogBytes: 1000 });
+    try {
+      const path = join(dir, "wide.log");
+      const wide = `${"x".repeat(600)}\n`;
+      writeFileSync(path, wide.repeat(5));
+      const c = collect(small.tail("wide", path, { backlogLines: 10, signal: signal() }));
+      await waitUntil("backlog", () => c.text().length > 0);
+      expect(c.text()).toBe(wide);
+      const noBreak = join(dir, "nobreak.log");
+      writeFileSync(noBreak, "y".repeat(5000));
+      const d = collect(small.tail("nobreak", noBreak, { backlogLines: 10, signal: signal() }));
+      await waitUntil("backlog", () => d.text().length > 0);
+      expect(d.events[0]).toMatchObject({ type: "chunk", offset: 4000 });
+      expect(d.text()).toBe("y".repeat(1000));
+    } finally {
+      small.close();
+    }
+  });
 });
+
+describe("resume", () => {
+  it("from an offset in the middle of a line gives exactly the missing bytes", async () => {
+    const path = join(dir, "a.log");
+    writeFileSync(path, "");
+    const first = new AbortController();
+    const c = collect(hub.tail("a", path, { signal: first.signal }));
+    appendFileSync(path, "hello wor");
+    await waitUntil("partial line", () => c.text() === "hello wor");
+    first.abort();
+    await c.done;
+    // Written while no client was connected.
+    appendFileSync(path, "ld\nsecond line\nthird");
+    const resumed = collect(hub.tail("a", path, { fromOffset: c.nextOffset(), signal: signal() }));
+    await waitUntil("missing bytes", () => resumed.text().endsWith("third"));
+    appendFileSync(path, " and live\n");
+    await waitUntil("live bytes", () => resumed.text().endsWith("and live\n"));
+    expect(Buffer.concat([c.bytes(), resumed.bytes()])).toEqual(readFileSync(path));
+    expect(resumed.events[0]).toMatchObject({ type: "chunk", offset: 9 });
+    expect([...c.problems, ...resumed.problems]).toEqual([]);
+  });
+
+  it("at the current end waits for new bytes; past the end is invalid_argument naming from_offset and size", async () => {
+    const path = join(dir, "a.log");
+    writeFileSync(path, "12345");
+    const atEnd = collect(hub.tail("a", path, { fromOffset: 5, signal: signal() }));
+    const past = hub.tail("a", path, { fromOffset: 6, signal: signal() })[Symbol.asyncIterator]();
+    const error = await past.next().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(SandboxError);
+    expect(error).toMatchObject({ kind: "invalid_argument", field: "from_offset" });
+    expect((error as Error).message).toMatch(/from_offset.*6.*size is 5 bytes/);
+    appendFileSync(path, "6\n");
+    await waitUntil("new byte", () => atEnd.text() === "6\n");
+    expect(atEnd.events[0]).toMatchObject({ offset: 5 });
+    // The failed tail let go of the channel; only the good one is left.
+    expect(hub.stats().subscribers).toBe(1);
+  });
+
+  it("rejects a negative or fractional offset and backlog before touching the file", async () => {
+    const path = join(dir, "a.log");
+    for (const options of [{ fromOffset: -1 }, { fromOffset: 1.5 }, { backlogLines: -2 }]) {
+      const it = hub.tail("a", path, { ...options, signal: signal() })[Symbol.asyncIterator]();
+      await expect(it.next()).rejects.toMatchObject({ kind: "invalid_argument" });
+    }
+    expect(hub.stats()).toEqual({ keys: 0, subscribers: 0, watchers: 0, openFiles: 0 });
+  });
+
+  it("resumes from 0 on a missing file (the log has not started yet)", async () => {
+    const path = join(dir, "later.log");
+    const c = collect(hub.tail("later", path, { fromOffset: 0, signal: signal() }));
+    appendFileSync(path, "first\n");
+    await waitUntil("first line", () => c.text() === "first\n");
+  });
+});
+
+describe("fan-out", () => {
+  it("two clients receive identical byte streams from one watcher", async () => {
+    const path = join(dir, "a.log");
+    writeFileSync(path, lines(1, 10));
+    const a = collect(hub.tail("a", path, { fromOffset: 0, signal: signal() }));
+    const b = collect(hub.tail("a", path, { fromOffset: 0, signal: signal() }));
+    expect(hub.stats()).toMatchObject({ keys: 1, subscribers: 2 });
+    for (let i = 11; i <= 300; i++) {
+      appendFileSync(path, `line ${i}\n`);
+      if (i % 50 === 0) await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+    const whole = readFileSync(path);
+    await waitUntil(
+      "both complete",
+      () => a.bytes().length === whole.length && b.bytes().length === whole.length,
+    );
+    expect(a.bytes()).toEqual(whole);
+    expect(b.bytes()).toEqual(whole);
+    expect(hub.stats().watchers).toBe(1);
+    expect([...a.problems, ...b.problems]).toEqual([]);
+  });
+
+  it("a client that stops reading does not delay the other and is ended with too_slow at its offset", async () => {
+    const tight = createLogHub({ keepaliveMs: 60_000, maxBufferBytes: 16 * 1024 });
+    try {
+      const path = join(dir, "a.log");
+      writeFileSync(path, "");
+      const stalled = tight.tail("a", path, { signal: signal() })[Symbol.asyncIterator]();
+      appendFileSync(path, "before stall\n");
+      const first = await stalled.next();
+      expect(first.value).toMatchObject({ type: "chunk", offset: 0 });
+      const reader = collect(tight.tail("a", path, { fromOffset: 0, signal: signal() }));
+      const delays: number[] = [];
+      for (let i = 1; i <= 400; i++) {
+        const line = `live ${i} ${"-".repeat(80)}\n`;
+        const written = performance.now();
+        appendFileSync(path, line);
+        await waitUntil(`line ${i} at the fast reader`, () => reader.text().endsWith(line), 5_000);
+        delays.push(performance.now() - written);
+      }
+      delays.sort((x, y) => x - y);
+      // The stalled client holds 16 KiB at most, then is cut off; the reader never waits on it.
+      expect(delays[Math.floor(delays.length * 0.9)]).toBeLessThan(100);
+      expect(tight.stats().subscribers).toBe(1);
+      const end = await stalled.next();
+      expect(end.value).toMatchObject({ type: "end", reason: "too_slow", offset: "before stall\n".length });
+      expect((end.value as Extract<TailEvent, { type: "end" }>).message).toMatch(/from_offset=13/);
+      expect(await stalled.next()).toMatchObject({ done: true });
+      const resumed = collect(tight.tail("a", path, { fromOffset: 13, signal: signal() }));
+      const whole = readFileSync(path);
+      await waitUntil("resumed to the end", () => resumed.bytes().length === whole.length - 13);
+      expect(Buffer.concat([Buffer.from("before stall\n"), resumed.bytes()])).toEqual(whole);
+    } finally {
+      tight.close();
+    }
+  });
+
+  it("coalesces what piled up into one event per pull", async () => {
+    const path = join(dir, "a.log");
+    writeFileSync(path, "");
+    const tail = hub.tail("a", path, { fromOffset: 0, signal: signal() })[Symbol.asyncIterator]();
+    appendFileSync(path, "x\n");
+    expect((await tail.next()).value).toMatchObject({ type: "chunk", data: Buffer.from("x\n") });
+    // A second client shows when the shared channel has read everything the paused one has queued.
+    const witness = collect(hub.tail("a", path, { fromOffset: 0, signal: signal() }));
+    for (let i = 0; i < 50; i++) {
+      appendFileSync(path, `${i}\n`);
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    await waitUntil("the channel read everything", () => witness.text().endsWith("\n49\n"));
+    const next = await tail.next();
+    expect(next.value).toMatchObject({ type: "chunk", offset: 2 });
+    const expected = Array.from({ length: 50 }, (_, i) => `${i}\n`).join("");
+    expect((next.value as Extract<TailEvent, { type: "chunk" }>).data.toString()).toBe(expected);
+  });
+});
+
+describe("before the file exists", () => {
+  it("waits for the file to appear", async () => {
+    const path = join(dir, "new.log");
+    const c = collect(hub.tail("new", path, { signal: signal() }));
+    await waitUntil("watching", () => hub.stats().watchers === 1);
+    appendFileSync(path, "appeared\n");
+    await waitUntil("first bytes", () => c.text() === "appeared\n");
+    expect(c.events[0]).toMatchObject({ type: "chunk", offset: 0 });
+  });
+
+  it("waits for a directory that does not exist yet", async () => {
+    const sub = join(dir, "not", "yet");
+    const path = join(sub, "x.log");
+    const quick = createLogHub({ keepaliveMs: 60_000, pollFallbackMs: 20 });
+    try {
+      const c = collect(quick.tail("x", path, { signal: signal() }));
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      mkdirSync(sub, { recursive: true });
+      appendFileSync(path, "late\n");
+      await waitUntil("first bytes", () => c.text() === "late\n");
+      appendFileSync(path, "more\n");
+      await waitUntil("watched afterwards", () => c.text() === "late\nmore\n");
+    } finally {
+      quick.close();
+    }
+  });
+});
+
+describe("ending", () => {
+  it("end(key, deleted) ends every tail of that key and only that key", async () => {
+    const a = join(dir, "a.log");
+    const b = join(dir, "b.log");
+    writeFileSync(a, "a\n");
+    writeFileSync(b, "b\n");
+    const a1 = collect(hub.tail("a", a, { signal: signal() }));
+    const a2 = collect(hub.tail("a", a, { signal: signal() }));
+    const b1 = collect(hub.tail("b", b, { signal: signal() }));
+    await waitUntil("backlogs", () => a1.text() === "a\n" && a2.text() === "a\n" && b1.text() === "b\n");
+    hub.end("a", "deleted");
+    await Promise.all([a1.done, a2.done]);
+    for (const c of [a1, a2]) {
+      expect(c.events.at(-1)).toMatchObject({ type: "end", reason: "deleted", offset: 2 });
+      expect(c.ended()?.message).toMatch(/deleted/);
+    }
+    expect(hub.stats()).toEqual({ keys: 1, subscribers: 1, watchers: 1, openFiles: 1 });
+    appendFileSync(b, "still\n");
+    await waitUntil("b still live", () => b1.text() === "b\nstill\n");
+    expect(b1.ended()).toBeUndefined();
+  });
+
+  it("abort and break release the watcher and the file", async () => {
+    const path = join(dir, "a.log");
+    writeFileSync(path, "x\n");
+    const baseline = inotifyWatches();
+    const controller = new AbortController();
+    const c = collect(hub.tail("a", path, { signal: controller.signal }));
+    await waitUntil("backlog", () => c.text() === "x\n");
+    expect(inotifyWatches()).toBe(baseline + 1);
+    expect(openFdsTo(path)).toBe(1);
+    const aborted = performance.now();
+    controller.abort();
+    await c.done;
+    expect(performance.now() - aborted).toBeLessThan(500);
+    expect(hub.stats()).toEqual({ keys: 0, subscribers: 0, watchers: 0, openFiles: 0 });
+    await waitUntil("fd closed", () => openFdsTo(path) === 0, 2000);
+    expect(inotifyWatches()).toBe(baseline);
+
+    for await (const event of hub.tail("a", path, { signal: signal() })) {
+      expect(event.type).toBe("chunk");
+      break;
+    }
+    expect(hub.stats()).toEqual({ keys: 0, subscribers: 0, watchers: 0, openFiles: 0 });
+    await waitUntil("fd closed after break", () => openFdsTo(path) === 0, 2000);
+    expect(inotifyWatches()).toBe(baseline);
+  });
+
+  it("a consumer waiting for data is released at once by abort", async () => {
+    const path = join(dir, "a.log");
+    writeFileSync(path, "");
+    const controller = new AbortController();
+    const tail = hub.tail("a", path, { signal: controller.signal })[Symbol.asyncIterator]();
+    const pending = tail.next();
+    await waitUntil("subscribed", () => hub.stats().subscribers === 1);
+    controller.abort();
+    expect(await pending).toMatchObject({ done: true });
+    expect(hub.stats().keys).toBe(0);
+  });
+
+  it("close() ends every tail with shutdown and its offset; later tails end at once", async () => {
+    const path = join(dir, "a.log");
+    writeFileSync(path, "abc\n");
+    const c = collect(hub.tail("a", path, { signal: signal() }));
+    await waitUntil("backlog", () => c.text() === "abc\n");
+    hub.close();
+    await c.done;
+    expect(c.ended()).toMatchObject({ reason: "shutdown", offset: 4 });
+    expect(c.ended()?.message).toMatch(/from_offset=4/);
+    expect(hub.stats()).toEqual({ keys: 0, subscribers: 0, watchers: 0, openFiles: 0 });
+    const late = collect(hub.tail("a", path, { fromOffset: 4, signal: signal() }));
+    await late.done;
+    expect(late.events).toEqual([expect.objectContaining({ type: "end", reason: "shutdown", offset: 4 })]);
+  });
+
+  it("sends keepalives with the current offset when the log is quiet", async () => {
+    const quick = createLogHub({ keepaliveMs: 100 });
+    try {
+      const path = join(dir, "a.log");
+      writeFileSync(path, "12345\n");
+      const c = collect(quick.tail("a", path, { signal: signal() }));
+      await waitUntil("two keepalives", () => c.events.filter((e) => e.type === "keepalive").length >= 2);
+      expect(c.events.find((e) => e.type === "keepalive")).toEqual({ type: "keepalive", offset: 6 });
+      appendFileSync(path, "x");
+      await waitUntil("chunk", () => c.text().endsWith("x"));
+      await waitUntil("keepalive after chunk", () => c.events.at(-1)?.type === "keepalive");
+      expect(c.events.at(-1)).toEqual({ type: "keepalive", offset: 7 });
+    } finally {
+      quick.close();
+    }
+  });
+});
+
+describe("truncation and replacement", () => {
+  it("a truncated log starts again at offset 0", async () => {
+    const path = join(dir, "a.log");
+    writeFileSync(path, "old old old\n");
+    const c = collect(hub.tail("a", path, { signal: signal() }));
+    await waitUntil("backlog", () => c.text() === "old old old\n");
+    truncateSync(path, 0);
+    appendFileSync(path, "new\n");
+    await waitUntil("new content", () => c.text().endsWith("new\n"));
+    const chunks = c.events.filter((e) => e.type === "chunk");
+    expect(chunks.at(-1)).toMatchObject({ offset: 0 });
+    expect(c.text()).toBe("old old old\nnew\n");
+  });
+
+  for (const how of ["deleted and recreated", "replaced by rename", "moved away"] as const) {
+    it(`a log ${how} is followed to the new file from offset 0`, async () => {
+      const path = join(dir, "a.log");
+      writeFileSync(path, "first file\n");
+      const c = collect(hub.tail("a", path, { signal: signal() }));
+      await waitUntil("backlog", () => c.text() === "first file\n");
+      if (how === "deleted and recreated") {
+        unlinkSync(path);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        writeFileSync(path, "second\n");
+      } else if (how === "replaced by rename") {
+        writeFileSync(`${path}.tmp`, "second\n");
+        renameSync(`${path}.tmp`, path);
+      } else {
+        renameSync(path, `${path}.1`);
+        appendFileSync(`${path}.1`, "into the old file\n");
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        writeFileSync(path, "second\n");
+      }
+      await waitUntil("new file's content", () => c.text().endsWith("second\n"));
+      expect(c.events.filter((e) => e.type === "chunk").at(-1)).toMatchObject({ offset: 0 });
+      appendFileSync(path, "third\n");
+      await waitUntil("followed", () => c.text().endsWith("second\nthird\n"));
+      await waitUntil("one file open", () => openFdsTo(path) === 1, 2000);
+    });
+  }
+});
+
+function readCharCount(): number {
+  const line = readFileSync("/proc/self/io", "utf8")
+    .split("\n")
+    .find((l) => l.startsWith("rchar:"));
+  return Number(line?.split(/\s+/)[1]);
+}
