@@ -1,0 +1,109 @@
+import { readdir, readFile } from "node:fs/promises";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { execa, type Result } from "execa";
+import type { SandboxFixture } from "./sandbox-home.js";
+import { userCommand } from "./sandbox-user.js";
+
+export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
+/** The launcher under test, run by its repo path as the CLI contract says. */
+export const LAUNCHER = path.join(REPO, "launcher", "bubblewrap", "claude-sandbox");
+
+const HOST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+export interface LaunchOptions {
+  /** Variables added to (or, with undefined, removed from) the base environment. */
+  env?: Record<string, string | undefined>;
+  timeoutMs?: number;
+  input?: string;
+}
+
+/**
+ * The environment a user's shell would hand the launcher: the essentials plus secrets that must not cross into
+ * the sandbox (AWS_SECRET_ACCESS_KEY, another unlisted variable, GH_TOKEN which only --gh-token may pass).
+ */
+export function launcherEnv(fx: SandboxFixture, extra: LaunchOptions["env"] = {}): Record<string, string> {
+  const env: Record<string, string | undefined> = {
+    PATH: HOST_PATH,
+    HOME: fx.home,
+    USER: fx.owner.name,
+    LOGNAME: fx.owner.name,
+    LANG: "C.UTF-8",
+    TERM: "xterm-256color",
+    AWS_SECRET_ACCESS_KEY: fx.envSecret,
+    ESCAPE_TEST_PRIVATE: fx.envSecret,
+    GH_TOKEN: fx.ghToken,
+    GITHUB_TOKEN: fx.ghToken,
+    ...extra,
+  };
+  return Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined));
+}
+
+/** Runs `claude-sandbox ARGS` as the fixture's owner; never throws on a non-zero exit. */
+export async function runLauncher(
+  fx: SandboxFixture,
+  args: string[],
+  opts: LaunchOptions = {},
+): Promise<Result<{ reject: false }>> {
+  const [file, argv] = userCommand(fx.owner, LAUNCHER, args);
+  return execa(file, argv, {
+    env: launcherEnv(fx, opts.env),
+    extendEnv: false,
+    cwd: fx.project,
+    reject: false,
+    timeout: opts.timeoutMs ?? 45_000,
+    input: opts.input ?? "",
+    stripFinalNewline: false,
+    // The sandbox may outlive a timed-out launcher; killStragglers() in afterEach ends what is left.
+    forceKillAfterDelay: 2_000,
+  });
+}
+
+/** Everything a failed assertion should show about a launcher run. */
+export function describeRun(r: Result<{ reject: false }>): string {
+  return `exit=${r.exitCode} signal=${r.signal ?? "-"} timedOut=${r.timedOut}\n--- stdout\n${String(r.stdout)}\n--- stderr\n${String(r.stderr)}`;
+}
+
+async function cmdlineOf(pid: string): Promise<string> {
+  try {
+    return (await readFile(`/proc/${pid}/cmdline`, "latin1")).replaceAll("\0", " ");
+  } catch {
+    return "";
+  }
+}
+
+/** Host pids whose command line mentions `needle` (a fixture's temp root): the sandboxes a test started. */
+export async function findProcesses(needle: string): Promise<{ pid: number; cmdline: string }[]> {
+  const found: { pid: number; cmdline: string }[] = [];
+  for (const entry of await readdir("/proc")) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    const cmdline = await cmdlineOf(entry);
+    if (cmdline.includes(needle)) found.push({ pid: Number(entry), cmdline });
+  }
+  return found;
+}
+
+/** SIGKILLs whatever a test's sandboxes left behind, so one failing test cannot leak into the next. */
+export async function killStragglers(needle: string): Promise<void> {
+  for (const { pid } of await findProcesses(needle)) {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      // already gone
+    }
+  }
+}
+
+/** Polls `check` until it returns true or the deadline passes; returns the last result. */
+export async function waitFor(
+  check: () => Promise<boolean>,
+  timeoutMs: number,
+  intervalMs = 50,
+): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return true;
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
