@@ -1,0 +1,50 @@
+import { execFile } from "node:child_process";
+import { readdir, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+
+export const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
+export const DAEMON_ENTRY = join(REPO_ROOT, "dist/server/main.js");
+
+const SOURCE_DIRS = ["server", "client", "gen"];
+
+/**
+ * Compiles the project (`tsc -p tsconfig.build.json`, as `npm run build` does) unless dist/server/main.js is
+ * newer than every source file it can depend on, so daemon tests always run the code under test without each
+ * test file paying for a full build.
+ */
+export async function ensureBuilt(): Promise<void> {
+  const built = await mtimeOf(DAEMON_ENTRY);
+  if (built !== undefined && built >= (await newestSource())) return;
+  const tsc = join(REPO_ROOT, "node_modules/typescript/bin/tsc");
+  try {
+    await promisify(execFile)(process.execPath, [tsc, "-p", "tsconfig.build.json"], {
+      cwd: REPO_ROOT,
+      maxBuffer: 16 * 1024 * 1024,
+    });
+  } catch (err) {
+    const out = (err as { stdout?: string }).stdout ?? "";
+    throw new Error(`npm run build failed:\n${out}`, { cause: err });
+  }
+}
+
+async function mtimeOf(path: string): Promise<number | undefined> {
+  try {
+    return (await stat(path)).mtimeMs;
+  } catch {
+    return undefined;
+  }
+}
+
+async function newestSource(): Promise<number> {
+  let newest = 0;
+  for (const dir of SOURCE_DIRS) {
+    const entries = await readdir(join(REPO_ROOT, dir), { recursive: true, withFileTypes: true });
+    for (const entry of entries) {
+      if (!entry.isFile() || !entry.name.endsWith(".ts")) continue;
+      newest = Math.max(newest, (await stat(join(entry.parentPath, entry.name))).mtimeMs);
+    }
+  }
+  return newest;
+}

@@ -1,0 +1,244 @@
+// Runs the real daemon (`node dist/server/main.js`) as a child process for integration tests, and cleans up
+// everything a daemon and its sandboxes leave behind: the tmux server, Xvfb displays and the state directory.
+import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { createSandboxClient, type SandboxClient } from "../../client/index.js";
+import { DAEMON_ENTRY, REPO_ROOT } from "./build.js";
+import { freePort } from "./free-port.js";
+
+export const FIXTURE_BIN = join(REPO_ROOT, "test/fixtures/bin-api");
+
+export interface DaemonOptions {
+  /** Reuse a state directory (restart tests); default a fresh temp dir. */
+  stateDir?: string;
+  /** TCP on a free loopback port (default) or a Unix socket in the state directory. */
+  transport?: "tcp" | "unix";
+  /** Extra environment, or replacements (MANAGER_LISTEN, PATH…). */
+  env?: Record<string, string>;
+}
+
+export interface Daemon {
+  readonly child: ChildProcess;
+  readonly stateDir: string;
+  /** `http://127.0.0.1:PORT` or `unix:/path`. */
+  readonly address: string;
+  readonly socketPath: string | undefined;
+  readonly client: SandboxClient;
+  /** Everything the daemon wrote to stderr so far. */
+  stderr(): string;
+  /** Resolves when the process has exited. */
+  exited(): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+export interface ExitedDaemon {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stderr: string;
+}
+
+const READY_TIMEOUT_MS = 20_000;
+
+/** A state directory that cleanupStateDir will tear down; short, so socket paths stay under 108 bytes. */
+export async function makeStateDir(): Promise<string> {
+  return mkdtemp(join(tmpdir(), "csm-"));
+}
+
+/** The environment a test daemon runs with: fixture launchers first on PATH, nothing from the test's MANAGER_*. */
+export function daemonEnv(extra: Record<string, string> = {}): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [key, value] of Object.entries(process.env)) {
+    if (value !== undefined && !key.startsWith("MANAGER_")) env[key] = value;
+  }
+  env.PATH = `${FIXTURE_BIN}:${process.env.PATH ?? "/usr/bin:/bin"}`;
+  return { ...env, ...extra };
+}
+
+/** Spawns the daemon and waits until it accepts RPCs (not a fixed sleep); throws with its stderr if it exits. */
+export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> {
+  const stateDir = options.stateDir ?? (await makeStateDir());
+  const transport = options.transport ?? "tcp";
+  const socketPath = transport === "unix" ? join(stateDir, "api.sock") : undefined;
+  const listen = socketPath !== undefined ? `unix:${socketPath}` : `127.0.0.1:${await freePort()}`;
+  const env = daemonEnv({ MANAGER_STATE_DIR: stateDir, MANAGER_LISTEN: listen, ...options.env });
+  const child = spawn(process.execPath, [DAEMON_ENTRY], {
+    env,
+    cwd: stateDir,
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  let stderr = "";
+  child.stderr?.setEncoding("utf8");
+  child.stderr?.on("data", (chunk: string) => {
+    stderr += chunk;
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.once("exit", (code, signal) => resolve({ code, signal }));
+  });
+  const address = env.MANAGER_LISTEN?.startsWith("unix:")
+    ? env.MANAGER_LISTEN
+    : `http://${env.MANAGER_LISTEN}`;
+  const client =
+    socketPath !== undefined && address === `unix:${socketPath}`
+      ? createSandboxClient({ socketPath })
+      : createSandboxClient({ baseUrl: address });
+  const daemon: Daemon = {
+    child,
+    stateDir,
+    address,
+    socketPath,
+    client,
+    stderr: () => stderr,
+    exited: () => exited,
+  };
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  let gone = false;
+  void exited.then(() => {
+    gone = true;
+  });
+  while (!stderr.includes("listening on ")) {
+    if (gone) throw new Error(`daemon exited before listening:\n${stderr}`);
+    if (Date.now() > deadline) {
+      child.kill("SIGKILL");
+      throw new Error(`daemon did not listen within ${READY_TIMEOUT_MS} ms:\n${stderr}`);
+    }
+    await Promise.race([exited, new Promise((resolve) => child.stderr?.once("data", resolve))]);
+  }
+  await client.listSandboxes({});
+  return daemon;
+}
+
+/** Runs the daemon expecting it to refuse to start; resolves with its exit and stderr. */
+export async function runDaemonToExit(
+  env: Record<string, string>,
+  timeoutMs = 20_000,
+): Promise<ExitedDaemon> {
+  try {
+    await promisify(execFile)(process.execPath, [DAEMON_ENTRY], { env: daemonEnv(env), timeout: timeoutMs });
+    return { code: 0, signal: null, stderr: "" };
+  } catch (err) {
+    const e = err as { code?: number | string; signal?: NodeJS.Signals | null; stderr?: string };
+    return {
+      code: typeof e.code === "number" ? e.code : null,
+      signal: e.signal ?? null,
+      stderr: e.stderr ?? "",
+    };
+  }
+}
+
+/** Stops a daemon: SIGKILL if `signal` is not given, and waits for the exit. */
+export async function stopDaemon(daemon: Daemon, signal: NodeJS.Signals = "SIGKILL") {
+  if (daemon.child.exitCode === null && daemon.child.signalCode === null) daemon.child.kill(signal);
+  return daemon.exited();
+}
+
+/**
+ * Removes every trace of the daemons that used `stateDir`: their tmux server (which ends the sandboxes' sessions),
+ * Xvfb servers started for them, and the directory itself.
+ */
+export async function cleanupStateDir(stateDir: string): Promise<void> {
+  await promisify(execFile)("tmux", ["-S", join(stateDir, "tmux.sock"), "kill-server"]).catch(() => {});
+  const pids = await processesReferring(stateDir);
+  for (const pid of pids) {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      // already gone
+    }
+  }
+  const deadline = Date.now() + 5000;
+  while ((await processesReferring(stateDir)).length > 0 && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  await rm(stateDir, { recursive: true, force: true });
+}
+
+/** Processes whose command line names a path inside `dir` (Xvfb's -auth file, pipe-pane writers, launchers). */
+export async function processesReferring(dir: string): Promise<number[]> {
+  const pids: number[] = [];
+  for (const name of await readdir("/proc")) {
+    if (!/^[0-9]+$/.test(name) || Number(name) === process.pid) continue;
+    let cmdline: string;
+    try {
+      cmdline = await readFile(`/proc/${name}/cmdline`, "utf8");
+    } catch {
+      continue;
+    }
+    if (cmdline.split("\0").some((arg) => arg.startsWith(dir))) pids.push(Number(name));
+  }
+  return pids;
+}
+
+/** Xvfb processes started for `dir`'s sandboxes, by their command line. */
+export async function xvfbProcesses(dir: string): Promise<number[]> {
+  const result: number[] = [];
+  for (const pid of await processesReferring(dir)) {
+    try {
+      const argv0 = (await readFile(`/proc/${pid}/cmdline`, "utf8")).split("\0")[0] ?? "";
+      if (argv0.endsWith("Xvfb")) result.push(pid);
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return result;
+}
+
+/** Waits for `condition` with a deadline; the error says what was awaited. */
+export async function waitUntil(
+  what: string,
+  condition: () => Promise<boolean> | boolean,
+  timeoutMs = 10_000,
+) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** Types a line into a sandbox's pane, as a user attached with tmux would. */
+export async function typeIntoPane(stateDir: string, session: string, line: string): Promise<void> {
+  await promisify(execFile)("tmux", [
+    "-S",
+    join(stateDir, "tmux.sock"),
+    "send-keys",
+    "-t",
+    session,
+    "-l",
+    line,
+  ]);
+  await promisify(execFile)("tmux", ["-S", join(stateDir, "tmux.sock"), "send-keys", "-t", session, "Enter"]);
+}
+
+/** Whether the sandbox's tmux session exists on the manager's tmux server. */
+export async function sessionExists(stateDir: string, session: string): Promise<boolean> {
+  try {
+    await promisify(execFile)("tmux", [
+      "-S",
+      join(stateDir, "tmux.sock"),
+      "has-session",
+      "-t",
+      `=${session}`,
+    ]);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Whether a process exists (and is not a zombie awaiting its parent). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,164 @@
+// The whole sandbox lifecycle through the generated client against the real daemon (real Xvfb, tmux and a
+// fixture launcher), over TCP and over a Unix socket.
+import { mkdtemp, realpath, rm, stat } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import {
+  Backend,
+  LogEndReason,
+  SandboxStatus,
+  type TailLogsResponse,
+  type WatchSandboxesResponse,
+} from "../../client/index.js";
+import { ensureBuilt } from "../helpers/build.js";
+import {
+  cleanupStateDir,
+  type Daemon,
+  processAlive,
+  sessionExists,
+  startDaemon,
+  stopDaemon,
+  typeIntoPane,
+  waitUntil,
+} from "../helpers/start-daemon.js";
+import { collect } from "../helpers/stream-collector.js";
+
+let projectDir: string;
+const daemons: Daemon[] = [];
+const aborts: AbortController[] = [];
+
+beforeAll(async () => {
+  await ensureBuilt();
+  projectDir = await realpath(await mkdtemp(join(tmpdir(), "csm-project-")));
+});
+
+afterEach(async () => {
+  for (const ac of aborts.splice(0)) ac.abort();
+  for (const daemon of daemons.splice(0)) {
+    await stopDaemon(daemon);
+    await cleanupStateDir(daemon.stateDir);
+  }
+});
+
+afterAll(async () => {
+  await rm(projectDir, { recursive: true, force: true });
+});
+
+function signal(): AbortSignal {
+  const ac = new AbortController();
+  aborts.push(ac);
+  return ac.signal;
+}
+
+describe.each(["tcp", "unix"] as const)("the daemon over %s", (transport) => {
+  it("creates, lists, gets, logs, tails, watches, stops and deletes a sandbox", async () => {
+    const daemon = await startDaemon({ transport });
+    daemons.push(daemon);
+    const { client } = daemon;
+    if (transport === "unix") {
+      expect(((await stat(daemon.socketPath ?? "")).mode & 0o777).toString(8)).toBe("660");
+    }
+
+    const watch = collect<WatchSandboxesResponse>(client.watchSandboxes({}, { signal: signal() }));
+    await watch.waitFor("the snapshot", (m) => m.event.case === "snapshot");
+    expect(watch.items[0]?.event).toMatchObject({ case: "snapshot", value: { sandboxes: [] } });
+
+    const { sandbox } = await client.createSandbox({
+      name: "lifecycle",
+      backend: Backend.BUBBLEWRAP,
+      projectDir,
+      agentArgs: ["--model", "two words"],
+    });
+    if (sandbox === undefined) throw new Error("no sandbox in the response");
+    const { id } = sandbox;
+    expect(sandbox).toMatchObject({
+      name: "lifecycle",
+      backend: Backend.BUBBLEWRAP,
+      projectDir,
+      status: SandboxStatus.RUNNING,
+      network: true,
+      agentArgs: ["--model", "two words"],
+      tmuxSocket: join(daemon.stateDir, "tmux.sock"),
+    });
+    expect(sandbox.displayNum).toBeGreaterThanOrEqual(50);
+    expect(sandbox.createdAt).toBeDefined();
+    const session = sandbox.tmuxSession ?? "";
+    const xvfbPid = sandbox.pidXvfb ?? 0;
+    expect(await sessionExists(daemon.stateDir, session)).toBe(true);
+    expect(processAlive(xvfbPid)).toBe(true);
+
+    expect((await client.listSandboxes({})).sandboxes.map((s) => s.id)).toEqual([id]);
+    expect((await client.getSandbox({ id })).sandbox?.status).toBe(SandboxStatus.RUNNING);
+    await watch.waitFor("the create event", (m) => m.event.case === "upserted" && m.event.value.id === id);
+
+    // The fixture prints its argv and display first: GetLogs shows it once the pane has written it.
+    let logs = "";
+    await waitUntil("the fixture's first lines in GetLogs", async () => {
+      logs = Buffer.from((await client.getLogs({ id })).data).toString();
+      return logs.includes("fixture-launcher DISPLAY=");
+    });
+    expect(logs).toContain(`[${projectDir}] [--] [--model] [two words]`);
+    expect(logs).toContain(`DISPLAY=:${sandbox.displayNum}`);
+
+    const tail = collect<TailLogsResponse>(client.tailLogs({ id }, { signal: signal() }));
+    await tail.waitFor("the backlog", () => tailText(tail.items).includes("fixture-launcher argv:"));
+    await typeIntoPane(daemon.stateDir, session, "hello from the test");
+    await tail.waitFor("the typed line", () =>
+      tailText(tail.items).includes("fixture-got: hello from the test"),
+    );
+    expectContiguous(tail.items);
+
+    const stopped = (await client.stopSandbox({ id })).sandbox;
+    expect(stopped?.status).toBe(SandboxStatus.STOPPED);
+    expect(stopped?.stoppedAt).toBeDefined();
+    expect(await sessionExists(daemon.stateDir, session)).toBe(false);
+    await waitUntil("Xvfb to exit", () => !processAlive(xvfbPid));
+    expect((await client.stopSandbox({ id })).sandbox?.status).toBe(SandboxStatus.STOPPED);
+    await watch.waitFor(
+      "the stop event",
+      (m) => m.event.case === "upserted" && m.event.value.status === SandboxStatus.STOPPED,
+    );
+
+    await client.deleteSandbox({ id });
+    await watch.waitFor("the delete event", (m) => m.event.case === "deleted" && m.event.value.id === id);
+    const end = await tail.waitFor("the tail's end", (m) => m.event.case === "end");
+    expect(end.event.case === "end" && end.event.value.reason).toBe(LogEndReason.DELETED);
+    await tail.done;
+    expect((await client.listSandboxes({})).sandboxes).toEqual([]);
+
+    for (const call of [
+      () => client.getSandbox({ id }),
+      () => client.stopSandbox({ id }),
+      () => client.deleteSandbox({ id }),
+      () => client.getLogs({ id }),
+      () => collect(client.tailLogs({ id }, { signal: signal() })).done,
+    ]) {
+      const err = await call().then(
+        () => undefined,
+        (e: unknown) => ConnectError.from(e),
+      );
+      expect(err?.code, err?.message).toBe(Code.NotFound);
+      expect(err?.rawMessage).toContain(id);
+    }
+    expect(daemon.stderr()).not.toMatch(/failed|error/i);
+  });
+});
+
+function tailText(items: TailLogsResponse[]): string {
+  return items
+    .map((m) => (m.event.case === "chunk" ? Buffer.from(m.event.value.data).toString() : ""))
+    .join("");
+}
+
+/** Every chunk starts where the previous one ended: no gap, no duplicate. */
+function expectContiguous(items: TailLogsResponse[]): void {
+  let next: bigint | undefined;
+  for (const m of items) {
+    if (m.event.case !== "chunk") continue;
+    if (next !== undefined) expect(m.event.value.offset).toBe(next);
+    expect(m.event.value.nextOffset).toBe(m.event.value.offset + BigInt(m.event.value.data.length));
+    next = m.event.value.nextOffset;
+  }
+}
