@@ -35,3 +35,11 @@ export const missingTool = (tool: string, debianPackage: string, cause?: unknown
     `${tool} was not found on PATH; install it (Debian package: ${debianPackage})`,
     { cause },
   );
+
+/** The launcher command of a backend is not installed (it ships with claude-sandbox, not with Debian). */
+export const missingLauncher = (backend: string, command: string): SandboxError =>
+  new SandboxError(
+    "failed_precondition",
+    `the ${backend} launcher ${command} was not found on PATH; install claude-sandbox's launchers or point the ` +
+      "manager at them (MANAGER_LAUNCHER_* settings)",
+  );

@@ -1,0 +1,92 @@
+import { type FSWatcher, watch } from "node:fs";
+import { readdir, readFile, rm } from "node:fs/promises";
+import { join } from "node:path";
+
+/** What a tmux hook reported about a session. */
+export type SessionExit =
+  | { kind: "died"; session: string; exitCode: number | null; exitSignal: number | null }
+  | { kind: "closed"; session: string };
+
+export interface ExitWatcher {
+  /** Reports already present files (events from while no manager ran), then live ones. */
+  start(onExit: (exit: SessionExit) => void): Promise<void>;
+  /** Forgets the files of a session (after it was handled or deleted). */
+  discard(session: string): Promise<void>;
+  close(): void;
+}
+
+const FILE = /^(sandbox-[0-9a-f]{8})\.(died|closed)$/;
+
+/**
+ * tmux hooks drop one small file per event into `dir` (written to a temp name, then renamed, so a reader never
+ * sees half a file). Watching the directory with inotify makes liveness event-driven, and because the files
+ * persist, an exit that happens while no manager runs is still known, with its status, at the next start.
+ */
+export function createExitWatcher(dir: string): ExitWatcher {
+  let watcher: FSWatcher | null = null;
+  let closed = false;
+  const seen = new Set<string>();
+
+  async function handle(name: string, onExit: (exit: SessionExit) => void): Promise<void> {
+    const match = FILE.exec(name);
+    if (match === null || closed || seen.has(name)) return;
+    const [, session = "", kind] = match;
+    let text: string;
+    try {
+      text = await readFile(join(dir, name), "utf8");
+    } catch {
+      return; // renamed away or discarded meanwhile
+    }
+    if (closed || seen.has(name)) return;
+    seen.add(name);
+    if (kind === "closed") {
+      onExit({ kind: "closed", session });
+      return;
+    }
+    const [status, signal] = text.trim().split(/\s+/);
+    onExit({ kind: "died", session, exitCode: toInt(status), exitSignal: toInt(signal) });
+  }
+
+  return {
+    async start(onExit) {
+      watcher = watch(dir, (_event, name) => {
+        if (typeof name === "string") void handle(name, onExit);
+      });
+      watcher.on("error", () => {});
+      for (const name of await readdir(dir)) await handle(name, onExit);
+    },
+    async discard(session) {
+      for (const kind of ["died", "closed"]) {
+        seen.delete(`${session}.${kind}`);
+        await rm(join(dir, `${session}.${kind}`), { force: true });
+      }
+    },
+    close() {
+      closed = true;
+      watcher?.close();
+      watcher = null;
+    },
+  };
+}
+
+function toInt(text: string | undefined): number | null {
+  if (text === undefined || !/^\d+$/.test(text)) return null;
+  return Number(text);
+}
+
+/**
+ * tmux commands for the hooks, in tmux's command syntax (stored by set-hook, run through `sh -c` by run-shell).
+ * `exitsDir` must be free of quotes, `#`, `$`, backslashes and newlines: createSandboxManager checks its state
+ * directory for that. Session names are ours (`sandbox-<hex>`); the status fields are numbers from tmux.
+ */
+export function exitHookCommands(exitsDir: string): { paneDied: string; sessionClosed: string } {
+  const write = (name: string, content: string) =>
+    `d="${exitsDir}"; ${content} > "$d/${name}.tmp" && mv -f "$d/${name}.tmp" "$d/${name}"`;
+  return {
+    paneDied: `run-shell -b '${write(
+      "#{session_name}.died",
+      `printf "%s %s\\n" "#{pane_dead_status}" "#{pane_dead_signal}"`,
+    )}'`,
+    sessionClosed: `run-shell -b '${write("#{hook_session_name}.closed", ":")}'`,
+  };
+}

@@ -1,0 +1,709 @@
+import type { ChildProcess } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { existsSync } from "node:fs";
+import { mkdir, rm } from "node:fs/promises";
+import { constants as osConstants } from "node:os";
+import { join, resolve } from "node:path";
+import { findExecutable } from "../tools/find-executable.js";
+import {
+  handleOf,
+  isRunning,
+  type ProcessHandle,
+  processTree,
+  terminateProcesses,
+} from "../tools/process-identity.js";
+import { createTmux, type PaneState, SEPARATOR } from "../tools/tmux.js";
+import { writeAuthFile } from "../tools/xauth.js";
+import { DisplayInUseError, type RunningXvfb, removeStaleXFiles, startXvfb } from "../tools/xvfb.js";
+import { missingLauncher, missingTool, notFound, SandboxError } from "./errors.js";
+import { createExitWatcher, exitHookCommands, type SessionExit } from "./exit-watcher.js";
+import { launcherArgv, TOOL_PACKAGES } from "./launcher-argv.js";
+import { acquireManagerLock } from "./manager-lock.js";
+import type { SandboxManager, SandboxManagerOptions } from "./sandbox-manager.js";
+import { createStateStore, loadState } from "./state-store.js";
+import { escapeTmuxArg, escapeTmuxFormat, shellQuote } from "./tmux-quoting.js";
+import type { BackendName, CreateSandboxInput, SandboxEvent, SandboxRecord } from "./types.js";
+import { type ValidCreateInput, validateCreateInput } from "./validate-input.js";
+
+/** How often adopted Xvfb processes and the tmux server are checked in /proc (no process is spawned). */
+const POLL_INTERVAL_MS = 1500;
+/** How many display numbers above displayBase are tried before giving up. */
+const DISPLAY_RANGE = 1000;
+const XVFB_ATTEMPTS = 10;
+const PANE_SIZE = ["-x", "200", "-y", "50"];
+
+/** What this manager process knows about a running sandbox beyond its record. */
+interface Runtime {
+  xvfb: ProcessHandle | null;
+  /** Xvfb's child handle when this process started it (exit event); null for an adopted Xvfb. */
+  xvfbChild: ChildProcess | null;
+  /** The launcher process in the pane (pid + start time), to end its whole tree by handle. */
+  pane: ProcessHandle | null;
+  /** Set while create has not committed the record: liveness events are held until it has. */
+  starting: boolean;
+  pendingEnd: (() => void) | null;
+  /** Set once stop, delete or a liveness end has begun: later events for the sandbox are ignored. */
+  ending: boolean;
+}
+
+interface Tools {
+  tmux: string;
+  xvfb: string;
+  xauth: string;
+  sleep: string;
+  launcher: string;
+}
+
+/**
+ * Creates the manager: claims the state directory, reloads state.json, and reconciles it with what is really
+ * running (adopting live sandboxes, marking the rest dead and cleaning their leftovers).
+ */
+export async function createSandboxManager(options: SandboxManagerOptions): Promise<SandboxManager> {
+  const stateDir = resolve(options.stateDir);
+  checkOptions(options, stateDir);
+  const searchPath = options.path ?? process.env.PATH ?? "";
+  const dirs = {
+    logs: join(stateDir, "logs"),
+    run: join(stateDir, "run"),
+    exits: join(stateDir, "exits"),
+  };
+  for (const dir of [stateDir, ...Object.values(dirs)]) await mkdir(dir, { recursive: true, mode: 0o700 });
+  const tmuxSocket = join(stateDir, "tmux.sock");
+  const stateFile = join(stateDir, "state.json");
+  const lock = await acquireManagerLock(join(stateDir, "manager.lock"), stateDir);
+
+  let records: Map<string, SandboxRecord>;
+  try {
+    records = await loadState(stateFile);
+  } catch (error) {
+    await lock.release();
+    throw error;
+  }
+  const store = createStateStore(stateFile);
+  const childEnv = makeChildEnv(searchPath);
+  const tmuxPath = await findExecutable("tmux", searchPath);
+  const tmux = createTmux({ tmuxPath: tmuxPath ?? "tmux", socket: tmuxSocket, env: childEnv });
+  const exitWatcher = createExitWatcher(dirs.exits);
+  const hooks = exitHookCommands(dirs.exits);
+  const runtimes = new Map<string, Runtime>();
+  const sessionToId = new Map<string, string>();
+  const reservedDisplays = new Set<number>();
+  const listeners = new Set<(event: SandboxEvent) => void>();
+  const idLocks = new Map<string, Promise<unknown>>();
+  const inFlight = new Set<Promise<unknown>>();
+  let tmuxServer: ProcessHandle | null = null;
+  let closed = false;
+  let poller: NodeJS.Timeout | null = null;
+
+  const authFile = (id: string) => join(dirs.run, `${id}.xauth`);
+  const xvfbLog = (id: string) => join(dirs.run, `${id}.xvfb.log`);
+  const logFile = (id: string) => join(dirs.logs, `${id}.log`);
+
+  function emit(event: SandboxEvent): void {
+    for (const listener of listeners) {
+      try {
+        listener(event);
+      } catch {
+        // A listener that throws must not break the manager or the other listeners.
+      }
+    }
+  }
+
+  async function commit(record: SandboxRecord): Promise<SandboxRecord> {
+    records.set(record.id, record);
+    emit({ type: "upserted", sandbox: copy(record) });
+    await store.save(records.values());
+    return copy(record);
+  }
+
+  function requireRecord(id: string): SandboxRecord {
+    const record = typeof id === "string" ? records.get(id) : undefined;
+    if (record === undefined) throw notFound(String(id));
+    return record;
+  }
+
+  function assertOpen(): void {
+    if (closed) throw new SandboxError("unavailable", "the sandbox manager is shutting down");
+  }
+
+  /** Runs operations on one sandbox one after another (stop, delete and liveness may race otherwise). */
+  function withIdLock<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    const previous = idLocks.get(id) ?? Promise.resolve();
+    const next = previous.then(fn, fn);
+    const settled = next.catch(() => {});
+    idLocks.set(id, settled);
+    void settled.then(() => {
+      if (idLocks.get(id) === settled) idLocks.delete(id);
+    });
+    return track(next);
+  }
+
+  function track<T>(promise: Promise<T>): Promise<T> {
+    inFlight.add(promise);
+    void promise.catch(() => {}).finally(() => inFlight.delete(promise));
+    return promise;
+  }
+
+  async function requireTool(command: string, debianPackage: string): Promise<string> {
+    const found = await findExecutable(command, searchPath);
+    if (found === null) throw missingTool(command, debianPackage);
+    return found;
+  }
+
+  async function resolveTools(backend: BackendName): Promise<Tools> {
+    const [tmuxBin, xvfb, xauth, sleep] = await Promise.all([
+      requireTool("tmux", TOOL_PACKAGES.tmux),
+      requireTool("Xvfb", TOOL_PACKAGES.Xvfb),
+      requireTool("xauth", TOOL_PACKAGES.xauth),
+      requireTool("sleep", TOOL_PACKAGES.sleep),
+    ]);
+    const command = options.launchers[backend];
+    const launcher = await findExecutable(command, searchPath);
+    if (launcher === null) throw missingLauncher(backend, command);
+    return { tmux: tmuxBin, xvfb, xauth, sleep, launcher };
+  }
+
+  // --- displays -------------------------------------------------------------------------------------------
+
+  function displayTaken(n: number): boolean {
+    if (reservedDisplays.has(n)) return true;
+    for (const record of records.values()) {
+      if (record.status === "running" && record.display_num === n) return true;
+    }
+    // Checked synchronously so that reserving is atomic with respect to other creates in this process.
+    return existsSync(`/tmp/.X${n}-lock`) || existsSync(`/tmp/.X11-unix/X${n}`);
+  }
+
+  function reserveDisplay(skip: ReadonlySet<number>): number {
+    for (let n = options.displayBase; n < options.displayBase + DISPLAY_RANGE; n++) {
+      if (skip.has(n) || displayTaken(n)) continue;
+      reservedDisplays.add(n);
+      return n;
+    }
+    throw new SandboxError(
+      "unavailable",
+      `no free X display number between :${options.displayBase} and :${options.displayBase + DISPLAY_RANGE - 1}`,
+    );
+  }
+
+  /** Starts Xvfb on the reserved display, moving on to the next free number if another server takes it. */
+  async function startDisplay(id: string, tools: Tools, first: number): Promise<RunningXvfb> {
+    await writeAuthFile(tools.xauth, authFile(id));
+    const tried = new Set<number>();
+    let display = first;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await startXvfb({
+          xvfbPath: tools.xvfb,
+          display,
+          screen: options.screen,
+          authFile: authFile(id),
+          stderrFile: xvfbLog(id),
+          env: childEnv,
+        });
+      } catch (error) {
+        reservedDisplays.delete(display);
+        if (!(error instanceof DisplayInUseError) || attempt >= XVFB_ATTEMPTS) throw error;
+        tried.add(display);
+        display = reserveDisplay(tried);
+      }
+    }
+  }
+
+  // --- create -----------------------------------------------------------------------------------------------
+
+  async function create(input: CreateSandboxInput): Promise<SandboxRecord> {
+    assertOpen();
+    const valid = await validateCreateInput(input);
+    const tools = await resolveTools(valid.backend);
+    assertOpen();
+    let id = randomUUID();
+    while (sessionToId.has(sessionName(id)) || records.has(id)) id = randomUUID();
+    const session = sessionName(id);
+    const runtime: Runtime = {
+      xvfb: null,
+      xvfbChild: null,
+      pane: null,
+      starting: true,
+      pendingEnd: null,
+      ending: false,
+    };
+    runtimes.set(id, runtime);
+    sessionToId.set(session, id);
+    const firstDisplay = reserveDisplay(new Set());
+    let sessionStarted = false;
+    let xvfb: RunningXvfb | null = null;
+    try {
+      // Xvfb (≈55 ms of its own init) and the tmux session with its log pipe start side by side; the pane
+      // holds a placeholder until the display is ready, then the launcher replaces it.
+      const [display, sessionResult] = await Promise.allSettled([
+        startDisplay(id, tools, firstDisplay),
+        startSession(id, session, valid, tools, firstDisplay).then(() => {
+          sessionStarted = true;
+        }),
+      ]);
+      if (display.status === "fulfilled") xvfb = display.value;
+      if (display.status === "rejected") throw stepFailed("start the Xvfb display", display.reason);
+      if (sessionResult.status === "rejected")
+        throw stepFailed("start the tmux session", sessionResult.reason);
+      const ready = display.value;
+      runtime.xvfb = { pid: ready.pid, startTime: ready.startTime };
+      runtime.xvfbChild = ready.child;
+      watchXvfbChild(id, ready);
+      await startLauncher(session, valid, tools, ready.display, authFile(id));
+      runtime.pane = await paneHandle(session);
+      const record: SandboxRecord = {
+        id,
+        name: valid.name,
+        backend: valid.backend,
+        project_dir: valid.projectDir,
+        status: "running",
+        display_num: ready.display,
+        tmux_session: session,
+        pid_xvfb: ready.pid,
+        qemu_qmp_socket: null,
+        network: valid.network,
+        created_at: new Date().toISOString(),
+        stopped_at: null,
+        exit_code: null,
+        exit_signal: null,
+        status_reason: "running",
+        shell: valid.shell,
+        agent_args: valid.agentArgs,
+        xvfb_start_time: ready.startTime,
+      };
+      records.set(id, record);
+      reservedDisplays.delete(ready.display);
+      const result = await commit(record);
+      runtime.starting = false;
+      runtime.pendingEnd?.();
+      return result;
+    } catch (error) {
+      runtime.ending = true;
+      await teardown(id, session, {
+        xvfb: xvfb === null ? null : { pid: xvfb.pid, startTime: xvfb.startTime },
+        display: xvfb?.display ?? null,
+        pane: runtime.pane,
+        hasSession: sessionStarted,
+      }).catch(() => {});
+      for (const n of [...reservedDisplays])
+        if (n === firstDisplay || n === xvfb?.display) reservedDisplays.delete(n);
+      records.delete(id);
+      runtimes.delete(id);
+      sessionToId.delete(session);
+      await Promise.all([rm(logFile(id), { force: true }), exitWatcher.discard(session)]);
+      throw error;
+    }
+  }
+
+  async function startSession(
+    id: string,
+    session: string,
+    valid: ValidCreateInput,
+    tools: Tools,
+    display: number,
+  ): Promise<void> {
+    const dir = escapeTmuxFormat(valid.projectDir);
+    await tmux.run([
+      "new-session",
+      "-d",
+      "-s",
+      session,
+      ...PANE_SIZE,
+      "-c",
+      dir,
+      "-e",
+      `DISPLAY=:${display}`,
+      "-e",
+      `XAUTHORITY=${authFile(id)}`,
+      "--",
+      tools.sleep,
+      "infinity",
+      SEPARATOR,
+      // A pane whose program exits stays (dead) so its exit status can be read, and pane-died fires.
+      "set-option",
+      "-g",
+      "remain-on-exit",
+      "on",
+      SEPARATOR,
+      "set-hook",
+      "-g",
+      "pane-died",
+      hooks.paneDied,
+      SEPARATOR,
+      "set-hook",
+      "-g",
+      "session-closed",
+      hooks.sessionClosed,
+      SEPARATOR,
+      // Attached before the launcher runs, so the log holds its very first byte.
+      "pipe-pane",
+      "-t",
+      `=${session}:`,
+      `exec cat >> ${shellQuote(logFile(id))}`,
+    ]);
+    await refreshServerHandle();
+  }
+
+  async function startLauncher(
+    session: string,
+    valid: ValidCreateInput,
+    tools: Tools,
+    display: number,
+    auth: string,
+  ): Promise<void> {
+    const argv = launcherArgv({ ...valid, launcherPath: tools.launcher });
+    await tmux.run([
+      "respawn-pane",
+      "-k",
+      "-t",
+      `=${session}:`,
+      "-c",
+      escapeTmuxFormat(valid.projectDir),
+      "-e",
+      `DISPLAY=:${display}`,
+      "-e",
+      `XAUTHORITY=${auth}`,
+      "--",
+      // tmux splits its own argv at arguments ending in ';': escape them so agent arguments stay arguments.
+      ...argv.map(escapeTmuxArg),
+    ]);
+    await tmux.run(["set-environment", "-t", `=${session}`, "DISPLAY", `:${display}`]);
+  }
+
+  async function paneHandle(session: string): Promise<ProcessHandle | null> {
+    const out = await tmux.run(["list-panes", "-t", `=${session}:`, "-F", "#{pane_pid}"]);
+    const pid = Number(out.trim().split("\n")[0]);
+    return Number.isSafeInteger(pid) ? handleOf(pid) : null;
+  }
+
+  async function refreshServerHandle(): Promise<void> {
+    const pid = await tmux.serverPid();
+    tmuxServer = pid === null ? null : await handleOf(pid);
+  }
+
+  function watchXvfbChild(id: string, xvfb: RunningXvfb): void {
+    xvfb.child.once("exit", (code, signal) => {
+      const how = signal === null ? `status ${code}` : signal;
+      endUnexpectedly(id, { reason: `Xvfb (display :${xvfb.display}) exited unexpectedly (${how})` });
+    });
+  }
+
+  // --- ending -----------------------------------------------------------------------------------------------
+
+  interface TeardownTarget {
+    xvfb: ProcessHandle | null;
+    display: number | null;
+    pane: ProcessHandle | null;
+    hasSession: boolean;
+  }
+
+  function targetOf(record: SandboxRecord, runtime: Runtime | undefined): TeardownTarget {
+    const xvfb =
+      runtime?.xvfb ??
+      (record.pid_xvfb !== null && record.xvfb_start_time !== null
+        ? { pid: record.pid_xvfb, startTime: record.xvfb_start_time }
+        : null);
+    return { xvfb, display: record.display_num, pane: runtime?.pane ?? null, hasSession: true };
+  }
+
+  /** Ends the launcher's process tree, the tmux session and the Xvfb, each only if it is still the same process. */
+  async function teardown(id: string, session: string, target: TeardownTarget): Promise<void> {
+    if (target.hasSession) {
+      const pane = target.pane ?? (await livePaneHandle(session));
+      if (pane !== null) {
+        const leaderAlive = await isRunning(pane);
+        // With the leader gone its pid could be reused by a stranger; only its group and session members
+        // (which keep the number allocated) and their descendants are ours then.
+        const tree = (await processTree(pane.pid)).filter((p) => leaderAlive || p.pid !== pane.pid);
+        await terminateProcesses(tree);
+      }
+      await tmux.killSession(session);
+    }
+    if (target.xvfb !== null) {
+      await terminateProcesses([target.xvfb]);
+      if (target.display !== null) await removeStaleXFiles(target.display, target.xvfb.pid);
+    }
+    await Promise.all([rm(authFile(id), { force: true }), rm(xvfbLog(id), { force: true })]);
+  }
+
+  async function livePaneHandle(session: string): Promise<ProcessHandle | null> {
+    const pane = (await tmux.listPanes()).find((p) => p.session === session);
+    if (pane === undefined || pane.dead) return null;
+    return handleOf(pane.panePid);
+  }
+
+  interface EndInfo {
+    reason: string;
+    exitCode?: number | null;
+    exitSignal?: string | null;
+  }
+
+  /** A sandbox ended on its own (launcher exit, session closed, Xvfb died): mark it dead and clean up. */
+  function endUnexpectedly(id: string, info: EndInfo): void {
+    const runtime = runtimes.get(id);
+    if (runtime === undefined || runtime.ending || closed) return;
+    if (runtime.starting) {
+      runtime.pendingEnd ??= () => endUnexpectedly(id, info);
+      return;
+    }
+    runtime.ending = true;
+    void withIdLock(id, async () => {
+      const record = records.get(id);
+      if (record === undefined || record.status !== "running") return;
+      await teardown(id, record.tmux_session ?? sessionName(id), targetOf(record, runtime)).catch(() => {});
+      runtimes.delete(id);
+      if (closed) return;
+      await commit({
+        ...record,
+        status: "dead",
+        stopped_at: new Date().toISOString(),
+        exit_code: info.exitCode ?? null,
+        exit_signal: info.exitSignal ?? null,
+        status_reason: info.reason,
+      });
+    }).catch(() => {});
+  }
+
+  function onSessionExit(exit: SessionExit): void {
+    const id = sessionToId.get(exit.session);
+    const record = id === undefined ? undefined : records.get(id);
+    const runtime = id === undefined ? undefined : runtimes.get(id);
+    if (id === undefined || (runtime === undefined && record?.status !== "running")) {
+      // Not (or no longer) a running sandbox: the file is a leftover of a stop or delete.
+      if (record === undefined || record.status !== "running") void exitWatcher.discard(exit.session);
+      return;
+    }
+    if (exit.kind === "closed") {
+      endUnexpectedly(id, { reason: "its tmux session was closed outside the manager" });
+      return;
+    }
+    endUnexpectedly(id, describeExit(exit.exitCode, exit.exitSignal));
+  }
+
+  async function poll(): Promise<void> {
+    if (closed) return;
+    const serverGone = tmuxServer !== null && !(await isRunning(tmuxServer));
+    for (const record of records.values()) {
+      if (record.status !== "running") continue;
+      const runtime = runtimes.get(record.id);
+      if (runtime === undefined || runtime.starting || runtime.ending) continue;
+      if (serverGone) {
+        endUnexpectedly(record.id, { reason: "the manager's tmux server exited" });
+      } else if (runtime.xvfbChild === null && runtime.xvfb !== null && !(await isRunning(runtime.xvfb))) {
+        endUnexpectedly(record.id, { reason: `Xvfb (display :${record.display_num}) is no longer running` });
+      }
+    }
+    if (serverGone) tmuxServer = null;
+  }
+
+  // --- stop / delete ------------------------------------------------------------------------------------------
+
+  async function stopLocked(id: string): Promise<SandboxRecord> {
+    const record = requireRecord(id);
+    if (record.status !== "running") return copy(record);
+    const runtime = runtimes.get(id);
+    if (runtime !== undefined) runtime.ending = true;
+    runtime?.xvfbChild?.removeAllListeners("exit");
+    await teardown(id, record.tmux_session ?? sessionName(id), targetOf(record, runtime));
+    runtimes.delete(id);
+    return commit({
+      ...record,
+      status: "stopped",
+      stopped_at: new Date().toISOString(),
+      status_reason: "stopped on request",
+    });
+  }
+
+  async function stop(id: string): Promise<SandboxRecord> {
+    assertOpen();
+    requireRecord(id);
+    return withIdLock(id, () => stopLocked(id));
+  }
+
+  async function deleteSandbox(id: string): Promise<void> {
+    assertOpen();
+    requireRecord(id);
+    await withIdLock(id, async () => {
+      const record = requireRecord(id);
+      if (record.status === "running") await stopLocked(id);
+      const session = record.tmux_session ?? sessionName(id);
+      records.delete(id);
+      sessionToId.delete(session);
+      await store.save(records.values());
+      await Promise.all([
+        rm(logFile(id), { force: true }),
+        rm(authFile(id), { force: true }),
+        rm(xvfbLog(id), { force: true }),
+        exitWatcher.discard(session),
+      ]);
+      emit({ type: "deleted", id });
+    });
+  }
+
+  // --- restart: reconcile what state.json says with what is running --------------------------------------------
+
+  async function reconcile(): Promise<void> {
+    const panes = tmuxPath === null ? [] : await tmux.listPanes();
+    await refreshServerHandle().catch(() => {});
+    const paneOf = new Map<string, PaneState>(panes.map((p) => [p.session, p]));
+    for (const record of [...records.values()]) {
+      const session = record.tmux_session ?? sessionName(record.id);
+      sessionToId.set(session, record.id);
+      const pane = paneOf.get(session);
+      paneOf.delete(session);
+      if (record.status !== "running") {
+        // Left over from a stop or delete that a crash interrupted.
+        if (pane !== undefined)
+          await teardown(record.id, session, { ...targetOf(record, undefined), xvfb: null });
+        continue;
+      }
+      const xvfb = targetOf(record, undefined).xvfb;
+      const xvfbAlive = xvfb !== null && (await isRunning(xvfb));
+      let end: EndInfo | null = null;
+      if (pane === undefined) end = { reason: "its tmux session was gone when the manager started" };
+      else if (pane.dead) end = describeExit(pane.deadStatus, pane.deadSignal);
+      else if (!xvfbAlive)
+        end = { reason: `Xvfb (display :${record.display_num}) was gone when the manager started` };
+      if (end === null && pane !== undefined) {
+        runtimes.set(record.id, {
+          xvfb,
+          xvfbChild: null,
+          pane: await handleOf(pane.panePid),
+          starting: false,
+          pendingEnd: null,
+          ending: false,
+        });
+        continue;
+      }
+      await teardown(record.id, session, { ...targetOf(record, undefined), hasSession: pane !== undefined });
+      records.set(record.id, {
+        ...record,
+        status: "dead",
+        stopped_at: new Date().toISOString(),
+        exit_code: end?.exitCode ?? null,
+        exit_signal: end?.exitSignal ?? null,
+        status_reason: end?.reason ?? "ended",
+      });
+    }
+    // Sessions on our private server that no record owns: a create interrupted by a crash.
+    for (const session of paneOf.keys()) {
+      if (/^sandbox-[0-9a-f]{8}$/.test(session)) await tmux.killSession(session);
+    }
+    await store.save(records.values());
+  }
+
+  try {
+    await reconcile();
+    await exitWatcher.start(onSessionExit);
+  } catch (error) {
+    exitWatcher.close();
+    await lock.release();
+    throw error;
+  }
+  poller = setInterval(() => void poll().catch(() => {}), POLL_INTERVAL_MS);
+  poller.unref();
+
+  return {
+    tmuxSocket,
+    create: (input) => track(create(input)),
+    list: () =>
+      [...records.values()]
+        .sort((a, b) => b.created_at.localeCompare(a.created_at) || a.id.localeCompare(b.id))
+        .map(copy),
+    get: (id) => copy(requireRecord(id)),
+    stop,
+    delete: deleteSandbox,
+    logPath: (id) => {
+      requireRecord(id);
+      return logFile(id);
+    },
+    onEvent(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      if (poller !== null) clearInterval(poller);
+      exitWatcher.close();
+      for (const runtime of runtimes.values()) runtime.xvfbChild?.removeAllListeners("exit");
+      await Promise.allSettled([...inFlight]);
+      await store.save(records.values());
+      listeners.clear();
+      await lock.release();
+    },
+  };
+}
+
+const sessionName = (id: string): string => `sandbox-${id.slice(0, 8)}`;
+
+const copy = (record: SandboxRecord): SandboxRecord => ({ ...record, agent_args: [...record.agent_args] });
+
+function stepFailed(step: string, cause: unknown): SandboxError {
+  if (cause instanceof SandboxError) return cause;
+  const detail = cause instanceof Error ? cause.message : String(cause);
+  return new SandboxError("internal", `could not ${step}: ${detail}`, { cause });
+}
+
+const SIGNAL_NAMES = new Map<number, string>(
+  Object.entries(osConstants.signals).map(([name, number]) => [number, name]),
+);
+
+function describeExit(
+  code: number | null,
+  signal: number | null,
+): {
+  reason: string;
+  exitCode: number | null;
+  exitSignal: string | null;
+} {
+  if (signal !== null && signal > 0) {
+    const name = SIGNAL_NAMES.get(signal) ?? `signal ${signal}`;
+    return { reason: `the launcher was killed by ${name}`, exitCode: null, exitSignal: name };
+  }
+  if (code !== null)
+    return { reason: `the launcher exited with status ${code}`, exitCode: code, exitSignal: null };
+  return { reason: "the launcher exited", exitCode: null, exitSignal: null };
+}
+
+function makeChildEnv(searchPath: string): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, PATH: searchPath };
+  // A manager started from inside tmux or an X session must not hand those to its sandboxes' server.
+  for (const name of ["TMUX", "TMUX_PANE", "DISPLAY", "XAUTHORITY", "WAYLAND_DISPLAY"]) delete env[name];
+  return env;
+}
+
+// Characters the state directory may contain: it is embedded in tmux hook and pipe-pane command strings.
+const SAFE_STATE_DIR = /^[A-Za-z0-9 ._+,:=@%/~-]+$/;
+
+function checkOptions(options: SandboxManagerOptions, stateDir: string): void {
+  if (!SAFE_STATE_DIR.test(stateDir)) {
+    throw new SandboxError(
+      "invalid_argument",
+      `state directory ${JSON.stringify(stateDir)} contains characters the manager cannot pass to tmux safely; ` +
+        "use letters, digits, spaces and . _ + , : = @ % / ~ -",
+    );
+  }
+  // sun_path holds 108 bytes; tmux needs the socket path to fit.
+  if (Buffer.byteLength(join(stateDir, "tmux.sock")) > 100) {
+    throw new SandboxError(
+      "invalid_argument",
+      `state directory ${stateDir} is too long for a Unix socket path`,
+    );
+  }
+  if (!/^\d{1,5}x\d{1,5}x(8|15|16|24|30|32)$/.test(options.screen)) {
+    throw new SandboxError(
+      "invalid_argument",
+      `screen ${JSON.stringify(options.screen)} must be WIDTHxHEIGHTxDEPTH, e.g. 1920x1080x24`,
+    );
+  }
+  if (!Number.isSafeInteger(options.displayBase) || options.displayBase < 1 || options.displayBase > 60_000) {
+    throw new SandboxError(
+      "invalid_argument",
+      `displayBase ${options.displayBase} must be an integer 1..60000`,
+    );
+  }
+}
+
+export type { SandboxManager, SandboxManagerOptions } from "./sandbox-manager.js";

@@ -1,0 +1,134 @@
+import { readdir, readFile } from "node:fs/promises";
+import { setTimeout as sleep } from "node:timers/promises";
+
+/**
+ * A process named by pid AND start time (field 22 of /proc/<pid>/stat, clock ticks since boot). A pid alone can
+ * be reused after the process exits; the pair cannot (until reboot, when every saved handle is stale anyway).
+ */
+export interface ProcessHandle {
+  pid: number;
+  startTime: string;
+}
+
+export interface ProcessInfo extends ProcessHandle {
+  ppid: number;
+  pgid: number;
+  sid: number;
+  /** One-letter state from /proc (R, S, D, Z, …). */
+  state: string;
+}
+
+/** Reads /proc/<pid>/stat; null when the process does not exist (or vanished while being read). */
+export async function readProcessInfo(pid: number): Promise<ProcessInfo | null> {
+  if (!Number.isSafeInteger(pid) || pid <= 0) return null;
+  let text: string;
+  try {
+    text = await readFile(`/proc/${pid}/stat`, "utf8");
+  } catch {
+    return null;
+  }
+  return parseProcStat(text);
+}
+
+/** Parses one /proc/<pid>/stat line. The command name may contain spaces and parentheses: split after the last ')'. */
+export function parseProcStat(text: string): ProcessInfo | null {
+  const close = text.lastIndexOf(")");
+  const open = text.indexOf("(");
+  if (close < 0 || open < 0) return null;
+  const pid = Number(text.slice(0, open).trim());
+  const fields = text
+    .slice(close + 1)
+    .trim()
+    .split(" ");
+  const [state, ppid, pgid, sid] = fields;
+  const startTime = fields[19];
+  if (state === undefined || startTime === undefined || !/^\d+$/.test(startTime)) return null;
+  return { pid, state, ppid: Number(ppid), pgid: Number(pgid), sid: Number(sid), startTime };
+}
+
+export async function handleOf(pid: number): Promise<ProcessHandle | null> {
+  const info = await readProcessInfo(pid);
+  return info === null ? null : { pid: info.pid, startTime: info.startTime };
+}
+
+/** True while the very process of the handle exists and has not exited (a zombie counts as exited). */
+export async function isRunning(handle: ProcessHandle): Promise<boolean> {
+  const info = await readProcessInfo(handle.pid);
+  return info !== null && info.startTime === handle.startTime && info.state !== "Z" && info.state !== "X";
+}
+
+export async function listProcesses(): Promise<ProcessInfo[]> {
+  const names = await readdir("/proc");
+  const infos = await Promise.all(
+    names.filter((n) => /^\d+$/.test(n)).map((n) => readProcessInfo(Number(n))),
+  );
+  return infos.filter((i): i is ProcessInfo => i !== null);
+}
+
+/**
+ * Everything that belongs to the tree of `rootPid`: the root, the members of its process group and session
+ * (Linux keeps a pid allocated while any process still uses it as a group or session id, so members remain
+ * identifiable after the leader exits), and all their descendants, including ones that moved to a new session
+ * (setsid, bwrap --new-session). Zombies are left out: they are already dead.
+ */
+export async function processTree(rootPid: number): Promise<ProcessInfo[]> {
+  const all = await listProcesses();
+  const children = new Map<number, ProcessInfo[]>();
+  for (const info of all) {
+    const list = children.get(info.ppid) ?? [];
+    list.push(info);
+    children.set(info.ppid, list);
+  }
+  const found = new Map<number, ProcessInfo>();
+  const queue = all.filter((i) => i.pid === rootPid || i.pgid === rootPid || i.sid === rootPid);
+  while (queue.length > 0) {
+    const info = queue.pop() as ProcessInfo;
+    if (found.has(info.pid)) continue;
+    found.set(info.pid, info);
+    queue.push(...(children.get(info.pid) ?? []));
+  }
+  return [...found.values()].filter((i) => i.state !== "Z" && i.state !== "X");
+}
+
+/**
+ * Sends a signal only if the pid still names the same process. Returns false when it is gone or was reused.
+ * A window between the check and kill() remains (Node has no pidfd); it is a few microseconds against the
+ * minutes-to-days window of signalling a remembered bare pid.
+ */
+export async function signalProcess(handle: ProcessHandle, signal: NodeJS.Signals): Promise<boolean> {
+  if (!(await isRunning(handle))) return false;
+  try {
+    process.kill(handle.pid, signal);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Resolves true once none of the handles is running, false at the deadline. */
+export async function waitForExit(handles: readonly ProcessHandle[], timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (let delay = 5; ; delay = Math.min(delay * 2, 50)) {
+    const alive = await Promise.all(handles.map(isRunning));
+    if (!alive.includes(true)) return true;
+    if (Date.now() >= deadline) return false;
+    await sleep(delay);
+  }
+}
+
+export const DEFAULT_KILL_GRACE_MS = 2000;
+
+/**
+ * SIGTERM to every process, then SIGKILL to those still running after the grace period. Handles that no longer
+ * match a live process are skipped, so a stale or reused pid is never signalled.
+ */
+export async function terminateProcesses(
+  handles: readonly ProcessHandle[],
+  graceMs: number = DEFAULT_KILL_GRACE_MS,
+): Promise<void> {
+  if (handles.length === 0) return;
+  await Promise.all(handles.map((h) => signalProcess(h, "SIGTERM")));
+  if (await waitForExit(handles, graceMs)) return;
+  await Promise.all(handles.map((h) => signalProcess(h, "SIGKILL")));
+  await waitForExit(handles, 2000);
+}

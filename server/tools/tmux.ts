@@ -1,0 +1,121 @@
+import { execa } from "execa";
+
+export interface TmuxOptions {
+  tmuxPath: string;
+  /** Socket of the manager's private server (`tmux -S`). */
+  socket: string;
+  /** Environment of tmux clients; the one that starts the server becomes its global environment. */
+  env: NodeJS.ProcessEnv;
+}
+
+export class TmuxError extends Error {
+  override readonly name = "TmuxError";
+  constructor(
+    message: string,
+    readonly stderr: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface PaneState {
+  session: string;
+  panePid: number;
+  dead: boolean;
+  deadStatus: number | null;
+  deadSignal: number | null;
+}
+
+/** Argument that separates tmux commands within one invocation (one process, one round trip). */
+export const SEPARATOR = ";";
+
+export interface Tmux {
+  readonly socket: string;
+  /** Runs `tmux -S <socket> -f /dev/null <args…>`; rejects with tmux's stderr. */
+  run(args: readonly string[]): Promise<string>;
+  /** All panes of the server (one per sandbox session); empty when no server runs. */
+  listPanes(): Promise<PaneState[]>;
+  /** Pid of the tmux server, or null when none runs on the socket. */
+  serverPid(): Promise<number | null>;
+  killSession(session: string): Promise<void>;
+}
+
+export function createTmux(options: TmuxOptions): Tmux {
+  // -f /dev/null: the user's ~/.tmux.conf must not change how sandboxes run (default-command, hooks…).
+  const base = ["-S", options.socket, "-f", "/dev/null"];
+
+  async function run(args: readonly string[]): Promise<string> {
+    const result = await execa(options.tmuxPath, [...base, ...args], {
+      env: options.env,
+      extendEnv: false,
+      reject: false,
+      stdin: "ignore",
+      timeout: 15_000,
+    });
+    if (result.exitCode !== 0 || result.failed) {
+      const stderr = result.stderr.trim();
+      throw new TmuxError(`tmux ${args[0] ?? ""} failed: ${stderr || result.shortMessage}`, stderr);
+    }
+    return result.stdout;
+  }
+
+  async function listPanes(): Promise<PaneState[]> {
+    let out: string;
+    try {
+      out = await run([
+        "list-panes",
+        "-a",
+        "-F",
+        "#{session_name}\t#{pane_pid}\t#{pane_dead}\t#{pane_dead_status}\t#{pane_dead_signal}",
+      ]);
+    } catch (error) {
+      if (isNoServer(error)) return [];
+      throw error;
+    }
+    return out
+      .split("\n")
+      .filter((line) => line !== "")
+      .map((line) => {
+        const [session = "", pid, dead, status, signal] = line.split("\t");
+        return {
+          session,
+          panePid: Number(pid),
+          dead: dead === "1",
+          deadStatus: status === "" || status === undefined ? null : Number(status),
+          deadSignal: signal === "" || signal === undefined ? null : Number(signal),
+        };
+      });
+  }
+
+  async function serverPid(): Promise<number | null> {
+    try {
+      const pid = Number((await run(["display-message", "-p", "#{pid}"])).trim());
+      return Number.isSafeInteger(pid) && pid > 0 ? pid : null;
+    } catch (error) {
+      if (isNoServer(error)) return null;
+      throw error;
+    }
+  }
+
+  async function killSession(session: string): Promise<void> {
+    try {
+      await run(["kill-session", "-t", `=${session}`]);
+    } catch (error) {
+      if (isNoServer(error) || isNoSession(error)) return;
+      throw error;
+    }
+  }
+
+  return { socket: options.socket, run, listPanes, serverPid, killSession };
+}
+
+export function isNoServer(error: unknown): boolean {
+  return (
+    error instanceof TmuxError &&
+    /no server running|error connecting to|No such file or directory|server exited/i.test(error.stderr)
+  );
+}
+
+export function isNoSession(error: unknown): boolean {
+  return error instanceof TmuxError && /can't find session|session not found|no current/i.test(error.stderr);
+}

@@ -1,0 +1,167 @@
+// Shared setup for the manager's integration tests: a private temp root (state dir + project dir), the fixture
+// launchers on PATH, and a teardown that removes everything the test may have started, even after a failure.
+import { execFileSync } from "node:child_process";
+import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdir, mkdtemp, readFile, realpath } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { delimiter, join, resolve } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { createSandboxManager } from "../../server/sandbox/manager.js";
+import type { SandboxManager, SandboxManagerOptions } from "../../server/sandbox/sandbox-manager.js";
+
+export const FIXTURE_BIN = resolve("test/fixtures/bin");
+export const FIXTURE_PATH = `${FIXTURE_BIN}${delimiter}${process.env.PATH ?? "/usr/bin:/bin"}`;
+export const SMALL_SCREEN = "640x480x24";
+
+export interface Harness {
+  root: string;
+  stateDir: string;
+  projectDir: string;
+  options(extra?: Partial<SandboxManagerOptions>): SandboxManagerOptions;
+  open(extra?: Partial<SandboxManagerOptions>): Promise<SandboxManager>;
+  /** Closes every manager opened here, then kills anything that still mentions the temp root. */
+  cleanup(): Promise<void>;
+}
+
+export async function createHarness(): Promise<Harness> {
+  // Short paths: the tmux socket lives in the state dir and sun_path is limited to 108 bytes.
+  const root = await realpath(await mkdtemp(join(tmpdir(), "msb-")));
+  const stateDir = join(root, "state");
+  const projectDir = join(root, "project");
+  await mkdir(projectDir);
+  const managers: SandboxManager[] = [];
+  const options = (extra: Partial<SandboxManagerOptions> = {}): SandboxManagerOptions => ({
+    stateDir,
+    launchers: {
+      bubblewrap: "claude-sandbox",
+      container: "claude-sandbox-container",
+      vm: "claude-sandbox-vm",
+    },
+    screen: SMALL_SCREEN,
+    displayBase: 50,
+    path: FIXTURE_PATH,
+    ...extra,
+  });
+  return {
+    root,
+    stateDir,
+    projectDir,
+    options,
+    async open(extra) {
+      const manager = await createSandboxManager(options(extra));
+      managers.push(manager);
+      return manager;
+    },
+    async cleanup() {
+      for (const manager of managers) await manager.close().catch(() => {});
+      killEverything(root, stateDir);
+      rmSync(root, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Processes whose command line or environment mentions `root` (Xvfb's -auth, tmux -S, launchers, their children). */
+export function processesMentioning(root: string): { pid: number; cmdline: string }[] {
+  const found: { pid: number; cmdline: string }[] = [];
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, "latin1");
+      if (stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z")) continue;
+      const cmdline = readFileSync(`/proc/${name}/cmdline`, "latin1");
+      let environ = "";
+      try {
+        environ = readFileSync(`/proc/${name}/environ`, "latin1");
+      } catch {
+        // another user's process
+      }
+      if (cmdline.includes(root) || environ.includes(root)) {
+        found.push({ pid: Number(name), cmdline: cmdline.replaceAll("\0", " ").trim() });
+      }
+    } catch {
+      // exited while we looked
+    }
+  }
+  return found;
+}
+
+/** X lock files and sockets of displays whose lock names a process that is one of ours (or dead). */
+export function xFilesOf(display: number): string[] {
+  return [`/tmp/.X${display}-lock`, `/tmp/.X11-unix/X${display}`].filter((f) => existsSync(f));
+}
+
+function killEverything(root: string, stateDir: string): void {
+  try {
+    execFileSync("tmux", ["-S", join(stateDir, "tmux.sock"), "kill-server"], { stdio: "ignore" });
+  } catch {
+    // no server
+  }
+  for (const { pid } of processesMentioning(root)) {
+    const display = xvfbDisplay(pid);
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      // gone
+    }
+    if (display !== null) {
+      rmSync(`/tmp/.X${display}-lock`, { force: true });
+      rmSync(`/tmp/.X11-unix/X${display}`, { force: true });
+    }
+  }
+}
+
+function xvfbDisplay(pid: number): number | null {
+  try {
+    const argv = readFileSync(`/proc/${pid}/cmdline`, "latin1").split("\0");
+    if (!argv[0]?.endsWith("Xvfb")) return null;
+    const display = argv.find((a) => /^:\d+$/.test(a));
+    return display === undefined ? null : Number(display.slice(1));
+  } catch {
+    return null;
+  }
+}
+
+/** Polls `check` until it returns a value other than undefined/false, or fails after `timeoutMs`. */
+export async function waitFor<T>(
+  what: string,
+  check: () => T | undefined | false | Promise<T | undefined | false>,
+  timeoutMs = 10_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+export async function readLog(path: string): Promise<string> {
+  return readFile(path, "utf8").catch(() => "");
+}
+
+export function tmuxSessions(stateDir: string): string[] {
+  try {
+    return execFileSync(
+      "tmux",
+      ["-S", join(stateDir, "tmux.sock"), "list-sessions", "-F", "#{session_name}"],
+      {
+        encoding: "utf8",
+        stdio: ["ignore", "pipe", "ignore"],
+      },
+    )
+      .split("\n")
+      .filter((s) => s !== "");
+  } catch {
+    return [];
+  }
+}
+
+export function pidAlive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
+    return !stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z");
+  } catch {
+    return false;
+  }
+}

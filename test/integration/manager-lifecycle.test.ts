@@ -1,0 +1,103 @@
+import { execFileSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import type { SandboxEvent } from "../../server/sandbox/types.js";
+import {
+  createHarness,
+  type Harness,
+  pidAlive,
+  processesMentioning,
+  readLog,
+  tmuxSessions,
+  waitFor,
+  xFilesOf,
+} from "./manager-harness.js";
+
+let h: Harness;
+beforeEach(async () => {
+  h = await createHarness();
+});
+afterEach(async () => {
+  await h.cleanup();
+});
+
+describe("manager lifecycle with the fixture launcher", () => {
+  it("creates a running sandbox with its own display, logs its first line, stops and deletes cleanly", async () => {
+    const manager = await h.open();
+    const events: SandboxEvent[] = [];
+    manager.onEvent((e) => events.push(e));
+
+    const created = await manager.create({
+      name: "one",
+      backend: "bubblewrap",
+      projectDir: `${h.projectDir}/./`,
+      network: false,
+      agentArgs: ["xdpyinfo", "print", "semi;"],
+    });
+    expect(created).toMatchObject({
+      name: "one",
+      backend: "bubblewrap",
+      project_dir: h.projectDir,
+      status: "running",
+      network: false,
+      shell: false,
+      agent_args: ["xdpyinfo", "print", "semi;"],
+      tmux_session: `sandbox-${created.id.slice(0, 8)}`,
+      stopped_at: null,
+      exit_code: null,
+    });
+    const display = created.display_num as number;
+    expect(display).toBeGreaterThanOrEqual(50);
+    expect(created.pid_xvfb).toBeGreaterThan(0);
+    expect(pidAlive(created.pid_xvfb as number)).toBe(true);
+    expect(Number.isNaN(Date.parse(created.created_at))).toBe(false);
+    expect(manager.get(created.id)).toEqual(created);
+    expect(manager.list()).toEqual([created]);
+    expect(events).toEqual([{ type: "upserted", sandbox: created }]);
+    expect(tmuxSessions(h.stateDir)).toEqual([created.tmux_session]);
+    expect(manager.tmuxSocket).toBe(join(h.stateDir, "tmux.sock"));
+
+    // The launcher's very first line (printed at once) is in the log, with the argv the manager built.
+    const logPath = manager.logPath(created.id);
+    const log = await waitFor("the display check in the log", async () => {
+      const text = await readLog(logPath);
+      return text.includes("display-") && text.includes("semi;") ? text : undefined;
+    });
+    expect(log.split(/\r?\n/)[0]).toBe(
+      `fixture-launcher claude-sandbox argv=[--new --die-with-parent --no-network ${h.projectDir} -- xdpyinfo print semi;] display=:${display}`,
+    );
+    // xdpyinfo inside the sandbox reached the display with the cookie (no -ac) at the configured size.
+    expect(log).toContain("display-ok 640x480");
+    expect(xFilesOf(display)).toContain(`/tmp/.X11-unix/X${display}`);
+    // Without the cookie the display refuses clients.
+    expect(() =>
+      execFileSync("xdpyinfo", ["-display", `:${display}`], {
+        env: { ...process.env, XAUTHORITY: "/dev/null" },
+        stdio: "ignore",
+      }),
+    ).toThrow();
+
+    const stopped = await manager.stop(created.id);
+    expect(stopped).toMatchObject({ status: "stopped", exit_code: null });
+    expect(stopped.stopped_at).not.toBeNull();
+    expect(stopped.status_reason).not.toBe("");
+    expect(pidAlive(created.pid_xvfb as number)).toBe(false);
+    expect(xFilesOf(display)).toEqual([]);
+    expect(tmuxSessions(h.stateDir)).toEqual([]);
+    expect(processesMentioning(h.root)).toEqual([]);
+    expect(existsSync(join(h.stateDir, "run", `${created.id}.xauth`))).toBe(false);
+    expect(events.at(-1)).toEqual({ type: "upserted", sandbox: stopped });
+
+    // Stopping again is fine and changes nothing.
+    const eventCount = events.length;
+    expect(await manager.stop(created.id)).toEqual(stopped);
+    expect(events.length).toBe(eventCount);
+
+    await manager.delete(created.id);
+    expect(existsSync(logPath)).toBe(false);
+    expect(events.at(-1)).toEqual({ type: "deleted", id: created.id });
+    expect(() => manager.get(created.id)).toThrow(expect.objectContaining({ kind: "not_found" }));
+    expect(manager.list()).toEqual([]);
+  });
+});
