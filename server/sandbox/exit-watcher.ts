@@ -43,7 +43,8 @@ export function createExitWatcher(dir: string): ExitWatcher {
       onExit({ kind: "closed", session });
       return;
     }
-    const [status, signal] = text.trim().split(/\s+/);
+    // "<status> <signal>\n", either field empty: no trim, or an empty status would swallow the signal.
+    const [status, signal] = text.replace(/\n$/, "").split(" ");
     onExit({ kind: "died", session, exitCode: toInt(status), exitSignal: toInt(signal) });
   }
 

@@ -9,6 +9,7 @@ import {
   handleOf,
   isRunning,
   type ProcessHandle,
+  processesWithEnvironment,
   processTree,
   terminateProcesses,
 } from "../tools/process-identity.js";
@@ -411,13 +412,17 @@ export async function createSandboxManager(options: SandboxManagerOptions): Prom
   async function teardown(id: string, session: string, target: TeardownTarget): Promise<void> {
     if (target.hasSession) {
       const pane = target.pane ?? (await livePaneHandle(session));
+      const members = new Map<number, ProcessHandle>();
       if (pane !== null) {
         const leaderAlive = await isRunning(pane);
         // With the leader gone its pid could be reused by a stranger; only its group and session members
         // (which keep the number allocated) and their descendants are ours then.
-        const tree = (await processTree(pane.pid)).filter((p) => leaderAlive || p.pid !== pane.pid);
-        await terminateProcesses(tree);
+        for (const p of await processTree(pane.pid))
+          if (leaderAlive || p.pid !== pane.pid) members.set(p.pid, p);
       }
+      // Processes that escaped the tree (setsid + parent exited) still carry the sandbox's own XAUTHORITY.
+      for (const p of await processesWithEnvironment(`XAUTHORITY=${authFile(id)}`)) members.set(p.pid, p);
+      await terminateProcesses([...members.values()]);
       await tmux.killSession(session);
     }
     if (target.xvfb !== null) {

@@ -132,3 +132,27 @@ export async function terminateProcesses(
   await Promise.all(handles.map((h) => signalProcess(h, "SIGKILL")));
   await waitForExit(handles, 2000);
 }
+
+/**
+ * Live processes whose initial environment holds exactly `entry` (e.g. `XAUTHORITY=<per-sandbox file>`). This
+ * finds members of a sandbox that left its process tree (double fork + setsid after the launcher exited, so
+ * they were reparented to init). Only processes whose environ this user may read are seen.
+ */
+export async function processesWithEnvironment(entry: string): Promise<ProcessInfo[]> {
+  const needle = Buffer.from(`\0${entry}\0`);
+  const names = (await readdir("/proc")).filter((n) => /^\d+$/.test(n) && Number(n) !== process.pid);
+  const matches = await Promise.all(
+    names.map(async (name) => {
+      try {
+        const environ = await readFile(`/proc/${name}/environ`);
+        const padded = Buffer.concat([Buffer.from([0]), environ, Buffer.from([0])]);
+        if (padded.indexOf(needle) < 0) return null;
+        const info = await readProcessInfo(Number(name));
+        return info !== null && info.state !== "Z" ? info : null;
+      } catch {
+        return null;
+      }
+    }),
+  );
+  return matches.filter((i): i is ProcessInfo => i !== null);
+}

@@ -1,0 +1,92 @@
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { readdirSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import {
+  createHarness,
+  type Harness,
+  pidAlive,
+  processesMentioning,
+  readLog,
+  tmuxSessions,
+  waitFor,
+  xFilesOf,
+} from "./manager-harness.js";
+
+let h: Harness;
+beforeEach(async () => {
+  h = await createHarness();
+});
+afterEach(async () => {
+  await h.cleanup();
+});
+
+describe("manager under parallel creates", () => {
+  it("gives 20 parallel creates 20 distinct displays, and leaves nothing once all are deleted", async () => {
+    const manager = await h.open();
+    const created = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        manager.create({
+          name: `p${i}`,
+          backend: "bubblewrap",
+          projectDir: h.projectDir,
+          agentArgs: ["xdpyinfo"],
+        }),
+      ),
+    );
+    const displays = created.map((r) => r.display_num);
+    expect(new Set(displays).size).toBe(20);
+    expect(new Set(created.map((r) => r.tmux_session)).size).toBe(20);
+    expect(created.every((r) => r.status === "running" && pidAlive(r.pid_xvfb as number))).toBe(true);
+    expect(tmuxSessions(h.stateDir).sort()).toEqual(created.map((r) => r.tmux_session).sort());
+    // Every sandbox reached its own display, not a neighbour's.
+    for (const record of created) {
+      const log = await waitFor(`display check of ${record.name}`, async () => {
+        const text = await readLog(manager.logPath(record.id));
+        return /display-(ok|failed)/.test(text) ? text : undefined;
+      });
+      expect(log).toContain(`display=:${record.display_num}`);
+      expect(log).toContain("display-ok 640x480");
+    }
+
+    await Promise.all(created.map((r) => manager.delete(r.id)));
+    expect(manager.list()).toEqual([]);
+    for (const record of created) {
+      expect(pidAlive(record.pid_xvfb as number)).toBe(false);
+      expect(xFilesOf(record.display_num as number)).toEqual([]);
+    }
+    expect(tmuxSessions(h.stateDir)).toEqual([]);
+    expect(processesMentioning(h.root)).toEqual([]);
+    expect(readdirSync(join(h.stateDir, "run"))).toEqual([]);
+    expect(readdirSync(join(h.stateDir, "logs"))).toEqual([]);
+  });
+
+  it("skips a display number another X server holds, even one only visible when Xvfb fails to listen", async () => {
+    const manager = await h.open();
+    // The lowest free number is taken by a server this manager did not start.
+    const first = await manager.create({ name: "a", backend: "bubblewrap", projectDir: h.projectDir });
+    const taken = first.display_num as number;
+    await manager.stop(first.id);
+    const foreign = spawn(
+      "Xvfb",
+      [`:${taken}`, "-nolisten", "tcp", "-displayfd", "3", "-auth", "/dev/null"],
+      {
+        stdio: ["ignore", "ignore", "ignore", "pipe"],
+      },
+    );
+    try {
+      await once(foreign.stdio[3] as NodeJS.ReadableStream, "data");
+      // Hide it from the file checks: only its abstract socket remains, so our Xvfb on that number fails to
+      // listen, and the manager must move on to the next number.
+      rmSync(`/tmp/.X11-unix/X${taken}`, { force: true });
+      expect(xFilesOf(taken)).toEqual([]);
+      const second = await manager.create({ name: "b", backend: "bubblewrap", projectDir: h.projectDir });
+      expect(second.display_num).not.toBe(taken);
+      expect(second.status).toBe("running");
+      await manager.delete(second.id);
+    } finally {
+      foreign.kill("SIGKILL");
+    }
+  });
+});
