@@ -242,3 +242,21 @@ export function processAlive(pid: number): boolean {
     return false;
   }
 }
+
+/** Whether the sandbox's pane has exited (the manager keeps such panes with remain-on-exit to read the status). */
+export async function paneDead(stateDir: string, session: string): Promise<boolean> {
+  try {
+    const { stdout } = await promisify(execFile)("tmux", [
+      "-S",
+      join(stateDir, "tmux.sock"),
+      "display-message",
+      "-p",
+      "-t",
+      `=${session}:`,
+      "#{pane_dead}",
+    ]);
+    return stdout.trim() === "1";
+  } catch {
+    return true; // no session at all
+  }
+}

@@ -1,0 +1,136 @@
+// The manager dies hard (kill -9) with sandboxes running, one of them ends while it is down, and a new manager
+// starts on the same state directory: nothing may be lost or orphaned.
+import { mkdtemp, realpath, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { Backend, type SandboxClient, SandboxStatus, type TailLogsResponse } from "../../client/index.js";
+import { ensureBuilt } from "../helpers/build.js";
+import {
+  cleanupStateDir,
+  type Daemon,
+  makeStateDir,
+  paneDead,
+  processAlive,
+  sessionExists,
+  startDaemon,
+  stopDaemon,
+  typeIntoPane,
+  waitUntil,
+} from "../helpers/start-daemon.js";
+import { collect } from "../helpers/stream-collector.js";
+
+let projectDir: string;
+let stateDir: string | undefined;
+const daemons: Daemon[] = [];
+const aborts: AbortController[] = [];
+
+beforeAll(async () => {
+  await ensureBuilt();
+  projectDir = await realpath(await mkdtemp(join(tmpdir(), "csm-project-")));
+});
+
+afterEach(async () => {
+  for (const ac of aborts.splice(0)) ac.abort();
+  for (const daemon of daemons.splice(0)) await stopDaemon(daemon);
+  if (stateDir !== undefined) await cleanupStateDir(stateDir);
+  stateDir = undefined;
+});
+
+afterAll(async () => {
+  await rm(projectDir, { recursive: true, force: true });
+});
+
+async function start(): Promise<Daemon> {
+  stateDir ??= await makeStateDir();
+  const daemon = await startDaemon({ stateDir });
+  daemons.push(daemon);
+  return daemon;
+}
+
+async function createRunning(client: SandboxClient, name: string) {
+  const { sandbox } = await client.createSandbox({ name, backend: Backend.BUBBLEWRAP, projectDir });
+  if (sandbox === undefined) throw new Error("no sandbox in the response");
+  await waitUntil(`${name}'s launcher output`, async () =>
+    Buffer.from((await client.getLogs({ id: sandbox.id })).data)
+      .toString()
+      .includes("fixture-launcher DISPLAY="),
+  );
+  return sandbox;
+}
+
+function tailText(items: TailLogsResponse[]): string {
+  return items
+    .map((m) => (m.event.case === "chunk" ? Buffer.from(m.event.value.data).toString() : ""))
+    .join("");
+}
+
+describe("restart after kill -9", () => {
+  it("adopts live sandboxes, marks the one that ended while down as dead and cleans its Xvfb, loses no record", async () => {
+    const first = await start();
+    const survivor = await createRunning(first.client, "survivor");
+    const casualty = await createRunning(first.client, "casualty");
+    const parked = await createRunning(first.client, "parked");
+    await first.client.stopSandbox({ id: parked.id });
+
+    await stopDaemon(first, "SIGKILL");
+    const dir = first.stateDir;
+    // While no manager runs: the survivor keeps printing into its log, the casualty's launcher exits.
+    await typeIntoPane(dir, survivor.tmuxSession ?? "", "while the manager was down");
+    await typeIntoPane(dir, casualty.tmuxSession ?? "", "exit 3");
+    await waitUntil("the casualty's launcher to exit", () => paneDead(dir, casualty.tmuxSession ?? ""));
+    expect(processAlive(casualty.pidXvfb ?? 0)).toBe(true); // nobody has cleaned it up yet
+
+    const second = await start();
+    expect(second.stderr()).toContain("1 running (adopted), 1 dead, 1 stopped");
+    const { sandboxes } = await second.client.listSandboxes({});
+    expect(sandboxes.map((s) => [s.name, SandboxStatus[s.status]])).toEqual([
+      ["parked", "STOPPED"],
+      ["casualty", "DEAD"],
+      ["survivor", "RUNNING"],
+    ]);
+
+    const adopted = (await second.client.getSandbox({ id: survivor.id })).sandbox;
+    expect(adopted).toMatchObject({ pidXvfb: survivor.pidXvfb, displayNum: survivor.displayNum });
+    expect(await sessionExists(dir, survivor.tmuxSession ?? "")).toBe(true);
+    expect(processAlive(survivor.pidXvfb ?? 0)).toBe(true);
+
+    // The exit status reaches the manager through a tmux hook that may land a moment after the pane died.
+    await waitUntil(
+      "the launcher's exit status on the dead record",
+      async () => (await second.client.getSandbox({ id: casualty.id })).sandbox?.exitCode === 3,
+      5000,
+    );
+    const dead = (await second.client.getSandbox({ id: casualty.id })).sandbox;
+    expect(dead?.statusReason).not.toBe("");
+    expect(dead?.stoppedAt).toBeDefined();
+    await waitUntil("the dead sandbox's Xvfb to be cleaned up", () => !processAlive(casualty.pidXvfb ?? 0));
+    await waitUntil(
+      "the dead sandbox's session to be removed",
+      async () => !(await sessionExists(dir, casualty.tmuxSession ?? "")),
+    );
+
+    // Output written while the manager was down is in the log, and tailing continues live.
+    const tail = collect<TailLogsResponse>(
+      second.client.tailLogs({ id: survivor.id }, { signal: abortLater() }),
+    );
+    await tail.waitFor("output from the downtime", () =>
+      tailText(tail.items).includes("fixture-got: while the manager was down"),
+    );
+    await typeIntoPane(dir, survivor.tmuxSession ?? "", "after the restart");
+    await tail.waitFor("live output after the restart", () =>
+      tailText(tail.items).includes("fixture-got: after the restart"),
+    );
+
+    const stopped = (await second.client.stopSandbox({ id: survivor.id })).sandbox;
+    expect(stopped?.status).toBe(SandboxStatus.STOPPED);
+    expect(await sessionExists(dir, survivor.tmuxSession ?? "")).toBe(false);
+    await waitUntil("the adopted Xvfb to exit", () => !processAlive(survivor.pidXvfb ?? 0));
+  });
+});
+
+function abortLater(): AbortSignal {
+  const ac = new AbortController();
+  aborts.push(ac);
+  return ac.signal;
+}
