@@ -1,0 +1,99 @@
+# shellcheck shell=bash
+# Command line: options, project dir, agent args. Sets opt_*, project_arg and agent_args.
+
+csbx_usage() {
+  cat <<'USAGE'
+Usage: claude-sandbox [OPTIONS] [PROJECT-DIR] [-- AGENT-ARGS...]
+       claude-sandbox doctor [--json]
+
+Runs the agent (Claude Code by default) for PROJECT-DIR (default: .) inside a bubblewrap sandbox.
+The project is read-write at its real path; the rest of the host is out of reach. One sandbox per
+project: launching again joins the live one.
+
+Options:
+  --shell            run bash instead of the agent (AGENT-ARGS go to bash: -- -c 'cmd')
+  --tmux             run the agent in a tmux session (socket <state>/tmux.sock) and attach to it
+  --gh-token         pass GH_TOKEN / GITHUB_TOKEN into the sandbox
+  --no-network       loopback only; no route anywhere (also for shells that join with --enter)
+  --enter            open a shell inside the live sandbox of PROJECT-DIR
+  --new              start an extra sandbox even if one is live (it is not registered)
+  --stop             stop the live sandbox of PROJECT-DIR, with everything running in it
+  --ssh-keys         also expose ~/.ssh private keys (read-only); default is config + known_hosts only
+  --die-with-parent  end the sandbox when the calling process dies
+  -h, --help         show this help
+
+Environment:
+  CLAUDE_SANDBOX_AGENT  agent command (default: claude); a name on the sandbox PATH or an absolute
+                        path visible inside (e.g. under the project dir)
+  CLAUDE_SANDBOX_SPEC   sandbox spec JSON (default: launcher/sandbox-spec.json next to this program)
+  CLAUDE_SANDBOX_PATH   extra directories put first on the sandbox PATH (the Nix build sets it)
+  XDG_STATE_HOME        state lives in $XDG_STATE_HOME/claude-sandbox (default ~/.local/state)
+
+Put arguments meant for the agent after '--', e.g.: claude-sandbox ~/src/app -- --model opus
+USAGE
+}
+
+csbx_parse_args() {
+  opt_shell=0 opt_tmux=0 opt_gh_token=0 opt_network=1 opt_enter=0 opt_new=0 opt_stop=0
+  opt_ssh_keys=0 opt_die_with_parent=0
+  project_arg=
+  local have_project=0
+  agent_args=()
+  while (($#)); do
+    case $1 in
+      --shell) opt_shell=1 ;;
+      --tmux) opt_tmux=1 ;;
+      --gh-token) opt_gh_token=1 ;;
+      --no-network) opt_network=0 ;;
+      --enter) opt_enter=1 ;;
+      --new) opt_new=1 ;;
+      --stop) opt_stop=1 ;;
+      --ssh-keys) opt_ssh_keys=1 ;;
+      --die-with-parent) opt_die_with_parent=1 ;;
+      -h | --help)
+        csbx_usage
+        exit 0
+        ;;
+      --)
+        shift
+        agent_args=("$@")
+        break
+        ;;
+      -*)
+        csbx_die 2 "unknown option '$1'. Options for the agent go after '--', e.g.: claude-sandbox [DIR] -- $1"
+        ;;
+      *)
+        if ((have_project)); then
+          csbx_die 2 "unexpected argument '$1' (the project dir is already '$project_arg'). Arguments for the agent go after '--', e.g.: claude-sandbox $project_arg -- $1"
+        fi
+        project_arg=$1
+        have_project=1
+        ;;
+    esac
+    shift
+  done
+  if ((opt_enter + opt_new + opt_stop > 1)); then
+    csbx_die 2 "--enter, --new and --stop exclude each other; use one"
+  fi
+  # --enter always opens a shell; the agent args are the shell's.
+  ((opt_enter)) && opt_shell=1
+  return 0
+}
+
+# Real path of the project, checked. Refuses dirs whose read-write bind would hand the sandbox the
+# user's home or the launcher's own state (the registry must never be writable from inside).
+csbx_resolve_project() {
+  local arg=${project_arg:-.}
+  [[ -e $arg ]] || csbx_die 1 "project dir '$arg' does not exist; create it or pass an existing directory"
+  [[ -d $arg ]] || csbx_die 1 "project dir '$arg' is not a directory"
+  # cd -P resolves symlinks without forking realpath; bwrap gets absolute paths, so the cwd is ours.
+  cd -P -- "$arg" 2>/dev/null || csbx_die 1 "cannot enter project dir '$arg' (permission denied?)"
+  project=$PWD
+  [[ -n ${HOME-} && $HOME == /* ]] || csbx_die 1 "HOME is not set to an absolute path; set HOME to your home directory"
+  local p
+  for p in "$HOME" "${XDG_STATE_HOME:-$HOME/.local/state}"; do
+    if [[ $project == / || $p == "$project" || $p == "$project"/* ]]; then
+      csbx_die 1 "refusing project dir '$project': it contains $p, which the sandbox must not be able to write; use a project subdirectory"
+    fi
+  done
+}

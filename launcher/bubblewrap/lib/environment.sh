@@ -1,0 +1,51 @@
+# shellcheck shell=bash
+# The sandbox's environment: bwrap starts from --clearenv and gets only what is listed here.
+# sbx_env holds NAME=VALUE entries; the same list is replayed for shells that join a live sandbox.
+
+# csbx_env_add NAME VALUE
+csbx_env_add() {
+  sbx_env+=("$1=$2")
+}
+
+# Host variables named by the spec's allowlist; "PREFIX*" entries match every variable with that prefix.
+csbx_env_from_allowlist() {
+  local pat name
+  for pat in "$@"; do
+    if [[ $pat == *'*' ]]; then
+      local names=()
+      # compgen is a builtin; the one fork here buys pattern support without eval.
+      mapfile -t names < <(compgen -A export -- "${pat%'*'}")
+      for name in "${names[@]}"; do
+        [[ -n ${!name} ]] && csbx_env_add "$name" "${!name}"
+      done
+    else
+      [[ $pat =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || continue
+      [[ -v $pat && -n ${!pat} ]] && csbx_env_add "$pat" "${!pat}"
+    fi
+  done
+  return 0
+}
+
+csbx_build_env() {
+  sbx_env=()
+  csbx_env_add HOME "$HOME"
+  csbx_env_add PATH "$sbx_path"
+  csbx_env_add TERM "${TERM:-xterm-256color}"
+  csbx_env_add SHELL /bin/bash
+  csbx_env_add XDG_RUNTIME_DIR "$sbx_runtime_dir"
+  csbx_env_add CLAUDE_SANDBOX 1
+  csbx_env_add CLAUDE_SANDBOX_BACKEND bubblewrap
+  csbx_env_add CLAUDE_SANDBOX_STATE_DIR "$state"
+  csbx_env_add CLAUDE_SANDBOX_PROJECT_DIR "$project"
+  csbx_env_add CHROMIUM_USER_DATA_DIR "$state/chromium"
+  local skip=" TERM HOME PATH DISPLAY XAUTHORITY "
+  local pat allow=()
+  for pat in "${spec_env[@]}"; do
+    # DISPLAY/XAUTHORITY are set by the display code only when their sockets are really forwarded.
+    [[ $skip == *" $pat "* ]] || allow+=("$pat")
+  done
+  csbx_env_from_allowlist "${allow[@]}"
+  if ((opt_gh_token)); then
+    csbx_env_from_allowlist "${spec_ghenv[@]}"
+  fi
+}

@@ -1,0 +1,179 @@
+# shellcheck shell=bash
+# What runs inside (the entry), and starting a new sandbox in one of three ways:
+#   network off            bwrap --unshare-net, exec'd directly
+#   network on, not root   pasta makes user+net namespaces and runs bwrap inside them
+#   network on, root       pasta refuses to make namespaces for root, so bwrap starts blocked, pasta
+#                          attaches to its namespaces, then bwrap is released
+# In every case pasta runs with --no-map-gw and no port forwarding, so the host's loopback services
+# (127.0.0.1, the gateway address) are out of reach while the internet is not.
+
+csbx_build_entry() {
+  uid=$EUID
+  gid=${GROUPS[0]:-$EUID}
+  sbx_runtime_dir=/run/user/$uid
+  sbx_path=${CLAUDE_SANDBOX_PATH:+$CLAUDE_SANDBOX_PATH:}/run/claude-sandbox/bin:/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin:$HOME/.local/bin
+  if ((opt_shell)); then
+    entry=(bash "${agent_args[@]}")
+    return 0
+  fi
+  local agent=${CLAUDE_SANDBOX_AGENT:-claude}
+  [[ -n $agent ]] || csbx_die 1 "CLAUDE_SANDBOX_AGENT is empty; unset it or name the agent command"
+  if [[ $agent == */* ]]; then
+    [[ $agent == /* ]] || csbx_die 1 "CLAUDE_SANDBOX_AGENT='$agent' must be a bare command name or an absolute path"
+    [[ -x $agent ]] || csbx_die 1 "agent '$agent' is not an executable file"
+  elif ! csbx_on_sandbox_path "$agent"; then
+    csbx_die 127 "agent '$agent' is not on the sandbox PATH ($sbx_path). Install it where the sandbox sees it (e.g. claude-sandbox --shell ${project@Q} -- -c 'npm install -g --prefix ~/.local @anthropic-ai/claude-code') or set CLAUDE_SANDBOX_AGENT to an absolute path inside the project"
+  fi
+  entry=("$agent")
+  if [[ ${agent##*/} == claude ]]; then
+    entry+=(--append-system-prompt "$spec_notice"$'\n\n'"The project directory is $project.")
+  fi
+  entry+=("${agent_args[@]}")
+}
+
+# Looks for an executable on the sandbox PATH, seen from the host (~/.local/bin is the state's copy).
+csbx_on_sandbox_path() {
+  local dirs d
+  IFS=: read -r -a dirs <<<"$sbx_path"
+  for d in "${dirs[@]}"; do
+    [[ $d == "$HOME/.local/bin" ]] && d=$state/local/bin
+    [[ -x $d/$1 && ! -d $d/$1 ]] && return 0
+  done
+  return 1
+}
+
+csbx_build_bwrap() {
+  csbx_build_env
+  csbx_build_mounts
+  local hostname
+  # The same host name inside, because X cookies of local displays are keyed by it.
+  IFS= read -r hostname </proc/sys/kernel/hostname || hostname=claude-sandbox
+  bw+=(--unshare-user --unshare-pid --unshare-ipc --unshare-uts --unshare-cgroup-try
+    --hostname "$hostname" --uid "$uid" --gid "$gid"
+    --new-session --cap-drop ALL --clearenv --chdir "$project")
+  ((opt_network)) || bw+=(--unshare-net)
+  ((opt_die_with_parent)) && bw+=(--die-with-parent)
+  local kv
+  for kv in "${sbx_env[@]}"; do
+    bw+=(--setenv "${kv%%=*}" "${kv#*=}")
+  done
+}
+
+csbx_pasta_opts=(--config-net --no-map-gw -T none -U none -t none -u none --quiet)
+
+csbx_launch() {
+  csbx_build_bwrap
+  if ((opt_tmux)); then
+    csbx_launch_tmux
+  fi
+  csbx_exec_sandbox "${entry[@]}"
+}
+
+# A pipe in both directions on one fd, without mkfifo or coproc (bash closes coproc fds, and their
+# dups, in every child it starts): opening a pipe through /dev/fd with O_RDWR gives a new end of it.
+# Sets the variable named $1.
+csbx_open_pipe() {
+  local -n csbx_pipe_fd=$1
+  exec {csbx_pipe_fd}<> <(:)
+}
+
+# Starts the sandbox running "$@" and does not return. When the sandbox is registered, bwrap holds the
+# payload on --block-fd until the registry writer has recorded it.
+csbx_exec_sandbox() {
+  local register=$((!opt_new)) block info
+  if ((opt_network)) && ((uid == 0)); then
+    csbx_exec_attached "$@"
+  fi
+  if ((opt_network)); then
+    command -v pasta >/dev/null ||
+      csbx_die 1 "pasta is not installed, so the sandbox cannot get a private network; install it (Debian: apt-get install passt) or run with --no-network"
+  fi
+  local pre=() how=direct
+  if ((opt_network)); then
+    pre=(pasta "${csbx_pasta_opts[@]}" --)
+    how=pasta
+  fi
+  if ((register)); then
+    csbx_open_pipe block
+    exec {info}> >(csbx_registry_writer "$how" >&"$block")
+    exec "${pre[@]}" bwrap "${bw[@]}" --info-fd 3 --block-fd 4 -- "$@" 3>&"$info" 4<&"$block" {info}>&- {block}>&-
+  fi
+  exec "${pre[@]}" bwrap "${bw[@]}" -- "$@"
+}
+
+# Root with network: pasta will not make namespaces for root, but attaching works. bwrap starts held on
+# --block-fd, pasta joins its user and network namespaces, then bwrap is released.
+csbx_exec_attached() {
+  command -v pasta >/dev/null ||
+    csbx_die 1 "pasta is not installed, so the sandbox cannot get a private network; install it (Debian: apt-get install passt) or run with --no-network"
+  local block info
+  csbx_open_pipe block
+  csbx_open_pipe info
+  # A background job in a script starts with SIGINT/SIGQUIT ignored; env restores the defaults so the
+  # agent gets its usual signal dispositions.
+  env --default-signal=INT,QUIT bwrap "${bw[@]}" --info-fd 3 --block-fd 4 -- "$@" 3>&"$info" 4<&"$block" &
+  local bw_pid=$! line pid=''
+  until [[ -n $pid ]]; do
+    if IFS= read -r -t 0.2 -u "$info" line; then
+      [[ $line =~ \"child-pid\":\ *([0-9]+) ]] && pid=${BASH_REMATCH[1]}
+    elif ! kill -0 "$bw_pid" 2>/dev/null; then
+      local status=0
+      wait "$bw_pid" || status=$?
+      exit "$status"
+    fi
+  done
+  if ! pasta "${csbx_pasta_opts[@]}" --runas 0 --userns "/proc/$pid/ns/user" --netns "/proc/$pid/ns/net" 2>&1; then
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$bw_pid" || true
+    csbx_die 1 "pasta could not attach to the sandbox's network namespace; run 'claude-sandbox doctor' or use --no-network"
+  fi
+  ((opt_new)) || csbx_write_registry "$pid"
+  printf x >&"$block"
+  exec {info}>&- {block}>&-
+  local status=0
+  wait "$bw_pid" || status=$?
+  exit "$status"
+}
+
+csbx_tmux_session_name() {
+  local n=sandbox-$project_base
+  printf '%s' "${n//[.:]/_}"
+}
+
+# --tmux: the sandbox's payload is a tmux server holding the agent; the launcher returns once the
+# session exists and attaches to it from the host when it has a terminal. Detaching leaves it running.
+csbx_launch_tmux() {
+  command -v tmux >/dev/null || csbx_die 1 "tmux is not installed; install it (Debian: apt-get install tmux) or run without --tmux"
+  local name sock=$state/tmux.d/sock
+  name=$(csbx_tmux_session_name)
+  rm -f -- "$sock"
+  # shellcheck disable=SC2016 # the inner script's $1..$@ are its own arguments
+  local inner=(bash -c 'tmux -S "$1" -f "$2" new-session -d -s "$3" -x 200 -y 50 -- "${@:4}" || exit
+exec tmux -S "$1" wait-for claude-sandbox-keepalive' claude-sandbox-tmux "$sock" "$state/tmux.conf" "$name" "${entry[@]}")
+  (csbx_exec_sandbox "${inner[@]}") </dev/null >/dev/null 2>>"$state/tmux.log" &
+  local bg=$! deadline=$((EPOCHSECONDS + 15))
+  until tmux -S "$sock" has-session -t "=$name" 2>/dev/null; do
+    if ! kill -0 "$bg" 2>/dev/null || ((EPOCHSECONDS >= deadline)); then
+      csbx_die 1 "the tmux session did not start; see $state/tmux.log"
+    fi
+    sleep 0.02
+  done
+  csbx_tmux_attach "$name"
+}
+
+csbx_tmux_attach() {
+  if [[ -t 0 && -t 1 ]]; then
+    exec tmux -S "$state/tmux.sock" attach-session -t "=$1"
+  fi
+  printf 'Sandbox tmux session %s is running. Attach with: tmux -S %q attach -t %q\n' "$1" "$state/tmux.sock" "$1"
+  exit 0
+}
+
+csbx_tmux_attach_live() {
+  command -v tmux >/dev/null || csbx_die 1 "tmux is not installed; install it (Debian: apt-get install tmux)"
+  local name
+  name=$(csbx_tmux_session_name)
+  if tmux -S "$state/tmux.sock" has-session -t "=$name" 2>/dev/null; then
+    csbx_tmux_attach "$name"
+  fi
+}

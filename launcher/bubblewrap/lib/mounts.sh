@@ -1,0 +1,217 @@
+# shellcheck shell=bash
+# The sandbox's filesystem, as bwrap arguments in `bw`. Order matters: a mount must come after the
+# mount that holds its mount point. Everything not listed here does not exist inside (bwrap's root is an
+# empty tmpfs).
+
+csbx_fs_system() {
+  bw+=(--proc /proc --dev /dev --tmpfs /dev/shm)
+  # Debian merges /usr: /bin, /lib*, /sbin are symlinks into it. Mirror what the host has.
+  bw+=(--ro-bind /usr /usr)
+  local d
+  for d in bin sbin lib lib32 lib64 libx32; do
+    if [[ -L /$d ]]; then
+      bw+=(--symlink "usr/$d" "/$d")
+    elif [[ -d /$d ]]; then
+      bw+=(--ro-bind "/$d" "/$d")
+    fi
+  done
+  if [[ -d /nix/store ]]; then
+    bw+=(--ro-bind /nix/store /nix/store)
+  fi
+  bw+=(--dev-bind-try /dev/dri /dev/dri)
+  # /etc: only what the spec lists. ro-bind-try follows symlinks on the host (resolv.conf often points
+  # into /run), so the sandbox gets the target's content, not a dangling link.
+  bw+=(--dir /etc)
+  local e
+  for e in "${spec_etc[@]}"; do
+    [[ $e != *..* && $e != /* ]] || continue
+    bw+=(--ro-bind-try "/etc/$e" "/etc/$e")
+  done
+  # /tmp is per project; its host dir sits in the private (0700) state dir, never in shared /tmp.
+  bw+=(--bind "$state/tmp" /tmp --perms 0755 --dir /var --symlink ../tmp /var/tmp)
+  bw+=(--tmpfs /run --perms 0700 --dir "$sbx_runtime_dir")
+}
+
+# A host directory or file the sandbox may read, when it exists. Dangling binds must not fail the
+# launch (seed bug: an X socket left behind by a restarted server did).
+csbx_ro_if_exists() {
+  if [[ -e $1 ]]; then bw+=(--ro-bind "$1" "${2:-$1}"); fi
+}
+
+csbx_fs_home() {
+  bw+=(--perms 0700 --tmpfs "$HOME")
+  csbx_fs_claude
+  csbx_ro_if_exists "$HOME/.gitconfig"
+  csbx_ro_if_exists "$HOME/.config/git"
+  csbx_ro_if_exists "$HOME/.config/gh"
+  if ((opt_ssh_keys)); then
+    csbx_ro_if_exists "$HOME/.ssh"
+  else
+    csbx_ro_if_exists "$HOME/.ssh/config"
+    csbx_ro_if_exists "$HOME/.ssh/known_hosts"
+  fi
+  local d
+  for d in bin lib share; do
+    bw+=(--bind "$state/local/$d" "$HOME/.local/$d")
+  done
+  # The state dir inside shows only what the sandbox needs; the registry (ns) stays invisible.
+  bw+=(--bind "$state/chromium" "$state/chromium"
+    --ro-bind "$state/tmux.conf" "$state/tmux.conf"
+    --bind "$state/tmux.d" "$state/tmux.d"
+    --symlink tmux.d/sock "$state/tmux.sock")
+}
+
+# ~/.claude is read-write so logins and sessions persist, except what the host's claude would load and
+# run the next time it starts unsandboxed: those entries are bound read-only on top. Missing ones are
+# created on the host first, empty, so the sandbox cannot create them through the rw bind either.
+csbx_fs_claude() {
+  local c=$HOME/.claude
+  [[ -d $c ]] || mkdir -m 0700 -- "$c" || csbx_die 1 "cannot create $c; check that HOME is writable"
+  bw+=(--bind "$c" "$c")
+  local name
+  for name in "${spec_claude_ro[@]}"; do
+    [[ $name != */* && $name != .* ]] || continue
+    if [[ ! -e $c/$name && ! -L $c/$name ]]; then
+      # Names with an extension are files (settings.json, statusline.sh); the rest are directories.
+      if [[ $name == *.* ]]; then
+        : >>"$c/$name"
+      else
+        mkdir -m 0700 -- "$c/$name"
+      fi
+    fi
+    bw+=(--ro-bind "$c/$name" "$c/$name")
+  done
+  # Scripts that settings.json runs (statusLine, hooks) by a path under ~/.claude are read-only too.
+  # shellcheck disable=SC2088,SC2016 # literal text of settings files, not paths to expand
+  local f text path re='~/\.claude/([A-Za-z0-9._/-]+)' tilde='~/.claude/' dollar_home='$HOME/.claude/' \
+    braced_home='${HOME}/.claude/'
+  for f in "$c/settings.json" "$c/settings.local.json"; do
+    [[ -s $f ]] || continue
+    text=$(<"$f")
+    text=${text//"$HOME/.claude/"/"$tilde"}
+    text=${text//"$dollar_home"/"$tilde"}
+    text=${text//"$braced_home"/"$tilde"}
+    while [[ $text =~ $re ]]; do
+      path=${BASH_REMATCH[1]}
+      text=${text#*"${BASH_REMATCH[0]}"}
+      [[ $path != *..* && -e $c/$path ]] && bw+=(--ro-bind "$c/$path" "$c/$path")
+    done
+  done
+  # Copied, not bound: claude rewrites this file often, and a bind of a file that gets replaced by
+  # rename goes stale (the seed's lesson).
+  if [[ -f $HOME/.claude.json ]]; then
+    local fd
+    exec {fd}<"$HOME/.claude.json"
+    bw+=(--perms 0600 --file "$fd" "$HOME/.claude.json")
+  fi
+}
+
+csbx_fs_project() {
+  bw+=(--bind "$project" "$project")
+  # Host git runs hooks and config-defined commands (core.fsmonitor, aliases, sshCommand) from here the
+  # next time the user runs git on the host: keep them read-only when the project is a repository.
+  local p
+  for p in "$project/.git/hooks" "$project/.git/config"; do
+    csbx_ro_if_exists "$p"
+  done
+}
+
+# Only this sandbox's display: its X socket and a cookie for that display alone.
+csbx_fs_display() {
+  if [[ -n ${DISPLAY-} ]]; then
+    local num=${DISPLAY#unix}
+    if [[ $num =~ ^:([0-9]+)(\.[0-9]+)?$ ]]; then
+      local sock=/tmp/.X11-unix/X${BASH_REMATCH[1]}
+      if [[ -S $sock ]]; then
+        bw+=(--tmpfs /tmp/.X11-unix --ro-bind "$sock" "$sock")
+        csbx_env_add DISPLAY "$DISPLAY"
+        csbx_fs_xauth
+      else
+        csbx_warn "DISPLAY=$DISPLAY but $sock is not a socket; starting without a display"
+      fi
+    else
+      csbx_warn "DISPLAY=$DISPLAY is not a local display (:N); X over TCP is not forwarded"
+    fi
+  fi
+  if [[ -n ${WAYLAND_DISPLAY-} && -n ${XDG_RUNTIME_DIR-} && $WAYLAND_DISPLAY != */* ]]; then
+    if [[ -S $XDG_RUNTIME_DIR/$WAYLAND_DISPLAY ]]; then
+      bw+=(--ro-bind "$XDG_RUNTIME_DIR/$WAYLAND_DISPLAY" "$sbx_runtime_dir/$WAYLAND_DISPLAY")
+      csbx_env_add WAYLAND_DISPLAY "$WAYLAND_DISPLAY"
+    fi
+  fi
+  if [[ -n ${XDG_RUNTIME_DIR-} ]]; then
+    [[ -S $XDG_RUNTIME_DIR/pipewire-0 ]] &&
+      bw+=(--ro-bind "$XDG_RUNTIME_DIR/pipewire-0" "$sbx_runtime_dir/pipewire-0")
+    [[ -S $XDG_RUNTIME_DIR/pulse/native ]] &&
+      bw+=(--ro-bind "$XDG_RUNTIME_DIR/pulse/native" "$sbx_runtime_dir/pulse/native")
+  fi
+  return 0
+}
+
+csbx_fs_xauth() {
+  local src=${XAUTHORITY:-$HOME/.Xauthority}
+  [[ -r $src ]] || return 0
+  local dest=$sbx_runtime_dir/Xauthority fd
+  if command -v xauth >/dev/null; then
+    # Only this display's cookie: the user's file may hold cookies of other displays (other sandboxes).
+    exec {fd}< <(xauth -f "$src" extract - "$DISPLAY" 2>/dev/null)
+  else
+    exec {fd}<"$src"
+  fi
+  bw+=(--perms 0600 --ro-bind-data "$fd" "$dest")
+  csbx_env_add XAUTHORITY "$dest"
+}
+
+csbx_fs_sockets() {
+  if [[ -n ${SSH_AUTH_SOCK-} && -S $SSH_AUTH_SOCK ]]; then
+    bw+=(--ro-bind "$SSH_AUTH_SOCK" "$sbx_runtime_dir/ssh-agent.sock")
+    csbx_env_add SSH_AUTH_SOCK "$sbx_runtime_dir/ssh-agent.sock"
+  fi
+  if [[ -S /nix/var/nix/daemon-socket/socket ]]; then
+    bw+=(--ro-bind /nix/var/nix/daemon-socket /nix/var/nix/daemon-socket)
+    csbx_env_add NIX_REMOTE daemon
+  fi
+}
+
+# Chromium: a wrapper first on PATH that gives each project its own profile and hides the session bus
+# (Chromium's D-Bus singleton would otherwise hand a URL to another sandbox's browser), and the
+# managed extension policy from the spec.
+csbx_fs_chromium() {
+  local real=${CLAUDE_SANDBOX_CHROMIUM:-} d dirs
+  if [[ -z $real ]]; then
+    # A PATH walk instead of `type -P` in a subshell: no fork on the hot path.
+    IFS=: read -r -a dirs <<<"${CLAUDE_SANDBOX_PATH:+$CLAUDE_SANDBOX_PATH:}$PATH"
+    for d in "${dirs[@]}"; do
+      if [[ $d == /* && -x $d/chromium ]]; then
+        real=$d/chromium
+        break
+      fi
+    done
+  fi
+  if [[ -n $real ]]; then
+    local fd
+    exec {fd}<<<"#!/bin/sh
+# Generated by claude-sandbox: per-project profile, no D-Bus singleton shared between sandboxes.
+unset DBUS_SESSION_BUS_ADDRESS
+if [ -n \"\$CHROMIUM_USER_DATA_DIR\" ]; then
+  exec ${real@Q} --user-data-dir=\"\$CHROMIUM_USER_DATA_DIR\" \"\$@\"
+fi
+exec ${real@Q} \"\$@\""
+    bw+=(--perms 0555 --ro-bind-data "$fd" /run/claude-sandbox/bin/chromium
+      --symlink chromium /run/claude-sandbox/bin/chromium-browser)
+  fi
+  local pfd
+  exec {pfd}<<<"$spec_policy"
+  bw+=(--dir /etc/chromium/policies/managed
+    --perms 0444 --ro-bind-data "$pfd" /etc/chromium/policies/managed/claude-sandbox.json)
+}
+
+csbx_build_mounts() {
+  bw=()
+  csbx_fs_system
+  csbx_fs_home
+  csbx_fs_project
+  csbx_fs_display
+  csbx_fs_sockets
+  csbx_fs_chromium
+}

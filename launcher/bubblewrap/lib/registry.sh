@@ -1,0 +1,125 @@
+# shellcheck shell=bash
+# One live sandbox per project. The registry ($state/ns) is written by the launcher on the host, in a
+# part of the state dir the sandbox cannot see, and names the sandbox's init by host pid plus the inodes
+# of its mnt, user, pid and net namespaces: a pid that was reused by another process never matches.
+#
+#   pid=<host pid of the sandbox's pid-1 (bwrap's init)>
+#   mnt=mnt:[…]  user=user:[…]  pidns=pid:[…]  net=net:[…]
+#   network=0|1  started=<epoch seconds>
+# $state/ns.env holds the sandbox's environment (NUL-separated) so joining shells get the same one.
+
+# Prints the four namespace links of PID, one per line (one readlink for all four).
+csbx_ns_links() {
+  readlink -- "/proc/$1/ns/mnt" "/proc/$1/ns/user" "/proc/$1/ns/pid" "/proc/$1/ns/net" 2>/dev/null
+}
+
+# Sets reg_* from the registry and succeeds when it names a running sandbox.
+csbx_find_live() {
+  [[ -f $state/ns ]] || return 1
+  reg_pid='' reg_mnt='' reg_user='' reg_pidns='' reg_net='' reg_network=1 reg_started=''
+  local key value
+  while IFS='=' read -r key value; do
+    case $key in
+      pid) reg_pid=$value ;;
+      mnt) reg_mnt=$value ;;
+      user) reg_user=$value ;;
+      pidns) reg_pidns=$value ;;
+      net) reg_net=$value ;;
+      network) reg_network=$value ;;
+      started) reg_started=$value ;;
+    esac
+  done <"$state/ns"
+  if [[ $reg_pid =~ ^[1-9][0-9]*$ && -e /proc/$reg_pid ]]; then
+    local links=()
+    mapfile -t links < <(csbx_ns_links "$reg_pid")
+    if [[ ${#links[@]} == 4 && -n $reg_mnt && ${links[0]} == "$reg_mnt" && ${links[1]} == "$reg_user" &&
+      ${links[2]} == "$reg_pidns" && ${links[3]} == "$reg_net" ]]; then
+      return 0
+    fi
+  fi
+  # Dead, or the pid now belongs to something else: forget it.
+  rm -f -- "$state/ns" "$state/ns.env"
+  return 1
+}
+
+# Runs in a coprocess while bwrap waits on --block-fd: reads bwrap's --info-fd JSON on stdin, finds
+# the sandbox's init on the host, records it, then unblocks bwrap by writing to stdout. Registering
+# before the agent starts means a second launch can never miss a sandbox that is already running.
+# $1: how the sandbox's init relates to $$ (the launcher, which has exec'd bwrap or pasta):
+#   direct  bwrap's child-pid is a host pid
+#   pasta   pasta (pid $$) made its own pid namespace; the init is $$'s grandchild
+csbx_registry_writer() {
+  local line pid=''
+  while IFS= read -r line; do
+    if [[ $line =~ \"child-pid\":\ *([0-9]+) ]]; then
+      pid=${BASH_REMATCH[1]}
+      break
+    fi
+  done
+  [[ -n $pid ]] || exit 0
+  if [[ $1 == pasta ]]; then
+    local kids=()
+    read -r -a kids <"/proc/$$/task/$$/children" || true
+    pid=''
+    if ((${#kids[@]} == 1)); then
+      read -r -a kids <"/proc/${kids[0]}/task/${kids[0]}/children" || true
+      ((${#kids[@]} == 1)) && pid=${kids[0]}
+    fi
+  fi
+  if [[ -n $pid ]]; then
+    csbx_write_registry "$pid"
+  else
+    printf 'claude-sandbox: warning: could not find the sandbox init; it will not be joinable\n' >&2
+  fi
+  printf x
+}
+
+# csbx_write_registry HOST-PID
+csbx_write_registry() {
+  local links=()
+  mapfile -t links < <(csbx_ns_links "$1")
+  ((${#links[@]} == 4)) || return 0
+  printf '%s\0' "${sbx_env[@]}" >"$state/ns.env.$$"
+  printf 'pid=%s\nmnt=%s\nuser=%s\npidns=%s\nnet=%s\nnetwork=%s\nstarted=%s\n' "$1" "${links[@]}" \
+    "$opt_network" "$EPOCHSECONDS" >"$state/ns.$$"
+  mv -f -- "$state/ns.env.$$" "$state/ns.env"
+  mv -f -- "$state/ns.$$" "$state/ns"
+}
+
+csbx_stop() {
+  if ! csbx_find_live; then
+    printf 'No live sandbox for %s\n' "$project"
+    return 0
+  fi
+  # SIGKILL to a pid namespace's init ends every process in it (agent, Chromium, tmux server): nothing
+  # is orphaned, unlike the seed's SIGTERM to the payload alone.
+  kill -KILL "$reg_pid" 2>/dev/null || true
+  local deadline=$((EPOCHSECONDS + 10))
+  while [[ -e /proc/$reg_pid ]] && ((EPOCHSECONDS < deadline)); do
+    # The init can linger as a zombie until its parent (bwrap's monitor) reaps it; a zombie's
+    # namespaces are already gone.
+    [[ -n $(csbx_ns_links "$reg_pid") ]] || break
+    sleep 0.02
+  done
+  rm -f -- "$state/ns" "$state/ns.env"
+  printf 'Stopped sandbox for %s (pid %s)\n' "$project" "$reg_pid"
+}
+
+# Runs the entry inside the live sandbox: every namespace of it (network too, unlike the seed), its
+# root, capabilities dropped (setns into a user namespace grants all of them there, which would let a
+# joined shell unmount the read-only overlays), a new session, and the sandbox's own environment.
+csbx_join() {
+  if ((!opt_network)) && ((reg_network)); then
+    csbx_die 1 "the live sandbox for $project has network, but --no-network was asked; stop it first (claude-sandbox --stop ${project@Q}) or use --new"
+  fi
+  local env=()
+  [[ -f $state/ns.env ]] && mapfile -d '' -t env <"$state/ns.env"
+  env+=("TERM=${TERM:-xterm-256color}")
+  ((opt_enter)) || csbx_note "joining the live sandbox for $project (pid $reg_pid)"
+  # shellcheck disable=SC2016 # the inner script's $1/$@ are its own arguments
+  exec nsenter --target "$reg_pid" --user --mount --pid --net --uts --ipc --cgroup --root \
+    --preserve-credentials -- \
+    setpriv --no-new-privs --inh-caps=-all --ambient-caps=-all --bounding-set=-all -- \
+    setsid -- env -i "${env[@]}" \
+    bash -c 'cd -- "$1" || exit 1; shift; exec "$@"' claude-sandbox "$project" "${entry[@]}"
+}

@@ -1,0 +1,68 @@
+# shellcheck shell=bash
+# Per-project state dir, as the seed: ${XDG_STATE_HOME:-~/.local/state}/claude-sandbox/projects/
+# <basename>-<12 hex of sha256(path + "\n")>, with a `path` file that detects hash collisions.
+#
+# Layout (host side):
+#   path         the project path this dir belongs to
+#   ns, ns.env   registry of the live sandbox (written by the launcher; NOT visible inside)
+#   chromium/    Chromium profile (CHROMIUM_USER_DATA_DIR)
+#   local/{bin,lib,share}   persistent ~/.local/*
+#   tmp/         the sandbox's /tmp (0700; its parent is the private state dir, never shared /tmp)
+#   tmux.conf    created once, user-editable; read-only inside
+#   tmux.d/      holds the tmux server socket; tmux.sock -> tmux.d/sock
+# Inside, the state dir path shows only chromium/, local/, tmux.conf, tmux.d/ and tmux.sock: the rest
+# (path, ns) stays out of reach so a sandbox cannot forge the registry the host launcher trusts.
+
+csbx_init_state() {
+  local state_home=${XDG_STATE_HOME:-$HOME/.local/state}
+  [[ $state_home == /* ]] || csbx_die 1 "XDG_STATE_HOME must be an absolute path (got '$state_home')"
+  state_root=$state_home/claude-sandbox
+  local base=${project##*/}
+  [[ -n $base ]] || base=root
+  base=${base//[^A-Za-z0-9._-]/-}
+  local sum
+  sum=$(sha256sum <<<"$project")
+  project_id=$base-${sum:0:12}
+  project_base=$base
+  state=$state_root/projects/$project_id
+
+  if [[ ! -d $state/tmux.d ]]; then
+    # Parents as the user's umask makes them; everything from the state root down is private.
+    mkdir -p -- "$state_home" || csbx_die 1 "cannot create '$state_home'; check permissions or set XDG_STATE_HOME"
+    local d
+    for d in "$state_root" "$state_root/projects" "$state" "$state/chromium" "$state/local" \
+      "$state/local/bin" "$state/local/lib" "$state/local/share" "$state/tmp" "$state/tmux.d"; do
+      [[ -d $d ]] || mkdir -m 0700 -- "$d" || csbx_die 1 "cannot create state dir '$d'; check permissions"
+    done
+  fi
+  [[ -O $state_root && -O $state ]] ||
+    csbx_die 1 "state dir '$state' is not owned by you (uid $EUID); remove it or set XDG_STATE_HOME"
+  if [[ ! -e $state_root/CACHEDIR.TAG ]]; then
+    printf '%s\n' 'Signature: 8a477f597d28d172789f06886806bc55' \
+      '# This file is a cache directory tag created by claude-sandbox.' \
+      '# For information about cache directory tags, see: https://bford.info/cachedir/' \
+      >"$state_root/CACHEDIR.TAG"
+  fi
+  if [[ -e $state/path ]]; then
+    local recorded
+    IFS= read -r recorded <"$state/path" || true
+    if [[ $recorded != "$project" ]]; then
+      csbx_die 1 "state directory hash collision: '$state' belongs to '$recorded', not '$project'; move one of the projects or remove that state dir"
+    fi
+  else
+    printf '%s\n' "$project" >"$state/path"
+  fi
+  if [[ ! -e $state/tmux.conf ]]; then
+    # The seed's look: orange status bar so a sandboxed session is recognisable at a glance.
+    printf '%s\n' '# tmux config for this project'"'"'s sandbox (created once by claude-sandbox; edit freely).' \
+      'set -g mouse on' \
+      'set -g default-terminal "tmux-256color"' \
+      'set -g status-left "[#S] "' \
+      'set -g status-left-length 40' \
+      'set -g status-style "bg=colour208,fg=black"' \
+      'set -g status-left-style "bg=colour166,fg=black"' \
+      >"$state/tmux.conf"
+  fi
+  [[ -L $state/tmux.sock ]] || ln -sfn tmux.d/sock "$state/tmux.sock"
+  return 0
+}
