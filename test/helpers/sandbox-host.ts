@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import dgram from "node:dgram";
+import { chmod } from "node:fs/promises";
 import http from "node:http";
 import net from "node:net";
 import { execa, type ResultPromise } from "execa";
@@ -69,6 +70,8 @@ export async function startUnixServer(name: string, abstract = false): Promise<H
     server.once("error", reject);
     server.listen(abstract ? `\0${name}` : name, resolve);
   });
+  // World-connectable, so for the unprivileged test user only the sandbox stands between it and the socket.
+  if (!abstract) await chmod(name, 0o777);
   return { close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
 }
 

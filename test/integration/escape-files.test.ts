@@ -1,0 +1,167 @@
+import { existsSync, readdirSync } from "node:fs";
+import { mkdir, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { afterEach, describe, expect, test } from "vitest";
+import {
+  claudeProtectedPaths,
+  createSandboxFixture,
+  diffSnapshots,
+  type SandboxFixture,
+  snapshotFiles,
+} from "../helpers/sandbox-home.js";
+import { killStragglers } from "../helpers/sandbox-launcher.js";
+import { leaks, type ProbeResult, runProbe } from "../helpers/sandbox-probe.js";
+import { ensureTestUser, ROOT, type SandboxUser } from "../helpers/sandbox-user.js";
+
+// Files a sandboxed agent must neither read nor change: host files outside the mounts, other users' homes,
+// planted keys and credentials, HOME dotfiles, ~/.claude config that would run on the host, /usr, host /tmp.
+// Run as root (a manager or CI) and as an ordinary user; both must hold every promise.
+
+const users: [string, () => SandboxUser][] = [
+  ["root", () => ROOT],
+  ["unprivileged user", ensureTestUser],
+];
+
+let fx: SandboxFixture | undefined;
+afterEach(async () => {
+  if (!fx) return;
+  await killStragglers(fx.root);
+  await fx.cleanup();
+  await Promise.all(
+    ["/tmp", "/usr", "/usr/local", "/etc"].map(async (d) => {
+      const { rm } = await import("node:fs/promises");
+      await rm(path.join(d, `escape-${fx?.token}`), { force: true });
+    }),
+  );
+  fx = undefined;
+});
+
+function hostEntries(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+async function filesConfig(f: SandboxFixture) {
+  // Another project's state (its Chromium profile): a sandbox sees its own state dir only.
+  const otherState = path.join(f.home, ".local", "state", "claude-sandbox", "projects", "other-0123456789ab");
+  await mkdir(path.join(otherState, "chromium", "Default"), { recursive: true });
+  const cookies = path.join(otherState, "chromium", "Default", "Cookies");
+  await writeFile(cookies, `${f.secretMarker}\n`);
+  const outsideSecret = path.join(f.outside, "secret.txt");
+  const marked = [
+    outsideSecret,
+    `/proc/1/root${outsideSecret}`,
+    `/proc/self/root${outsideSecret}`,
+    cookies,
+    path.join(f.home, ".aws", "credentials"),
+    path.join(f.home, ".ssh", "id_rsa"),
+  ];
+  const otherHomes = hostEntries("/home").map((h) => path.join("/home", h, ".bashrc"));
+  return {
+    readTargets: [
+      ...marked,
+      "/etc/shadow",
+      "/etc/gshadow",
+      "/etc/ssh/ssh_host_ed25519_key",
+      "/root/.bashrc",
+      "/root/.ssh/authorized_keys",
+      "/var/log/dpkg.log",
+      ...otherHomes,
+    ],
+    markedTargets: marked,
+    listTargets: [
+      { path: "/home", hostEntries: hostEntries("/home") },
+      { path: "/root", hostEntries: hostEntries("/root") },
+      { path: "/var/lib", hostEntries: hostEntries("/var/lib") },
+      { path: f.outside, hostEntries: hostEntries(f.outside) },
+    ],
+    writeTargets: [
+      `/tmp/escape-${f.token}`,
+      `/usr/escape-${f.token}`,
+      `/usr/local/escape-${f.token}`,
+      `/etc/escape-${f.token}`,
+      path.join(f.outside, `escape-${f.token}`),
+      path.join(f.home, ".bashrc"),
+      path.join(f.home, ".profile"),
+      path.join(f.home, ".ssh", "authorized_keys"),
+    ],
+  };
+}
+
+/** Attempts that succeed inside by design (a private tmpfs, the rw project); the host check decides. */
+const HOST_JUDGED = /^write:|^home-write:\.claude\.json$/;
+
+function mustBeBlocked(results: ProbeResult[]): ProbeResult[] {
+  return results.filter((r) => !HOST_JUDGED.test(r.name));
+}
+
+/** Host files outside the sandbox's writable areas (~/.claude minus its protected entries, the state dir). */
+async function hostView(f: SandboxFixture) {
+  const claudeDir = path.join(f.home, ".claude");
+  const localDir = path.join(f.home, ".local");
+  const guarded = claudeProtectedPaths(f.home);
+  const snap = await snapshotFiles([f.outside, f.home]);
+  for (const p of [...snap.keys()]) {
+    const isProtected = guarded.some((q) => p === q || p.startsWith(`${q}/`));
+    if ((p.startsWith(`${claudeDir}/`) && !isProtected) || p.startsWith(`${localDir}/`)) snap.delete(p);
+  }
+  return snap;
+}
+
+describe.each(users)("files, as %s", (_label, user) => {
+  test("cannot read host files, keys or other users' homes, nor change anything outside the project", async () => {
+    fx = await createSandboxFixture(user());
+    const config = await filesConfig(fx);
+    const before = await hostView(fx);
+    const probe = await runProbe(fx, ["--new", "--no-network"], config, ["files", "writes", "claude", "env"]);
+    expect(
+      probe.results.some((r) => r.name === "probe-done"),
+      probe.describe(),
+    ).toBe(true);
+
+    expect(leaks(mustBeBlocked(probe.results)), probe.describe()).toBe("");
+
+    const changed = diffSnapshots(before, await hostView(fx));
+    expect(changed, `host files changed by the sandbox:\n${probe.describe()}`).toEqual([]);
+    for (const dir of ["/tmp", "/usr", "/usr/local", "/etc"]) {
+      const p = path.join(dir, `escape-${fx.token}`);
+      expect(existsSync(p), `${p} was created on the host`).toBe(false);
+    }
+  });
+
+  test("~/.claude stays writable for sessions while its config is read-only", async () => {
+    fx = await createSandboxFixture(user());
+    const probe = await runProbe(fx, ["--new", "--no-network"], {}, ["claude"]);
+    const protectedAttempts = probe.results.filter((r) => r.name.startsWith("claude-"));
+    expect(protectedAttempts.length, probe.describe()).toBeGreaterThanOrEqual(14);
+    expect(leaks(protectedAttempts), probe.describe()).toBe("");
+    // The rename attack writes its temp file next to settings.json: that part must work, since sessions,
+    // todos and logins live in ~/.claude and must persist.
+    const tmp = path.join(fx.home, ".claude", `.settings-${fx.token}.tmp`);
+    expect(existsSync(tmp), `~/.claude is not writable from inside:\n${probe.describe()}`).toBe(true);
+  });
+
+  test("private SSH keys are readable only with --ssh-keys", async () => {
+    fx = await createSandboxFixture(user());
+    const without = await runProbe(fx, ["--new", "--no-network"], {}, ["files"]);
+    expect(without.byName("read-ssh-private-key").blocked, without.describe()).toBe(true);
+    const withKeys = await runProbe(fx, ["--new", "--no-network", "--ssh-keys"], {}, ["files"]);
+    expect(withKeys.byName("read-ssh-private-key"), withKeys.describe()).toMatchObject({ blocked: false });
+  });
+
+  test("GH_TOKEN and GITHUB_TOKEN cross only with --gh-token; other secrets never", async () => {
+    fx = await createSandboxFixture(user());
+    const without = await runProbe(fx, ["--new", "--no-network"], {}, ["env"]);
+    expect(without.byName("env-gh-token").blocked, without.describe()).toBe(true);
+    const withToken = await runProbe(fx, ["--new", "--no-network", "--gh-token"], {}, ["env"]);
+    const gh = withToken.byName("env-gh-token");
+    expect(gh.blocked, withToken.describe()).toBe(false);
+    expect(gh.detail, withToken.describe()).toContain("value-matches=True");
+    const secretLeaks = withToken.results.filter((r) => r.name.startsWith("env-secret"));
+    expect(secretLeaks.length, withToken.describe()).toBeGreaterThanOrEqual(4);
+    expect(leaks(secretLeaks), withToken.describe()).toBe("");
+  });
+});

@@ -1,0 +1,170 @@
+import path from "node:path";
+import { afterEach, describe, expect, test } from "vitest";
+import { createSandboxFixture, type SandboxFixture } from "../helpers/sandbox-home.js";
+import {
+  addEgressAddress,
+  closeAll,
+  type HostResource,
+  hostAddresses,
+  startHttpServer,
+  startUdpListener,
+  startUnixServer,
+} from "../helpers/sandbox-host.js";
+import { describeRun, killStragglers, runLauncher, waitFor } from "../helpers/sandbox-launcher.js";
+import { installProbe, leaks, parseProbe, runProbe } from "../helpers/sandbox-probe.js";
+import { ensureTestUser, ROOT, type SandboxUser } from "../helpers/sandbox-user.js";
+
+// Network: with --no-network the sandbox has loopback only and no route anywhere (also a shell that joins it
+// with --enter); with network it reaches outside addresses through the user-mode helper but never the host's
+// loopback (the manager's API, local dev servers), neither at 127.0.0.1 nor via the gateway address. Host Unix
+// sockets (a manager socket in /tmp, abstract sockets) are out of reach either way.
+
+const users: [string, () => SandboxUser][] = [
+  ["root", () => ROOT],
+  ["unprivileged user", ensureTestUser],
+];
+
+let fx: SandboxFixture | undefined;
+const resources: HostResource[] = [];
+afterEach(async () => {
+  await closeAll(resources.splice(0));
+  if (!fx) return;
+  await killStragglers(fx.root);
+  await fx.cleanup();
+  fx = undefined;
+});
+
+async function track<T extends HostResource>(r: Promise<T>): Promise<T> {
+  const v = await r;
+  resources.push(v);
+  return v;
+}
+
+/** Host-side targets: servers on loopback, on an egress address, and on all addresses; sockets. */
+async function hostTargets(f: SandboxFixture) {
+  const loopback = await track(startHttpServer("127.0.0.1"));
+  const any = await track(startHttpServer("0.0.0.0"));
+  const egress = await track(addEgressAddress());
+  const outside = await track(startHttpServer(egress.address));
+  const udpLoopback = await track(startUdpListener("127.0.0.1"));
+  const udpEgress = await track(startUdpListener(egress.address));
+  const managerSocket = `/tmp/csbx-manager-${f.token}.sock`;
+  await track(startUnixServer(managerSocket));
+  const outsideSocket = path.join(f.outside, "api.sock");
+  await track(startUnixServer(outsideSocket));
+  await track(startUnixServer(`csbx-escape-${f.token}`, true));
+  const { addresses, gateway } = await hostAddresses();
+  const http = (name: string, host: string, s: { port: number; token: string }) => ({
+    name,
+    host,
+    port: s.port,
+    token: s.token,
+  });
+  return {
+    loopback,
+    outside,
+    udp: [udpLoopback, udpEgress],
+    config: {
+      loopbackTargets: [
+        http("host-loopback", "127.0.0.1", loopback),
+        http("host-loopback-any", "127.0.0.1", any),
+        ...(gateway
+          ? [http("gateway-to-loopback", gateway, loopback), http("gateway-any", gateway, any)]
+          : []),
+        ...addresses.map((a) => http(`host-address-${a}-to-loopback`, a, loopback)),
+      ],
+      hostAnyTargets: addresses.map((a) => http(`host-address-${a}`, a, any)),
+      egressTarget: http("egress", egress.address, outside),
+      udpTargets: [
+        { name: "host-loopback", host: "127.0.0.1", port: udpLoopback.port },
+        { name: "egress", host: egress.address, port: udpEgress.port },
+      ],
+      unixTargets: [
+        { name: "manager-socket", path: managerSocket },
+        { name: "outside-socket", path: outsideSocket },
+        { name: "abstract", abstract: `csbx-escape-${f.token}` },
+      ],
+    },
+  };
+}
+
+describe.each(users)("network, as %s", (_label, user) => {
+  test("--no-network: loopback only, no route, nothing on the host reachable", async () => {
+    fx = await createSandboxFixture(user());
+    const t = await hostTargets(fx);
+    const cfg = {
+      httpTargets: [...t.config.loopbackTargets, ...t.config.hostAnyTargets, t.config.egressTarget],
+      udpTargets: t.config.udpTargets,
+      unixTargets: t.config.unixTargets,
+      connectTimeout: 2,
+    };
+    const probe = await runProbe(fx, ["--new", "--no-network"], cfg, ["network", "unix"]);
+    const attempts = probe.results.filter((r) => r.name !== "probe-done");
+    expect(attempts.length, probe.describe()).toBeGreaterThanOrEqual(cfg.httpTargets.length + 5);
+    // sendto may "succeed" into a void; what matters is that nothing arrives.
+    expect(leaks(attempts.filter((r) => !r.name.startsWith("udp:"))), probe.describe()).toBe("");
+    expect(
+      t.udp.flatMap((u) => u.received),
+      probe.describe(),
+    ).toEqual([]);
+  });
+
+  test("network on: outside reachable, host loopback and host sockets not", async () => {
+    fx = await createSandboxFixture(user());
+    const t = await hostTargets(fx);
+    const cfg = {
+      httpTargets: [...t.config.loopbackTargets, t.config.egressTarget],
+      udpTargets: t.config.udpTargets.filter((u) => u.name === "host-loopback"),
+      unixTargets: t.config.unixTargets,
+      connectTimeout: 3,
+    };
+    const probe = await runProbe(fx, ["--new"], cfg, ["network", "unix"]);
+    // Positive side first: without a working egress the blocked checks below would prove nothing.
+    expect(probe.byName("http:egress"), probe.describe()).toMatchObject({ blocked: false });
+    const mustBlock = probe.results.filter(
+      (r) => /^(http|unix|tcp):/.test(r.name) && r.name !== "http:egress",
+    );
+    expect(mustBlock.length, probe.describe()).toBe(
+      t.config.loopbackTargets.length + t.config.unixTargets.length,
+    );
+    expect(leaks(mustBlock), probe.describe()).toBe("");
+    expect(t.udp[0]?.received, probe.describe()).toEqual([]);
+  });
+
+  test("--enter joins the sandbox's network namespace: no network there either", async () => {
+    fx = await createSandboxFixture(user());
+    const f = fx;
+    const t = await hostTargets(f);
+    // A live, registered sandbox without network, kept alive by its shell.
+    const live = runLauncher(f, ["--no-network", "--shell", f.project, "--", "-c", "sleep 120"], {
+      timeoutMs: 100_000,
+    });
+    const joined = await waitFor(
+      async () => {
+        const r = await runLauncher(f, ["--enter", f.project, "--", "-c", "true"], { timeoutMs: 10_000 });
+        return r.exitCode === 0;
+      },
+      20_000,
+      200,
+    );
+    expect(joined, "could not --enter the live sandbox").toBe(true);
+    const cfg = {
+      httpTargets: [...t.config.loopbackTargets, ...t.config.hostAnyTargets, t.config.egressTarget],
+      unixTargets: t.config.unixTargets,
+      connectTimeout: 2,
+    };
+    const bashArgs = await installProbe(f, cfg, ["network", "unix"], "enter");
+    // No --no-network here: the joined shell must inherit the sandbox's namespace, not the caller's choice.
+    const r = await runLauncher(f, ["--enter", f.project, "--", ...bashArgs]);
+    const results = parseProbe(String(r.stdout));
+    expect(
+      results.some((x) => x.name === "probe-done"),
+      describeRun(r),
+    ).toBe(true);
+    expect(leaks(results), describeRun(r)).toBe("");
+    const stop = await runLauncher(f, ["--stop", f.project]);
+    expect(stop.exitCode, describeRun(stop)).toBe(0);
+    const ended = await live;
+    expect(ended.timedOut, describeRun(ended)).toBe(false);
+  });
+});
