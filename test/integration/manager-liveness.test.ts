@@ -9,7 +9,6 @@ import {
   processesMentioning,
   readLog,
   tmuxSessions,
-  waitFor,
   xFilesOf,
 } from "./manager-harness.js";
 
