@@ -165,3 +165,19 @@ export function pidAlive(pid: number): boolean {
     return false;
   }
 }
+
+/**
+ * Waits (with a deadline) until no process mentions `root`, then returns what is left (empty on success). The
+ * tmux server exits on its own once its last session is gone, a few milliseconds after kill-session returns.
+ */
+export async function leftoverProcesses(
+  root: string,
+  timeoutMs = 3000,
+): Promise<{ pid: number; cmdline: string }[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const left = processesMentioning(root);
+    if (left.length === 0 || Date.now() > deadline) return left;
+    await sleep(20);
+  }
+}

@@ -6,8 +6,8 @@ import type { SandboxEvent } from "../../server/sandbox/types.js";
 import {
   createHarness,
   type Harness,
+  leftoverProcesses,
   pidAlive,
-  processesMentioning,
   readLog,
   tmuxSessions,
   waitFor,
@@ -85,7 +85,7 @@ describe("manager lifecycle with the fixture launcher", () => {
     expect(pidAlive(created.pid_xvfb as number)).toBe(false);
     expect(xFilesOf(display)).toEqual([]);
     expect(tmuxSessions(h.stateDir)).toEqual([]);
-    expect(processesMentioning(h.root)).toEqual([]);
+    expect(await leftoverProcesses(h.root)).toEqual([]);
     expect(existsSync(join(h.stateDir, "run", `${created.id}.xauth`))).toBe(false);
     expect(events.at(-1)).toEqual({ type: "upserted", sandbox: stopped });
 

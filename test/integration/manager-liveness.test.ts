@@ -5,8 +5,8 @@ import type { SandboxEvent, SandboxRecord } from "../../server/sandbox/types.js"
 import {
   createHarness,
   type Harness,
+  leftoverProcesses,
   pidAlive,
-  processesMentioning,
   readLog,
   tmuxSessions,
   xFilesOf,
@@ -34,11 +34,11 @@ function deadEvent(manager: SandboxManager, id: string, timeoutMs: number): Prom
   });
 }
 
-function expectNothingLeft(record: SandboxRecord): void {
+async function expectNothingLeft(record: SandboxRecord): Promise<void> {
   expect(pidAlive(record.pid_xvfb as number)).toBe(false);
   expect(xFilesOf(record.display_num as number)).toEqual([]);
   expect(tmuxSessions(h.stateDir)).not.toContain(record.tmux_session);
-  expect(processesMentioning(h.root)).toEqual([]);
+  expect(await leftoverProcesses(h.root)).toEqual([]);
 }
 
 describe("manager liveness", () => {
@@ -58,7 +58,7 @@ describe("manager liveness", () => {
     expect(dead.stopped_at).not.toBeNull();
     expect(manager.get(created.id)).toEqual(dead);
     // The background children (one in its own session) went with it, and so did Xvfb.
-    expectNothingLeft(created);
+    await expectNothingLeft(created);
     expect(await readLog(manager.logPath(created.id))).toContain("children-started");
     // Stopping a dead sandbox is fine and does not change it.
     expect(await manager.stop(created.id)).toEqual(dead);
@@ -79,7 +79,7 @@ describe("manager liveness", () => {
     );
     process.kill(panePid, "SIGKILL");
     expect(await dead).toMatchObject({ status: "dead", exit_code: null, exit_signal: "SIGKILL" });
-    expectNothingLeft(created);
+    await expectNothingLeft(created);
   });
 
   it("notices an Xvfb that dies and marks the sandbox dead with a reason, ending its session", async () => {
@@ -90,7 +90,7 @@ describe("manager liveness", () => {
     const record = await dead;
     expect(record.status).toBe("dead");
     expect(record.status_reason).toMatch(/Xvfb.*exited/);
-    expectNothingLeft(created);
+    await expectNothingLeft(created);
   });
 
   it("notices a session closed from outside", async () => {
@@ -111,6 +111,6 @@ describe("manager liveness", () => {
     const dead = deadEvent(manager, created.id, 5000);
     execFileSync("tmux", ["-S", manager.tmuxSocket, "kill-server"]);
     expect((await dead).status).toBe("dead");
-    expectNothingLeft(created);
+    await expectNothingLeft(created);
   });
 });

@@ -6,8 +6,8 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import {
   createHarness,
   type Harness,
+  leftoverProcesses,
   pidAlive,
-  processesMentioning,
   readLog,
   tmuxSessions,
   waitFor,
@@ -57,7 +57,7 @@ describe("manager under parallel creates", () => {
       expect(xFilesOf(record.display_num as number)).toEqual([]);
     }
     expect(tmuxSessions(h.stateDir)).toEqual([]);
-    expect(processesMentioning(h.root)).toEqual([]);
+    expect(await leftoverProcesses(h.root)).toEqual([]);
     expect(readdirSync(join(h.stateDir, "run"))).toEqual([]);
     expect(readdirSync(join(h.stateDir, "logs"))).toEqual([]);
   });
