@@ -19,6 +19,8 @@ export interface DaemonOptions {
   transport?: "tcp" | "unix";
   /** Extra environment, or replacements (MANAGER_LISTEN, PATH…). */
   env?: Record<string, string>;
+  /** Working directory of the daemon; default the system temp directory. */
+  cwd?: string;
 }
 
 export interface Daemon {
@@ -66,7 +68,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   const env = daemonEnv({ MANAGER_STATE_DIR: stateDir, MANAGER_LISTEN: listen, ...options.env });
   const child = spawn(process.execPath, [DAEMON_ENTRY], {
     env,
-    cwd: stateDir,
+    cwd: options.cwd ?? tmpdir(),
     stdio: ["ignore", "ignore", "pipe"],
   });
   let stderr = "";
@@ -76,6 +78,10 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.once("exit", (code, signal) => resolve({ code, signal }));
+    child.once("error", (err) => {
+      stderr += `spawn failed: ${err.message}\n`;
+      resolve({ code: null, signal: null });
+    });
   });
   const address = env.MANAGER_LISTEN?.startsWith("unix:")
     ? env.MANAGER_LISTEN
@@ -139,7 +145,11 @@ export async function stopDaemon(daemon: Daemon, signal: NodeJS.Signals = "SIGKI
  * Xvfb servers started for them, and the directory itself.
  */
 export async function cleanupStateDir(stateDir: string): Promise<void> {
-  await promisify(execFile)("tmux", ["-S", join(stateDir, "tmux.sock"), "kill-server"]).catch(() => {});
+  // Tests may nest a daemon's state directory inside another temp directory: end every tmux server found.
+  const entries = await readdir(stateDir, { recursive: true }).catch(() => [] as string[]);
+  for (const entry of entries.filter((e) => e === "tmux.sock" || e.endsWith("/tmux.sock"))) {
+    await promisify(execFile)("tmux", ["-S", join(stateDir, entry), "kill-server"]).catch(() => {});
+  }
   const pids = await processesReferring(stateDir);
   for (const pid of pids) {
     try {

@@ -1,0 +1,214 @@
+// Everything the daemon must refuse, and how it says so: bad configuration, a corrupt state file, a state
+// directory or socket already in use, bad create input, a tool missing from PATH.
+import { mkdir, mkdtemp, readdir, readFile, realpath, rm, stat, symlink, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { Backend } from "../../client/index.js";
+import { ensureBuilt } from "../helpers/build.js";
+import { makeStaleSocket } from "../helpers/stale-socket.js";
+import {
+  cleanupStateDir,
+  type Daemon,
+  FIXTURE_BIN,
+  makeStateDir,
+  runDaemonToExit,
+  startDaemon,
+  stopDaemon,
+  xvfbProcesses,
+} from "../helpers/start-daemon.js";
+
+let projectDir: string;
+const stateDirs: string[] = [];
+const daemons: Daemon[] = [];
+
+beforeAll(async () => {
+  await ensureBuilt();
+  projectDir = await realpath(await mkdtemp(join(tmpdir(), "csm-project-")));
+});
+
+afterEach(async () => {
+  for (const daemon of daemons.splice(0)) await stopDaemon(daemon);
+  for (const dir of stateDirs.splice(0)) await cleanupStateDir(dir);
+});
+
+afterAll(async () => {
+  await rm(projectDir, { recursive: true, force: true });
+});
+
+async function stateDir(): Promise<string> {
+  const dir = await makeStateDir();
+  stateDirs.push(dir);
+  return dir;
+}
+
+async function start(options: Parameters<typeof startDaemon>[0] = {}): Promise<Daemon> {
+  const daemon = await startDaemon({ ...options, stateDir: options.stateDir ?? (await stateDir()) });
+  daemons.push(daemon);
+  return daemon;
+}
+
+async function codeOf(promise: Promise<unknown>): Promise<{ code: Code; message: string }> {
+  try {
+    await promise;
+  } catch (err) {
+    const ce = ConnectError.from(err);
+    return { code: ce.code, message: ce.rawMessage };
+  }
+  throw new Error("expected the call to fail");
+}
+
+describe("configuration", () => {
+  it.each([
+    ["MANAGER_LISTEN", "0.0.0.0:3000", "MANAGER_ALLOW_NON_LOOPBACK=1"],
+    ["MANAGER_LISTEN", "localhost", "expected host:port"],
+    ["MANAGER_SCREEN", "huge", "expected WIDTHxHEIGHTxDEPTH"],
+    ["MANAGER_DISPLAY_BASE", "-3", "expected a display number"],
+    ["MANAGER_ALLOW_NON_LOOPBACK", "maybe", "expected 1 or 0"],
+    ["MANAGER_LAUNCHER_VM", "./vm", "expected a command name found on PATH or an absolute path"],
+  ])("%s=%s makes the daemon exit 2 with a message naming the variable", async (variable, value, problem) => {
+    const dir = await stateDir();
+    const result = await runDaemonToExit({ MANAGER_STATE_DIR: join(dir, "state"), [variable]: value });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain(`configuration error: ${variable}=${JSON.stringify(value)}`);
+    expect(result.stderr).toContain(problem);
+    // Nothing is created before the configuration is valid.
+    await expect(stat(join(dir, "state"))).rejects.toMatchObject({ code: "ENOENT" });
+  });
+
+  it("creates a missing state directory with mode 0700 and warns about an unknown MANAGER_ variable", async () => {
+    const dir = join(await stateDir(), "nested", "state");
+    const daemon = await start({ stateDir: dir, env: { MANAGER_LISTN: "typo" } });
+    expect((await stat(dir)).mode & 0o777).toBe(0o700);
+    expect(daemon.stderr()).toContain("warning: ignoring MANAGER_LISTN, which is not a setting");
+  });
+
+  it("uses ./state in the working directory by default", async () => {
+    const cwd = await stateDir();
+    const daemon = await start({ stateDir: cwd, cwd, env: { MANAGER_STATE_DIR: "" } });
+    expect(daemon.stderr()).toContain(`(state in ${join(cwd, "state")})`);
+    expect((await stat(join(cwd, "state", "state.json"))).isFile()).toBe(true);
+    await cleanupStateDir(join(cwd, "state"));
+  });
+});
+
+describe("state", () => {
+  it("refuses to start on a corrupt state file, naming it, and keeps it untouched", async () => {
+    const dir = await stateDir();
+    const file = join(dir, "state.json");
+    await writeFile(file, '{"schema_version": 1, "sandboxes": [trunc');
+    const result = await runDaemonToExit({ MANAGER_STATE_DIR: dir });
+    expect(result.code).not.toBe(0);
+    expect(result.code).not.toBeNull();
+    expect(result.stderr).toContain("cannot start:");
+    expect(result.stderr).toContain(file);
+    expect(await readFile(file, "utf8")).toBe('{"schema_version": 1, "sandboxes": [trunc');
+  });
+
+  it("refuses a second daemon on the same state directory and leaves the first one working", async () => {
+    const first = await start();
+    const result = await runDaemonToExit({
+      MANAGER_STATE_DIR: first.stateDir,
+      MANAGER_LISTEN: "127.0.0.1:1",
+    });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/another manager \(pid \d+\) is using state directory/);
+    expect(await first.client.listSandboxes({})).toBeDefined();
+  });
+});
+
+describe("unix socket", () => {
+  it("replaces a stale socket left by a killed manager", async () => {
+    const dir = await stateDir();
+    await makeStaleSocket(join(dir, "api.sock"));
+    const daemon = await start({ stateDir: dir, transport: "unix" });
+    expect(await daemon.client.listSandboxes({})).toBeDefined();
+  });
+
+  it("refuses to take over the socket of a running manager", async () => {
+    const first = await start({ transport: "unix" });
+    const other = await stateDir();
+    const result = await runDaemonToExit({
+      MANAGER_STATE_DIR: other,
+      MANAGER_LISTEN: `unix:${first.socketPath}`,
+    });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(`cannot listen on unix:${first.socketPath}: another process`);
+    expect(await first.client.listSandboxes({})).toBeDefined();
+  });
+
+  it("reports a TCP port in use", async () => {
+    const first = await start();
+    const port = new URL(first.address).port;
+    const result = await runDaemonToExit({
+      MANAGER_STATE_DIR: await stateDir(),
+      MANAGER_LISTEN: `127.0.0.1:${port}`,
+    });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(`cannot listen on http://127.0.0.1:${port}: EADDRINUSE`);
+  });
+});
+
+describe("CreateSandbox input", () => {
+  it("answers invalid_argument naming the field for each bad input, and starts nothing", async () => {
+    const daemon = await start();
+    const file = join(projectDir, "a-file");
+    await writeFile(file, "");
+    const good = { name: "ok", backend: Backend.BUBBLEWRAP, projectDir };
+    const cases: [string, { name?: string; backend?: Backend; projectDir?: string; agentArgs?: string[] }][] =
+      [
+        ["name", { name: "" }],
+        ["name", { name: "x".repeat(129) }],
+        ["name", { name: "bell\u0007" }],
+        ["name", { name: "two\nlines" }],
+        ["backend", { backend: Backend.UNSPECIFIED }],
+        ["project_dir", { projectDir: "" }],
+        ["project_dir", { projectDir: "relative/path" }],
+        ["project_dir", { projectDir: join(projectDir, "does-not-exist") }],
+        ["project_dir", { projectDir: file }],
+        ["agent_args[1]", { agentArgs: ["fine", "nul\0inside"] }],
+      ];
+    for (const [field, override] of cases) {
+      const result = await codeOf(daemon.client.createSandbox({ ...good, ...override }));
+      expect(result.code, `${JSON.stringify(override)} → ${result.message}`).toBe(Code.InvalidArgument);
+      expect(result.message.startsWith(`${field}:`), result.message).toBe(true);
+    }
+    expect((await daemon.client.listSandboxes({})).sandboxes).toEqual([]);
+    expect(await xvfbProcesses(daemon.stateDir)).toEqual([]);
+    expect(await readdir(join(daemon.stateDir, "logs"))).toEqual([]);
+  });
+
+  it("answers failed_precondition naming Xvfb and its package when Xvfb is not on PATH", async () => {
+    const dir = await stateDir();
+    const bin = join(dir, "bin-without-xvfb");
+    await mkdir(bin);
+    // Every tool from the system's bin directories except Xvfb, so only that one is missing.
+    for (const source of ["/usr/bin", "/bin"]) {
+      for (const name of await readdir(source)) {
+        if (name === "Xvfb") continue;
+        await symlink(join(source, name), join(bin, name)).catch(() => {});
+      }
+    }
+    const daemon = await start({ stateDir: join(dir, "state"), env: { PATH: `${FIXTURE_BIN}:${bin}` } });
+    const result = await codeOf(
+      daemon.client.createSandbox({ name: "no-display", backend: Backend.BUBBLEWRAP, projectDir }),
+    );
+    expect(result.code).toBe(Code.FailedPrecondition);
+    expect(result.message).toContain("Xvfb");
+    expect(result.message).toContain("Debian package: xvfb");
+    expect((await daemon.client.listSandboxes({})).sandboxes).toEqual([]);
+    await cleanupStateDir(join(dir, "state"));
+  });
+
+  it("answers failed_precondition naming the launcher when it is not on PATH", async () => {
+    const daemon = await start({ env: { MANAGER_LAUNCHER_CONTAINER: "no-such-launcher" } });
+    const result = await codeOf(
+      daemon.client.createSandbox({ name: "no-launcher", backend: Backend.CONTAINER, projectDir }),
+    );
+    expect(result.code).toBe(Code.FailedPrecondition);
+    expect(result.message).toContain("no-such-launcher");
+    expect((await daemon.client.listSandboxes({})).sandboxes).toEqual([]);
+    expect(await xvfbProcesses(daemon.stateDir)).toEqual([]);
+  });
+});
