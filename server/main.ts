@@ -8,6 +8,7 @@ import { ConfigError, KNOWN_VARIABLES, loadConfig, type ServerConfig, unknownVar
 import { createLogHub } from "./logs/create-log-hub.js";
 import { createSandboxManager } from "./sandbox/manager.js";
 import type { SandboxManager } from "./sandbox/sandbox-manager.js";
+import { logSandboxEvents } from "./service/log-sandbox-events.js";
 
 const EXIT_OK = 0;
 const EXIT_START_FAILED = 1;
@@ -54,6 +55,7 @@ async function main(): Promise<number> {
     return EXIT_START_FAILED;
   }
   logAdoption(manager);
+  logSandboxEvents(manager, log);
 
   const app = createApp({ listen: config.listen, manager, logHub, log });
   try {
