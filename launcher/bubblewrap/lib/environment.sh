@@ -1,6 +1,10 @@
 # shellcheck shell=bash
-# The sandbox's environment: bwrap starts from --clearenv and gets only what is listed here.
-# sbx_env holds NAME=VALUE entries; the same list is replayed for shells that join a live sandbox.
+# The sandbox's environment: only what is listed here. sbx_env holds NAME=VALUE entries; the same
+# list is replayed for shells that join a live sandbox.
+#
+# The launcher clears its own environment and exports exactly this list before it execs bwrap (rather
+# than `bwrap --clearenv --setenv NAME VALUE`), because a command line is readable by every local user
+# through /proc/PID/cmdline and values such as ANTHROPIC_API_KEY or GH_TOKEN must not appear there.
 
 # csbx_env_add NAME VALUE
 csbx_env_add() {
@@ -47,5 +51,35 @@ csbx_build_env() {
   csbx_env_from_allowlist "${allow[@]}"
   if ((opt_gh_token)); then
     csbx_env_from_allowlist "${spec_ghenv[@]}"
+  fi
+}
+
+# Replaces the process environment with sbx_env. Host tools the launcher still runs afterwards are
+# resolved first (csbx_tool), because PATH becomes the sandbox's.
+csbx_apply_env() {
+  local names=() n kv
+  mapfile -t names < <(compgen -e)
+  for n in "${names[@]}"; do
+    # shellcheck disable=SC2163 # the variable named by $n is meant
+    export -n -- "$n" 2>/dev/null || true
+  done
+  for kv in "${sbx_env[@]}"; do
+    # shellcheck disable=SC2163 # NAME=VALUE entries
+    export -- "$kv"
+  done
+}
+
+# csbx_tool NAME: absolute path of a host command (fork-free lookup through bash's hash table), or
+# exit with a fix when it is missing.
+csbx_tool() {
+  local -n csbx_tool_out=tool_$1
+  if hash "$1" 2>/dev/null; then
+    csbx_tool_out=${BASH_CMDS[$1]}
+  else
+    case $1 in
+      pasta) csbx_die 1 "pasta is not installed, so the sandbox cannot get a private network; install it (Debian: apt-get install passt) or run with --no-network" ;;
+      bwrap) csbx_die 1 "bwrap is not installed; install bubblewrap (Debian: apt-get install bubblewrap)" ;;
+      *) csbx_die 1 "$1 is not installed; run 'claude-sandbox doctor' for what to install" ;;
+    esac
   fi
 }

@@ -50,13 +50,10 @@ csbx_build_bwrap() {
   IFS= read -r hostname </proc/sys/kernel/hostname || hostname=claude-sandbox
   bw+=(--unshare-user --unshare-pid --unshare-ipc --unshare-uts --unshare-cgroup-try
     --hostname "$hostname" --uid "$uid" --gid "$gid"
-    --new-session --cap-drop ALL --clearenv --chdir "$project")
+    --new-session --cap-drop ALL --chdir "$project")
   ((opt_network)) || bw+=(--unshare-net)
   ((opt_die_with_parent)) && bw+=(--die-with-parent)
-  local kv
-  for kv in "${sbx_env[@]}"; do
-    bw+=(--setenv "${kv%%=*}" "${kv#*=}")
-  done
+  return 0
 }
 
 csbx_pasta_opts=(--config-net --no-map-gw -T none -U none -t none -u none --quiet)
@@ -80,38 +77,45 @@ csbx_open_pipe() {
 # Starts the sandbox running "$@" and does not return. When the sandbox is registered, bwrap holds the
 # payload on --block-fd until the registry writer has recorded it.
 csbx_exec_sandbox() {
-  local register=$((!opt_new)) block info
+  local register=$((!opt_new)) block info tool_bwrap tool_pasta tool_unshare
+  csbx_tool bwrap
   if ((opt_network)) && ((uid == 0)); then
     csbx_exec_attached "$@"
   fi
-  if ((opt_network)); then
-    command -v pasta >/dev/null ||
-      csbx_die 1 "pasta is not installed, so the sandbox cannot get a private network; install it (Debian: apt-get install passt) or run with --no-network"
-  fi
   local pre=() how=direct
   if ((opt_network)); then
-    pre=(pasta "${csbx_pasta_opts[@]}" --)
+    csbx_tool pasta
+    pre=("$tool_pasta" "${csbx_pasta_opts[@]}" --)
     how=pasta
+  elif ((uid != 0)); then
+    # For a non-root user bwrap nests a second user namespace (to map the uid back after mounting
+    # devpts); the sandbox's mount, pid and ipc namespaces belong to the first one, which no process
+    # keeps. Starting bwrap inside a user namespace of our own gives `--enter` an ancestor of both to
+    # join first (the same shape pasta gives the network case). unshare execs bwrap without forking.
+    csbx_tool unshare
+    pre=("$tool_unshare" --user --map-root-user --)
   fi
+  csbx_apply_env
   if ((register)); then
     csbx_open_pipe block
     exec {info}> >(csbx_registry_writer "$how" >&"$block")
-    exec "${pre[@]}" bwrap "${bw[@]}" --info-fd 3 --block-fd 4 -- "$@" 3>&"$info" 4<&"$block" {info}>&- {block}>&-
+    exec "${pre[@]}" "$tool_bwrap" "${bw[@]}" --info-fd 3 --block-fd 4 -- "$@" 3>&"$info" 4<&"$block" {info}>&- {block}>&-
   fi
-  exec "${pre[@]}" bwrap "${bw[@]}" -- "$@"
+  exec "${pre[@]}" "$tool_bwrap" "${bw[@]}" -- "$@"
 }
 
 # Root with network: pasta will not make namespaces for root, but attaching works. bwrap starts held on
 # --block-fd, pasta joins its user and network namespaces, then bwrap is released.
 csbx_exec_attached() {
-  command -v pasta >/dev/null ||
-    csbx_die 1 "pasta is not installed, so the sandbox cannot get a private network; install it (Debian: apt-get install passt) or run with --no-network"
-  local block info
+  local block info tool_pasta tool_env
+  csbx_tool pasta
+  csbx_tool env
+  csbx_apply_env
   csbx_open_pipe block
   csbx_open_pipe info
   # A background job in a script starts with SIGINT/SIGQUIT ignored; env restores the defaults so the
   # agent gets its usual signal dispositions.
-  env --default-signal=INT,QUIT bwrap "${bw[@]}" --info-fd 3 --block-fd 4 -- "$@" 3>&"$info" 4<&"$block" &
+  "$tool_env" --default-signal=INT,QUIT "$tool_bwrap" "${bw[@]}" --unshare-net --info-fd 3 --block-fd 4 -- "$@" 3>&"$info" 4<&"$block" &
   local bw_pid=$! line pid=''
   until [[ -n $pid ]]; do
     if IFS= read -r -t 0.2 -u "$info" line; then
@@ -122,16 +126,25 @@ csbx_exec_attached() {
       exit "$status"
     fi
   done
-  if ! pasta "${csbx_pasta_opts[@]}" --runas 0 --userns "/proc/$pid/ns/user" --netns "/proc/$pid/ns/net" 2>&1; then
+  csbx_wait_setup "$pid" || csbx_die 1 "the sandbox did not finish its setup; run 'claude-sandbox doctor'"
+  # pasta daemonizes once the namespace is configured, and does not quit when an attached namespace
+  # goes away: its pid is kept so it is ended with the sandbox (here, or by --stop via the registry).
+  local pidfile=$state/pasta.$$.pid pasta_pid=''
+  if ! "$tool_pasta" "${csbx_pasta_opts[@]}" --runas 0 --pid "$pidfile" --userns "/proc/$pid/ns/user" \
+    --netns "/proc/$pid/ns/net"; then
     kill -KILL "$pid" 2>/dev/null || true
     wait "$bw_pid" || true
     csbx_die 1 "pasta could not attach to the sandbox's network namespace; run 'claude-sandbox doctor' or use --no-network"
   fi
+  IFS= read -r pasta_pid <"$pidfile" || true
+  rm -f -- "$pidfile"
+  csbx_pasta_pid=$pasta_pid
   ((opt_new)) || csbx_write_registry "$pid"
   printf x >&"$block"
   exec {info}>&- {block}>&-
   local status=0
   wait "$bw_pid" || status=$?
+  [[ $pasta_pid =~ ^[0-9]+$ ]] && kill "$pasta_pid" 2>/dev/null
   exit "$status"
 }
 

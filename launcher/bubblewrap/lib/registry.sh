@@ -5,7 +5,7 @@
 #
 #   pid=<host pid of the sandbox's pid-1 (bwrap's init)>
 #   mnt=mnt:[…]  user=user:[…]  pidns=pid:[…]  net=net:[…]
-#   network=0|1  started=<epoch seconds>
+#   network=0|1  started=<epoch seconds>  pasta=<pid of an attached pasta, root only>
 # $state/ns.env holds the sandbox's environment (NUL-separated) so joining shells get the same one.
 
 # Prints the four namespace links of PID, one per line (one readlink for all four).
@@ -16,7 +16,7 @@ csbx_ns_links() {
 # Sets reg_* from the registry and succeeds when it names a running sandbox.
 csbx_find_live() {
   [[ -f $state/ns ]] || return 1
-  reg_pid='' reg_mnt='' reg_user='' reg_pidns='' reg_net='' reg_network=1 reg_started=''
+  reg_pid='' reg_pasta='' reg_mnt='' reg_user='' reg_pidns='' reg_net='' reg_network=1 reg_started=''
   local key value
   while IFS='=' read -r key value; do
     case $key in
@@ -27,6 +27,7 @@ csbx_find_live() {
       net) reg_net=$value ;;
       network) reg_network=$value ;;
       started) reg_started=$value ;;
+      pasta) reg_pasta=$value ;;
     esac
   done <"$state/ns"
   if [[ $reg_pid =~ ^[1-9][0-9]*$ && -e /proc/$reg_pid ]]; then
@@ -58,20 +59,45 @@ csbx_registry_writer() {
   done
   [[ -n $pid ]] || exit 0
   if [[ $1 == pasta ]]; then
-    local kids=()
+    # $$'s children are this writer (a process substitution forked before the exec) and bwrap's
+    # monitor; the monitor's only child is the sandbox's init.
+    local kids=() k monitor=''
     read -r -a kids <"/proc/$$/task/$$/children" || true
+    for k in "${kids[@]}"; do
+      [[ $k == "$BASHPID" ]] || monitor=$k
+    done
     pid=''
-    if ((${#kids[@]} == 1)); then
-      read -r -a kids <"/proc/${kids[0]}/task/${kids[0]}/children" || true
+    if [[ -n $monitor ]]; then
+      read -r -a kids <"/proc/$monitor/task/$monitor/children" || true
       ((${#kids[@]} == 1)) && pid=${kids[0]}
     fi
   fi
-  if [[ -n $pid ]]; then
-    csbx_write_registry "$pid"
-  else
+  if [[ -z $pid ]] || ! csbx_wait_setup "$pid"; then
     printf 'claude-sandbox: warning: could not find the sandbox init; it will not be joinable\n' >&2
+    printf x
+    return 0
   fi
+  csbx_write_registry "$pid"
   printf x
+}
+
+# Waits until bwrap's child PID has finished setting up, i.e. dropped its capabilities. Before that
+# its namespaces are not final: for the user's own uid bwrap first maps uid 0 (to mount devpts) and
+# then nests a second user namespace. That happens before bwrap reads --block-fd, so waiting here
+# cannot deadlock. Fails if the process goes away or takes more than 10 s.
+csbx_wait_setup() {
+  local tick key value deadline=$((EPOCHSECONDS + 10))
+  # read -t on a pipe nobody writes to is a sleep without a fork.
+  exec {tick}<> <(:)
+  while ((EPOCHSECONDS < deadline)); do
+    value=''
+    while IFS=$':\t ' read -r key value; do
+      [[ $key == CapEff ]] && break
+    done <"/proc/$1/status" 2>/dev/null || return 1
+    [[ $value == 0000000000000000 ]] && return 0
+    read -r -t 0.001 -u "$tick" key || true
+  done
+  return 1
 }
 
 # csbx_write_registry HOST-PID
@@ -79,11 +105,11 @@ csbx_write_registry() {
   local links=()
   mapfile -t links < <(csbx_ns_links "$1")
   ((${#links[@]} == 4)) || return 0
-  printf '%s\0' "${sbx_env[@]}" >"$state/ns.env.$$"
-  printf 'pid=%s\nmnt=%s\nuser=%s\npidns=%s\nnet=%s\nnetwork=%s\nstarted=%s\n' "$1" "${links[@]}" \
-    "$opt_network" "$EPOCHSECONDS" >"$state/ns.$$"
-  mv -f -- "$state/ns.env.$$" "$state/ns.env"
-  mv -f -- "$state/ns.$$" "$state/ns"
+  printf '%s\0' "${sbx_env[@]}" >"$state/ns.env.$BASHPID"
+  printf 'pid=%s\nmnt=%s\nuser=%s\npidns=%s\nnet=%s\nnetwork=%s\nstarted=%s\npasta=%s\n' \
+    "$1" "${links[@]}" "$opt_network" "$EPOCHSECONDS" "${csbx_pasta_pid-}" >"$state/ns.$BASHPID"
+  mv -f -- "$state/ns.env.$BASHPID" "$state/ns.env"
+  mv -f -- "$state/ns.$BASHPID" "$state/ns"
 }
 
 csbx_stop() {
@@ -101,6 +127,13 @@ csbx_stop() {
     [[ -n $(csbx_ns_links "$reg_pid") ]] || break
     sleep 0.02
   done
+  # Root sandboxes with network have a pasta attached from outside; it does not notice the namespace
+  # is gone. Only a pasta whose command line names the sandbox's pid is ended.
+  if [[ $reg_pasta =~ ^[1-9][0-9]*$ && -r /proc/$reg_pasta/cmdline ]]; then
+    local cmdline
+    cmdline=$(tr '\0' ' ' <"/proc/$reg_pasta/cmdline" 2>/dev/null) || cmdline=''
+    [[ $cmdline == *"/proc/$reg_pid/ns/net"* ]] && kill "$reg_pasta" 2>/dev/null
+  fi
   rm -f -- "$state/ns" "$state/ns.env"
   printf 'Stopped sandbox for %s (pid %s)\n' "$project" "$reg_pid"
 }
@@ -112,14 +145,32 @@ csbx_join() {
   if ((!opt_network)) && ((reg_network)); then
     csbx_die 1 "the live sandbox for $project has network, but --no-network was asked; stop it first (claude-sandbox --stop ${project@Q}) or use --new"
   fi
-  local env=()
+  local env=() tool_nsenter
   [[ -f $state/ns.env ]] && mapfile -d '' -t env <"$state/ns.env"
-  env+=("TERM=${TERM:-xterm-256color}")
+  sbx_env=("${env[@]}" "TERM=${TERM:-xterm-256color}")
+  csbx_tool nsenter
   ((opt_enter)) || csbx_note "joining the live sandbox for $project (pid $reg_pid)"
+  # When pasta made the outermost user namespace (non-root with network), the sandbox's other
+  # namespaces belong to user namespaces nested inside it, and setns() into them needs capabilities
+  # that only that outer user namespace grants: enter it first (bwrap's monitor, the init's parent,
+  # lives in it), then everything else.
+  local outer=() key value ppid=''
+  while IFS=$':\t ' read -r key value; do
+    if [[ $key == PPid ]]; then
+      ppid=$value
+      break
+    fi
+  done <"/proc/$reg_pid/status"
+  if [[ $ppid =~ ^[1-9][0-9]*$ && ! /proc/$ppid/ns/user -ef /proc/self/ns/user ]]; then
+    outer=("$tool_nsenter" "--user=/proc/$ppid/ns/user" --preserve-credentials --)
+  fi
+  # The environment goes through exec, not argv (see environment.sh). setpriv, setsid and bash are
+  # looked up inside the sandbox's root, on its PATH.
+  csbx_apply_env
   # shellcheck disable=SC2016 # the inner script's $1/$@ are its own arguments
-  exec nsenter --target "$reg_pid" --user --mount --pid --net --uts --ipc --cgroup --root \
+  exec "${outer[@]}" "$tool_nsenter" --target "$reg_pid" --user --mount --pid --net --uts --ipc --root \
     --preserve-credentials -- \
     setpriv --no-new-privs --inh-caps=-all --ambient-caps=-all --bounding-set=-all -- \
-    setsid -- env -i "${env[@]}" \
+    setsid -- \
     bash -c 'cd -- "$1" || exit 1; shift; exec "$@"' claude-sandbox "$project" "${entry[@]}"
 }
