@@ -2,6 +2,7 @@
 // fallback hook and shutdown of open streams. The real manager is covered by daemon-*.test.ts.
 import { mkdtemp, rm, stat, writeFile } from "node:fs/promises";
 import { request } from "node:http";
+import { connect as connectHttp2 } from "node:http2";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
@@ -51,6 +52,30 @@ function abortLater(): AbortSignal {
   return ac.signal;
 }
 
+function postJson(port: number, rpc: string, body: unknown): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host: "127.0.0.1",
+        port,
+        method: "POST",
+        path: `/claude_sandbox.v1.SandboxService/${rpc}`,
+        headers: { "content-type": "application/json" },
+      },
+      (res) => {
+        let text = "";
+        res.setEncoding("utf8");
+        res.on("data", (c: string) => {
+          text += c;
+        });
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: text }));
+      },
+    );
+    req.on("error", reject);
+    req.end(JSON.stringify(body));
+  });
+}
+
 function get(port: number, path: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = request({ host: "127.0.0.1", port, path }, (res) => {
@@ -96,6 +121,67 @@ describe("the daemon's listener", () => {
     });
     const without = await tcp();
     expect((await get(without.port, "/dashboard")).status).toBe(404);
+  });
+
+  it("never hands an HTTP/2 request to the fallback (Express cannot take them); it gets a 404", async () => {
+    let fallbackCalls = 0;
+    const { port } = await tcp({
+      fallback: (_req, res) => {
+        fallbackCalls++;
+        res.end("gateway");
+      },
+    });
+    const session = connectHttp2(`http://127.0.0.1:${port}`);
+    cleanups.push(() => session.close());
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = session.request({ ":path": "/dashboard" });
+      req.on("response", (headers) => resolve(Number(headers[":status"])));
+      req.on("error", reject);
+      req.end();
+    });
+    expect(status).toBe(404);
+    expect(fallbackCalls).toBe(0);
+  });
+
+  it("takes plain JSON over HTTP/1.1: POST for any RPC, GET for the side-effect-free ones", async () => {
+    const { port } = await tcp();
+    const created = await postJson(port, "CreateSandbox", {
+      name: "curl",
+      backend: "BACKEND_VM",
+      projectDir: "/p",
+    });
+    expect(created.status).toBe(200);
+    expect(JSON.parse(created.body).sandbox).toMatchObject({ name: "curl", backend: "BACKEND_VM" });
+    const listed = await get(
+      port,
+      "/claude_sandbox.v1.SandboxService/ListSandboxes?encoding=json&message=%7B%7D&connect=v1",
+    );
+    expect(listed.status).toBe(200);
+    expect(JSON.parse(listed.body).sandboxes).toHaveLength(1);
+    const missing = await postJson(port, "GetSandbox", { id: "nope" });
+    expect(missing.status).toBe(404);
+    expect(JSON.parse(missing.body)).toEqual({ code: "not_found", message: 'sandbox "nope" not found' });
+  });
+
+  it("releases a tail on the server when its client aborts", async () => {
+    const { port, logHub } = await tcp();
+    const client = createSandboxClient({ baseUrl: `http://127.0.0.1:${port}` });
+    const { sandbox } = await client.createSandbox({
+      name: "x",
+      backend: Backend.BUBBLEWRAP,
+      projectDir: "/p",
+    });
+    const ac = new AbortController();
+    const tail = client.tailLogs({ id: sandbox?.id ?? "" }, { signal: ac.signal })[Symbol.asyncIterator]();
+    const pending = tail.next().catch(() => undefined);
+    const deadline = Date.now() + 5000;
+    while (logHub.tails.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    const serverSignal = logHub.tails[0]?.options.signal;
+    expect(serverSignal?.aborted).toBe(false);
+    ac.abort();
+    await pending;
+    while (!serverSignal?.aborted && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    expect(serverSignal?.aborted).toBe(true);
   });
 
   it("creates the Unix socket mode 0660 and serves the client over it", async () => {
