@@ -98,7 +98,10 @@ csbx_exec_sandbox() {
   csbx_apply_env
   if ((register)); then
     csbx_open_pipe block
-    exec {info}> >(csbx_registry_writer "$how" >&"$block")
+    # The writer needs the pid that will become bwrap or pasta: this shell's own ($$ is the top-level
+    # launcher's, not this one's in the --tmux subshell).
+    local me=$BASHPID
+    exec {info}> >(csbx_registry_writer "$how" "$me" >&"$block")
     exec "${pre[@]}" "$tool_bwrap" "${bw[@]}" --info-fd 3 --block-fd 4 -- "$@" 3>&"$info" 4<&"$block" {info}>&- {block}>&-
   fi
   exec "${pre[@]}" "$tool_bwrap" "${bw[@]}" -- "$@"
@@ -129,7 +132,7 @@ csbx_exec_attached() {
   csbx_wait_setup "$pid" || csbx_die 1 "the sandbox did not finish its setup; run 'claude-sandbox doctor'"
   # pasta daemonizes once the namespace is configured, and does not quit when an attached namespace
   # goes away: its pid is kept so it is ended with the sandbox (here, or by --stop via the registry).
-  local pidfile=$state/pasta.$$.pid pasta_pid=''
+  local pidfile=$state/pasta.$BASHPID.pid pasta_pid=''
   if ! "$tool_pasta" "${csbx_pasta_opts[@]}" --runas 0 --pid "$pidfile" --userns "/proc/$pid/ns/user" \
     --netns "/proc/$pid/ns/net"; then
     kill -KILL "$pid" 2>/dev/null || true

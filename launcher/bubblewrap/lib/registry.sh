@@ -46,9 +46,9 @@ csbx_find_live() {
 # Runs in a coprocess while bwrap waits on --block-fd: reads bwrap's --info-fd JSON on stdin, finds
 # the sandbox's init on the host, records it, then unblocks bwrap by writing to stdout. Registering
 # before the agent starts means a second launch can never miss a sandbox that is already running.
-# $1: how the sandbox's init relates to $$ (the launcher, which has exec'd bwrap or pasta):
+# $1: how the sandbox's init relates to $2 (the launcher's pid, which has exec'd bwrap or pasta):
 #   direct  bwrap's child-pid is a host pid
-#   pasta   pasta (pid $$) made its own pid namespace; the init is $$'s grandchild
+#   pasta   pasta ($2) made its own pid namespace; the init is $2's grandchild
 csbx_registry_writer() {
   local line pid=''
   while IFS= read -r line; do
@@ -59,10 +59,10 @@ csbx_registry_writer() {
   done
   [[ -n $pid ]] || exit 0
   if [[ $1 == pasta ]]; then
-    # $$'s children are this writer (a process substitution forked before the exec) and bwrap's
+    # $2's children are this writer (a process substitution forked before the exec) and bwrap's
     # monitor; the monitor's only child is the sandbox's init.
     local kids=() k monitor=''
-    read -r -a kids <"/proc/$$/task/$$/children" || true
+    read -r -a kids <"/proc/$2/task/$2/children" || true
     for k in "${kids[@]}"; do
       [[ $k == "$BASHPID" ]] || monitor=$k
     done
