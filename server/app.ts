@@ -15,6 +15,7 @@ import { describeListen, type ListenAddress } from "./config.js";
 import type { LogHub } from "./logs/log-hub.js";
 import { createRoutes } from "./routes.js";
 import type { SandboxManager } from "./sandbox/sandbox-manager.js";
+import { createRequestGuard } from "./service/request-guard.js";
 import { listenUnixSocket, removeOwnSocket } from "./service/unix-socket.js";
 
 export interface AppOptions {
@@ -53,6 +54,10 @@ const DEFAULT_DRAIN_MS = 2000;
 const HTTP2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 // Enough bytes to tell "PRI * HTTP/2.0" from every HTTP/1.1 request line.
 const SNIFF_BYTES = 4;
+// A connection that sends nothing is dropped rather than held forever.
+const FIRST_BYTES_TIMEOUT_MS = 10_000;
+// Largest request message; the biggest legitimate one (CreateSandbox with agent args) is under 100 KiB.
+const MAX_REQUEST_BYTES = 1024 * 1024;
 
 export function createApp(options: AppOptions): App {
   const { manager, logHub, log } = options;
@@ -64,14 +69,24 @@ export function createApp(options: AppOptions): App {
     watchKeepaliveMs: options.watchKeepaliveMs,
     reportError: (rpc, err) => log(`${rpc} failed: ${describeError(err)}`),
   });
-  const adapterOptions = { routes, shutdownSignal: shutdown.signal };
+  const adapterOptions = { routes, shutdownSignal: shutdown.signal, readMaxBytes: MAX_REQUEST_BYTES };
+  const guard = createRequestGuard(options.listen);
   let activeRequests = 0;
   const counted =
     (handler: NodeHandlerFn): NodeHandlerFn =>
     (req, res) => {
       activeRequests++;
       res.once("close", () => activeRequests--);
-      handler(req, res);
+      const refusal = guard(req);
+      if (refusal === undefined) {
+        handler(req, res);
+        return;
+      }
+      log(`refused ${req.method} ${req.url}: ${refusal}`);
+      // The Connect protocol's error body, so Connect clients show the reason; others see the status.
+      const body = JSON.stringify({ code: "permission_denied", message: refusal });
+      (res as ServerResponse).writeHead(403, { "content-type": "application/json" });
+      (res as ServerResponse).end(body);
     };
   const http1 = createServer(
     counted(
@@ -92,7 +107,11 @@ export function createApp(options: AppOptions): App {
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
     socket.on("error", () => socket.destroy());
-    sniffProtocol(socket, (isHttp2) => (isHttp2 ? http2 : http1).emit("connection", socket));
+    socket.setTimeout(FIRST_BYTES_TIMEOUT_MS, () => socket.destroy());
+    sniffProtocol(socket, (isHttp2) => {
+      socket.setTimeout(0);
+      (isHttp2 ? http2 : http1).emit("connection", socket);
+    });
   });
 
   // A deleted sandbox's log is gone: its tails end now rather than wait for output that never comes.

@@ -175,7 +175,7 @@ function parseListen(raw: string, cwd: string, allowNonLoopback: boolean): Liste
   }
   // "localhost" can resolve to a non-loopback address through /etc/hosts; bind the literal instead.
   const bindHost = host === "localhost" ? "127.0.0.1" : host;
-  if (!isLoopback(bindHost) && !allowNonLoopback) {
+  if (!isLoopbackHost(bindHost) && !allowNonLoopback) {
     fail(
       variable,
       raw,
@@ -186,10 +186,12 @@ function parseListen(raw: string, cwd: string, allowNonLoopback: boolean): Liste
   return { kind: "tcp", host: bindHost, port: Number(portText) };
 }
 
-function isLoopback(host: string): boolean {
-  if (isIP(host) === 4) return host.startsWith("127.");
-  const lower = host.toLowerCase();
-  return lower === "::1" || lower === "0:0:0:0:0:0:0:1" || /^::ffff:127\./.test(lower);
+/** Whether a hostname or IP literal (brackets allowed) always means this machine. */
+export function isLoopbackHost(hostname: string): boolean {
+  const name = hostname.toLowerCase().replace(/^\[|\]$/g, "");
+  if (name === "localhost" || name.endsWith(".localhost")) return true;
+  if (isIP(name) === 4) return name.startsWith("127.");
+  return name === "::1" || name === "0:0:0:0:0:0:0:1" || /^::ffff:127\./.test(name);
 }
 
 function parseScreen(raw: string): string {

@@ -52,7 +52,12 @@ function abortLater(): AbortSignal {
   return ac.signal;
 }
 
-function postJson(port: number, rpc: string, body: unknown): Promise<{ status: number; body: string }> {
+function postJson(
+  port: number,
+  rpc: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = request(
       {
@@ -60,7 +65,7 @@ function postJson(port: number, rpc: string, body: unknown): Promise<{ status: n
         port,
         method: "POST",
         path: `/claude_sandbox.v1.SandboxService/${rpc}`,
-        headers: { "content-type": "application/json" },
+        headers: { "content-type": "application/json", ...headers },
       },
       (res) => {
         let text = "";
@@ -76,9 +81,13 @@ function postJson(port: number, rpc: string, body: unknown): Promise<{ status: n
   });
 }
 
-function get(port: number, path: string): Promise<{ status: number; body: string }> {
+function get(
+  port: number,
+  path: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: "127.0.0.1", port, path }, (res) => {
+    const req = request({ host: "127.0.0.1", port, path, headers }, (res) => {
       let body = "";
       res.setEncoding("utf8");
       res.on("data", (c: string) => {
@@ -161,6 +170,55 @@ describe("the daemon's listener", () => {
     const missing = await postJson(port, "GetSandbox", { id: "nope" });
     expect(missing.status).toBe(404);
     expect(JSON.parse(missing.body)).toEqual({ code: "not_found", message: 'sandbox "nope" not found' });
+  });
+
+  it("refuses DNS-rebinding and cross-site browser requests with 403 before they reach an RPC or the fallback", async () => {
+    let fallbackCalls = 0;
+    const { port, manager, lines } = await tcp({
+      fallback: (_req, res) => {
+        fallbackCalls++;
+        res.end("gateway");
+      },
+    });
+    const rebinding = await postJson(
+      port,
+      "CreateSandbox",
+      { name: "x", backend: "BACKEND_VM", projectDir: "/p" },
+      {
+        host: `evil.example:${port}`,
+      },
+    );
+    expect(rebinding.status).toBe(403);
+    expect(JSON.parse(rebinding.body).code).toBe("permission_denied");
+    const crossSite = await postJson(
+      port,
+      "CreateSandbox",
+      { name: "x", backend: "BACKEND_VM", projectDir: "/p" },
+      {
+        origin: "https://evil.example",
+      },
+    );
+    expect(crossSite.status).toBe(403);
+    expect((await get(port, "/", { host: "evil.example" })).status).toBe(403);
+    expect(fallbackCalls).toBe(0);
+    expect(manager.creates).toEqual([]);
+    expect(lines.filter((l) => l.startsWith("refused POST"))).toHaveLength(2);
+    // The same page served from the manager itself may call it.
+    const sameOrigin = await postJson(port, "ListSandboxes", {}, { origin: `http://127.0.0.1:${port}` });
+    expect(sameOrigin.status).toBe(200);
+  });
+
+  it("refuses a request message over 1 MiB", async () => {
+    const { port, manager } = await tcp();
+    const huge = await postJson(port, "CreateSandbox", {
+      name: "x",
+      backend: "BACKEND_VM",
+      projectDir: "/p",
+      agentArgs: ["a".repeat(2 * 1024 * 1024)],
+    });
+    expect(huge.status).not.toBe(200);
+    expect(JSON.parse(huge.body).code).toBe("resource_exhausted");
+    expect(manager.creates).toEqual([]);
   });
 
   it("releases a tail on the server when its client aborts", async () => {
