@@ -42,7 +42,8 @@ export function claudeProtectedPaths(home: string): string[] {
   return CLAUDE_PROTECTED.map((p) => path.join(home, ".claude", p));
 }
 
-async function chownTree(p: string, user: SandboxUser): Promise<void> {
+/** chown -R, for files a test plants after the fixture was created. */
+export async function chownTree(p: string, user: SandboxUser): Promise<void> {
   await chown(p, user.uid, user.gid);
   const st = await lstat(p);
   if (!st.isDirectory()) return;

@@ -3,6 +3,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterEach, describe, expect, test } from "vitest";
 import {
+  chownTree,
   claudeProtectedPaths,
   createSandboxFixture,
   diffSnapshots,
@@ -50,6 +51,7 @@ async function filesConfig(f: SandboxFixture) {
   await mkdir(path.join(otherState, "chromium", "Default"), { recursive: true });
   const cookies = path.join(otherState, "chromium", "Default", "Cookies");
   await writeFile(cookies, `${f.secretMarker}\n`);
+  await chownTree(path.join(f.home, ".local"), f.owner);
   const outsideSecret = path.join(f.outside, "secret.txt");
   const marked = [
     outsideSecret,
@@ -91,6 +93,8 @@ async function filesConfig(f: SandboxFixture) {
   };
 }
 
+const EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
 /** Attempts that succeed inside by design (a private tmpfs, the rw project); the host check decides. */
 const HOST_JUDGED = /^write:|^home-write:\.claude\.json$/;
 
@@ -122,13 +126,18 @@ describe.each(users)("files, as %s", (_label, user) => {
       probe.describe(),
     ).toBe(true);
 
-    expect(leaks(mustBeBlocked(probe.results)), probe.describe()).toBe("");
+    expect.soft(leaks(mustBeBlocked(probe.results)), probe.describe()).toBe("");
 
-    const changed = diffSnapshots(before, await hostView(fx));
-    expect(changed, `host files changed by the sandbox:\n${probe.describe()}`).toEqual([]);
+    const after = await hostView(fx);
+    // The launcher may create empty placeholders on the host so it has something to bind read-only over a
+    // protected path that did not exist; anything with content (or any change to an existing file) is a write.
+    const changed = diffSnapshots(before, after).filter(
+      (c) => !(c.startsWith("created ") && after.get(c.slice(8))?.endsWith(`:${EMPTY_SHA256}`)),
+    );
+    expect.soft(changed, "host files changed by the sandbox").toEqual([]);
     for (const dir of ["/tmp", "/usr", "/usr/local", "/etc"]) {
       const p = path.join(dir, `escape-${fx.token}`);
-      expect(existsSync(p), `${p} was created on the host`).toBe(false);
+      expect.soft(existsSync(p), `${p} was created on the host`).toBe(false);
     }
   });
 
@@ -137,11 +146,11 @@ describe.each(users)("files, as %s", (_label, user) => {
     const probe = await runProbe(fx, ["--new", "--no-network"], {}, ["claude"]);
     const protectedAttempts = probe.results.filter((r) => r.name.startsWith("claude-"));
     expect(protectedAttempts.length, probe.describe()).toBeGreaterThanOrEqual(14);
-    expect(leaks(protectedAttempts), probe.describe()).toBe("");
+    expect.soft(leaks(protectedAttempts), probe.describe()).toBe("");
     // The rename attack writes its temp file next to settings.json: that part must work, since sessions,
     // todos and logins live in ~/.claude and must persist.
     const tmp = path.join(fx.home, ".claude", `.settings-${fx.token}.tmp`);
-    expect(existsSync(tmp), `~/.claude is not writable from inside:\n${probe.describe()}`).toBe(true);
+    expect.soft(existsSync(tmp), `~/.claude is not writable from inside:\n${probe.describe()}`).toBe(true);
   });
 
   test("private SSH keys are readable only with --ssh-keys", async () => {
@@ -162,6 +171,6 @@ describe.each(users)("files, as %s", (_label, user) => {
     expect(gh.detail, withToken.describe()).toContain("value-matches=True");
     const secretLeaks = withToken.results.filter((r) => r.name.startsWith("env-secret"));
     expect(secretLeaks.length, withToken.describe()).toBeGreaterThanOrEqual(4);
-    expect(leaks(secretLeaks), withToken.describe()).toBe("");
+    expect.soft(leaks(secretLeaks), withToken.describe()).toBe("");
   });
 });
