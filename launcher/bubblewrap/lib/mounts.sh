@@ -4,7 +4,9 @@
 # empty tmpfs).
 
 csbx_fs_system() {
-  bw+=(--proc /proc --dev /dev --tmpfs /dev/shm)
+  # bwrap covers /proc/sys only when it is writable for the caller, which its 0555 directory never
+  # is; but root-owned sysctl files are writable to a sandbox started by root (its uid 0 is the host's).
+  bw+=(--proc /proc --ro-bind /proc/sys /proc/sys --dev /dev --tmpfs /dev/shm)
   # Debian merges /usr: /bin, /lib*, /sbin are symlinks into it. Mirror what the host has.
   bw+=(--ro-bind /usr /usr)
   local d
@@ -208,6 +210,12 @@ exec ${real@Q} \"\$@\""
 
 csbx_build_mounts() {
   bw=()
+  csbx_seccomp_file
+  if [[ -n $csbx_seccomp_file ]]; then
+    local sfd
+    exec {sfd}<"$csbx_seccomp_file"
+    bw+=(--seccomp "$sfd")
+  fi
   csbx_fs_system
   csbx_fs_home
   csbx_fs_project

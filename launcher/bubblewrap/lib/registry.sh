@@ -164,13 +164,26 @@ csbx_join() {
   if [[ $ppid =~ ^[1-9][0-9]*$ && ! /proc/$ppid/ns/user -ef /proc/self/ns/user ]]; then
     outer=("$tool_nsenter" "--user=/proc/$ppid/ns/user" --preserve-credentials --)
   fi
-  # The environment goes through exec, not argv (see environment.sh). setpriv, setsid and bash are
-  # looked up inside the sandbox's root, on its PATH.
+  # Dropping privileges inside: for a user, setpriv (no capabilities survive the exec of a non-root
+  # uid anyway; no_new_privs keeps it so). For root, whose files are the host's root files, the same
+  # seccomp filter as the sandbox's own processes (no setuid files) is needed, and only bwrap can apply
+  # it: the host's bwrap, visible inside under /usr, run in a mount namespace identical to the sandbox's.
+  local drop=(setpriv --no-new-privs --inh-caps=-all --ambient-caps=-all --bounding-set=-all -- setsid --)
+  if ((uid == 0)); then
+    csbx_seccomp_file
+    drop=(bwrap --bind / / --cap-drop ALL --new-session)
+    if [[ -n $csbx_seccomp_file ]]; then
+      local sfd
+      exec {sfd}<"$csbx_seccomp_file"
+      drop+=(--seccomp "$sfd")
+    fi
+    drop+=(--)
+  fi
+  # The environment goes through exec, not argv (see environment.sh). These tools are looked up
+  # inside the sandbox's root, on its PATH.
   csbx_apply_env
   # shellcheck disable=SC2016 # the inner script's $1/$@ are its own arguments
   exec "${outer[@]}" "$tool_nsenter" --target "$reg_pid" --user --mount --pid --net --uts --ipc --root \
-    --preserve-credentials -- \
-    setpriv --no-new-privs --inh-caps=-all --ambient-caps=-all --bounding-set=-all -- \
-    setsid -- \
+    --preserve-credentials -- "${drop[@]}" \
     bash -c 'cd -- "$1" || exit 1; shift; exec "$@"' claude-sandbox "$project" "${entry[@]}"
 }

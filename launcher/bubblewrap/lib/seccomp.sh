@@ -1,0 +1,67 @@
+# shellcheck shell=bash
+# A small seccomp filter for the sandbox (bwrap --seccomp). It matters for sandboxes started by root:
+# their uid 0 is the host's uid 0 on every file they create, so a setuid/setgid bit set inside would
+# become a setuid-root program on the host. The filter refuses to create or chmod files with those
+# bits, and closes the ways around it: the i386 and x32 syscall ABIs, openat2 (its mode sits in a
+# struct seccomp cannot read) and io_uring (its operations bypass seccomp). Everything else is allowed;
+# callers of openat2/io_uring fall back to the plain syscalls on ENOSYS.
+#
+# Written once as raw BPF with printf (bash strings cannot hold NUL bytes, printf output can) and
+# cached in the state root; rebuilt when this file is newer than the cache. x86_64 only: elsewhere the
+# sandbox runs without it (doctor says so).
+
+# csbx_bpf CODE JT JF K: appends one struct sock_filter (little-endian u16 code, u8 jt, u8 jf, u32 k).
+csbx_bpf() {
+  local code=$1 jt=$2 jf=$3 k=$4 ins
+  printf -v ins '\\x%02x\\x%02x\\x%02x\\x%02x\\x%02x\\x%02x\\x%02x\\x%02x' \
+    $((code & 255)) $((code >> 8)) "$jt" "$jf" \
+    $((k & 255)) $(((k >> 8) & 255)) $(((k >> 16) & 255)) $(((k >> 24) & 255))
+  csbx_bpf_prog+=$ins
+}
+
+# Jump offsets count from the next instruction; the numbers in the comments are instruction indexes.
+csbx_seccomp_program() {
+  local ld=0x20 jeq=0x15 jset=0x45 ret=0x06
+  local allow=0x7fff0000 eperm=$((0x00050000 | 1)) enosys=$((0x00050000 | 38)) suid=$((8#6000))
+  csbx_bpf_prog=''
+  csbx_bpf $ld 0 0 4             #  0 A = arch
+  csbx_bpf $jeq 1 0 0xc000003e   #  1 x86_64 -> 3
+  csbx_bpf $ret 0 0 $enosys      #  2 another ABI (i386 through int 0x80)
+  csbx_bpf $ld 0 0 0             #  3 A = syscall number
+  csbx_bpf $jset 0 1 0x40000000  #  4 x32 ABI -> 5, else 6
+  csbx_bpf $ret 0 0 $enosys      #  5
+  csbx_bpf $jeq 12 0 90          #  6 chmod(path, mode)              -> 19
+  csbx_bpf $jeq 11 0 91          #  7 fchmod(fd, mode)               -> 19
+  csbx_bpf $jeq 10 0 85          #  8 creat(path, mode)              -> 19
+  csbx_bpf $jeq 9 0 133          #  9 mknod(path, mode, dev)         -> 19
+  csbx_bpf $jeq 10 0 268         # 10 fchmodat(dir, path, mode)      -> 21
+  csbx_bpf $jeq 9 0 452          # 11 fchmodat2(dir, path, mode, f)  -> 21
+  csbx_bpf $jeq 8 0 2            # 12 open(path, flags, mode)        -> 21
+  csbx_bpf $jeq 7 0 259          # 13 mknodat(dir, path, mode, dev)  -> 21
+  csbx_bpf $jeq 8 0 257          # 14 openat(dir, path, flags, mode) -> 23
+  csbx_bpf $jeq 2 0 437          # 15 openat2                        -> 18
+  csbx_bpf $jeq 1 0 425          # 16 io_uring_setup                 -> 18
+  csbx_bpf $ret 0 0 $allow       # 17 any other syscall
+  csbx_bpf $ret 0 0 $enosys      # 18
+  csbx_bpf $ld 0 0 24            # 19 A = low 32 bits of arg1
+  csbx_bpf $jset 4 5 $suid       # 20 S_ISUID|S_ISGID -> 25, else 26
+  csbx_bpf $ld 0 0 32            # 21 A = low 32 bits of arg2
+  csbx_bpf $jset 2 3 $suid       # 22 -> 25 / 26
+  csbx_bpf $ld 0 0 40            # 23 A = low 32 bits of arg3
+  csbx_bpf $jset 0 1 $suid       # 24 -> 25 / 26
+  csbx_bpf $ret 0 0 $eperm       # 25
+  csbx_bpf $ret 0 0 $allow       # 26
+}
+
+# Sets csbx_seccomp_file to the cached filter, or to '' where it does not apply.
+csbx_seccomp_file() {
+  csbx_seccomp_file=''
+  [[ $HOSTTYPE == x86_64 ]] || return 0
+  local f=$state_root/seccomp.bpf
+  if [[ ! -s $f || ${BASH_SOURCE[0]} -nt $f ]]; then
+    csbx_seccomp_program
+    printf '%b' "$csbx_bpf_prog" >"$f.$BASHPID"
+    mv -f -- "$f.$BASHPID" "$f"
+  fi
+  csbx_seccomp_file=$f
+}
