@@ -1,0 +1,79 @@
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { execa } from "execa";
+import { afterEach, describe, expect, test } from "vitest";
+import { createSandboxFixture, type SandboxFixture } from "../helpers/sandbox-home.js";
+import { killStragglers, LAUNCHER, launcherEnv, REPO } from "../helpers/sandbox-launcher.js";
+import { installProbe, parseProbe } from "../helpers/sandbox-probe.js";
+import { ensureTestUser, ROOT, type SandboxUser, userCommand } from "../helpers/sandbox-user.js";
+
+// TIOCSTI: a process sharing the caller's terminal session can push bytes into its input queue, which the
+// user's shell then runs after the sandbox exits. The launcher runs bwrap with --new-session so the sandbox has
+// no controlling terminal; the control case proves this harness sees an injection when one happens.
+
+const PTY_RUN = path.join(REPO, "test", "fixtures", "probe", "pty-run.py");
+
+const users: [string, () => SandboxUser][] = [
+  ["root", () => ROOT],
+  ["unprivileged user", ensureTestUser],
+];
+
+let fx: SandboxFixture | undefined;
+afterEach(async () => {
+  if (!fx) return;
+  await killStragglers(fx.root);
+  await fx.cleanup();
+  fx = undefined;
+});
+
+function legacyTiocstiAllowed(): boolean {
+  try {
+    return readFileSync("/proc/sys/dev/tty/legacy_tiocsti", "utf8").trim() !== "0";
+  } catch {
+    return true; // kernels before 6.2 have no switch and always allow it
+  }
+}
+
+async function onPty(fx: SandboxFixture, argv: string[]) {
+  const [file, args] = userCommand(fx.owner, argv[0] as string, argv.slice(1));
+  return execa(PTY_RUN, ["40", file, ...args], {
+    env: launcherEnv(fx),
+    extendEnv: false,
+    cwd: fx.project,
+    reject: false,
+    timeout: 50_000,
+  });
+}
+
+describe.each(users)("terminal injection, as %s", (_label, user) => {
+  test("control: without a sandbox the harness sees TIOCSTI reach the outer shell", async () => {
+    fx = await createSandboxFixture(user());
+    const payload = `echo INJECTED-${fx.token}\n`;
+    const bashArgs = await installProbe(fx, { tiocstiPayload: payload }, ["tty"], "tty-control");
+    const r = await onPty(fx, ["/bin/bash", ...bashArgs]);
+    const out = String(r.stdout);
+    const tiocsti = parseProbe(out).find((x) => x.name === "tiocsti");
+    if (legacyTiocstiAllowed()) {
+      expect(tiocsti?.blocked, out).toBe(false);
+      expect(out, "the harness did not see the injected line").toContain(
+        `OUTER_READ:[echo INJECTED-${fx.token}]`,
+      );
+    } else {
+      // The kernel itself refuses TIOCSTI (dev.tty.legacy_tiocsti=0), which is a block too.
+      expect(tiocsti?.blocked, out).toBe(true);
+    }
+  });
+
+  test("a sandbox cannot push input into the caller's terminal", async () => {
+    fx = await createSandboxFixture(user());
+    const payload = `echo INJECTED-${fx.token}\n`;
+    const bashArgs = await installProbe(fx, { tiocstiPayload: payload }, ["tty"], "tty");
+    const r = await onPty(fx, [LAUNCHER, "--new", "--no-network", "--shell", fx.project, "--", ...bashArgs]);
+    const out = String(r.stdout);
+    const tiocsti = parseProbe(out).find((x) => x.name === "tiocsti");
+    expect(tiocsti, `the probe did not run:\n${out}\n${String(r.stderr)}`).toBeDefined();
+    expect.soft(tiocsti?.blocked, `TIOCSTI from inside: ${tiocsti?.detail}`).toBe(true);
+    expect.soft(out, "the outer shell read nothing").toContain("OUTER_READ:[]");
+    expect.soft(out).not.toContain(`OUTER_READ:[echo INJECTED-${fx.token}]`);
+  });
+});
