@@ -164,6 +164,38 @@ csbx_fs_xauth() {
   csbx_env_add XAUTHORITY "$dest"
 }
 
+# The session bus only through xdg-dbus-proxy, filtered to the Secret Service (the keyring) and
+# nothing else: no systemd --user, no portals, no other application (seed bug: the whole bus was
+# forwarded). The system bus is not forwarded at all; see the report in README for why.
+# The proxy writes a byte on its --fd when ready and exits when that pipe's read end is closed; bwrap
+# keeps the read end open in the sandbox's pid 1 (--sync-fd), so the proxy lives exactly as long as
+# the sandbox.
+csbx_fs_dbus() {
+  [[ -n ${DBUS_SESSION_BUS_ADDRESS-} ]] || return 0
+  local tool_xdg_dbus_proxy
+  if ! hash xdg-dbus-proxy 2>/dev/null; then
+    csbx_warn "DBUS_SESSION_BUS_ADDRESS is set but xdg-dbus-proxy is not installed; the sandbox gets no session bus (Debian: apt-get install xdg-dbus-proxy)"
+    return 0
+  fi
+  tool_xdg_dbus_proxy=${BASH_CMDS[xdg-dbus-proxy]}
+  local dir=$state/dbus f pid
+  [[ -d $dir ]] || mkdir -m 0700 -- "$dir" || csbx_die 1 "cannot create $dir"
+  for f in "$dir"/bus.*; do
+    pid=${f##*.}
+    [[ $pid =~ ^[0-9]+$ && -e /proc/$pid ]] || rm -f -- "$f"
+  done
+  local sock=$dir/bus.$BASHPID sync ready=''
+  exec {sync}< <(exec "$tool_xdg_dbus_proxy" --fd=1 "$DBUS_SESSION_BUS_ADDRESS" "$sock" --filter \
+    --talk=org.freedesktop.secrets)
+  if ! IFS= read -r -N 1 -t 5 -u "$sync" ready || [[ ! -S $sock ]]; then
+    csbx_warn "xdg-dbus-proxy did not start for DBUS_SESSION_BUS_ADDRESS=$DBUS_SESSION_BUS_ADDRESS; the sandbox gets no session bus"
+    exec {sync}<&-
+    return 0
+  fi
+  bw+=(--sync-fd "$sync" --ro-bind "$sock" "$sbx_runtime_dir/bus")
+  csbx_env_add DBUS_SESSION_BUS_ADDRESS "unix:path=$sbx_runtime_dir/bus"
+}
+
 csbx_fs_sockets() {
   if [[ -n ${SSH_AUTH_SOCK-} && -S $SSH_AUTH_SOCK ]]; then
     bw+=(--ro-bind "$SSH_AUTH_SOCK" "$sbx_runtime_dir/ssh-agent.sock")
@@ -221,5 +253,6 @@ csbx_build_mounts() {
   csbx_fs_project
   csbx_fs_display
   csbx_fs_sockets
+  csbx_fs_dbus
   csbx_fs_chromium
 }
