@@ -1,0 +1,306 @@
+// Tail latency: from a line printed in a tmux pane (pipe-pane appends it to the log) to a tail client holding
+// it. Each line carries process.hrtime.bigint() (CLOCK_MONOTONIC, the same clock in every process), and each
+// reader subtracts it from its own clock when the line is complete. A raw fs.watch reader of the same file,
+// measured in the same run, is the baseline.
+//
+//   npm run build && node dist/bench/tail-latency.js [lines=1000] [interval_ms=5]
+//
+// Stage 1 tails in-process with LogHub. Stage 2 (when the daemon is built) goes through the real manager
+// daemon and a Connect client over a Unix socket, with a fixture launcher that prints the lines.
+import { type ChildProcess, execFile, spawn } from "node:child_process";
+import {
+  chmodSync,
+  closeSync,
+  existsSync,
+  type FSWatcher,
+  fstatSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readSync,
+  rmSync,
+  watch,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { createLogHub } from "../server/logs/create-log-hub.js";
+
+const run = promisify(execFile);
+const LINES = Number(process.argv[2] ?? 1000);
+const INTERVAL_MS = Number(process.argv[3] ?? 5);
+const GOAL_P99_MS = 10;
+
+/**
+ * A node program that prints "ready", waits for `go` to exist, then prints `count` stamped lines `interval`
+ * ms apart and idles.
+ */
+const printerSource = (go: string, count: number, interval: number): string => `
+const fs = require("node:fs");
+process.stdout.write("ready\\n");
+const go = ${JSON.stringify(go)};
+const count = ${count};
+const interval = ${interval};
+const wait = () => (fs.existsSync(go) ? tick(1) : setTimeout(wait, 2));
+const tick = (i) => {
+  if (i > count) return setInterval(() => {}, 1 << 30);
+  process.stdout.write("L " + i + " " + process.hrtime.bigint() + "\\n");
+  setTimeout(() => tick(i + 1), interval);
+};
+wait();
+`;
+
+/** Turns incoming bytes into per-line latencies (ms); a line counts when its newline arrives. */
+class LatencyMeter {
+  readonly latencies: number[] = [];
+  private partial = "";
+  constructor(readonly name: string) {}
+
+  feed(data: Buffer): void {
+    const now = process.hrtime.bigint();
+    const text = this.partial + data.toString("latin1");
+    const lines = text.split("\n");
+    this.partial = lines.pop() ?? "";
+    for (const line of lines) {
+      const match = /L (\d+) (\d+)/.exec(line);
+      if (match?.[2] !== undefined) this.latencies.push(Number(now - BigInt(match[2])) / 1e6);
+    }
+  }
+}
+
+/** The baseline: an fd kept open, and on each inotify event an fstat and a read of the new bytes. */
+function rawWatchReader(path: string, meter: LatencyMeter): () => void {
+  const fd = openSync(path, "r");
+  let offset = 0;
+  const buffer = Buffer.allocUnsafe(1024 * 1024);
+  const onChange = (): void => {
+    const { size } = fstatSync(fd);
+    while (offset < size) {
+      const n = readSync(fd, buffer, 0, Math.min(buffer.length, size - offset), offset);
+      if (n === 0) break;
+      meter.feed(buffer.subarray(0, n));
+      offset += n;
+    }
+  };
+  const watcher: FSWatcher = watch(path, onChange);
+  onChange();
+  return () => {
+    watcher.close();
+    closeSync(fd);
+  };
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))] as number;
+}
+
+interface Figures {
+  name: string;
+  p50: number;
+  p99: number;
+  max: number;
+  count: number;
+}
+
+function figures(meter: LatencyMeter): Figures {
+  const sorted = [...meter.latencies].sort((a, b) => a - b);
+  return {
+    name: meter.name,
+    p50: percentile(sorted, 0.5),
+    p99: percentile(sorted, 0.99),
+    max: sorted.at(-1) ?? Number.NaN,
+    count: sorted.length,
+  };
+}
+
+function report(title: string, baseline: Figures, measured: Figures[]): void {
+  const fmt = (n: number): string => n.toFixed(2).padStart(8);
+  process.stdout.write(`\n${title}\n`);
+  process.stdout.write(`${"reader".padEnd(46)}   p50 ms   p99 ms   max ms  lines\n`);
+  for (const f of [baseline, ...measured]) {
+    process.stdout.write(`${f.name.padEnd(46)} ${fmt(f.p50)} ${fmt(f.p99)} ${fmt(f.max)}  ${f.count}\n`);
+  }
+  for (const f of measured) {
+    const verdict = f.p99 <= GOAL_P99_MS && f.count === LINES ? "meets" : "MISSES";
+    process.stdout.write(
+      `${f.name}: ${(f.p50 / baseline.p50).toFixed(2)}x baseline p50, ${(f.p99 / baseline.p99).toFixed(2)}x ` +
+        `baseline p99; ${verdict} the goal p99 <= ${GOAL_P99_MS} ms over ${LINES} lines\n`,
+    );
+  }
+}
+
+async function waitFor(what: string, condition: () => boolean | Promise<boolean>, ms: number): Promise<void> {
+  const deadline = performance.now() + ms;
+  while (!(await condition())) {
+    if (performance.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+const quote = (value: string): string => `'${value.replaceAll("'", "'\\''")}'`;
+const allLines =
+  (...meters: LatencyMeter[]) =>
+  () =>
+    meters.every((m) => m.latencies.length >= LINES);
+const runTimeMs = (): number => LINES * INTERVAL_MS * 3 + 30_000;
+
+async function stage1(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), "bench-tail-"));
+  const socket = join(dir, "tmux.sock");
+  const log = join(dir, "pane.log");
+  const go = join(dir, "go");
+  const tmux = (...args: string[]) => run("tmux", ["-S", socket, "-f", "/dev/null", ...args]);
+  const hub = createLogHub();
+  const abort = new AbortController();
+  let stopRaw = (): void => undefined;
+  try {
+    const printer = printerSource(go, LINES, INTERVAL_MS);
+    await tmux("new-session", "-d", "-s", "bench", "-x", "200", "-y", "50", process.execPath, "-e", printer);
+    await tmux("pipe-pane", "-o", "-t", "bench", `exec cat >> ${quote(log)}`);
+    await waitFor("pipe-pane to create the log", () => existsSync(log), 10_000);
+
+    const raw = new LatencyMeter("raw fs.watch + fstat + readSync (baseline)");
+    const viaHub = new LatencyMeter("LogHub.tail, in-process");
+    stopRaw = rawWatchReader(log, raw);
+    const consuming = (async () => {
+      for await (const event of hub.tail("bench", log, { signal: abort.signal })) {
+        if (event.type === "chunk") viaHub.feed(event.data);
+      }
+    })();
+    await waitFor("the tail to attach", () => hub.stats().subscribers === 1, 5_000);
+    writeFileSync(go, "");
+    await waitFor(`${LINES} lines at every reader`, allLines(raw, viaHub), runTimeMs());
+    abort.abort();
+    await consuming;
+    report(
+      `Stage 1: tmux pane -> pipe-pane -> file -> reader, ${LINES} lines every ${INTERVAL_MS} ms`,
+      figures(raw),
+      [figures(viaHub)],
+    );
+  } finally {
+    abort.abort();
+    stopRaw();
+    hub.close();
+    await tmux("kill-server").catch(() => undefined);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The repository root: the nearest ancestor of this file holding package.json. */
+function repoRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, "package.json"))) {
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error("cannot find the repository root (package.json)");
+    dir = parent;
+  }
+  return dir;
+}
+
+async function stage2(root: string): Promise<void> {
+  const { createSandboxClient, Backend } = await import("../client/index.js");
+  const stateDir = mkdtempSync(join(tmpdir(), "bench-tail-d-"));
+  const projectDir = join(stateDir, "project");
+  const go = join(stateDir, "go");
+  const launcher = join(stateDir, "print-lines");
+  const socketPath = join(stateDir, "api.sock");
+  // The fixture launcher ignores its arguments (the backend flags) and prints the stamped lines.
+  writeFileSync(launcher, `#!${process.execPath}\n${printerSource(go, LINES, INTERVAL_MS)}`);
+  chmodSync(launcher, 0o755);
+  mkdirSync(projectDir);
+  const env: Record<string, string> = {};
+  for (const [key, value] of Object.entries(process.env)) {
+    if (value !== undefined && !key.startsWith("MANAGER_")) env[key] = value;
+  }
+  Object.assign(env, {
+    MANAGER_LISTEN: `unix:${socketPath}`,
+    MANAGER_STATE_DIR: stateDir,
+    MANAGER_LAUNCHER_BUBBLEWRAP: launcher,
+  });
+  let stderr = "";
+  const daemon: ChildProcess = spawn(process.execPath, [join(root, "dist/server/main.js")], {
+    env,
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  daemon.stderr?.on("data", (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  const client = createSandboxClient({ socketPath });
+  const abort = new AbortController();
+  let stopRaw = (): void => undefined;
+  let id: string | undefined;
+  try {
+    await waitFor(
+      "the daemon to answer",
+      async () => {
+        if (daemon.exitCode !== null) throw new Error(`the daemon exited (${daemon.exitCode}): ${stderr}`);
+        return client.listSandboxes({}).then(
+          () => true,
+          () => false,
+        );
+      },
+      20_000,
+    );
+    const created = await client.createSandbox({ name: "bench", backend: Backend.BUBBLEWRAP, projectDir });
+    id = created.sandbox?.id;
+    if (id === undefined) throw new Error("CreateSandbox returned no sandbox");
+    const log = join(stateDir, "logs", `${id}.log`);
+    await waitFor("the sandbox's log", () => existsSync(log), 10_000);
+
+    const raw = new LatencyMeter("raw fs.watch + fstat + readSync (baseline)");
+    const viaDaemon = new LatencyMeter("TailLogs via daemon, Connect over Unix socket");
+    stopRaw = rawWatchReader(log, raw);
+    let attached = false;
+    const consuming = (async () => {
+      // From offset 0 so the launcher's "ready" line shows that the stream is live before the clock starts.
+      const stream = client.tailLogs({ id, fromOffset: 0n }, { signal: abort.signal });
+      for await (const response of stream) {
+        if (response.event.case !== "chunk") continue;
+        const data = Buffer.from(response.event.value.data);
+        if (data.includes("ready")) attached = true;
+        viaDaemon.feed(data);
+      }
+    })().catch((error: unknown) => {
+      if (!abort.signal.aborted) throw error;
+    });
+    await waitFor("the TailLogs stream to deliver the launcher's first line", () => attached, 10_000);
+    writeFileSync(go, "");
+    await waitFor(`${LINES} lines at every reader`, allLines(raw, viaDaemon), runTimeMs());
+    abort.abort();
+    await consuming;
+    report(
+      `Stage 2: fixture launcher in a sandbox pane -> daemon -> TailLogs client, ${LINES} lines every ${INTERVAL_MS} ms`,
+      figures(raw),
+      [figures(viaDaemon)],
+    );
+  } finally {
+    abort.abort();
+    stopRaw();
+    if (id !== undefined) await client.deleteSandbox({ id }).catch(() => undefined);
+    daemon.kill("SIGTERM");
+    await new Promise((resolve) => (daemon.exitCode !== null ? resolve(null) : daemon.once("exit", resolve)));
+    await run("tmux", ["-S", join(stateDir, "tmux.sock"), "kill-server"]).catch(() => undefined);
+    rmSync(stateDir, { recursive: true, force: true });
+  }
+}
+
+async function main(): Promise<void> {
+  if (!Number.isInteger(LINES) || LINES <= 0)
+    throw new Error(`lines must be a positive integer, got ${LINES}`);
+  if (!(INTERVAL_MS >= 0)) throw new Error(`interval_ms must be a non-negative number, got ${INTERVAL_MS}`);
+  await stage1();
+  const root = repoRoot();
+  if (existsSync(join(root, "dist/server/main.js")) && existsSync(join(root, "server/sandbox/manager.ts"))) {
+    await stage2(root);
+  } else {
+    process.stdout.write("\nStage 2 skipped: the daemon is not built (npm run build) or not present yet.\n");
+  }
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exit(1);
+});
