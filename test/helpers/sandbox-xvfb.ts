@@ -11,6 +11,8 @@ export interface XDisplay {
   number: number;
   /** Cookie file readable by the owner; pass as XAUTHORITY. */
   xauthority: string;
+  /** The MIT-MAGIC-COOKIE-1 value, hex. */
+  cookie: string;
   pid: number;
   stop(): Promise<void>;
 }
@@ -71,7 +73,7 @@ export async function startXvfb(owner: SandboxUser, dir: string, size = "1280x80
     const number = await readDisplayNumber(child.stdio[3] as Readable, 20_000);
     await execa("xauth", ["-q", "-f", xauthority, "add", `:${number}`, ".", cookie]);
     await chown(xauthority, owner.uid, owner.gid);
-    return { display: `:${number}`, number, xauthority, pid, stop };
+    return { display: `:${number}`, number, xauthority, cookie, pid, stop };
   } catch (error) {
     await stop();
     throw error;
