@@ -15,6 +15,7 @@ import { describeListen, type ListenAddress } from "./config.js";
 import type { LogHub } from "./logs/log-hub.js";
 import { createRoutes } from "./routes.js";
 import type { SandboxManager } from "./sandbox/sandbox-manager.js";
+import { listenError } from "./service/listen-error.js";
 import { createRequestGuard } from "./service/request-guard.js";
 import { listenUnixSocket, removeOwnSocket } from "./service/unix-socket.js";
 
@@ -135,10 +136,8 @@ export function createApp(options: AppOptions): App {
             front.off("error", reject);
             resolve();
           });
-        }).catch((err: NodeJS.ErrnoException) => {
-          throw new Error(`cannot listen on ${describeListen(options.listen)}: ${err.code ?? err.message}`, {
-            cause: err,
-          });
+        }).catch((err: unknown) => {
+          throw listenError(options.listen, err);
         });
       }
       return describeListen(options.listen);

@@ -1,12 +1,21 @@
 // Listening on a Unix socket path safely: created mode 0660 from the start, a stale file left by a crashed
 // manager is replaced, a live manager's socket is never stolen, and only our own socket is removed at exit.
-import { chmod, lstat, unlink } from "node:fs/promises";
+import { chmod, lstat, stat, unlink } from "node:fs/promises";
 import { connect, type Server } from "node:net";
+import { dirname } from "node:path";
+import { listenError } from "./listen-error.js";
 
 export const SOCKET_MODE = 0o660;
 
 /** Listens on `path`; resolves with the socket file's inode, the proof of ownership for removeOwnSocket. */
 export async function listenUnixSocket(server: Server, path: string): Promise<number> {
+  // libuv reports a missing directory as EACCES; look first so the message says what is wrong.
+  const dir = dirname(path);
+  const dirInfo = await stat(dir).catch((err: NodeJS.ErrnoException) => {
+    throw listenError({ kind: "unix", path }, err);
+  });
+  if (!dirInfo.isDirectory())
+    throw listenError({ kind: "unix", path }, Object.assign(new Error(dir), { code: "ENOTDIR" }));
   await clearStaleSocket(path);
   // The umask applies while bind() creates the file, so the socket is never reachable with wider permissions,
   // not even between bind and chmod. bind() happens synchronously inside listen().
@@ -20,8 +29,7 @@ export async function listenUnixSocket(server: Server, path: string): Promise<nu
       });
     });
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new Error(`cannot listen on unix:${path}: ${code ?? String(err)}`, { cause: err });
+    throw listenError({ kind: "unix", path }, err);
   } finally {
     process.umask(previous);
   }

@@ -286,6 +286,20 @@ describe("the daemon's listener", () => {
     expect((await stat(file)).isFile()).toBe(true);
   });
 
+  it("explains a socket path whose directory does not exist", async () => {
+    const dir = await tempDir();
+    const path = join(dir, "missing", "api.sock");
+    const app = createApp({
+      listen: { kind: "unix", path },
+      manager: createFakeManager(),
+      logHub: createFakeLogHub(),
+      log: () => {},
+    });
+    await expect(app.listen()).rejects.toThrow(
+      `cannot listen on unix:${path}: ENOENT: the socket's directory does not exist; create it first`,
+    );
+  });
+
   it("reports a TCP port in use with the address", async () => {
     const first = await tcp();
     const second = createApp({
