@@ -73,7 +73,9 @@ csbx_registry_writer() {
     fi
   fi
   if [[ -z $pid ]] || ! csbx_wait_setup "$pid"; then
-    printf 'claude-sandbox: warning: could not find the sandbox init; it will not be joinable\n' >&2
+    # A pid that is gone means bwrap failed its setup and has said why; only a live one is news.
+    [[ -n $pid && -e /proc/$pid ]] &&
+      printf 'claude-sandbox: warning: could not find the sandbox init; it will not be joinable\n' >&2
     printf x
     return 0
   fi

@@ -1,0 +1,116 @@
+import { readFile, stat, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { afterEach, describe, expect, test } from "vitest";
+import {
+  createLauncherFixture,
+  describeRun,
+  IDENTITIES,
+  type LauncherFixture,
+  launch,
+} from "./launcher-harness.js";
+
+// The command line and the per-project state dir: what a user sees before any agent runs.
+
+let fx: LauncherFixture | undefined;
+afterEach(async () => {
+  await fx?.cleanup();
+  fx = undefined;
+});
+
+describe.each(IDENTITIES)("claude-sandbox command line, as %s", (_name, user) => {
+  test("--help prints usage on stdout and exits 0", async () => {
+    fx = await createLauncherFixture(user());
+    for (const flag of ["--help", "-h"]) {
+      const r = await launch(fx, [flag]);
+      expect(r.exitCode, describeRun(r)).toBe(0);
+      expect(String(r.stdout)).toMatch(
+        /^Usage: claude-sandbox \[OPTIONS\] \[PROJECT-DIR\] \[-- AGENT-ARGS\.\.\.\]/,
+      );
+      for (const opt of [
+        "--shell",
+        "--tmux",
+        "--gh-token",
+        "--no-network",
+        "--enter",
+        "--new",
+        "--stop",
+        "--ssh-keys",
+      ]) {
+        expect(String(r.stdout)).toContain(opt);
+      }
+    }
+  });
+
+  test("an unknown option exits 2 and says to put agent arguments after --", async () => {
+    fx = await createLauncherFixture(user());
+    const r = await launch(fx, ["--model", "opus", fx.project]);
+    expect(r.exitCode, describeRun(r)).toBe(2);
+    expect(String(r.stderr)).toContain("unknown option '--model'");
+    expect(String(r.stderr)).toContain("after '--'");
+    expect(String(r.stdout)).toBe("");
+    // A second positional argument is refused too, instead of being silently handed to the agent.
+    const r2 = await launch(fx, [fx.project, "extra"]);
+    expect(r2.exitCode, describeRun(r2)).toBe(2);
+    expect(String(r2.stderr)).toContain("after '--'");
+  });
+
+  test("a project dir that is missing, a file, or contains HOME is refused with the reason", async () => {
+    fx = await createLauncherFixture(user());
+    const missing = await launch(fx, ["--shell", path.join(fx.root, "nope"), "--", "-c", "true"]);
+    expect(missing.exitCode).toBe(1);
+    expect(String(missing.stderr)).toContain("does not exist");
+    const file = path.join(fx.project, "a-file");
+    await writeFile(file, "x");
+    const notDir = await launch(fx, ["--shell", file, "--", "-c", "true"]);
+    expect(notDir.exitCode).toBe(1);
+    expect(String(notDir.stderr)).toContain("is not a directory");
+    const home = await launch(fx, ["--shell", fx.root, "--", "-c", "true"]);
+    expect(home.exitCode, describeRun(home)).toBe(1);
+    expect(String(home.stderr)).toContain("refusing project dir");
+  });
+
+  test("--enter without a live sandbox exits 1 and says how to start one; --stop says there is none", async () => {
+    fx = await createLauncherFixture(user());
+    const enter = await launch(fx, ["--enter", fx.project]);
+    expect(enter.exitCode, describeRun(enter)).toBe(1);
+    expect(String(enter.stderr)).toContain(`no live sandbox for ${fx.project}; start one with`);
+    const stop = await launch(fx, ["--stop", fx.project]);
+    expect(stop.exitCode, describeRun(stop)).toBe(0);
+    expect(String(stop.stdout)).toContain(`No live sandbox for ${fx.project}`);
+  });
+
+  test("the state dir follows the seed's layout, is private, and detects a hash collision", async () => {
+    fx = await createLauncherFixture(user(), "my project!");
+    const r = await launch(fx, ["--no-network", "--shell", fx.project, "--", "-c", "true"]);
+    expect(r.exitCode, describeRun(r)).toBe(0);
+    // basename with unsafe characters replaced, then 12 hex of sha256(path + "\n")
+    expect(path.basename(fx.state)).toMatch(/^my-project--[0-9a-f]{12}$/);
+    expect(await readFile(path.join(fx.state, "path"), "utf8")).toBe(`${fx.project}\n`);
+    const tag = await readFile(path.join(fx.stateHome, "claude-sandbox", "CACHEDIR.TAG"), "utf8");
+    expect(tag.startsWith("Signature: 8a477f597d28d172789f06886806bc55")).toBe(true);
+    for (const d of ["chromium", "local/bin", "local/lib", "local/share", "tmp"]) {
+      const st = await stat(path.join(fx.state, d));
+      expect(st.isDirectory(), d).toBe(true);
+      expect(st.uid, d).toBe(fx.user.uid);
+    }
+    expect((await stat(path.join(fx.stateHome, "claude-sandbox"))).mode & 0o777).toBe(0o700);
+    expect((await stat(path.join(fx.state, "tmp"))).mode & 0o777).toBe(0o700);
+    expect(await readFile(path.join(fx.state, "tmux.conf"), "utf8")).toContain("colour208");
+
+    // Another project whose name hashes here (simulated by rewriting `path`) must not share the state.
+    await writeFile(path.join(fx.state, "path"), "/somewhere/else\n");
+    const clash = await launch(fx, ["--no-network", "--shell", fx.project, "--", "-c", "true"]);
+    expect(clash.exitCode, describeRun(clash)).toBe(1);
+    expect(String(clash.stderr)).toContain("state directory hash collision");
+  });
+
+  test("the user's tmux.conf edits are kept across launches", async () => {
+    fx = await createLauncherFixture(user());
+    const first = await launch(fx, ["--no-network", "--shell", fx.project, "--", "-c", "true"]);
+    expect(first.exitCode, describeRun(first)).toBe(0);
+    await writeFile(path.join(fx.state, "tmux.conf"), "set -g status-style bg=blue\n");
+    const again = await launch(fx, ["--no-network", "--shell", fx.project, "--", "-c", "true"]);
+    expect(again.exitCode, describeRun(again)).toBe(0);
+    expect(await readFile(path.join(fx.state, "tmux.conf"), "utf8")).toBe("set -g status-style bg=blue\n");
+  });
+});
