@@ -1,6 +1,17 @@
 // Everything the daemon must refuse, and how it says so: bad configuration, a corrupt state file, a state
 // directory or socket already in use, bad create input, a tool missing from PATH.
-import { mkdir, mkdtemp, readdir, readFile, realpath, rm, stat, symlink, writeFile } from "node:fs/promises";
+import {
+  chmod,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  realpath,
+  rm,
+  stat,
+  symlink,
+  writeFile,
+} from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Code, ConnectError } from "@connectrpc/connect";
@@ -82,6 +93,15 @@ describe("configuration", () => {
     const daemon = await start({ stateDir: dir, env: { MANAGER_LISTN: "typo" } });
     expect((await stat(dir)).mode & 0o777).toBe(0o700);
     expect(daemon.stderr()).toContain("warning: ignoring MANAGER_LISTN, which is not a setting");
+  });
+
+  it("warns when an existing state directory is open to other users", async () => {
+    const dir = await stateDir();
+    await chmod(dir, 0o755);
+    const daemon = await start({ stateDir: dir });
+    expect(daemon.stderr()).toContain(
+      `warning: state directory ${dir} is accessible to other users (mode 755)`,
+    );
   });
 
   it("uses ./state in the working directory by default", async () => {

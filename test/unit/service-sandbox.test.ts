@@ -12,6 +12,7 @@ import {
 import { createRoutes } from "../../server/routes.js";
 import { SandboxError } from "../../server/sandbox/errors.js";
 import { INTERNAL_MESSAGE } from "../../server/service/to-connect-error.js";
+import { MAX_PENDING_WATCH_EVENTS } from "../../server/service/watch-sandboxes.js";
 import { createFakeLogHub, createFakeManager, fakeRecord } from "../helpers/fake-manager.js";
 
 const aborts: AbortController[] = [];
@@ -377,6 +378,28 @@ describe("SandboxService over the router transport", () => {
       "upserted late running",
       "upserted late dead",
     ]);
+  });
+
+  it("WatchSandboxes tells a client that stopped reading to reconnect instead of buffering without bound", async () => {
+    const { client, manager } = setup();
+    const stream = reader(client.watchSandboxes({}, { signal: streamSignal() }));
+    expect((await stream.next()).event.case).toBe("snapshot");
+    const record = fakeRecord({ id: "22222222-0000-4000-8000-000000000000" });
+    for (let i = 0; i <= MAX_PENDING_WATCH_EVENTS; i++)
+      manager.update({ ...record, status_reason: `change ${i}` });
+    let received = 0;
+    for (;;) {
+      const result = await stream.end().catch(() => ({ done: true }));
+      if ("error" in result && result.error !== undefined) {
+        expect(result.error.code).toBe(Code.ResourceExhausted);
+        expect(result.error.rawMessage).toContain("reconnect to get a fresh snapshot");
+        break;
+      }
+      if (result.done) throw new Error("stream ended without an error");
+      received++;
+    }
+    expect(received).toBe(MAX_PENDING_WATCH_EVENTS);
+    expect(manager.listenerCount).toBe(0);
   });
 
   it("WatchSandboxes sends keepalives while nothing changes", async () => {
