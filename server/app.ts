@@ -1,20 +1,17 @@
 // The daemon's network side: one listener (TCP or Unix socket) carrying Connect and gRPC-Web over HTTP/1.1 and
-// native gRPC/Connect over h2c, told apart by the HTTP/2 client preface. Non-RPC HTTP/1.1 requests go to a
-// fallback handler, where the web gateway mounts.
-import {
-  createServer,
-  type Server as HttpServer,
-  type IncomingMessage,
-  type ServerResponse,
-} from "node:http";
+// native gRPC/Connect over h2c, told apart by the HTTP/2 client preface. Non-RPC HTTP/1.1 requests and
+// upgrades go to the web gateway when one is mounted.
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { createServer as createHttp2Server, type Http2Server, type Http2Session } from "node:http2";
 import { createServer as createNetServer, type Server as NetServer, type Socket } from "node:net";
-import { Code, ConnectError } from "@connectrpc/connect";
+import type { Duplex } from "node:stream";
+import { Code, ConnectError, createRouterTransport } from "@connectrpc/connect";
 import { type ConnectNodeAdapterOptions, connectNodeAdapter } from "@connectrpc/connect-node";
 import { describeListen, type ListenAddress } from "./config.js";
 import type { LogHub } from "./logs/log-hub.js";
 import { createRoutes } from "./routes.js";
 import type { SandboxManager } from "./sandbox/sandbox-manager.js";
+import type { GatewayFactory } from "./service/gateway.js";
 import { listenError } from "./service/listen-error.js";
 import { createRequestGuard } from "./service/request-guard.js";
 import { listenUnixSocket, removeOwnSocket } from "./service/unix-socket.js";
@@ -26,11 +23,8 @@ export interface AppOptions {
   logHub: LogHub;
   /** One line per notable event, for the daemon's stderr. */
   log: (line: string) => void;
-  /**
-   * Serves HTTP/1.1 requests that are not RPCs (the web gateway mounts here); default 404. It never sees
-   * HTTP/2 requests, which Express-style handlers cannot take.
-   */
-  fallback?: (req: IncomingMessage, res: ServerResponse) => void;
+  /** Mounts the web gateway on the HTTP/1.1 side; without one, non-RPC requests are answered 404. */
+  gateway?: GatewayFactory;
   /** Keepalive interval of quiet WatchSandboxes streams. */
   watchKeepaliveMs?: number;
   /** How long close() lets open responses finish before cutting their connections. */
@@ -45,8 +39,6 @@ export interface App {
    * Unix socket. The manager is left to the caller.
    */
   close(): Promise<void>;
-  /** The HTTP/1.1 server, for a gateway that handles protocol upgrades (WebSocket). */
-  readonly http1: HttpServer;
 }
 
 type NodeHandlerFn = ReturnType<typeof connectNodeAdapter>;
@@ -89,14 +81,28 @@ export function createApp(options: AppOptions): App {
       (res as ServerResponse).writeHead(403, { "content-type": "application/json" });
       (res as ServerResponse).end(body);
     };
+  const gateway = options.gateway?.(
+    createRouterTransport(routes, { router: { shutdownSignal: shutdown.signal } }),
+  );
   const http1 = createServer(
     counted(
       connectNodeAdapter({
         ...adapterOptions,
-        fallback: options.fallback as ConnectNodeAdapterOptions["fallback"],
+        fallback:
+          gateway === undefined ? undefined : (gateway.handle as ConnectNodeAdapterOptions["fallback"]),
       }),
     ),
   );
+  http1.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const refusal = guard(req);
+    if (refusal !== undefined) log(`refused upgrade ${req.url}: ${refusal}`);
+    if (refusal === undefined && gateway?.upgrade !== undefined) {
+      gateway.upgrade(req, socket, head);
+      return;
+    }
+    const status = refusal === undefined ? "404 Not Found" : "403 Forbidden";
+    socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  });
   const http2: Http2Server = createHttp2Server({}, counted(connectNodeAdapter(adapterOptions)));
   const sockets = new Set<Socket>();
   const sessions = new Set<Http2Session>();
@@ -124,7 +130,6 @@ export function createApp(options: AppOptions): App {
   let socketInode: number | undefined;
 
   return {
-    http1,
     async listen() {
       if (options.listen.kind === "unix") {
         socketInode = await listenUnixSocket(front, options.listen.path);
@@ -151,6 +156,11 @@ export function createApp(options: AppOptions): App {
         const deadline = Date.now() + (options.drainMs ?? DEFAULT_DRAIN_MS);
         while (activeRequests > 0 && Date.now() < deadline) {
           await new Promise((resolve) => setTimeout(resolve, 10));
+        }
+        try {
+          await gateway?.close?.();
+        } catch (err) {
+          log(`web gateway failed to close: ${describeError(err)}`);
         }
         for (const session of sessions) session.close();
         for (const socket of sockets) socket.destroy();

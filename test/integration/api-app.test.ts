@@ -3,9 +3,10 @@
 import { mkdtemp, rm, stat, writeFile } from "node:fs/promises";
 import { request } from "node:http";
 import { connect as connectHttp2 } from "node:http2";
+import { connect as connectTcp } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
 import {
   createConnectTransport,
   createGrpcTransport,
@@ -50,6 +51,33 @@ function abortLater(): AbortSignal {
   const ac = new AbortController();
   cleanups.push(() => ac.abort());
   return ac.signal;
+}
+
+/** Sends an HTTP/1.1 upgrade request and resolves with the raw response head. */
+function upgrade(port: number, path: string, headers: Record<string, string>): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connectTcp({ host: "127.0.0.1", port }, () => {
+      const lines = [
+        `GET ${path} HTTP/1.1`,
+        `Host: ${headers.host ?? `127.0.0.1:${port}`}`,
+        "Connection: Upgrade",
+        "Upgrade: websocket",
+        ...(headers.origin === undefined ? [] : [`Origin: ${headers.origin}`]),
+      ];
+      socket.write(`${lines.join("\r\n")}\r\n\r\n`);
+    });
+    let text = "";
+    socket.setEncoding("utf8");
+    socket.on("data", (chunk: string) => {
+      text += chunk;
+      if (text.includes("\r\n\r\n")) {
+        socket.destroy();
+        resolve(text);
+      }
+    });
+    socket.on("error", reject);
+    socket.on("close", () => resolve(text));
+  });
 }
 
 function postJson(
@@ -117,14 +145,16 @@ describe("the daemon's listener", () => {
     expect(err).toMatchObject({ code: Code.NotFound });
   });
 
-  it("answers plain HTTP requests with the fallback handler, and 404 without one", async () => {
-    const withFallback = await tcp({
-      fallback: (req, res) => {
-        res.writeHead(200, { "content-type": "text/plain" });
-        res.end(`gateway saw ${req.url}`);
-      },
+  it("hands plain HTTP requests to the gateway, and answers 404 without one", async () => {
+    const withGateway = await tcp({
+      gateway: () => ({
+        handle: (req, res) => {
+          res.writeHead(200, { "content-type": "text/plain" });
+          res.end(`gateway saw ${req.url}`);
+        },
+      }),
     });
-    expect(await get(withFallback.port, "/dashboard")).toEqual({
+    expect(await get(withGateway.port, "/dashboard")).toEqual({
       status: 200,
       body: "gateway saw /dashboard",
     });
@@ -132,13 +162,62 @@ describe("the daemon's listener", () => {
     expect((await get(without.port, "/dashboard")).status).toBe(404);
   });
 
-  it("never hands an HTTP/2 request to the fallback (Express cannot take them); it gets a 404", async () => {
+  it("gives the gateway an in-process transport to the same service", async () => {
+    let rpc: Transport | undefined;
+    const { manager } = await tcp({
+      gateway: (transport) => {
+        rpc = transport;
+        return { handle: (_req, res) => res.end() };
+      },
+    });
+    if (rpc === undefined) throw new Error("the gateway factory was not called");
+    const client = createClient(SandboxService, rpc);
+    await client.createSandbox({ name: "from-the-gateway", backend: Backend.VM, projectDir: "/p" });
+    expect(manager.list().map((r) => r.name)).toEqual(["from-the-gateway"]);
+  });
+
+  it("hands upgrade requests (WebSocket) to the gateway after the Host/Origin checks, 404 without a handler", async () => {
+    const upgrades: string[] = [];
+    const { port } = await tcp({
+      gateway: () => ({
+        handle: (_req, res) => res.end(),
+        upgrade: (req, socket) => {
+          upgrades.push(req.url ?? "");
+          socket.end("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n");
+        },
+      }),
+    });
+    expect(await upgrade(port, "/ws/logs", {})).toMatch(/^HTTP\/1\.1 101 /);
+    expect(await upgrade(port, "/ws/logs", { origin: "https://evil.example" })).toMatch(/^HTTP\/1\.1 403 /);
+    expect(await upgrade(port, "/ws/logs", { host: "evil.example" })).toMatch(/^HTTP\/1\.1 403 /);
+    expect(upgrades).toEqual(["/ws/logs"]);
+    const plain = await tcp({ gateway: () => ({ handle: (_req, res) => res.end() }) });
+    expect(await upgrade(plain.port, "/ws/logs", {})).toMatch(/^HTTP\/1\.1 404 /);
+  });
+
+  it("closes the gateway at shutdown after RPC streams ended", async () => {
+    const order: string[] = [];
+    const { app, logHub } = await tcp({
+      gateway: () => ({
+        handle: (_req, res) => res.end(),
+        close: () => {
+          order.push(logHub.closed ? "gateway closed after the log hub" : "gateway closed first");
+        },
+      }),
+    });
+    await app.close();
+    expect(order).toEqual(["gateway closed after the log hub"]);
+  });
+
+  it("never hands an HTTP/2 request to the gateway (Express cannot take them); it gets a 404", async () => {
     let fallbackCalls = 0;
     const { port } = await tcp({
-      fallback: (_req, res) => {
-        fallbackCalls++;
-        res.end("gateway");
-      },
+      gateway: () => ({
+        handle: (_req, res) => {
+          fallbackCalls++;
+          res.end("gateway");
+        },
+      }),
     });
     const session = connectHttp2(`http://127.0.0.1:${port}`);
     cleanups.push(() => session.close());
@@ -172,13 +251,15 @@ describe("the daemon's listener", () => {
     expect(JSON.parse(missing.body)).toEqual({ code: "not_found", message: 'sandbox "nope" not found' });
   });
 
-  it("refuses DNS-rebinding and cross-site browser requests with 403 before they reach an RPC or the fallback", async () => {
+  it("refuses DNS-rebinding and cross-site browser requests with 403 before they reach an RPC or the gateway", async () => {
     let fallbackCalls = 0;
     const { port, manager, lines } = await tcp({
-      fallback: (_req, res) => {
-        fallbackCalls++;
-        res.end("gateway");
-      },
+      gateway: () => ({
+        handle: (_req, res) => {
+          fallbackCalls++;
+          res.end("gateway");
+        },
+      }),
     });
     const rebinding = await postJson(
       port,
