@@ -173,7 +173,7 @@ csbx_join() {
   local drop=(setpriv --no-new-privs --inh-caps=-all --ambient-caps=-all --bounding-set=-all -- setsid --)
   if ((uid == 0)); then
     csbx_seccomp_file
-    drop=(bwrap --bind / / --cap-drop ALL --new-session)
+    drop=(bwrap --dev-bind / / --cap-drop ALL --new-session)
     if [[ -n $csbx_seccomp_file ]]; then
       local sfd
       exec {sfd}<"$csbx_seccomp_file"

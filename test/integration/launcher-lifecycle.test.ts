@@ -1,0 +1,144 @@
+import { readFile } from "node:fs/promises";
+import path from "node:path";
+import { execa } from "execa";
+import { afterEach, describe, expect, test } from "vitest";
+import { findProcesses, waitFor } from "../helpers/sandbox-launcher.js";
+import { userCommand } from "../helpers/sandbox-user.js";
+import {
+  createLauncherFixture,
+  describeRun,
+  IDENTITIES,
+  installAgent,
+  type LauncherFixture,
+  launch,
+  shellOut,
+  startLive,
+} from "./launcher-harness.js";
+
+// One live sandbox per project: joining, --enter, --new, --stop, and --tmux.
+
+let fx: LauncherFixture | undefined;
+afterEach(async () => {
+  await fx?.cleanup();
+  fx = undefined;
+});
+
+const PIDNS = "readlink /proc/self/ns/pid";
+
+describe.each(IDENTITIES)("per-project sandbox, as %s", (_name, user) => {
+  test("--enter lands in the live sandbox: same pid namespace, its private /tmp, its processes", async () => {
+    fx = await createLauncherFixture(user());
+    const { live, marker } = await startLive(fx);
+    const inside = await shellOut(
+      fx,
+      ["--shell"],
+      `${PIDNS}; echo secret-of-this-sandbox > /tmp/private-note`,
+    );
+    const entered = await shellOut(fx, ["--enter"], `${PIDNS}; cat /tmp/private-note; pgrep -x sleep -a`);
+    const [ns, note, sleeper] = entered.split("\n");
+    expect(ns).toBe(inside.split("\n")[0]);
+    expect(note).toBe("secret-of-this-sandbox");
+    expect(sleeper).toContain(`sleep ${marker}`);
+    // The host's own pid namespace is not the one the shell landed in.
+    expect(ns).not.toBe((await execa("readlink", ["/proc/self/ns/pid"])).stdout.trim());
+    await launch(fx, ["--stop", fx.project]);
+    await live;
+  });
+
+  test("launching again joins the live sandbox; --new starts a separate one and leaves the registry alone", async () => {
+    fx = await createLauncherFixture(user());
+    const { live } = await startLive(fx);
+    const joined = await launch(fx, ["--shell", fx.project, "--", "-c", PIDNS]);
+    const again = await launch(fx, ["--shell", fx.project, "--", "-c", PIDNS]);
+    expect(joined.exitCode, describeRun(joined)).toBe(0);
+    expect(String(joined.stderr)).toContain("joining the live sandbox");
+    expect(String(joined.stdout)).toBe(String(again.stdout));
+    const fresh = await launch(fx, ["--new", "--shell", fx.project, "--", "-c", `${PIDNS}; ls /tmp`]);
+    expect(fresh.exitCode, describeRun(fresh)).toBe(0);
+    expect(String(fresh.stdout).split("\n")[0]).not.toBe(String(joined.stdout).trim());
+    // After the extra sandbox ended, the registered one is still the one joined.
+    const after = await launch(fx, ["--enter", fx.project, "--", "-c", PIDNS]);
+    expect(String(after.stdout)).toBe(String(joined.stdout));
+    await launch(fx, ["--stop", fx.project]);
+    await live;
+  });
+
+  test("--stop ends the whole sandbox, background children included, and the next launch starts fresh", async () => {
+    fx = await createLauncherFixture(user());
+    const { live } = await startLive(fx);
+    // Children the payload does not wait for: they must not survive the stop (seed bug 29).
+    const bg = await launch(fx, [
+      "--enter",
+      fx.project,
+      "--",
+      "-c",
+      `setsid sleep 4242.${process.pid} </dev/null >/dev/null 2>&1 & echo started`,
+    ]);
+    expect(String(bg.stdout)).toBe("started\n");
+    expect(
+      await waitFor(async () => (await findProcesses(`sleep 4242.${process.pid}`)).length > 0, 10_000),
+    ).toBe(true);
+    const stop = await launch(fx, ["--stop", fx.project]);
+    expect(stop.exitCode, describeRun(stop)).toBe(0);
+    expect(String(stop.stdout)).toContain(`Stopped sandbox for ${fx.project}`);
+    const ended = await live;
+    expect(ended.exitCode).not.toBe(0);
+    const gone = await waitFor(async () => (await findProcesses(fx?.root ?? "")).length === 0, 10_000);
+    expect(gone, JSON.stringify(await findProcesses(fx.root))).toBe(true);
+    expect(await findProcesses(`sleep 4242.${process.pid}`)).toEqual([]);
+    const none = await launch(fx, ["--enter", fx.project, "--", "-c", "true"]);
+    expect(none.exitCode).toBe(1);
+    expect(String(none.stderr)).toContain("no live sandbox");
+  });
+
+  test("a registry whose pid now belongs to another process is not taken for the sandbox", async () => {
+    fx = await createLauncherFixture(user());
+    const first = await launch(fx, ["--no-network", "--shell", fx.project, "--", "-c", "true"]);
+    expect(first.exitCode, describeRun(first)).toBe(0);
+    const registry = await readFile(path.join(fx.state, "ns"), "utf8");
+    // Point the (stale) registry at a live host process of the same user: its namespaces differ.
+    const [file, args] = userCommand(fx.user, "sleep", ["30"]);
+    const other = execa(file, args, { reject: false });
+    try {
+      const { writeFile } = await import("node:fs/promises");
+      await writeFile(path.join(fx.state, "ns"), registry.replace(/^pid=\d+$/m, `pid=${other.pid}`));
+      const enter = await launch(fx, ["--enter", fx.project, "--", "-c", "echo joined"]);
+      expect(enter.exitCode, describeRun(enter)).toBe(1);
+      expect(String(enter.stdout)).toBe("");
+    } finally {
+      other.kill("SIGKILL");
+      await other;
+    }
+  });
+
+  test("--tmux runs the agent in a tmux session attachable from the host socket; --stop ends it", async () => {
+    fx = await createLauncherFixture(user());
+    await installAgent(fx, path.join(fx.state, "local", "bin", "claude"));
+    const r = await launch(fx, ["--tmux", fx.project, "--", "--sleep", "300"]);
+    expect(r.exitCode, describeRun(r)).toBe(0);
+    expect(String(r.stdout)).toContain("tmux -S");
+    const sock = path.join(fx.state, "tmux.sock");
+    const tmux = (...args: string[]) => {
+      const [file, argv] = userCommand(fx?.user ?? user(), "tmux", ["-S", sock, ...args]);
+      return execa(file, argv, { reject: false });
+    };
+    const session = "sandbox-project";
+    expect((await tmux("has-session", "-t", `=${session}`)).exitCode).toBe(0);
+    const shown = await waitFor(
+      async () =>
+        String((await tmux("capture-pane", "-p", "-t", `=${session}:`)).stdout).includes("fixture agent ran"),
+      10_000,
+    );
+    expect(shown).toBe(true);
+    // The agent runs inside the sandbox (its pid namespace), not on the host.
+    const pidns = (await readFile(path.join(fx.project, ".agent-run", "pidns"), "utf8")).trim();
+    expect(pidns).toBe(await shellOut(fx, ["--enter"], PIDNS));
+    expect(await readFile(path.join(fx.state, "tmux.conf"), "utf8")).toContain("colour208");
+    const stop = await launch(fx, ["--stop", fx.project]);
+    expect(stop.exitCode, describeRun(stop)).toBe(0);
+    expect(
+      await waitFor(async () => (await tmux("has-session", "-t", `=${session}`)).exitCode !== 0, 10_000),
+    ).toBe(true);
+    expect(await waitFor(async () => (await findProcesses(fx?.root ?? "")).length === 0, 10_000)).toBe(true);
+  });
+});
