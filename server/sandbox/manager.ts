@@ -1,7 +1,7 @@
 import type { ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
-import { mkdir, rm } from "node:fs/promises";
+import { mkdir, readdir, rename, rm } from "node:fs/promises";
 import { constants as osConstants } from "node:os";
 import { join, resolve } from "node:path";
 import { findExecutable } from "../tools/find-executable.js";
@@ -187,9 +187,31 @@ export async function createSandboxManager(options: SandboxManagerOptions): Prom
     );
   }
 
+  // The next sandbox's authority file is made ahead of time (xauth is a process spawn on the critical path of
+  // create, before Xvfb may start). Each file holds its own random cookie and is used exactly once.
+  let spareAuth: Promise<string> | null = null;
+
+  function makeSpareAuth(xauthPath: string): Promise<string> {
+    const file = join(dirs.run, `spare-${randomUUID()}.xauth`);
+    const made = writeAuthFile(xauthPath, file).then(() => file);
+    made.catch(() => {});
+    return made;
+  }
+
+  async function takeAuthFile(xauthPath: string, target: string): Promise<void> {
+    const spare = spareAuth;
+    spareAuth = closed ? null : makeSpareAuth(xauthPath);
+    const file = await spare?.catch(() => null);
+    if (file === null || file === undefined) {
+      await writeAuthFile(xauthPath, target);
+      return;
+    }
+    await rename(file, target);
+  }
+
   /** Starts Xvfb on the reserved display, moving on to the next free number if another server takes it. */
   async function startDisplay(id: string, tools: Tools, first: number): Promise<RunningXvfb> {
-    await writeAuthFile(tools.xauth, authFile(id));
+    await takeAuthFile(tools.xauth, authFile(id));
     const tried = new Set<number>();
     let display = first;
     for (let attempt = 1; ; attempt++) {
@@ -251,8 +273,13 @@ export async function createSandboxManager(options: SandboxManagerOptions): Prom
       runtime.xvfb = { pid: ready.pid, startTime: ready.startTime };
       runtime.xvfbChild = ready.child;
       watchXvfbChild(id, ready);
-      await startLauncher(session, valid, tools, ready.display, authFile(id));
-      runtime.pane = await paneHandle(session);
+      runtime.pane = await startLauncher(
+        session,
+        valid,
+        tools,
+        { planned: firstDisplay, actual: ready.display },
+        authFile(id),
+      );
       const record: SandboxRecord = {
         id,
         name: valid.name,
@@ -346,15 +373,20 @@ export async function createSandboxManager(options: SandboxManagerOptions): Prom
     await refreshServerHandle();
   }
 
+  /** Replaces the placeholder with the launcher; resolves with the launcher's process handle. */
   async function startLauncher(
     session: string,
     valid: ValidCreateInput,
     tools: Tools,
-    display: number,
+    display: { planned: number; actual: number },
     auth: string,
-  ): Promise<void> {
+  ): Promise<ProcessHandle | null> {
     const argv = launcherArgv({ ...valid, launcherPath: tools.launcher });
-    await tmux.run([
+    const out = await tmux.run([
+      // new-session -e set the planned display; only a retry on another number needs the session env fixed.
+      ...(display.actual === display.planned
+        ? []
+        : ["set-environment", "-t", `=${session}`, "DISPLAY", `:${display.actual}`, SEPARATOR]),
       "respawn-pane",
       "-k",
       "-t",
@@ -362,20 +394,22 @@ export async function createSandboxManager(options: SandboxManagerOptions): Prom
       "-c",
       escapeTmuxFormat(valid.projectDir),
       "-e",
-      `DISPLAY=:${display}`,
+      `DISPLAY=:${display.actual}`,
       "-e",
       `XAUTHORITY=${auth}`,
       "--",
-      // tmux splits its own argv at arguments ending in ';': escape them so agent arguments stay arguments.
+      // tmux splits its argv at arguments ending in ';'. Escaped like this, agent arguments stay arguments, and
+      // the separator below is the only one.
       ...argv.map(escapeTmuxArg),
+      SEPARATOR,
+      "display-message",
+      "-p",
+      "-t",
+      `=${session}:`,
+      "#{pane_pid}",
     ]);
-    await tmux.run(["set-environment", "-t", `=${session}`, "DISPLAY", `:${display}`]);
-  }
-
-  async function paneHandle(session: string): Promise<ProcessHandle | null> {
-    const out = await tmux.run(["list-panes", "-t", `=${session}:`, "-F", "#{pane_pid}"]);
-    const pid = Number(out.trim().split("\n")[0]);
-    return Number.isSafeInteger(pid) ? handleOf(pid) : null;
+    const pid = Number(out.trim());
+    return Number.isSafeInteger(pid) && pid > 0 ? handleOf(pid) : null;
   }
 
   async function refreshServerHandle(): Promise<void> {
@@ -591,6 +625,10 @@ export async function createSandboxManager(options: SandboxManagerOptions): Prom
         status_reason: end?.reason ?? "ended",
       });
     }
+    // Spare authority files of an earlier run are never used: each cookie goes to exactly one sandbox.
+    for (const name of await readdir(dirs.run)) {
+      if (name.startsWith("spare-")) await rm(join(dirs.run, name), { force: true });
+    }
     // Sessions on our private server that no record owns: a create interrupted by a crash.
     for (const session of paneOf.keys()) {
       if (/^sandbox-[0-9a-f]{8}$/.test(session)) await tmux.killSession(session);
@@ -634,6 +672,8 @@ export async function createSandboxManager(options: SandboxManagerOptions): Prom
       exitWatcher.close();
       for (const runtime of runtimes.values()) runtime.xvfbChild?.removeAllListeners("exit");
       await Promise.allSettled([...inFlight]);
+      const spare = await spareAuth?.catch(() => null);
+      if (spare !== null && spare !== undefined) await rm(spare, { force: true });
       await store.save(records.values());
       listeners.clear();
       await lock.release();
