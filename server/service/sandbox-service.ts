@@ -5,16 +5,16 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import {
   Backend,
-  LogEndReason,
   type SandboxService,
-  type TailLogsResponseSchema,
   type WatchSandboxesResponseSchema,
 } from "../../gen/claude_sandbox/v1/sandbox_service_pb.js";
 import type { LogHub } from "../logs/log-hub.js";
 import { resolveReadLimit } from "../logs/log-limits.js";
 import type { SandboxManager } from "../sandbox/sandbox-manager.js";
+import { tailLogs } from "./tail-logs.js";
 import { toConnectError } from "./to-connect-error.js";
-import { backendFromMessage, logEndReasonToMessage, toSandboxMessage } from "./to-sandbox-message.js";
+import { toSafeOffset } from "./to-safe-offset.js";
+import { backendFromMessage, toSandboxMessage } from "./to-sandbox-message.js";
 import { watchSandboxes } from "./watch-sandboxes.js";
 
 export const DEFAULT_WATCH_KEEPALIVE_MS = 15_000;
@@ -30,7 +30,6 @@ export interface SandboxServiceDeps {
   watchKeepaliveMs?: number;
 }
 
-type TailLogsResponseInit = MessageInitShape<typeof TailLogsResponseSchema>;
 type WatchResponseInit = MessageInitShape<typeof WatchSandboxesResponseSchema>;
 
 export function createSandboxService(deps: SandboxServiceDeps): ServiceImpl<typeof SandboxService> {
@@ -95,63 +94,7 @@ export function createSandboxService(deps: SandboxServiceDeps): ServiceImpl<type
         return { data: range.data, offset: BigInt(range.offset), size: BigInt(range.size) };
       }),
 
-    async *tailLogs(req, ctx): AsyncGenerator<TailLogsResponseInit> {
-      let position = 0;
-      try {
-        const fromOffset =
-          req.fromOffset === undefined ? undefined : toSafeOffset("from_offset", req.fromOffset);
-        manager.get(req.id);
-        position = fromOffset ?? 0;
-        const events = logHub.tail(req.id, manager.logPath(req.id), {
-          backlogLines: req.backlogLines,
-          fromOffset,
-          signal: ctx.signal,
-        });
-        for await (const event of events) {
-          if (event.type === "chunk") {
-            position = event.offset + event.data.length;
-            yield {
-              event: {
-                case: "chunk",
-                value: { offset: BigInt(event.offset), data: event.data, nextOffset: BigInt(position) },
-              },
-            };
-          } else if (event.type === "keepalive") {
-            position = event.offset;
-            yield { event: { case: "keepalive", value: { offset: BigInt(event.offset) } } };
-          } else {
-            yield {
-              event: {
-                case: "end",
-                value: {
-                  reason: logEndReasonToMessage(event.reason),
-                  message: event.message,
-                  offset: BigInt(event.offset),
-                },
-              },
-            };
-            return;
-          }
-        }
-      } catch (err) {
-        // A hub may throw its signal's abort reason; that is the end of the stream, not a failure.
-        if (!ctx.signal.aborted) throw toConnectError(err, (e) => deps.reportError("TailLogs", e));
-      }
-      // The hub stops quietly when our signal aborts. On shutdown the client still deserves the final message
-      // that tells it to resume from where it got to.
-      if (deps.shutdownSignal?.aborted) {
-        yield {
-          event: {
-            case: "end",
-            value: {
-              reason: LogEndReason.SHUTDOWN,
-              message: "manager shutting down; reconnect and resume from offset",
-              offset: BigInt(position),
-            },
-          },
-        };
-      }
-    },
+    tailLogs: (req, ctx) => tailLogs(deps, req, ctx.signal),
 
     async *watchSandboxes(_req, ctx: HandlerContext): AsyncGenerator<WatchResponseInit> {
       try {
@@ -165,15 +108,6 @@ export function createSandboxService(deps: SandboxServiceDeps): ServiceImpl<type
     getSandboxMetrics: () => notYet("GetSandboxMetrics", "Claude session metrics"),
     getSystemMetrics: () => notYet("GetSystemMetrics", "system metrics"),
   };
-}
-
-function invalid(message: string): ConnectError {
-  return new ConnectError(message, Code.InvalidArgument);
-}
-
-function toSafeOffset(field: string, value: bigint): number {
-  if (value > BigInt(Number.MAX_SAFE_INTEGER)) throw invalid(`${field}: ${value} is beyond any log's size`);
-  return Number(value);
 }
 
 function notYet(rpc: string, what: string): never {

@@ -1,16 +1,25 @@
+import { create } from "@bufbuild/protobuf";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
-import { Code, ConnectError, createClient, createRouterTransport } from "@connectrpc/connect";
+import {
+  Code,
+  ConnectError,
+  createClient,
+  createHandlerContext,
+  createRouterTransport,
+} from "@connectrpc/connect";
 import { afterEach, describe, expect, it } from "vitest";
 import {
   Backend,
   LogEndReason,
   SandboxService,
   SandboxStatus,
+  TailLogsRequestSchema,
   type TailLogsResponse,
   type WatchSandboxesResponse,
 } from "../../gen/claude_sandbox/v1/sandbox_service_pb.js";
 import { createRoutes } from "../../server/routes.js";
 import { SandboxError } from "../../server/sandbox/errors.js";
+import { createSandboxService } from "../../server/service/sandbox-service.js";
 import { INTERNAL_MESSAGE } from "../../server/service/to-connect-error.js";
 import { MAX_PENDING_WATCH_EVENTS } from "../../server/service/watch-sandboxes.js";
 import { createFakeLogHub, createFakeManager, fakeRecord } from "../helpers/fake-manager.js";
@@ -317,6 +326,28 @@ describe("SandboxService over the router transport", () => {
     logHub.end(id, "deleted");
     const end = (await first).event;
     expect(end.case === "end" && end.value.reason).toBe(LogEndReason.DELETED);
+  });
+
+  it("TailLogs ends with DeadlineExceeded when the client's deadline passes, not as if the log had ended", async () => {
+    // Called directly: a client enforces its own deadline, so only the handler shows how the server ends.
+    const manager = createFakeManager();
+    const record = await manager.create({ name: "x", backend: "vm", projectDir: "/p" });
+    const service = createSandboxService({ manager, logHub: createFakeLogHub(), reportError: () => {} });
+    const ctx = createHandlerContext({
+      service: SandboxService,
+      method: SandboxService.method.tailLogs,
+      protocolName: "connect",
+      requestMethod: "POST",
+      url: "http://localhost/",
+      timeoutMs: 30,
+    });
+    const request = create(TailLogsRequestSchema, { id: record.id });
+    const run = async () => {
+      for await (const _ of service.tailLogs(request, ctx)) {
+        // no output is pushed: the deadline ends the stream
+      }
+    };
+    await expect(run()).rejects.toMatchObject({ code: Code.DeadlineExceeded });
   });
 
   it("TailLogs ends with LogEnd SHUTDOWN at the last offset when the daemon shuts down", async () => {
