@@ -3,7 +3,7 @@ import { createLogChannel, type LogChannel } from "./log-channel.js";
 import type { LogEndReason, LogHub, LogRange, TailEvent, TailOptions } from "./log-hub.js";
 import { checkOffset, DEFAULT_BACKLOG_LINES } from "./log-limits.js";
 import { readLogRange } from "./read-log-range.js";
-import { TailSubscription } from "./tail-subscription.js";
+import { endMessage, TailSubscription } from "./tail-subscription.js";
 
 export interface LogHubOptions {
   /** Quiet time after which a tail yields a keepalive event; default 15 s. */
@@ -16,6 +16,11 @@ export interface LogHubOptions {
   maxBacklogBytes?: number;
   /** Interval of the stat-polling fallback, used only where fs.watch fails (e.g. inotify limits); default 250 ms. */
   pollFallbackMs?: number;
+  /**
+   * For this long after end(key, "deleted"), a new tail of that key ends at once with "deleted" instead of
+   * waiting for a log that will never come (a TailLogs call that raced the deletion); default 30 s.
+   */
+  deletedGraceMs?: number;
 }
 
 /** Live resources of a hub, for leak checks and diagnostics. */
@@ -45,8 +50,20 @@ export function createLogHub(options: LogHubOptions = {}): LogHubWithStats {
   const maxChunkBytes = positive("maxChunkBytes", options.maxChunkBytes ?? MIB);
   const maxBacklogBytes = positive("maxBacklogBytes", options.maxBacklogBytes ?? 4 * MIB);
   const pollFallbackMs = positive("pollFallbackMs", options.pollFallbackMs ?? 250);
+  const deletedGraceMs = positive("deletedGraceMs", options.deletedGraceMs ?? 30_000);
   const keys = new Map<string, KeyEntry>();
+  /** Keys recently ended as deleted, with when; in insertion (= time) order, so pruning stops early. */
+  const deleted = new Map<string, number>();
   let closed = false;
+
+  const wasJustDeleted = (key: string): boolean => {
+    const now = performance.now();
+    for (const [old, at] of deleted) {
+      if (now - at < deletedGraceMs) break;
+      deleted.delete(old);
+    }
+    return deleted.has(key);
+  };
 
   const release = (key: string, entry: KeyEntry, subscription: TailSubscription): void => {
     entry.subscribers.delete(subscription);
@@ -65,7 +82,8 @@ export function createLogHub(options: LogHubOptions = {}): LogHubWithStats {
     } catch (error) {
       return failing(error);
     }
-    if (closed) return endedAtOnce(fromOffset ?? 0);
+    if (closed) return endedAtOnce("shutdown", fromOffset ?? 0);
+    if (wasJustDeleted(key)) return endedAtOnce("deleted", fromOffset ?? 0);
 
     let entry = keys.get(key);
     if (entry === undefined) {
@@ -91,6 +109,11 @@ export function createLogHub(options: LogHubOptions = {}): LogHubWithStats {
   };
 
   const end = (key: string, reason: LogEndReason): void => {
+    if (reason === "deleted") {
+      deleted.delete(key);
+      deleted.set(key, performance.now());
+      wasJustDeleted(key);
+    }
     const entry = keys.get(key);
     if (entry === undefined) return;
     for (const subscription of [...entry.subscribers]) subscription.end(reason);
@@ -136,13 +159,9 @@ function failing(error: unknown): AsyncIterable<TailEvent> {
   };
 }
 
-function endedAtOnce(offset: number): AsyncIterable<TailEvent> {
+function endedAtOnce(reason: "shutdown" | "deleted", offset: number): AsyncIterable<TailEvent> {
+  const message = endMessage(reason, offset, 0);
   return (async function* () {
-    yield {
-      type: "end",
-      reason: "shutdown",
-      message: `the manager is shutting down; reconnect with from_offset=${offset} to resume`,
-      offset,
-    } satisfies TailEvent;
+    yield { type: "end", reason, message, offset } satisfies TailEvent;
   })();
 }

@@ -63,9 +63,17 @@ export function createLogChannel(path: string, options: LogChannelOptions): LogC
   let checking = false;
   let dirty = false;
   let pathSuspect = false;
+  /** Set once the file proved unreadable; every sink, present or future, is told. */
+  let failure: Error | null = null;
+
+  const failAll = (error: unknown): void => {
+    failure = error instanceof Error ? error : new Error(String(error));
+    stopWatching();
+    for (const sink of [...sinks]) sink.fail(failure);
+  };
 
   const request = (suspectPath: boolean): void => {
-    if (closed) return;
+    if (closed || failure !== null) return;
     if (suspectPath) pathSuspect = true;
     if (checking) {
       dirty = true;
@@ -84,9 +92,7 @@ export function createLogChannel(path: string, options: LogChannelOptions): LogC
         await checkOnce();
       } while (dirty && !closed);
     } catch (error) {
-      if (closed) return;
-      const failure = error instanceof Error ? error : new Error(String(error));
-      for (const sink of [...sinks]) sink.fail(failure);
+      if (!closed) failAll(error);
     }
   };
 
@@ -252,14 +258,10 @@ export function createLogChannel(path: string, options: LogChannelOptions): LogC
     try {
       await tryOpen(true);
     } catch (error) {
-      if (!closed) {
-        const failure = error instanceof Error ? error : new Error(String(error));
-        ready = true;
-        for (const sink of [...sinks]) {
-          sink.start(liveOffset, generation);
-          sink.fail(failure);
-        }
-      }
+      if (closed) return;
+      ready = true;
+      for (const sink of [...sinks]) sink.start(liveOffset, generation);
+      failAll(error);
       return;
     }
     if (closed) return;
@@ -284,6 +286,7 @@ export function createLogChannel(path: string, options: LogChannelOptions): LogC
     add(sink) {
       sinks.add(sink);
       if (ready) sink.start(liveOffset, generation);
+      if (failure !== null) sink.fail(failure);
     },
     remove(sink) {
       sinks.delete(sink);

@@ -95,6 +95,17 @@ export class TailSubscription implements AsyncIterableIterator<TailEvent>, Chann
 
   chunk(offset: number, data: Buffer): void {
     if (!this.isActive) return;
+    if (
+      this.queue.length === 0 &&
+      offset === this.liveStart &&
+      (!this.initialised || this.position < this.liveStart)
+    ) {
+      // Still reading history from the file: the new bytes are in the file too, so extend the history instead
+      // of holding them in memory. A lagging client costs no memory; only one that holds a queue can overflow.
+      this.liveStart += data.length;
+      this.notify();
+      return;
+    }
     if (this.queuedBytes + data.length > this.options.maxBufferBytes) {
       this.end("too_slow");
       return;
@@ -124,7 +135,7 @@ export class TailSubscription implements AsyncIterableIterator<TailEvent>, Chann
     } catch (error) {
       // A failed tail must not keep its place in the channel.
       this.finish();
-      throw error;
+      throw error instanceof SandboxError ? error : this.readFailure(error);
     }
   }
 
@@ -142,12 +153,7 @@ export class TailSubscription implements AsyncIterableIterator<TailEvent>, Chann
         this.finish();
         return { done: false, value: event };
       }
-      if (this.pendingError !== null) {
-        const cause = this.pendingError;
-        throw new SandboxError("internal", `reading the log ${this.channel.path} failed: ${cause.message}`, {
-          cause,
-        });
-      }
+      if (this.pendingError !== null) throw this.readFailure(this.pendingError);
       const event = (await this.history()) ?? this.fromQueue();
       if (event === "again") continue;
       if (event !== null) return this.emit(event);
@@ -155,11 +161,22 @@ export class TailSubscription implements AsyncIterableIterator<TailEvent>, Chann
     }
   }
 
+  private readFailure(cause: unknown): SandboxError {
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    return new SandboxError("internal", `reading the log ${this.channel.path} failed: ${reason}`, { cause });
+  }
+
   /** Waits for the channel, then places `position` at the resume offset or the start of the backlog. */
   private async initialise(): Promise<void> {
-    if (!this.started) await this.waitFor(() => this.started || this.finished);
+    if (!this.started) await this.waitFor(() => this.started || !this.isActive || this.pendingError !== null);
     if (this.finished) return;
     const { fromOffset, backlogLines, maxBacklogBytes } = this.options;
+    if (!this.started || this.pendingError !== null) {
+      // Ended or failed before the channel was ready: report where the client asked to start.
+      this.position = fromOffset ?? this.liveStart;
+      this.initialised = true;
+      return;
+    }
     if (fromOffset !== undefined) {
       this.position = fromOffset;
       if (fromOffset > this.liveStart) {
@@ -197,10 +214,10 @@ export class TailSubscription implements AsyncIterableIterator<TailEvent>, Chann
     const length = Math.min(this.options.maxChunkBytes, this.liveStart - at);
     const data = await this.channel.readAt(this.generation, at, length);
     if (!this.isActive || this.position !== at) return "again";
-    if (data === null) return "again";
-    if (data.length === 0) {
-      // The file shrank below what was broadcast; the channel will report the truncation. Nothing left to read.
-      this.liveStart = at;
+    if (data === null || data.length === 0) {
+      // The file went away or shrank below what was broadcast (the channel reports that as a reset, or did
+      // already). The history is gone: stop reading it rather than retrying.
+      if (data !== null || this.channel.generation === this.generation) this.liveStart = at;
       return "again";
     }
     this.position = at + data.length;
@@ -331,7 +348,8 @@ export class TailSubscription implements AsyncIterableIterator<TailEvent>, Chann
   }
 }
 
-function endMessage(reason: LogEndReason, offset: number, maxBufferBytes: number): string {
+/** The human half of an end event; `offset` is where to resume. */
+export function endMessage(reason: LogEndReason, offset: number, maxBufferBytes: number): string {
   switch (reason) {
     case "deleted":
       return "the sandbox was deleted";

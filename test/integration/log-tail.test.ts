@@ -5,6 +5,7 @@ import {
   readFileSync,
   renameSync,
   rmSync,
+  statSync,
   truncateSync,
   unlinkSync,
   writeFileSync,
@@ -369,6 +370,110 @@ describe("ending", () => {
       expect(c.events.at(-1)).toEqual({ type: "keepalive", offset: 7 });
     } finally {
       quick.close();
+    }
+  });
+});
+
+describe("edge cases", () => {
+  it("end and close before the first pull still end the tail at once", async () => {
+    const path = join(dir, "a.log");
+    writeFileSync(path, "abc\n");
+    const early = hub.tail("a", path, { signal: signal() })[Symbol.asyncIterator]();
+    hub.end("a", "deleted");
+    expect((await early.next()).value).toMatchObject({ type: "end", reason: "deleted" });
+    const resuming = hub.tail("b", path, { fromOffset: 2, signal: signal() })[Symbol.asyncIterator]();
+    hub.close();
+    expect((await resuming.next()).value).toMatchObject({ type: "end", reason: "shutdown", offset: 2 });
+    expect(hub.stats()).toEqual({ keys: 0, subscribers: 0, watchers: 0, openFiles: 0 });
+  });
+
+  it("a tail that races the deletion of its sandbox ends at once instead of waiting forever", async () => {
+    const path = join(dir, "gone.log");
+    hub.end("gone", "deleted");
+    const c = collect(hub.tail("gone", path, { signal: signal() }));
+    await c.done;
+    expect(c.events).toEqual([expect.objectContaining({ type: "end", reason: "deleted" })]);
+    expect(hub.stats().keys).toBe(0);
+  });
+
+  it("a log path that cannot be read fails the tail with an internal error naming it, and lets go", async () => {
+    const path = join(dir, "is-a-directory");
+    mkdirSync(path);
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const tail = hub.tail("d", path, { signal: signal() })[Symbol.asyncIterator]();
+      const error = await tail.next().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(SandboxError);
+      expect(error).toMatchObject({ kind: "internal" });
+      expect((error as Error).message).toContain(path);
+    }
+    expect(hub.stats()).toEqual({ keys: 0, subscribers: 0, watchers: 0, openFiles: 0 });
+  });
+
+  it("a tail that joins after the shared reader failed is told too, rather than waiting forever", async () => {
+    const path = join(dir, "is-a-directory");
+    mkdirSync(path);
+    // Resume at the end so that neither tail reads history itself: only the shared reader touches the file.
+    const end = statSync(path).size;
+    const first = hub.tail("d", path, { fromOffset: end, signal: signal() })[Symbol.asyncIterator]();
+    // Never pulled: keeps the failed channel alive for the late joiner.
+    const idle = hub.tail("d", path, { fromOffset: end, signal: signal() })[Symbol.asyncIterator]();
+    await expect(first.next()).rejects.toMatchObject({ kind: "internal" });
+    expect(hub.stats()).toMatchObject({ keys: 1, subscribers: 1, watchers: 0 });
+    const late = hub.tail("d", path, { fromOffset: end, signal: signal() })[Symbol.asyncIterator]();
+    await expect(late.next()).rejects.toMatchObject({ kind: "internal" });
+    await expect(idle.next()).rejects.toMatchObject({ kind: "internal" });
+    expect(hub.stats()).toEqual({ keys: 0, subscribers: 0, watchers: 0, openFiles: 0 });
+  });
+
+  it("a client catching up on a long history is not cut off by live output, and misses nothing", async () => {
+    const tight = createLogHub({ keepaliveMs: 60_000, maxBufferBytes: 16 * 1024, maxChunkBytes: 4096 });
+    try {
+      const path = join(dir, "a.log");
+      writeFileSync(path, lines(1, 20_000));
+      const tail = tight.tail("a", path, { fromOffset: 0, signal: signal() })[Symbol.asyncIterator]();
+      const parts: Buffer[] = [];
+      let next = 0;
+      let written = 20_000;
+      for (;;) {
+        const result = await tail.next();
+        const event = result.value as TailEvent;
+        expect(event.type).toBe("chunk");
+        if (event.type !== "chunk") break;
+        expect(event.offset).toBe(next);
+        expect(event.data.length).toBeLessThanOrEqual(4096);
+        next = event.offset + event.data.length;
+        parts.push(event.data);
+        // Keep writing faster than 16 KiB per pull while the client is behind.
+        if (written < 25_000) {
+          appendFileSync(path, lines(written + 1, written + 400));
+          written += 400;
+        } else if (next === readFileSync(path).length) {
+          break;
+        }
+      }
+      expect(Buffer.concat(parts)).toEqual(readFileSync(path));
+    } finally {
+      tight.close();
+    }
+  });
+
+  it("splits a large backlog and large bursts into chunks of at most maxChunkBytes", async () => {
+    const small = createLogHub({ keepaliveMs: 60_000, maxChunkBytes: 1000 });
+    try {
+      const path = join(dir, "a.log");
+      writeFileSync(path, lines(1, 1000));
+      const c = collect(small.tail("a", path, { backlogLines: 500, signal: signal() }));
+      await waitUntil("backlog", () => c.text() === lines(501, 1000));
+      appendFileSync(path, lines(1001, 1500));
+      await waitUntil("burst", () => c.text() === lines(501, 1500));
+      expect(c.events.length).toBeGreaterThan(lines(501, 1500).length / 1000);
+      expect(Math.max(...c.events.map((e) => (e.type === "chunk" ? e.data.length : 0)))).toBe(1000);
+      expect(c.problems).toEqual([]);
+    } finally {
+      small.close();
     }
   });
 });
