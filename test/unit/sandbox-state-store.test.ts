@@ -1,0 +1,101 @@
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { createStateStore, loadState } from "../../server/sandbox/state-store.js";
+import type { SandboxRecord } from "../../server/sandbox/types.js";
+
+let dir: string;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), "state-"));
+});
+afterEach(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const record = (id: string, extra: Partial<SandboxRecord> = {}): SandboxRecord => ({
+  id,
+  name: id,
+  backend: "bubblewrap",
+  project_dir: "/p",
+  status: "running",
+  display_num: 50,
+  tmux_session: `sandbox-${id}`,
+  pid_xvfb: 10,
+  qemu_qmp_socket: null,
+  network: true,
+  created_at: "2026-01-01T00:00:00.000Z",
+  stopped_at: null,
+  exit_code: null,
+  exit_signal: null,
+  status_reason: "running",
+  shell: false,
+  agent_args: [],
+  xvfb_start_time: "123",
+  ...extra,
+});
+
+describe("state store", () => {
+  it("reads a missing file as an empty state", async () => {
+    expect((await loadState(join(dir, "state.json"))).size).toBe(0);
+  });
+
+  it("round-trips records in a schema-versioned file", async () => {
+    const file = join(dir, "state.json");
+    const store = createStateStore(file);
+    await store.save([record("a"), record("b", { status: "dead", exit_code: 3 })]);
+    const text = JSON.parse(readFileSync(file, "utf8"));
+    expect(text.schema_version).toBe(1);
+    expect(Object.keys(text.sandboxes)).toEqual(["a", "b"]);
+    const loaded = await loadState(file);
+    expect(loaded.get("b")).toEqual(record("b", { status: "dead", exit_code: 3 }));
+  });
+
+  it("does not rewrite the file when nothing changed, and leaves no temp files", async () => {
+    const file = join(dir, "state.json");
+    const store = createStateStore(file);
+    await store.save([record("a")]);
+    const first = statSync(file);
+    await store.save([record("a")]);
+    const second = statSync(file);
+    expect([second.ino, second.mtimeMs]).toEqual([first.ino, first.mtimeMs]);
+    await store.save([record("a", { status: "stopped" })]);
+    expect(statSync(file).ino).not.toBe(first.ino); // replaced by rename, never written in place
+    expect(readdirSync(dir)).toEqual(["state.json"]);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+  });
+
+  it("keeps the last of concurrent saves", async () => {
+    const file = join(dir, "state.json");
+    const store = createStateStore(file);
+    await Promise.all([
+      store.save([record("a")]),
+      store.save([record("a"), record("b")]),
+      store.save([record("c")]),
+    ]);
+    expect([...(await loadState(file)).keys()]).toEqual(["c"]);
+  });
+
+  it.each([
+    ["unreadable JSON", "{", /not valid JSON/],
+    ["a newer schema", JSON.stringify({ schema_version: 2, sandboxes: {} }), /schema_version 2/],
+    [
+      "a record under the wrong key",
+      JSON.stringify({ schema_version: 1, sandboxes: { x: record("y") } }),
+      /differs/,
+    ],
+    [
+      "a record with an unknown status",
+      JSON.stringify({ schema_version: 1, sandboxes: { a: record("a", { status: "zombie" as never }) } }),
+      /status/,
+    ],
+  ])("rejects %s naming the file and keeping it", async (_, text, why) => {
+    const file = join(dir, "state.json");
+    writeFileSync(file, text);
+    const error = await loadState(file).catch((e: unknown) => e);
+    expect(error).toMatchObject({ kind: "failed_precondition" });
+    expect((error as Error).message).toContain(file);
+    expect((error as Error).message).toMatch(why);
+    expect(readFileSync(file, "utf8")).toBe(text);
+  });
+});
