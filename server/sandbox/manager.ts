@@ -13,7 +13,8 @@ import {
   processTree,
   terminateProcesses,
 } from "../tools/process-identity.js";
-import { createTmux, type PaneState, SEPARATOR } from "../tools/tmux.js";
+import { createTmux, type PaneState } from "../tools/tmux.js";
+import { escapeTmuxFormat, shellQuote } from "../tools/tmux-quoting.js";
 import { writeAuthFile } from "../tools/xauth.js";
 import { DisplayInUseError, type RunningXvfb, removeStaleXFiles, startXvfb } from "../tools/xvfb.js";
 import { missingLauncher, missingTool, notFound, SandboxError } from "./errors.js";
@@ -22,7 +23,6 @@ import { launcherArgv, TOOL_PACKAGES } from "./launcher-argv.js";
 import { acquireManagerLock } from "./manager-lock.js";
 import type { SandboxManager, SandboxManagerOptions } from "./sandbox-manager.js";
 import { createStateStore, loadState } from "./state-store.js";
-import { escapeTmuxArg, escapeTmuxFormat, shellQuote } from "./tmux-quoting.js";
 import type { BackendName, CreateSandboxInput, SandboxEvent, SandboxRecord } from "./types.js";
 import { type ValidCreateInput, validateCreateInput } from "./validate-input.js";
 
@@ -331,44 +331,16 @@ export async function createSandboxManager(options: SandboxManagerOptions): Prom
     tools: Tools,
     display: number,
   ): Promise<void> {
+    const env = ["-e", `DISPLAY=:${display}`, "-e", `XAUTHORITY=${authFile(id)}`];
     const dir = escapeTmuxFormat(valid.projectDir);
-    await tmux.run([
-      "new-session",
-      "-d",
-      "-s",
-      session,
-      ...PANE_SIZE,
-      "-c",
-      dir,
-      "-e",
-      `DISPLAY=:${display}`,
-      "-e",
-      `XAUTHORITY=${authFile(id)}`,
-      "--",
-      tools.sleep,
-      "infinity",
-      SEPARATOR,
+    await tmux.runAll([
+      ["new-session", "-d", "-s", session, ...PANE_SIZE, "-c", dir, ...env, "--", tools.sleep, "infinity"],
       // A pane whose program exits stays (dead) so its exit status can be read, and pane-died fires.
-      "set-option",
-      "-g",
-      "remain-on-exit",
-      "on",
-      SEPARATOR,
-      "set-hook",
-      "-g",
-      "pane-died",
-      hooks.paneDied,
-      SEPARATOR,
-      "set-hook",
-      "-g",
-      "session-closed",
-      hooks.sessionClosed,
-      SEPARATOR,
+      ["set-option", "-g", "remain-on-exit", "on"],
+      ["set-hook", "-g", "pane-died", hooks.paneDied],
+      ["set-hook", "-g", "session-closed", hooks.sessionClosed],
       // Attached before the launcher runs, so the log holds its very first byte.
-      "pipe-pane",
-      "-t",
-      `=${session}:`,
-      `exec cat >> ${shellQuote(logFile(id))}`,
+      ["pipe-pane", "-t", `=${session}:`, `exec cat >> ${shellQuote(logFile(id))}`],
     ]);
     await refreshServerHandle();
   }
@@ -382,31 +354,15 @@ export async function createSandboxManager(options: SandboxManagerOptions): Prom
     auth: string,
   ): Promise<ProcessHandle | null> {
     const argv = launcherArgv({ ...valid, launcherPath: tools.launcher });
-    const out = await tmux.run([
+    const env = ["-e", `DISPLAY=:${display.actual}`, "-e", `XAUTHORITY=${auth}`];
+    const dir = escapeTmuxFormat(valid.projectDir);
+    const out = await tmux.runAll([
       // new-session -e set the planned display; only a retry on another number needs the session env fixed.
       ...(display.actual === display.planned
         ? []
-        : ["set-environment", "-t", `=${session}`, "DISPLAY", `:${display.actual}`, SEPARATOR]),
-      "respawn-pane",
-      "-k",
-      "-t",
-      `=${session}:`,
-      "-c",
-      escapeTmuxFormat(valid.projectDir),
-      "-e",
-      `DISPLAY=:${display.actual}`,
-      "-e",
-      `XAUTHORITY=${auth}`,
-      "--",
-      // tmux splits its argv at arguments ending in ';'. Escaped like this, agent arguments stay arguments, and
-      // the separator below is the only one.
-      ...argv.map(escapeTmuxArg),
-      SEPARATOR,
-      "display-message",
-      "-p",
-      "-t",
-      `=${session}:`,
-      "#{pane_pid}",
+        : [["set-environment", "-t", `=${session}`, "DISPLAY", `:${display.actual}`]]),
+      ["respawn-pane", "-k", "-t", `=${session}:`, "-c", dir, ...env, "--", ...argv],
+      ["display-message", "-p", "-t", `=${session}:`, "#{pane_pid}"],
     ]);
     const pid = Number(out.trim());
     return Number.isSafeInteger(pid) && pid > 0 ? handleOf(pid) : null;

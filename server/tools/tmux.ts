@@ -1,4 +1,5 @@
 import { execa } from "execa";
+import { escapeTmuxArg } from "./tmux-quoting.js";
 
 export interface TmuxOptions {
   tmuxPath: string;
@@ -26,13 +27,15 @@ export interface PaneState {
   deadSignal: number | null;
 }
 
-/** Argument that separates tmux commands within one invocation (one process, one round trip). */
-export const SEPARATOR = ";";
-
 export interface Tmux {
   readonly socket: string;
   /** Runs `tmux -S <socket> -f /dev/null <args…>`; rejects with tmux's stderr. */
   run(args: readonly string[]): Promise<string>;
+  /**
+   * Runs several tmux commands in one invocation (one process, one round trip). Every argument is escaped, so
+   * none (a path, an agent argument) can end a command and start another.
+   */
+  runAll(commands: readonly (readonly string[])[]): Promise<string>;
   /** All panes of the server (one per sandbox session); empty when no server runs. */
   listPanes(): Promise<PaneState[]>;
   /** Pid of the tmux server, or null when none runs on the socket. */
@@ -44,7 +47,12 @@ export function createTmux(options: TmuxOptions): Tmux {
   // -f /dev/null: the user's ~/.tmux.conf must not change how sandboxes run (default-command, hooks…).
   const base = ["-S", options.socket, "-f", "/dev/null"];
 
-  async function run(args: readonly string[]): Promise<string> {
+  function run(args: readonly string[]): Promise<string> {
+    return runAll([args]);
+  }
+
+  async function runAll(commands: readonly (readonly string[])[]): Promise<string> {
+    const args = commands.flatMap((command, i) => [...(i > 0 ? [";"] : []), ...command.map(escapeTmuxArg)]);
     const result = await execa(options.tmuxPath, [...base, ...args], {
       env: options.env,
       extendEnv: false,
@@ -106,7 +114,7 @@ export function createTmux(options: TmuxOptions): Tmux {
     }
   }
 
-  return { socket: options.socket, run, listPanes, serverPid, killSession };
+  return { socket: options.socket, run, runAll, listPanes, serverPid, killSession };
 }
 
 export function isNoServer(error: unknown): boolean {

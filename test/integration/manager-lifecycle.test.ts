@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { SandboxEvent } from "../../server/sandbox/types.js";
@@ -99,5 +99,43 @@ describe("manager lifecycle with the fixture launcher", () => {
     expect(events.at(-1)).toEqual({ type: "deleted", id: created.id });
     expect(() => manager.get(created.id)).toThrow(expect.objectContaining({ kind: "not_found" }));
     expect(manager.list()).toEqual([]);
+  });
+
+  it("passes hostile agent arguments and project paths through tmux literally, never as commands", async () => {
+    const manager = await h.open();
+    const weird = join(h.root, "a dir with 'quotes' \"and\" #{pid} $(id) ;");
+    mkdirSync(weird);
+    const args = ["ignore", ";", "kill-server", "x;", "#{pid}", "$(id)", "`id`", "a\\;", "--", "-c", "'"];
+    const record = await manager.create({
+      name: "hostile",
+      backend: "bubblewrap",
+      projectDir: weird,
+      agentArgs: args,
+    });
+    expect(record.project_dir).toBe(weird);
+    const log = await waitFor("the launcher line", async () => {
+      const text = await readLog(manager.logPath(record.id));
+      return text.includes("fixture-launcher") ? text : undefined;
+    });
+    expect(log.split(/\r?\n/)[0]).toBe(
+      `fixture-launcher claude-sandbox argv=[--new --die-with-parent ${weird} -- ${args.join(" ")}] display=:${record.display_num}`,
+    );
+    // The tmux server is still there (no kill-server ran), and the pane runs in the project directory.
+    expect(tmuxSessions(h.stateDir)).toEqual([record.tmux_session]);
+    const cwd = execFileSync(
+      "tmux",
+      [
+        "-S",
+        manager.tmuxSocket,
+        "display-message",
+        "-p",
+        "-t",
+        `=${record.tmux_session}:`,
+        "#{pane_current_path}",
+      ],
+      { encoding: "utf8" },
+    ).trim();
+    expect(cwd).toBe(weird);
+    await manager.delete(record.id);
   });
 });

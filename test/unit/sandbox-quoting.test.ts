@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { escapeTmuxArg, escapeTmuxFormat, shellQuote } from "../../server/sandbox/tmux-quoting.js";
+import { escapeTmuxArg, escapeTmuxFormat, shellQuote } from "../../server/tools/tmux-quoting.js";
 
 describe("tmux and shell quoting", () => {
   it.each([
