@@ -9,6 +9,7 @@ import {
   pidAlive,
   readLog,
   tmuxSessions,
+  waitFor,
   xFilesOf,
 } from "./manager-harness.js";
 
@@ -111,6 +112,24 @@ describe("manager liveness", () => {
     const dead = deadEvent(manager, created.id, 5000);
     execFileSync("tmux", ["-S", manager.tmuxSocket, "kill-server"]);
     expect((await dead).status).toBe("dead");
+    await expectNothingLeft(created);
+  });
+
+  it("stops a launcher that ignores SIGTERM with SIGKILL after the grace period, children included", async () => {
+    const manager = await h.open();
+    const created = await manager.create({
+      name: "stubborn",
+      backend: "bubblewrap",
+      projectDir: h.projectDir,
+      agentArgs: ["ignore-term", "children", "2"],
+    });
+    await waitFor("children started", async () =>
+      (await readLog(manager.logPath(created.id))).includes("children-started"),
+    );
+    const started = Date.now();
+    const stopped = await manager.stop(created.id);
+    expect(stopped.status).toBe("stopped");
+    expect(Date.now() - started).toBeLessThan(10_000);
     await expectNothingLeft(created);
   });
 });

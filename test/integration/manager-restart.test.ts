@@ -1,5 +1,5 @@
-import { execFileSync } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { execFileSync, spawn } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { SandboxManager } from "../../server/sandbox/sandbox-manager.js";
@@ -124,5 +124,29 @@ describe("manager restart", () => {
     writeFileSync(join(h.stateDir, "manager.lock"), JSON.stringify({ pid: 1, start_time: "1" }));
     const manager = await h.open();
     expect(manager.list()).toEqual([]);
+  });
+
+  it("never signals a recorded Xvfb pid that now belongs to another process", async () => {
+    const a = await h.open();
+    const created = await a.create({ name: "reused", backend: "bubblewrap", projectDir: h.projectDir });
+    await a.close();
+    tmux(a, "kill-session", "-t", `=${created.tmux_session}`);
+    process.kill(created.pid_xvfb as number, "SIGKILL");
+    await waitFor("Xvfb gone", () => !pidAlive(created.pid_xvfb as number));
+    // Simulate pid reuse: the record now points at a live, unrelated process with another start time.
+    const decoy = spawn("sleep", ["60"], { stdio: "ignore" });
+    try {
+      const file = join(h.stateDir, "state.json");
+      const state = JSON.parse(readFileSync(file, "utf8"));
+      state.sandboxes[created.id].pid_xvfb = decoy.pid;
+      writeFileSync(file, JSON.stringify(state));
+      const b = await h.open();
+      expect(b.get(created.id).status).toBe("dead");
+      expect(pidAlive(decoy.pid as number)).toBe(true);
+      await b.delete(created.id);
+      expect(pidAlive(decoy.pid as number)).toBe(true);
+    } finally {
+      decoy.kill("SIGKILL");
+    }
   });
 });
