@@ -1,0 +1,102 @@
+import { existsSync } from "node:fs";
+import { chown, mkdir, rm } from "node:fs/promises";
+import path from "node:path";
+import { afterEach, describe, expect, test } from "vitest";
+import { createSandboxFixture, type SandboxFixture } from "../helpers/sandbox-home.js";
+import {
+  describeRun,
+  findProcesses,
+  killStragglers,
+  runLauncher,
+  waitFor,
+} from "../helpers/sandbox-launcher.js";
+import { ensureTestUser, ROOT, type SandboxUser } from "../helpers/sandbox-user.js";
+
+// Hostile names: a project directory (or agent argument) full of shell syntax must be treated as data
+// everywhere the launcher uses it — state dir name, mounts, the registry, join — never run (seed bug 8.2).
+
+const users: [string, () => SandboxUser][] = [
+  ["root", () => ROOT],
+  ["unprivileged user", ensureTestUser],
+];
+
+let fx: SandboxFixture | undefined;
+let pwned: string | undefined;
+afterEach(async () => {
+  if (pwned) await rm(pwned, { force: true });
+  pwned = undefined;
+  if (!fx) return;
+  await killStragglers(fx.root);
+  await fx.cleanup();
+  fx = undefined;
+});
+
+describe.each(users)("hostile input, as %s", (_label, user) => {
+  test("a project dir named with shell syntax is data, not code", async () => {
+    fx = await createSandboxFixture(user());
+    // No "/" in a file name, so the payload touches a relative path: wherever it runs, find() below sees it.
+    const mark = `pwned-${fx.token}`;
+    pwned = path.join("/tmp", mark);
+    const names = [
+      `a b $(touch ${mark}) \`touch ${mark}\``,
+      `-rf ;touch ${mark}; '"`,
+      `new\nline & touch ${mark} |`,
+    ];
+    for (const name of names) {
+      const dir = path.join(fx.root, name);
+      await mkdir(dir);
+      await chown(dir, fx.owner.uid, fx.owner.gid);
+      // A launcher may refuse a path with a line break outright, if it says so; anything else must just work.
+      const refusedClearly = (r: { exitCode?: number; stderr: unknown }) =>
+        name.includes("\n") && r.exitCode !== 0 && /newline|line break/i.test(String(r.stderr));
+      const r = await runLauncher(fx, [
+        "--new",
+        "--no-network",
+        "--shell",
+        dir,
+        "--",
+        "-c",
+        'printf "%s" "$PWD"',
+      ]);
+      if (refusedClearly(r)) continue;
+      expect.soft(r.exitCode, `${JSON.stringify(name)}: ${describeRun(r)}`).toBe(0);
+      expect.soft(String(r.stdout), JSON.stringify(name)).toBe(dir);
+
+      // The registered path too: launch, join, stop.
+      const marker = `300.${Math.floor(Math.random() * 1e9)}`;
+      const live = runLauncher(fx, ["--no-network", "--shell", dir, "--", "-c", `sleep ${marker}`], {
+        timeoutMs: 40_000,
+      });
+      let liveEnded = false;
+      void live.then(() => {
+        liveEnded = true;
+      });
+      await waitFor(
+        async () =>
+          liveEnded || (await findProcesses(`sleep ${marker}`)).some((p) => p.cmdline.startsWith("sleep ")),
+        15_000,
+      );
+      if (liveEnded) {
+        const ended = await live;
+        expect.soft(refusedClearly(ended), `live ${JSON.stringify(name)}: ${describeRun(ended)}`).toBe(true);
+        continue;
+      }
+      const entered = await runLauncher(fx, ["--enter", dir, "--", "-c", 'printf "%s" "$PWD"']);
+      expect.soft(entered.exitCode, `--enter ${JSON.stringify(name)}: ${describeRun(entered)}`).toBe(0);
+      expect.soft(String(entered.stdout), JSON.stringify(name)).toBe(dir);
+      const stop = await runLauncher(fx, ["--stop", dir]);
+      expect.soft(stop.exitCode, describeRun(stop)).toBe(0);
+      await live;
+    }
+    const { execa } = await import("execa");
+    const found = await execa(
+      "find",
+      [fx.root, "/tmp", "/", "-maxdepth", "6", "-name", mark, "-not", "-path", "/proc/*"],
+      {
+        reject: false,
+      },
+    );
+    expect(String(found.stdout).trim(), "a command embedded in the project dir name ran").toBe("");
+    expect(existsSync(pwned)).toBe(false);
+  });
+});
