@@ -1,0 +1,185 @@
+// TailLogs through the real daemon under load: two clients of one sandbox while it prints tens of megabytes.
+// The one that reads gets every byte in order; the one that stopped reading is cut off with LogEnd TOO_SLOW
+// instead of stalling the other or growing the daemon's memory, and it resumes from that offset without a gap.
+
+import { createHash } from "node:crypto";
+import { mkdtemp, realpath, rm } from "node:fs/promises";
+import { request as httpRequest, type IncomingMessage } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fromJson } from "@bufbuild/protobuf";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { Backend, LogEndReason, type TailLogsResponse, TailLogsResponseSchema } from "../../client/index.js";
+import { ensureBuilt } from "../helpers/build.js";
+import {
+  cleanupStateDir,
+  type Daemon,
+  startDaemon,
+  stopDaemon,
+  typeIntoPane,
+  waitUntil,
+} from "../helpers/start-daemon.js";
+
+// Far more than the hub's per-client buffer (8 MiB) plus what the sockets hold.
+const FLOOD_BYTES = 48 * 1024 * 1024;
+// The last line the fixture prints (the pane's terminal turns \n into \r\n); nothing follows it.
+const DONE = "fixture-flood-done\r\n";
+
+let projectDir: string;
+const daemons: Daemon[] = [];
+const aborts: AbortController[] = [];
+const rawResponses: IncomingMessage[] = [];
+
+beforeAll(async () => {
+  await ensureBuilt();
+  projectDir = await realpath(await mkdtemp(join(tmpdir(), "csm-project-")));
+});
+
+afterEach(async () => {
+  for (const ac of aborts.splice(0)) ac.abort();
+  for (const res of rawResponses.splice(0)) res.destroy();
+  for (const daemon of daemons.splice(0)) {
+    await stopDaemon(daemon);
+    await cleanupStateDir(daemon.stateDir);
+  }
+});
+
+afterAll(async () => {
+  await rm(projectDir, { recursive: true, force: true });
+});
+
+function abortLater(): AbortSignal {
+  const ac = new AbortController();
+  aborts.push(ac);
+  return ac.signal;
+}
+
+interface RawTail {
+  /** Starts reading again; yields the stream's messages. */
+  resume(): AsyncIterator<TailLogsResponse>;
+}
+
+/** TailLogs over the Connect protocol (JSON) by hand, on a response that is paused until resume(). */
+function rawTail(port: string, request: object): Promise<RawTail> {
+  const body = Buffer.from(JSON.stringify(request));
+  const envelope = Buffer.concat([Buffer.from([0, 0, 0, 0, 0]), body]);
+  envelope.writeUInt32BE(body.length, 1);
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      {
+        host: "127.0.0.1",
+        port,
+        method: "POST",
+        path: "/claude_sandbox.v1.SandboxService/TailLogs",
+        headers: { "content-type": "application/connect+json" },
+      },
+      (res) => {
+        res.pause();
+        rawResponses.push(res);
+        resolve({ resume: () => parseEnvelopes(res) });
+      },
+    );
+    req.on("error", reject);
+    req.end(envelope);
+  });
+}
+
+async function* parseEnvelopes(res: AsyncIterable<Buffer>): AsyncGenerator<TailLogsResponse> {
+  let pending = Buffer.alloc(0);
+  for await (const chunk of res) {
+    pending = Buffer.concat([pending, chunk]);
+    while (pending.length >= 5 && pending.length >= 5 + pending.readUInt32BE(1)) {
+      const flags = pending[0] ?? 0;
+      const message = pending.subarray(5, 5 + pending.readUInt32BE(1));
+      pending = pending.subarray(5 + message.length);
+      if ((flags & 0x02) !== 0) return; // end of stream
+      yield fromJson(TailLogsResponseSchema, JSON.parse(message.toString()));
+    }
+  }
+}
+
+/** Reads a tail, checking that chunks are contiguous, until `until` is seen or the stream ends. */
+async function consume(
+  stream: AsyncIterator<TailLogsResponse>,
+  options: { from?: bigint; until?: string; hash?: ReturnType<typeof createHash> },
+) {
+  let next = options.from;
+  let first: bigint | undefined;
+  let bytes = 0n;
+  let recent = "";
+  let end: { reason: LogEndReason; offset: bigint } | undefined;
+  for (;;) {
+    const result = await stream.next();
+    if (result.done) break;
+    const event = result.value.event;
+    if (event.case === "end") {
+      end = { reason: event.value.reason, offset: event.value.offset };
+      break;
+    }
+    if (event.case !== "chunk") continue;
+    const { offset, data, nextOffset } = event.value;
+    if (next !== undefined && offset !== next)
+      throw new Error(`gap or overlap: expected offset ${next}, got ${offset}`);
+    first ??= offset;
+    next = nextOffset;
+    bytes += BigInt(data.length);
+    options.hash?.update(data);
+    recent = (recent + Buffer.from(data.subarray(Math.max(0, data.length - 64))).toString("latin1")).slice(
+      -128,
+    );
+    if (options.until !== undefined && recent.includes(options.until)) break;
+  }
+  return { first, next, bytes, end };
+}
+
+describe("TailLogs under load", () => {
+  it("keeps a reading client complete while a stalled one is cut off with TOO_SLOW and resumes without a gap", async () => {
+    const daemon = await startDaemon();
+    daemons.push(daemon);
+    const { client } = daemon;
+    const { sandbox } = await client.createSandbox({
+      name: "flood",
+      backend: Backend.BUBBLEWRAP,
+      projectDir,
+    });
+    if (sandbox === undefined) throw new Error("no sandbox in the response");
+    const { id } = sandbox;
+    await waitUntil("the fixture's first lines", async () =>
+      Buffer.from((await client.getLogs({ id })).data)
+        .toString()
+        .includes("fixture-launcher DISPLAY="),
+    );
+
+    // Both clients start at the same place: the end of the log as it is now.
+    const start = (await client.getLogs({ id, limit: 1 })).size;
+    const fast = client.tailLogs({ id, fromOffset: start }, { signal: abortLater() })[Symbol.asyncIterator]();
+    // A raw HTTP client that stops reading its socket: the kernel buffers fill and the daemon must cope.
+    const slow = await rawTail(new URL(daemon.address).port, { id, fromOffset: String(start) });
+    const fastHash = createHash("sha256");
+    const fastRun = consume(fast, { from: start, until: DONE, hash: fastHash });
+    // The slow client reads nothing at all from here on, until the flood is over.
+    await typeIntoPane(daemon.stateDir, sandbox.tmuxSession ?? "", `flood ${FLOOD_BYTES}`);
+
+    const fastResult = await fastRun;
+    expect(fastResult.first).toBe(start);
+    expect(fastResult.bytes).toBeGreaterThan(BigInt(FLOOD_BYTES));
+    const fastEnd = fastResult.next ?? 0n;
+
+    const slowHash = createHash("sha256");
+    const slowResult = await consume(slow.resume(), { from: start, hash: slowHash });
+    expect(slowResult.end?.reason).toBe(LogEndReason.TOO_SLOW);
+    // The end names exactly where the client got to, so resuming there loses and repeats nothing.
+    expect(slowResult.end?.offset).toBe(slowResult.next ?? start);
+    expect(slowResult.bytes).toBeLessThan(BigInt(FLOOD_BYTES));
+    const resumeAt = slowResult.end?.offset ?? 0n;
+    const resumed = client
+      .tailLogs({ id, fromOffset: resumeAt }, { signal: abortLater() })
+      [Symbol.asyncIterator]();
+    const rest = await consume(resumed, { from: resumeAt, until: DONE, hash: slowHash });
+    expect(rest.first).toBe(resumeAt);
+    // Together, the cut-off stream and its resumption are byte for byte what the reading client got.
+    expect(rest.next).toBe(fastEnd);
+    expect(slowHash.digest("hex")).toBe(fastHash.digest("hex"));
+    expect(daemon.child.exitCode).toBeNull();
+  });
+});
