@@ -4,6 +4,7 @@ import { existsSync } from "node:fs";
 import { mkdir, readdir, rename, rm } from "node:fs/promises";
 import { constants as osConstants } from "node:os";
 import { join, resolve } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { findExecutable } from "../tools/find-executable.js";
 import {
   handleOf,
@@ -13,7 +14,7 @@ import {
   processTree,
   terminateProcesses,
 } from "../tools/process-identity.js";
-import { createTmux, type PaneState } from "../tools/tmux.js";
+import { createTmux, isNoServer, type PaneState } from "../tools/tmux.js";
 import { escapeTmuxFormat, shellQuote } from "../tools/tmux-quoting.js";
 import { writeAuthFile } from "../tools/xauth.js";
 import { DisplayInUseError, type RunningXvfb, removeStaleXFiles, startXvfb } from "../tools/xvfb.js";
@@ -333,7 +334,7 @@ export async function createSandboxManager(options: SandboxManagerOptions): Prom
   ): Promise<void> {
     const env = ["-e", `DISPLAY=:${display}`, "-e", `XAUTHORITY=${authFile(id)}`];
     const dir = escapeTmuxFormat(valid.projectDir);
-    await tmux.runAll([
+    const commands = [
       ["new-session", "-d", "-s", session, ...PANE_SIZE, "-c", dir, ...env, "--", tools.sleep, "infinity"],
       // A pane whose program exits stays (dead) so its exit status can be read, and pane-died fires.
       ["set-option", "-g", "remain-on-exit", "on"],
@@ -341,7 +342,15 @@ export async function createSandboxManager(options: SandboxManagerOptions): Prom
       ["set-hook", "-g", "session-closed", hooks.sessionClosed],
       // Attached before the launcher runs, so the log holds its very first byte.
       ["pipe-pane", "-t", `=${session}:`, `exec cat >> ${shellQuote(logFile(id))}`],
-    ]);
+    ];
+    try {
+      await tmux.runAll(commands);
+    } catch (error) {
+      // The server exits when its last session ends; a create that reaches it in that moment starts a new one.
+      if (!isNoServer(error)) throw error;
+      await tmux.killSession(session);
+      await tmux.runAll(commands);
+    }
     await refreshServerHandle();
   }
 
@@ -398,10 +407,13 @@ export async function createSandboxManager(options: SandboxManagerOptions): Prom
     return { xvfb, display: record.display_num, pane: runtime?.pane ?? null, hasSession: true };
   }
 
-  /** Ends the launcher's process tree, the tmux session and the Xvfb, each only if it is still the same process. */
+  /**
+   * Ends the launcher's process tree, the tmux session and the Xvfb, each only if it is still the same process.
+   * Best effort: a step that fails (tmux gone, say) does not keep the next from running.
+   */
   async function teardown(id: string, session: string, target: TeardownTarget): Promise<void> {
     if (target.hasSession) {
-      const pane = target.pane ?? (await livePaneHandle(session));
+      const pane = target.pane ?? (await livePaneHandle(session).catch(() => null));
       const members = new Map<number, ProcessHandle>();
       if (pane !== null) {
         const leaderAlive = await isRunning(pane);
@@ -413,7 +425,7 @@ export async function createSandboxManager(options: SandboxManagerOptions): Prom
       // Processes that escaped the tree (setsid + parent exited) still carry the sandbox's own XAUTHORITY.
       for (const p of await processesWithEnvironment(`XAUTHORITY=${authFile(id)}`)) members.set(p.pid, p);
       await terminateProcesses([...members.values()]);
-      await tmux.killSession(session);
+      await tmux.killSession(session).catch(() => {});
     }
     if (target.xvfb !== null) {
       await terminateProcesses([target.xvfb]);
@@ -473,23 +485,42 @@ export async function createSandboxManager(options: SandboxManagerOptions): Prom
       endUnexpectedly(id, { reason: "its tmux session was closed outside the manager" });
       return;
     }
-    endUnexpectedly(id, describeExit(exit.exitCode, exit.exitSignal));
+    if (exit.exitCode !== null || exit.exitSignal !== null) {
+      endUnexpectedly(id, describeExit(exit.exitCode, exit.exitSignal));
+      return;
+    }
+    // The hook ran before tmux had the exit status: read it from the (dead, remaining) pane.
+    void settledPanes()
+      .then((panes) => panes.find((p) => p.session === exit.session))
+      .catch(() => undefined)
+      .then((pane) => endUnexpectedly(id, describeExit(pane?.deadStatus ?? null, pane?.deadSignal ?? null)));
   }
 
   async function poll(): Promise<void> {
     if (closed) return;
-    const serverGone = tmuxServer !== null && !(await isRunning(tmuxServer));
+    const server = tmuxServer;
+    if (server !== null && !(await isRunning(server))) {
+      // The server we knew is gone, and every session on it. A create may have started a new server since, so
+      // ask the current one which sessions exist rather than ending everything.
+      const live = new Set((await tmux.listPanes()).map((p) => p.session));
+      if (tmuxServer === server) await refreshServerHandle();
+      for (const record of records.values()) {
+        const runtime = runtimes.get(record.id);
+        if (record.status !== "running" || runtime === undefined || runtime.starting || runtime.ending)
+          continue;
+        if (!live.has(record.tmux_session ?? "")) {
+          endUnexpectedly(record.id, { reason: "the manager's tmux server exited" });
+        }
+      }
+    }
     for (const record of records.values()) {
-      if (record.status !== "running") continue;
       const runtime = runtimes.get(record.id);
-      if (runtime === undefined || runtime.starting || runtime.ending) continue;
-      if (serverGone) {
-        endUnexpectedly(record.id, { reason: "the manager's tmux server exited" });
-      } else if (runtime.xvfbChild === null && runtime.xvfb !== null && !(await isRunning(runtime.xvfb))) {
+      if (record.status !== "running" || runtime === undefined || runtime.starting || runtime.ending)
+        continue;
+      if (runtime.xvfbChild === null && runtime.xvfb !== null && !(await isRunning(runtime.xvfb))) {
         endUnexpectedly(record.id, { reason: `Xvfb (display :${record.display_num}) is no longer running` });
       }
     }
-    if (serverGone) tmuxServer = null;
   }
 
   // --- stop / delete ------------------------------------------------------------------------------------------
@@ -538,8 +569,23 @@ export async function createSandboxManager(options: SandboxManagerOptions): Prom
 
   // --- restart: reconcile what state.json says with what is running --------------------------------------------
 
+  /**
+   * tmux marks a pane dead when its terminal closes, which can be a moment before it has reaped the process and
+   * knows the exit status. Re-reads briefly so a launcher that just exited gets its status recorded.
+   */
+  async function settledPanes(): Promise<PaneState[]> {
+    if (tmuxPath === null) return [];
+    const deadline = Date.now() + 1000;
+    for (;;) {
+      const panes = await tmux.listPanes();
+      const unsettled = panes.some((p) => p.dead && p.deadStatus === null && p.deadSignal === null);
+      if (!unsettled || Date.now() > deadline) return panes;
+      await sleep(25);
+    }
+  }
+
   async function reconcile(): Promise<void> {
-    const panes = tmuxPath === null ? [] : await tmux.listPanes();
+    const panes = await settledPanes();
     await refreshServerHandle().catch(() => {});
     const paneOf = new Map<string, PaneState>(panes.map((p) => [p.session, p]));
     for (const record of [...records.values()]) {

@@ -120,7 +120,9 @@ export function createTmux(options: TmuxOptions): Tmux {
 export function isNoServer(error: unknown): boolean {
   return (
     error instanceof TmuxError &&
-    /no server running|error connecting to|No such file or directory|server exited/i.test(error.stderr)
+    /no server running|error connecting to|No such file or directory|server exited|lost server/i.test(
+      error.stderr,
+    )
   );
 }
 

@@ -181,3 +181,22 @@ export async function leftoverProcesses(
     await sleep(20);
   }
 }
+
+/**
+ * X files of a display left behind by a dead server: a socket nobody listens on, or a lock naming a dead pid.
+ * (Another test on this machine may legitimately take the number right after a sandbox released it.)
+ */
+export function staleXFiles(display: number): string[] {
+  const stale: string[] = [];
+  const socket = `/tmp/.X11-unix/X${display}`;
+  const listening = readFileSync("/proc/net/unix", "latin1")
+    .split("\n")
+    .some((line) => line.endsWith(` ${socket}`));
+  if (existsSync(socket) && !listening) stale.push(socket);
+  const lock = `/tmp/.X${display}-lock`;
+  if (existsSync(lock)) {
+    const pid = Number(readFileSync(lock, "latin1").trim());
+    if (!pidAlive(pid)) stale.push(lock);
+  }
+  return stale;
+}

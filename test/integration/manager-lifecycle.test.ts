@@ -9,6 +9,7 @@ import {
   leftoverProcesses,
   pidAlive,
   readLog,
+  staleXFiles,
   tmuxSessions,
   waitFor,
   xFilesOf,
@@ -83,7 +84,7 @@ describe("manager lifecycle with the fixture launcher", () => {
     expect(stopped.stopped_at).not.toBeNull();
     expect(stopped.status_reason).not.toBe("");
     expect(pidAlive(created.pid_xvfb as number)).toBe(false);
-    expect(xFilesOf(display)).toEqual([]);
+    expect(staleXFiles(display)).toEqual([]);
     expect(tmuxSessions(h.stateDir)).toEqual([]);
     expect(await leftoverProcesses(h.root)).toEqual([]);
     expect(existsSync(join(h.stateDir, "run", `${created.id}.xauth`))).toBe(false);

@@ -8,9 +8,9 @@ import {
   leftoverProcesses,
   pidAlive,
   readLog,
+  staleXFiles,
   tmuxSessions,
   waitFor,
-  xFilesOf,
 } from "./manager-harness.js";
 
 let h: Harness;
@@ -37,7 +37,7 @@ function deadEvent(manager: SandboxManager, id: string, timeoutMs: number): Prom
 
 async function expectNothingLeft(record: SandboxRecord): Promise<void> {
   expect(pidAlive(record.pid_xvfb as number)).toBe(false);
-  expect(xFilesOf(record.display_num as number)).toEqual([]);
+  expect(staleXFiles(record.display_num as number)).toEqual([]);
   expect(tmuxSessions(h.stateDir)).not.toContain(record.tmux_session);
   expect(await leftoverProcesses(h.root)).toEqual([]);
 }

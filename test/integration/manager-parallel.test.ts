@@ -9,6 +9,7 @@ import {
   leftoverProcesses,
   pidAlive,
   readLog,
+  staleXFiles,
   tmuxSessions,
   waitFor,
   xFilesOf,
@@ -54,7 +55,7 @@ describe("manager under parallel creates", () => {
     expect(manager.list()).toEqual([]);
     for (const record of created) {
       expect(pidAlive(record.pid_xvfb as number)).toBe(false);
-      expect(xFilesOf(record.display_num as number)).toEqual([]);
+      expect(staleXFiles(record.display_num as number)).toEqual([]);
     }
     expect(tmuxSessions(h.stateDir)).toEqual([]);
     expect(await leftoverProcesses(h.root)).toEqual([]);
@@ -91,5 +92,21 @@ describe("manager under parallel creates", () => {
     } finally {
       foreign.kill("SIGKILL");
     }
+  });
+
+  it("creates reliably while the last sandbox stops (the tmux server exits and restarts meanwhile)", async () => {
+    const manager = await h.open();
+    let previous = await manager.create({ name: "r0", backend: "bubblewrap", projectDir: h.projectDir });
+    for (let i = 1; i <= 6; i++) {
+      const [, next] = await Promise.all([
+        manager.delete(previous.id),
+        manager.create({ name: `r${i}`, backend: "bubblewrap", projectDir: h.projectDir }),
+      ]);
+      expect(next.status).toBe("running");
+      expect(tmuxSessions(h.stateDir)).toEqual([next.tmux_session]);
+      previous = next;
+    }
+    await manager.delete(previous.id);
+    expect(await leftoverProcesses(h.root)).toEqual([]);
   });
 });

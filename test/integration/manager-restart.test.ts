@@ -9,9 +9,9 @@ import {
   type Harness,
   pidAlive,
   readLog,
+  staleXFiles,
   tmuxSessions,
   waitFor,
-  xFilesOf,
 } from "./manager-harness.js";
 
 let h: Harness;
@@ -66,7 +66,7 @@ describe("manager restart", () => {
     // Leftovers of the dead ones are gone: Xvfb (verified by start time), X files, sessions, auth files.
     for (const r of [killed, exits]) {
       expect(pidAlive(r.pid_xvfb as number)).toBe(false);
-      expect(xFilesOf(r.display_num as number)).toEqual([]);
+      expect(staleXFiles(r.display_num as number)).toEqual([]);
     }
     expect(tmuxSessions(h.stateDir).sort()).toEqual([alive1.tmux_session, alive2.tmux_session].sort());
 
@@ -102,7 +102,7 @@ describe("manager restart", () => {
     const stopped = await b.stop(created.id);
     expect(stopped.status).toBe("stopped");
     expect(pidAlive(created.pid_xvfb as number)).toBe(false);
-    expect(xFilesOf(created.display_num as number)).toEqual([]);
+    expect(staleXFiles(created.display_num as number)).toEqual([]);
     expect(tmuxSessions(h.stateDir)).toEqual([]);
   });
 
