@@ -1,4 +1,5 @@
 import { invalidArgument, SandboxError } from "../sandbox/errors.js";
+import { ChunkQueue } from "./chunk-queue.js";
 import type { ChannelSink, LogChannel } from "./log-channel.js";
 import type { LogEndReason, TailEvent } from "./log-hub.js";
 
@@ -15,8 +16,6 @@ export interface TailSubscriptionOptions {
   keepaliveMs: number;
 }
 
-type Queued = { offset: number; data: Buffer } | "reset";
-
 const DONE: IteratorReturnResult<undefined> = { done: true, value: undefined };
 
 /**
@@ -31,8 +30,7 @@ export class TailSubscription implements AsyncIterableIterator<TailEvent>, Chann
   private generation = 0;
   private started = false;
   private initialised = false;
-  private queue: Queued[] = [];
-  private queuedBytes = 0;
+  private readonly queue = new ChunkQueue();
   private pendingEnd: LogEndReason | null = null;
   private pendingError: Error | null = null;
   private finished = false;
@@ -106,12 +104,11 @@ export class TailSubscription implements AsyncIterableIterator<TailEvent>, Chann
       this.notify();
       return;
     }
-    if (this.queuedBytes + data.length > this.options.maxBufferBytes) {
+    if (this.queue.bytes + data.length > this.options.maxBufferBytes) {
       this.end("too_slow");
       return;
     }
     this.queue.push({ offset, data });
-    this.queuedBytes += data.length;
     this.notify();
   }
 
@@ -230,7 +227,8 @@ export class TailSubscription implements AsyncIterableIterator<TailEvent>, Chann
     let start = -1;
     let length = 0;
     while (this.queue.length > 0 && length < this.options.maxChunkBytes) {
-      const item = this.queue[0] as Queued;
+      const item = this.queue.peek();
+      if (item === undefined) break;
       if (item === "reset") {
         if (parts.length > 0) break;
         this.queue.shift();
@@ -241,7 +239,7 @@ export class TailSubscription implements AsyncIterableIterator<TailEvent>, Chann
       const end = item.offset + item.data.length;
       if (end <= expected && start < 0) {
         // Already delivered (a resume offset ahead of the channel, or history covered it).
-        this.consume();
+        this.queue.shift();
         continue;
       }
       if (parts.length > 0 && item.offset !== expected) break;
@@ -251,13 +249,8 @@ export class TailSubscription implements AsyncIterableIterator<TailEvent>, Chann
       if (start < 0) start = item.offset + skip;
       parts.push(item.data.subarray(skip, skip + take));
       length += take;
-      if (skip + take === item.data.length) {
-        this.consume();
-      } else {
-        // Keep the rest for the next event.
-        this.queue[0] = { offset: item.offset + skip + take, data: item.data.subarray(skip + take) };
-        this.queuedBytes -= skip + take;
-      }
+      if (skip + take === item.data.length) this.queue.shift();
+      else this.queue.trimHead(skip + take);
     }
     if (parts.length === 0) return this.queue.length > 0 ? "again" : null;
     this.position = start + length;
@@ -265,19 +258,12 @@ export class TailSubscription implements AsyncIterableIterator<TailEvent>, Chann
     return { type: "chunk", offset: start, data };
   }
 
-  private consume(): void {
-    const item = this.queue.shift();
-    if (item !== undefined && item !== "reset") this.queuedBytes -= item.data.length;
-  }
-
   private skipToReset(): void {
     while (this.queue.length > 0) {
-      const item = this.queue.shift();
-      if (item === "reset") {
+      if (this.queue.shift() === "reset") {
         this.applyReset();
         return;
       }
-      if (item !== undefined) this.queuedBytes -= item.data.length;
     }
     // The reset is not queued yet (it arrives with the channel's next check); wait for it without history.
     this.liveStart = this.position;
@@ -329,8 +315,7 @@ export class TailSubscription implements AsyncIterableIterator<TailEvent>, Chann
   }
 
   private dropQueue(): void {
-    this.queue = [];
-    this.queuedBytes = 0;
+    this.queue.clear();
   }
 
   private stopListening(): void {
