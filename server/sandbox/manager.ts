@@ -10,6 +10,7 @@ import {
   handleOf,
   isRunning,
   type ProcessHandle,
+  processesWithArgument,
   processesWithEnvironment,
   processTree,
   terminateProcesses,
@@ -17,7 +18,13 @@ import {
 import { createTmux, isNoServer, type PaneState } from "../tools/tmux.js";
 import { escapeTmuxFormat, shellQuote } from "../tools/tmux-quoting.js";
 import { writeAuthFile } from "../tools/xauth.js";
-import { DisplayInUseError, type RunningXvfb, removeStaleXFiles, startXvfb } from "../tools/xvfb.js";
+import {
+  DisplayInUseError,
+  type RunningXvfb,
+  removeStaleXFiles,
+  startXvfb,
+  xvfbDisplayOf,
+} from "../tools/xvfb.js";
 import { missingLauncher, missingTool, notFound, SandboxError } from "./errors.js";
 import { createExitWatcher, exitHookCommands, type SessionExit } from "./exit-watcher.js";
 import { launcherArgv, TOOL_PACKAGES } from "./launcher-argv.js";
@@ -584,6 +591,29 @@ export async function createSandboxManager(options: SandboxManagerOptions): Prom
     }
   }
 
+  /**
+   * Files in run/ that no record owns: spare cookies of an earlier run (each cookie goes to exactly one sandbox)
+   * and what a create interrupted by a crash left, including its Xvfb, found by its `-auth` argument.
+   */
+  async function removeOrphans(): Promise<void> {
+    for (const name of await readdir(dirs.run)) {
+      const file = join(dirs.run, name);
+      const id = /^([0-9a-f-]{36})\.(xauth|xvfb\.log)$/.exec(name)?.[1];
+      if (name.startsWith("spare-")) {
+        await rm(file, { force: true });
+      } else if (id !== undefined && !records.has(id)) {
+        if (name.endsWith(".xauth")) {
+          for (const xvfb of await processesWithArgument(file)) {
+            const display = await xvfbDisplayOf(xvfb.pid);
+            await terminateProcesses([xvfb]);
+            if (display !== null) await removeStaleXFiles(display, xvfb.pid);
+          }
+        }
+        await rm(file, { force: true });
+      }
+    }
+  }
+
   async function reconcile(): Promise<void> {
     const panes = await settledPanes();
     await refreshServerHandle().catch(() => {});
@@ -627,13 +657,13 @@ export async function createSandboxManager(options: SandboxManagerOptions): Prom
         status_reason: end?.reason ?? "ended",
       });
     }
-    // Spare authority files of an earlier run are never used: each cookie goes to exactly one sandbox.
-    for (const name of await readdir(dirs.run)) {
-      if (name.startsWith("spare-")) await rm(join(dirs.run, name), { force: true });
-    }
+    await removeOrphans();
     // Sessions on our private server that no record owns: a create interrupted by a crash.
-    for (const session of paneOf.keys()) {
-      if (/^sandbox-[0-9a-f]{8}$/.test(session)) await tmux.killSession(session);
+    for (const [session, pane] of paneOf) {
+      if (!/^sandbox-[0-9a-f]{8}$/.test(session)) continue;
+      const leader = pane.dead ? null : await handleOf(pane.panePid);
+      if (leader !== null) await terminateProcesses(await processTree(leader.pid));
+      await tmux.killSession(session);
     }
     await store.save(records.values());
   }

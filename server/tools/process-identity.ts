@@ -138,14 +138,23 @@ export async function terminateProcesses(
  * finds members of a sandbox that left its process tree (double fork + setsid after the launcher exited, so
  * they were reparented to init). Only processes whose environ this user may read are seen.
  */
-export async function processesWithEnvironment(entry: string): Promise<ProcessInfo[]> {
+export function processesWithEnvironment(entry: string): Promise<ProcessInfo[]> {
+  return processesHolding("environ", entry);
+}
+
+/** Live processes with `arg` as one of their command-line arguments (e.g. an Xvfb's `-auth` file). */
+export function processesWithArgument(arg: string): Promise<ProcessInfo[]> {
+  return processesHolding("cmdline", arg);
+}
+
+async function processesHolding(file: "environ" | "cmdline", entry: string): Promise<ProcessInfo[]> {
   const needle = Buffer.from(`\0${entry}\0`);
   const names = (await readdir("/proc")).filter((n) => /^\d+$/.test(n) && Number(n) !== process.pid);
   const matches = await Promise.all(
     names.map(async (name) => {
       try {
-        const environ = await readFile(`/proc/${name}/environ`);
-        const padded = Buffer.concat([Buffer.from([0]), environ, Buffer.from([0])]);
+        const content = await readFile(`/proc/${name}/${file}`);
+        const padded = Buffer.concat([Buffer.from([0]), content, Buffer.from([0])]);
         if (padded.indexOf(needle) < 0) return null;
         const info = await readProcessInfo(Number(name));
         return info !== null && info.state !== "Z" ? info : null;

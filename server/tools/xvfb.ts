@@ -131,3 +131,10 @@ async function hasListener(path: string): Promise<boolean> {
   const table = await readFile("/proc/net/unix", "latin1").catch(() => "");
   return table.split("\n").some((line) => line.endsWith(` ${path}`));
 }
+
+/** The display number an X server was started with (its `:N` argument), read from /proc; null if unknown. */
+export async function xvfbDisplayOf(pid: number): Promise<number | null> {
+  const argv = (await readFile(`/proc/${pid}/cmdline`, "latin1").catch(() => "")).split("\0");
+  const display = argv.find((arg) => /^:\d+$/.test(arg));
+  return display === undefined ? null : Number(display.slice(1));
+}

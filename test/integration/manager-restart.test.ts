@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { SandboxManager } from "../../server/sandbox/sandbox-manager.js";
@@ -7,6 +7,7 @@ import type { SandboxRecord } from "../../server/sandbox/types.js";
 import {
   createHarness,
   type Harness,
+  leftoverProcesses,
   pidAlive,
   readLog,
   staleXFiles,
@@ -148,5 +149,20 @@ describe("manager restart", () => {
     } finally {
       decoy.kill("SIGKILL");
     }
+  });
+
+  it("cleans up what a create interrupted by a crash left: session, Xvfb and files without a record", async () => {
+    const a = await h.open();
+    const created = await a.create({ name: "orphan", backend: "bubblewrap", projectDir: h.projectDir });
+    await a.close();
+    // As if the manager died after starting everything but before saving the record.
+    writeFileSync(join(h.stateDir, "state.json"), JSON.stringify({ schema_version: 1, sandboxes: {} }));
+    const b = await h.open();
+    expect(b.list()).toEqual([]);
+    expect(pidAlive(created.pid_xvfb as number)).toBe(false);
+    expect(staleXFiles(created.display_num as number)).toEqual([]);
+    expect(tmuxSessions(h.stateDir)).toEqual([]);
+    expect(readdirSync(join(h.stateDir, "run"))).toEqual([]);
+    expect(await leftoverProcesses(h.root)).toEqual([]);
   });
 });
