@@ -4,7 +4,7 @@
 
 import { createHash } from "node:crypto";
 import { mkdtemp, realpath, rm } from "node:fs/promises";
-import { request as httpRequest, type IncomingMessage } from "node:http";
+import { type ClientRequest, request as httpRequest, type IncomingMessage } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fromJson } from "@bufbuild/protobuf";
@@ -29,6 +29,7 @@ let projectDir: string;
 const daemons: Daemon[] = [];
 const aborts: AbortController[] = [];
 const rawResponses: IncomingMessage[] = [];
+const rawRequests: ClientRequest[] = [];
 
 beforeAll(async () => {
   await ensureBuilt();
@@ -38,6 +39,7 @@ beforeAll(async () => {
 afterEach(async () => {
   for (const ac of aborts.splice(0)) ac.abort();
   for (const res of rawResponses.splice(0)) res.destroy();
+  for (const req of rawRequests.splice(0)) req.destroy();
   for (const daemon of daemons.splice(0)) {
     await stopDaemon(daemon);
     await cleanupStateDir(daemon.stateDir);
@@ -59,12 +61,15 @@ interface RawTail {
   resume(): AsyncIterator<TailLogsResponse>;
 }
 
-/** TailLogs over the Connect protocol (JSON) by hand, on a response that is paused until resume(). */
-function rawTail(port: string, request: object): Promise<RawTail> {
+/**
+ * TailLogs over the Connect protocol (JSON) by hand. Its response is paused as soon as it arrives (the daemon
+ * sends headers with the first message), and read only once resume() is called.
+ */
+function rawTail(port: string, request: object): RawTail {
   const body = Buffer.from(JSON.stringify(request));
   const envelope = Buffer.concat([Buffer.from([0, 0, 0, 0, 0]), body]);
   envelope.writeUInt32BE(body.length, 1);
-  return new Promise((resolve, reject) => {
+  const response = new Promise<IncomingMessage>((resolve, reject) => {
     const req = httpRequest(
       {
         host: "127.0.0.1",
@@ -76,12 +81,18 @@ function rawTail(port: string, request: object): Promise<RawTail> {
       (res) => {
         res.pause();
         rawResponses.push(res);
-        resolve({ resume: () => parseEnvelopes(res) });
+        resolve(res);
       },
     );
+    rawRequests.push(req);
     req.on("error", reject);
     req.end(envelope);
   });
+  return {
+    async *resume() {
+      yield* parseEnvelopes(await response);
+    },
+  };
 }
 
 async function* parseEnvelopes(res: AsyncIterable<Buffer>): AsyncGenerator<TailLogsResponse> {
@@ -154,7 +165,7 @@ describe("TailLogs under load", () => {
     const start = (await client.getLogs({ id, limit: 1 })).size;
     const fast = client.tailLogs({ id, fromOffset: start }, { signal: abortLater() })[Symbol.asyncIterator]();
     // A raw HTTP client that stops reading its socket: the kernel buffers fill and the daemon must cope.
-    const slow = await rawTail(new URL(daemon.address).port, { id, fromOffset: String(start) });
+    const slow = rawTail(new URL(daemon.address).port, { id, fromOffset: String(start) });
     const fastHash = createHash("sha256");
     const fastRun = consume(fast, { from: start, until: DONE, hash: fastHash });
     // The slow client reads nothing at all from here on, until the flood is over.
