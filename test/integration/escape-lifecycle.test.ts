@@ -1,15 +1,18 @@
 import { chmod, chown, lstat, readFile, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
+import { execa } from "execa";
 import { afterEach, describe, expect, test } from "vitest";
 import { createSandboxFixture, type SandboxFixture } from "../helpers/sandbox-home.js";
 import {
   describeRun,
   findProcesses,
   killStragglers,
+  LAUNCHER,
+  launcherEnv,
   runLauncher,
   waitFor,
 } from "../helpers/sandbox-launcher.js";
-import { ensureTestUser, ROOT, type SandboxUser } from "../helpers/sandbox-user.js";
+import { ensureTestUser, ROOT, type SandboxUser, userCommand } from "../helpers/sandbox-user.js";
 
 // The positive side of isolation: what an agent needs must work. The project is writable, the agent runs with
 // its arguments, git sees its config, --enter lands in the same sandbox (processes, files and network), and
@@ -27,6 +30,11 @@ afterEach(async () => {
   await fx.cleanup();
   fx = undefined;
 });
+
+/** pid and the start of the command line of each process, for failure messages. */
+function brief(ps: { pid: number; cmdline: string }[]): string {
+  return ps.map((p) => `${p.pid} ${p.cmdline.slice(0, 120)}…`).join("\n");
+}
 
 /** A unique sleep argument, so the test can find exactly its own processes. */
 function sleepMarker(): string {
@@ -154,12 +162,51 @@ describe.each(users)("lifecycle, as %s", (_label, user) => {
     const stop = await runLauncher(f, ["--stop", f.project]);
     expect(stop.exitCode, describeRun(stop)).toBe(0);
     const gone = await waitFor(async () => (await sleepers(marker)).length === 0, 10_000);
-    expect(gone, `processes left after --stop: ${JSON.stringify(await sleepers(marker))}`).toBe(true);
+    expect(gone, `processes left after --stop: ${brief(await sleepers(marker))}`).toBe(true);
     const ended = await live;
     expect(ended.timedOut, describeRun(ended)).toBe(false);
     const left = await findProcesses(f.project);
     expect(left, "host processes of the sandbox left after --stop").toEqual([]);
   });
+
+  test("with network, --stop also ends the network helper", async () => {
+    fx = await createSandboxFixture(user());
+    const f = fx;
+    const marker = sleepMarker();
+    const live = runLauncher(f, ["--shell", f.project, "--", "-c", `exec sleep ${marker}`], {
+      timeoutMs: 100_000,
+    });
+    let liveEnded = false;
+    void live.then(() => {
+      liveEnded = true;
+    });
+    await waitFor(async () => liveEnded || (await sleepers(marker)).length > 0, 20_000);
+    if (liveEnded) expect.fail(`the live sandbox ended early:\n${describeRun(await live)}`);
+    const helpers = (await findProcesses(f.root)).filter((p) => /pasta|slirp4netns/.test(p.cmdline));
+    expect(helpers.length, "no network helper found for a sandbox with network").toBeGreaterThan(0);
+    const stop = await runLauncher(f, ["--stop", f.project]);
+    expect(stop.exitCode, describeRun(stop)).toBe(0);
+    const gone = await waitFor(async () => (await findProcesses(f.root)).length === 0, 10_000);
+    expect(gone, `left after --stop: ${brief(await findProcesses(f.root))}`).toBe(true);
+    await live;
+  });
+
+  for (const network of [false, true]) {
+    test(`--die-with-parent${network ? "" : " --no-network"}: the sandbox ends when its caller is killed`, async () => {
+      fx = await createSandboxFixture(user());
+      const f = fx;
+      const marker = sleepMarker();
+      // The caller is a bash that does not exec the launcher, like a manager process that spawned it.
+      const flags = ["--die-with-parent", "--new", ...(network ? [] : ["--no-network"])];
+      const caller = runLauncherVia(f, flags, marker);
+      await waitFor(async () => (await sleepers(marker)).length > 0, 20_000);
+      expect((await sleepers(marker)).length, "the sandbox did not start").toBeGreaterThan(0);
+      process.kill(caller.pid as number, "SIGKILL");
+      await caller;
+      const gone = await waitFor(async () => (await findProcesses(f.root)).length === 0, 10_000);
+      expect(gone, `left after the caller died: ${brief(await findProcesses(f.root))}`).toBe(true);
+    });
+  }
 
   test("concurrent first launches in a fresh HOME all start", async () => {
     fx = await createSandboxFixture(user());
@@ -172,6 +219,31 @@ describe.each(users)("lifecycle, as %s", (_label, user) => {
     for (const r of runs) expect.soft(r.exitCode, describeRun(r)).toBe(0);
   });
 });
+
+/** bash -c 'launcher FLAGS --shell DIR -- -c "sleep MARKER"; true' as the fixture's owner (bash stays the parent). */
+function runLauncherVia(f: SandboxFixture, flags: string[], marker: string) {
+  const [file, args] = userCommand(f.owner, "bash", [
+    "-c",
+    '"$@"; true',
+    "caller",
+    LAUNCHER,
+    ...flags,
+    "--shell",
+    f.project,
+    "--",
+    "-c",
+    `sleep ${marker}`,
+  ]);
+  // No pipes: a sandbox that outlives its caller must not keep this promise pending through them.
+  return execa(file, args, {
+    env: launcherEnv(f),
+    extendEnv: false,
+    cwd: f.project,
+    reject: false,
+    timeout: 60_000,
+    stdio: "ignore",
+  });
+}
 
 async function findFile(dir: string, name: string): Promise<string | undefined> {
   const { readdir } = await import("node:fs/promises");
