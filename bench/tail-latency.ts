@@ -5,9 +5,11 @@
 //
 //   npm run build && node dist/bench/tail-latency.js [lines=1000] [interval_ms=5]
 //
-// Stage 1 tails in-process with LogHub. Stage 2 (when the daemon is built) goes through the real manager
+// Stage 1 tails in-process with LogHub. The fan-out stage compares the CPU of 100 LogHub tails of one log
+// with 100 independent fs.watch readers. Stage 2 (when the daemon is built) goes through the real manager
 // daemon and a Connect client over a Unix socket, with a fixture launcher that prints the lines.
 import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { setMaxListeners } from "node:events";
 import {
   chmodSync,
   closeSync,
@@ -19,10 +21,11 @@ import {
   openSync,
   readSync,
   rmSync,
+  statSync,
   watch,
   writeFileSync,
 } from "node:fs";
-import { tmpdir } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
@@ -71,7 +74,7 @@ class LatencyMeter {
 }
 
 /** The baseline: an fd kept open, and on each inotify event an fstat and a read of the new bytes. */
-function rawWatchReader(path: string, meter: LatencyMeter): () => void {
+function rawWatchReader(path: string, onData: (data: Buffer) => void): () => void {
   const fd = openSync(path, "r");
   let offset = 0;
   const buffer = Buffer.allocUnsafe(1024 * 1024);
@@ -80,7 +83,7 @@ function rawWatchReader(path: string, meter: LatencyMeter): () => void {
     while (offset < size) {
       const n = readSync(fd, buffer, 0, Math.min(buffer.length, size - offset), offset);
       if (n === 0) break;
-      meter.feed(buffer.subarray(0, n));
+      onData(buffer.subarray(0, n));
       offset += n;
     }
   };
@@ -164,7 +167,7 @@ async function stage1(): Promise<void> {
 
     const raw = new LatencyMeter("raw fs.watch + fstat + readSync (baseline)");
     const viaHub = new LatencyMeter("LogHub.tail, in-process");
-    stopRaw = rawWatchReader(log, raw);
+    stopRaw = rawWatchReader(log, (data) => raw.feed(data));
     const consuming = (async () => {
       for await (const event of hub.tail("bench", log, { signal: abort.signal })) {
         if (event.type === "chunk") viaHub.feed(event.data);
@@ -252,7 +255,7 @@ async function stage2(root: string): Promise<void> {
 
     const raw = new LatencyMeter("raw fs.watch + fstat + readSync (baseline)");
     const viaDaemon = new LatencyMeter("TailLogs via daemon, Connect over Unix socket");
-    stopRaw = rawWatchReader(log, raw);
+    stopRaw = rawWatchReader(log, (data) => raw.feed(data));
     let attached = false;
     const consuming = (async () => {
       // From offset 0 so the launcher's "ready" line shows that the stream is live before the clock starts.
@@ -287,11 +290,129 @@ async function stage2(root: string): Promise<void> {
   }
 }
 
+const FAN_OUT_CLIENTS = 100;
+const FAN_OUT_LINES_PER_S = 1000;
+const FAN_OUT_SECONDS = 5;
+
+/** A node program appending stamped lines to `log` at `rate` per second (5 per 5 ms tick) for `seconds`. */
+const appenderSource = (log: string, rate: number, seconds: number): string => `
+const fs = require("node:fs");
+const fd = fs.openSync(${JSON.stringify(log)}, "a");
+const perTick = Math.max(1, Math.round(${rate} / 200));
+let n = 0;
+const end = Date.now() + ${seconds} * 1000;
+const tick = () => {
+  let text = "";
+  for (let i = 0; i < perTick; i++) text += "L " + ++n + " " + process.hrtime.bigint() + " " + "-".repeat(40) + "\\n";
+  fs.writeSync(fd, text);
+  if (Date.now() < end) setTimeout(tick, 5);
+};
+tick();
+`;
+
+/**
+ * CPU of this process while FAN_OUT_CLIENTS readers follow one log growing at FAN_OUT_LINES_PER_S: first as
+ * that many independent fs.watch readers (each with its own watch and reads), then as LogHub tails sharing
+ * one watcher. Latency is measured at one client of each; the others only count bytes.
+ */
+async function fanOut(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), "bench-fanout-"));
+  const cores = availableParallelism();
+  const results: { name: string; cpu: number; latency: Figures; complete: boolean }[] = [];
+  try {
+    for (const variant of ["raw", "hub"] as const) {
+      const log = join(dir, `${variant}.log`);
+      writeFileSync(log, "");
+      const meter = new LatencyMeter(variant);
+      const received = new Array<number>(FAN_OUT_CLIENTS).fill(0);
+      const stops: (() => void)[] = [];
+      const hub = createLogHub();
+      const abort = new AbortController();
+      setMaxListeners(FAN_OUT_CLIENTS + 1, abort.signal);
+      const consuming: Promise<void>[] = [];
+      for (let i = 0; i < FAN_OUT_CLIENTS; i++) {
+        const sink = (data: Buffer): void => {
+          received[i] = (received[i] ?? 0) + data.length;
+          if (i === 0) meter.feed(data);
+        };
+        if (variant === "raw") {
+          stops.push(rawWatchReader(log, sink));
+        } else {
+          consuming.push(
+            (async () => {
+              // One signal per client, as each RPC has its own (and one signal with 100 listeners warns).
+              const client = new AbortController();
+              abort.signal.addEventListener("abort", () => client.abort(), { once: true });
+              for await (const event of hub.tail("fan", log, { signal: client.signal })) {
+                if (event.type === "chunk") sink(event.data);
+              }
+            })(),
+          );
+        }
+      }
+      if (variant === "hub")
+        await waitFor("every tail", () => hub.stats().subscribers === FAN_OUT_CLIENTS, 10_000);
+      const cpuBefore = process.cpuUsage();
+      const wallBefore = performance.now();
+      const appender = spawn(
+        process.execPath,
+        ["-e", appenderSource(log, FAN_OUT_LINES_PER_S, FAN_OUT_SECONDS)],
+        { stdio: "ignore" },
+      );
+      await new Promise((resolve) => appender.once("exit", resolve));
+      const size = statSync(log).size;
+      const complete = await waitFor(
+        "every client to have the whole log",
+        () => received.every((n) => n === size),
+        10_000,
+      ).then(
+        () => true,
+        () => false,
+      );
+      const cpu = process.cpuUsage(cpuBefore);
+      const wall = performance.now() - wallBefore;
+      abort.abort();
+      hub.close();
+      await Promise.all(consuming);
+      for (const stop of stops) stop();
+      results.push({
+        name:
+          variant === "raw"
+            ? `${FAN_OUT_CLIENTS} raw fs.watch readers (baseline)`
+            : `${FAN_OUT_CLIENTS} LogHub tails of one key`,
+        cpu: (cpu.user + cpu.system) / 1000 / wall,
+        latency: figures(meter),
+        complete,
+      });
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  process.stdout.write(
+    `\nFan-out: ${FAN_OUT_CLIENTS} clients of one log growing ${FAN_OUT_LINES_PER_S} lines/s for ${FAN_OUT_SECONDS} s ` +
+      `(CPU of the reading process; ${cores} cores)\n`,
+  );
+  process.stdout.write(
+    `${"readers".padEnd(46)}  CPU % of one core  % of machine  p50 ms  p99 ms  complete\n`,
+  );
+  for (const r of results) {
+    process.stdout.write(
+      `${r.name.padEnd(46)} ${(r.cpu * 100).toFixed(1).padStart(17)} ${((r.cpu * 100) / cores).toFixed(1).padStart(13)} ` +
+        `${r.latency.p50.toFixed(2).padStart(7)} ${r.latency.p99.toFixed(2).padStart(7)}  ${r.complete ? "yes" : "NO"}\n`,
+    );
+  }
+  const [raw, hub] = results;
+  if (raw !== undefined && hub !== undefined) {
+    process.stdout.write(`LogHub fan-out CPU: ${(hub.cpu / raw.cpu).toFixed(2)}x the independent readers\n`);
+  }
+}
+
 async function main(): Promise<void> {
   if (!Number.isInteger(LINES) || LINES <= 0)
     throw new Error(`lines must be a positive integer, got ${LINES}`);
   if (!(INTERVAL_MS >= 0)) throw new Error(`interval_ms must be a non-negative number, got ${INTERVAL_MS}`);
   await stage1();
+  await fanOut();
   const root = repoRoot();
   if (existsSync(join(root, "dist/server/main.js")) && existsSync(join(root, "server/sandbox/manager.ts"))) {
     await stage2(root);
