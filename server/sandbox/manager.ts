@@ -1,8 +1,6 @@
 import type { ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { existsSync } from "node:fs";
 import { mkdir, readdir, rename, rm } from "node:fs/promises";
-import { constants as osConstants } from "node:os";
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { findExecutable } from "../tools/find-executable.js";
@@ -25,10 +23,13 @@ import {
   startXvfb,
   xvfbDisplayOf,
 } from "../tools/xvfb.js";
+import { describeExit } from "./describe-exit.js";
+import { createDisplayAllocator } from "./display-allocator.js";
 import { missingLauncher, missingTool, notFound, SandboxError } from "./errors.js";
 import { createExitWatcher, exitHookCommands, type SessionExit } from "./exit-watcher.js";
 import { launcherArgv, TOOL_PACKAGES } from "./launcher-argv.js";
 import { acquireManagerLock } from "./manager-lock.js";
+import { checkManagerOptions, makeChildEnv } from "./manager-options.js";
 import type { SandboxManager, SandboxManagerOptions } from "./sandbox-manager.js";
 import { createStateStore, loadState } from "./state-store.js";
 import type { BackendName, CreateSandboxInput, SandboxEvent, SandboxRecord } from "./types.js";
@@ -36,8 +37,6 @@ import { type ValidCreateInput, validateCreateInput } from "./validate-input.js"
 
 /** How often adopted Xvfb processes and the tmux server are checked in /proc (no process is spawned). */
 const POLL_INTERVAL_MS = 1500;
-/** How many display numbers above displayBase are tried before giving up. */
-const DISPLAY_RANGE = 1000;
 const XVFB_ATTEMPTS = 10;
 const PANE_SIZE = ["-x", "200", "-y", "50"];
 
@@ -69,7 +68,7 @@ interface Tools {
  */
 export async function createSandboxManager(options: SandboxManagerOptions): Promise<SandboxManager> {
   const stateDir = resolve(options.stateDir);
-  checkOptions(options, stateDir);
+  checkManagerOptions(options, stateDir);
   const searchPath = options.path ?? process.env.PATH ?? "";
   const dirs = {
     logs: join(stateDir, "logs"),
@@ -96,7 +95,6 @@ export async function createSandboxManager(options: SandboxManagerOptions): Prom
   const hooks = exitHookCommands(dirs.exits);
   const runtimes = new Map<string, Runtime>();
   const sessionToId = new Map<string, string>();
-  const reservedDisplays = new Set<number>();
   const listeners = new Set<(event: SandboxEvent) => void>();
   const idLocks = new Map<string, Promise<unknown>>();
   const inFlight = new Set<Promise<unknown>>();
@@ -172,28 +170,10 @@ export async function createSandboxManager(options: SandboxManagerOptions): Prom
     return { tmux: tmuxBin, xvfb, xauth, sleep, launcher };
   }
 
-  // --- displays -------------------------------------------------------------------------------------------
-
-  function displayTaken(n: number): boolean {
-    if (reservedDisplays.has(n)) return true;
-    for (const record of records.values()) {
-      if (record.status === "running" && record.display_num === n) return true;
-    }
-    // Checked synchronously so that reserving is atomic with respect to other creates in this process.
-    return existsSync(`/tmp/.X${n}-lock`) || existsSync(`/tmp/.X11-unix/X${n}`);
-  }
-
-  function reserveDisplay(skip: ReadonlySet<number>): number {
-    for (let n = options.displayBase; n < options.displayBase + DISPLAY_RANGE; n++) {
-      if (skip.has(n) || displayTaken(n)) continue;
-      reservedDisplays.add(n);
-      return n;
-    }
-    throw new SandboxError(
-      "unavailable",
-      `no free X display number between :${options.displayBase} and :${options.displayBase + DISPLAY_RANGE - 1}`,
-    );
-  }
+  const displays = createDisplayAllocator({
+    base: options.displayBase,
+    usedBySandbox: (n) => [...records.values()].some((r) => r.status === "running" && r.display_num === n),
+  });
 
   // The next sandbox's authority file is made ahead of time (xauth is a process spawn on the critical path of
   // create, before Xvfb may start). Each file holds its own random cookie and is used exactly once.
@@ -233,10 +213,10 @@ export async function createSandboxManager(options: SandboxManagerOptions): Prom
           env: childEnv,
         });
       } catch (error) {
-        reservedDisplays.delete(display);
+        displays.release(display);
         if (!(error instanceof DisplayInUseError) || attempt >= XVFB_ATTEMPTS) throw error;
         tried.add(display);
-        display = reserveDisplay(tried);
+        display = displays.reserve(tried);
       }
     }
   }
@@ -261,7 +241,7 @@ export async function createSandboxManager(options: SandboxManagerOptions): Prom
     };
     runtimes.set(id, runtime);
     sessionToId.set(session, id);
-    const firstDisplay = reserveDisplay(new Set());
+    const firstDisplay = displays.reserve();
     let sessionStarted = false;
     let xvfb: RunningXvfb | null = null;
     try {
@@ -309,7 +289,7 @@ export async function createSandboxManager(options: SandboxManagerOptions): Prom
         xvfb_start_time: ready.startTime,
       };
       records.set(id, record);
-      reservedDisplays.delete(ready.display);
+      displays.release(ready.display);
       const result = await commit(record);
       runtime.starting = false;
       runtime.pendingEnd?.();
@@ -322,8 +302,8 @@ export async function createSandboxManager(options: SandboxManagerOptions): Prom
         pane: runtime.pane,
         hasSession: sessionStarted,
       }).catch(() => {});
-      for (const n of [...reservedDisplays])
-        if (n === firstDisplay || n === xvfb?.display) reservedDisplays.delete(n);
+      displays.release(firstDisplay);
+      if (xvfb !== null) displays.release(xvfb.display);
       records.delete(id);
       runtimes.delete(id);
       sessionToId.delete(session);
@@ -721,66 +701,6 @@ function stepFailed(step: string, cause: unknown): SandboxError {
   if (cause instanceof SandboxError) return cause;
   const detail = cause instanceof Error ? cause.message : String(cause);
   return new SandboxError("internal", `could not ${step}: ${detail}`, { cause });
-}
-
-const SIGNAL_NAMES = new Map<number, string>(
-  Object.entries(osConstants.signals).map(([name, number]) => [number, name]),
-);
-
-function describeExit(
-  code: number | null,
-  signal: number | null,
-): {
-  reason: string;
-  exitCode: number | null;
-  exitSignal: string | null;
-} {
-  if (signal !== null && signal > 0) {
-    const name = SIGNAL_NAMES.get(signal) ?? `signal ${signal}`;
-    return { reason: `the launcher was killed by ${name}`, exitCode: null, exitSignal: name };
-  }
-  if (code !== null)
-    return { reason: `the launcher exited with status ${code}`, exitCode: code, exitSignal: null };
-  return { reason: "the launcher exited", exitCode: null, exitSignal: null };
-}
-
-function makeChildEnv(searchPath: string): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, PATH: searchPath };
-  // A manager started from inside tmux or an X session must not hand those to its sandboxes' server.
-  for (const name of ["TMUX", "TMUX_PANE", "DISPLAY", "XAUTHORITY", "WAYLAND_DISPLAY"]) delete env[name];
-  return env;
-}
-
-// Characters the state directory may contain: it is embedded in tmux hook and pipe-pane command strings.
-const SAFE_STATE_DIR = /^[A-Za-z0-9 ._+,:=@%/~-]+$/;
-
-function checkOptions(options: SandboxManagerOptions, stateDir: string): void {
-  if (!SAFE_STATE_DIR.test(stateDir)) {
-    throw new SandboxError(
-      "invalid_argument",
-      `state directory ${JSON.stringify(stateDir)} contains characters the manager cannot pass to tmux safely; ` +
-        "use letters, digits, spaces and . _ + , : = @ % / ~ -",
-    );
-  }
-  // sun_path holds 108 bytes; tmux needs the socket path to fit.
-  if (Buffer.byteLength(join(stateDir, "tmux.sock")) > 100) {
-    throw new SandboxError(
-      "invalid_argument",
-      `state directory ${stateDir} is too long for a Unix socket path`,
-    );
-  }
-  if (!/^\d{1,5}x\d{1,5}x(8|15|16|24|30|32)$/.test(options.screen)) {
-    throw new SandboxError(
-      "invalid_argument",
-      `screen ${JSON.stringify(options.screen)} must be WIDTHxHEIGHTxDEPTH, e.g. 1920x1080x24`,
-    );
-  }
-  if (!Number.isSafeInteger(options.displayBase) || options.displayBase < 1 || options.displayBase > 60_000) {
-    throw new SandboxError(
-      "invalid_argument",
-      `displayBase ${options.displayBase} must be an integer 1..60000`,
-    );
-  }
 }
 
 export type { SandboxManager, SandboxManagerOptions } from "./sandbox-manager.js";

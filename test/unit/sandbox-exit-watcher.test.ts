@@ -32,7 +32,9 @@ describe("exit watcher", () => {
     drop("sandbox-0000000b.died", " 9\n");
     drop("sandbox-0000000c.closed", "");
     drop("unrelated.died", "1 \n");
-    expect(await next(events, 3)).toEqual([
+    // Files are read concurrently: their reports may come in any order.
+    const bySession = (await next(events, 3)).slice().sort((x, y) => x.session.localeCompare(y.session));
+    expect(bySession).toEqual([
       { kind: "died", session: "sandbox-0000000a", exitCode: 3, exitSignal: null },
       { kind: "died", session: "sandbox-0000000b", exitCode: null, exitSignal: 9 },
       { kind: "closed", session: "sandbox-0000000c" },
