@@ -1,0 +1,75 @@
+import { existsSync } from "node:fs";
+import { chmod, chown, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { execa } from "execa";
+import { afterEach, describe, expect, test } from "vitest";
+import { createSandboxFixture, type SandboxFixture } from "../helpers/sandbox-home.js";
+import {
+  describeRun,
+  killStragglers,
+  LAUNCHER,
+  launcherEnv,
+  REPO,
+  runLauncher,
+} from "../helpers/sandbox-launcher.js";
+import { ensureTestUser, ROOT, type SandboxUser, userCommand } from "../helpers/sandbox-user.js";
+
+// --tmux: the agent's tmux server runs inside the sandbox, and the user attaches to it. The server decides
+// what an attached client does, and `detach-client -E CMD` makes the *client* exec CMD. If the attaching client
+// runs on the host, an agent that owns the server runs CMD on the host as the user: an escape. The attack here
+// writes a file into a host dir the sandbox cannot see; it must never appear.
+
+const PTY_RUN = path.join(REPO, "test", "fixtures", "probe", "pty-run.py");
+
+const users: [string, () => SandboxUser][] = [
+  ["unprivileged user", ensureTestUser],
+  ["root", () => ROOT],
+];
+
+let fx: SandboxFixture | undefined;
+afterEach(async () => {
+  if (!fx) return;
+  await runLauncher(fx, ["--stop", fx.project]);
+  await killStragglers(fx.root);
+  await fx.cleanup();
+  fx = undefined;
+});
+
+describe.each(users)("tmux attach, as %s", (_label, user) => {
+  test("an agent that owns the tmux server cannot make the attached client run a host command", async () => {
+    fx = await createSandboxFixture(user());
+    const pwned = path.join(fx.outside, `pwned-${fx.token}`);
+    const agent = path.join(fx.project, "evil-agent");
+    // Waits for a client to attach, then tells every client to detach and exec a command.
+    await writeFile(
+      agent,
+      [
+        "#!/bin/bash",
+        'for _ in $(seq 100); do [ -n "$(tmux list-clients 2>/dev/null)" ] && break; sleep 0.1; done',
+        'echo "clients: $(tmux list-clients 2>&1)" > "$(dirname "$0")/agent-saw"',
+        `tmux detach-client -a -E "touch ${pwned}" 2>>"$(dirname "$0")/agent-saw"`,
+        `tmux detach-client -E "touch ${pwned}" 2>>"$(dirname "$0")/agent-saw"`,
+        "sleep 5",
+        "",
+      ].join("\n"),
+    );
+    await chmod(agent, 0o755);
+    await chown(agent, fx.owner.uid, fx.owner.gid);
+    const [file, args] = userCommand(fx.owner, LAUNCHER, ["--no-network", "--tmux", fx.project]);
+    const r = await execa(PTY_RUN, ["30", file, ...args], {
+      env: launcherEnv(fx, { CLAUDE_SANDBOX_AGENT: agent }),
+      extendEnv: false,
+      cwd: fx.project,
+      reject: false,
+      timeout: 40_000,
+    });
+    const saw = await import("node:fs/promises").then((fs) =>
+      fs.readFile(path.join(fx?.project ?? "", "agent-saw"), "utf8").catch(() => "(agent never ran)"),
+    );
+    // The attack only means something if a client was attached when the agent struck.
+    expect(saw, `${describeRun(r)}`).toMatch(/clients: \S/);
+    expect(existsSync(pwned), `the tmux client ran the agent's command on the host\nagent: ${saw}`).toBe(
+      false,
+    );
+  });
+});
