@@ -1,6 +1,6 @@
 // The whole sandbox lifecycle through the generated client against the real daemon (real Xvfb, tmux and a
 // fixture launcher), over TCP and over a Unix socket.
-import { mkdtemp, realpath, rm, stat } from "node:fs/promises";
+import { mkdtemp, readdir, realpath, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Code, ConnectError } from "@connectrpc/connect";
@@ -22,6 +22,7 @@ import {
   stopDaemon,
   typeIntoPane,
   waitUntil,
+  xvfbProcesses,
 } from "../helpers/start-daemon.js";
 import { collect } from "../helpers/stream-collector.js";
 
@@ -143,6 +144,34 @@ describe.each(["tcp", "unix"] as const)("the daemon over %s", (transport) => {
       expect(err?.rawMessage).toContain(id);
     }
     expect(daemon.stderr()).not.toMatch(/failed|error/i);
+  });
+});
+
+describe("the daemon under parallel load", () => {
+  it("gives 20 parallel CreateSandbox calls 20 distinct displays, and deleting them all leaves nothing behind", async () => {
+    const daemon = await startDaemon();
+    daemons.push(daemon);
+    const { client } = daemon;
+    const created = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        client.createSandbox({ name: `parallel-${i}`, backend: Backend.BUBBLEWRAP, projectDir }),
+      ),
+    );
+    const sandboxes = created.map((r) => r.sandbox);
+    expect(sandboxes.every((s) => s?.status === SandboxStatus.RUNNING)).toBe(true);
+    const displays = new Set(sandboxes.map((s) => s?.displayNum));
+    expect(displays.size).toBe(20);
+    expect((await xvfbProcesses(daemon.stateDir)).length).toBe(20);
+    expect((await client.listSandboxes({})).sandboxes).toHaveLength(20);
+
+    await Promise.all(sandboxes.map((s) => client.deleteSandbox({ id: s?.id ?? "" })));
+    expect((await client.listSandboxes({})).sandboxes).toEqual([]);
+    await waitUntil("every Xvfb to exit", async () => (await xvfbProcesses(daemon.stateDir)).length === 0);
+    for (const display of displays) {
+      await expect(stat(`/tmp/.X${display}-lock`)).rejects.toMatchObject({ code: "ENOENT" });
+      await expect(stat(`/tmp/.X11-unix/X${display}`)).rejects.toMatchObject({ code: "ENOENT" });
+    }
+    expect(await readdir(join(daemon.stateDir, "logs"))).toEqual([]);
   });
 });
 
