@@ -3,7 +3,15 @@ import path from "node:path";
 import { execa } from "execa";
 import { afterEach, describe, expect, test } from "vitest";
 import { createSandboxFixture, type SandboxFixture } from "../helpers/sandbox-home.js";
-import { killStragglers, LAUNCHER, launcherEnv, REPO } from "../helpers/sandbox-launcher.js";
+import {
+  findProcesses,
+  killStragglers,
+  LAUNCHER,
+  launcherEnv,
+  REPO,
+  runLauncher,
+  waitFor,
+} from "../helpers/sandbox-launcher.js";
 import { installProbe, parseProbe } from "../helpers/sandbox-probe.js";
 import { ensureTestUser, ROOT, type SandboxUser, userCommand } from "../helpers/sandbox-user.js";
 
@@ -75,5 +83,30 @@ describe.each(users)("terminal injection, as %s", (_label, user) => {
     expect.soft(tiocsti?.blocked, `TIOCSTI from inside: ${tiocsti?.detail}`).toBe(true);
     expect.soft(out, "the outer shell read nothing").toContain("OUTER_READ:[]");
     expect.soft(out).not.toContain(`OUTER_READ:[echo INJECTED-${fx.token}]`);
+  });
+
+  test("nor can a shell joined with --enter (e.g. run from a ~/.bashrc the agent planted)", async () => {
+    fx = await createSandboxFixture(user());
+    const f = fx;
+    const payload = `echo INJECTED-${f.token}\n`;
+    const bashArgs = await installProbe(f, { tiocstiPayload: payload }, ["tty"], "tty-enter");
+    const marker = `300.${Math.floor(Math.random() * 1e9)}`;
+    const live = runLauncher(f, ["--no-network", "--shell", f.project, "--", "-c", `sleep ${marker}`], {
+      timeoutMs: 60_000,
+    });
+    const started = await waitFor(
+      async () => (await findProcesses(`sleep ${marker}`)).some((p) => p.cmdline.startsWith("sleep ")),
+      20_000,
+    );
+    expect(started, "the live sandbox did not start").toBe(true);
+    const r = await onPty(f, [LAUNCHER, "--enter", f.project, "--", ...bashArgs]);
+    const out = String(r.stdout);
+    const tiocsti = parseProbe(out).find((x) => x.name === "tiocsti");
+    expect(tiocsti, `the probe did not run:\n${out}`).toBeDefined();
+    expect.soft(tiocsti?.blocked, `TIOCSTI from a joined shell: ${tiocsti?.detail}`).toBe(true);
+    expect.soft(out).toContain("OUTER_READ:[]");
+    expect.soft(out).not.toContain(`OUTER_READ:[echo INJECTED-${f.token}]`);
+    await runLauncher(f, ["--stop", f.project]);
+    await live;
   });
 });
