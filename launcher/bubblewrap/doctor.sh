@@ -158,7 +158,19 @@ pasta=$(command -v pasta || true)
 slirp=$(command -v slirp4netns || true)
 if [[ -n $pasta ]]; then
   if [[ -c /dev/net/tun ]]; then
-    report network-helper ok "pasta at $pasta (user-mode networking that keeps the host loopback out of reach)"
+    # As a user the launcher lets pasta create the namespaces, so try exactly that; as root pasta refuses to
+    # (the launcher attaches it to bwrap's namespace instead), so there the presence check has to do.
+    if [[ $(id -u) -ne 0 ]] && ! err=$(timeout 20 "$pasta" --config-net --no-map-gw -T none -U none -t none -u none \
+      --quiet -- "$(command -v true)" 2>&1); then
+      if ((userns_off)); then
+        report network-helper fail "pasta cannot create its namespaces because user namespaces are disabled (see above): ${err:-no message}" "$userns_fix"
+      else
+        report network-helper fail "pasta is installed but cannot start a network namespace: ${err:-no message}" \
+          "run: pasta --config-net -- true   and fix what it reports; or use claude-sandbox --no-network"
+      fi
+    else
+      report network-helper ok "pasta at $pasta (user-mode networking that keeps the host loopback out of reach)"
+    fi
   else
     report network-helper fail "pasta is installed but /dev/net/tun is missing, so sandboxes with network cannot start (--no-network still works)" \
       "${sudo}modprobe tun"
@@ -168,6 +180,18 @@ elif [[ -n $slirp ]]; then
 else
   report network-helper fail "neither pasta (passt) nor slirp4netns is installed, so sandboxes with network cannot start (--no-network still works)" \
     "${sudo}apt-get install -y passt   (Fedora: ${sudo}dnf install passt; Nix: nixpkgs#passt)"
+fi
+
+# --- state dir ------------------------------------------------------------------------------------------------
+state_root=${XDG_STATE_HOME:-$HOME/.local/state}/claude-sandbox
+probe_dir=$state_root
+while [[ ! -e $probe_dir && $probe_dir == /* && $probe_dir != / ]]; do probe_dir=${probe_dir%/*}; done
+[[ -z $probe_dir ]] && probe_dir=/
+if [[ -d $probe_dir && -w $probe_dir && -x $probe_dir ]]; then
+  report state-dir ok "per-project state goes to $state_root"
+else
+  report state-dir fail "cannot create the per-project state under $state_root: $probe_dir is not a writable directory for $(id -un)" \
+    "set XDG_STATE_HOME to a directory you own, or: ${sudo}mkdir -p \"$state_root\" && ${sudo}chown \"$(id -un)\" \"$state_root\""
 fi
 
 # --- display --------------------------------------------------------------------------------------------------

@@ -2,7 +2,9 @@
 # Command line: options, project dir, agent args. Sets opt_*, project_arg and agent_args.
 
 csbx_usage() {
-  cat <<'USAGE'
+  local usage
+  # read from a here-document instead of cat: no fork for --help.
+  IFS= read -r -d '' usage <<'USAGE'
 Usage: claude-sandbox [OPTIONS] [PROJECT-DIR] [-- AGENT-ARGS...]
        claude-sandbox doctor [--json]
 
@@ -31,6 +33,7 @@ Environment:
 
 Put arguments meant for the agent after '--', e.g.: claude-sandbox ~/src/app -- --model opus
 USAGE
+  printf '%s' "$usage"
 }
 
 csbx_parse_args() {

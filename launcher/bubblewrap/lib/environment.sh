@@ -11,16 +11,30 @@ csbx_env_add() {
   sbx_env+=("$1=$2")
 }
 
+# Names of all exported variables, without forking (compgen would need a subshell to capture):
+# ${!X@} lists the variables starting with a literal X, so one expansion per possible first character
+# covers them all. Sets csbx_exported.
+csbx_list_exported() {
+  csbx_exported=()
+  local n
+  # ${!n@a} of a declared-but-unset variable trips `set -u`; attributes are all that is asked here.
+  set +u
+  for n in ${!A@} ${!B@} ${!C@} ${!D@} ${!E@} ${!F@} ${!G@} ${!H@} ${!I@} ${!J@} ${!K@} ${!L@} ${!M@} \
+    ${!N@} ${!O@} ${!P@} ${!Q@} ${!R@} ${!S@} ${!T@} ${!U@} ${!V@} ${!W@} ${!X@} ${!Y@} ${!Z@} \
+    ${!a@} ${!b@} ${!c@} ${!d@} ${!e@} ${!f@} ${!g@} ${!h@} ${!i@} ${!j@} ${!k@} ${!l@} ${!m@} \
+    ${!n@} ${!o@} ${!p@} ${!q@} ${!r@} ${!s@} ${!t@} ${!u@} ${!v@} ${!w@} ${!x@} ${!y@} ${!z@} ${!_@}; do
+    [[ ${!n@a} == *x* ]] && csbx_exported+=("$n")
+  done
+  set -u
+}
+
 # Host variables named by the spec's allowlist; "PREFIX*" entries match every variable with that prefix.
 csbx_env_from_allowlist() {
   local pat name
   for pat in "$@"; do
     if [[ $pat == *'*' ]]; then
-      local names=()
-      # compgen is a builtin; the one fork here buys pattern support without eval.
-      mapfile -t names < <(compgen -A export -- "${pat%'*'}")
-      for name in "${names[@]}"; do
-        [[ -n ${!name} ]] && csbx_env_add "$name" "${!name}"
+      for name in "${csbx_exported[@]}"; do
+        [[ $name == "${pat%'*'}"* && -n ${!name} ]] && csbx_env_add "$name" "${!name}"
       done
     else
       [[ $pat =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || continue
@@ -32,6 +46,7 @@ csbx_env_from_allowlist() {
 
 csbx_build_env() {
   sbx_env=()
+  csbx_list_exported
   csbx_env_add HOME "$HOME"
   csbx_env_add PATH "$sbx_path"
   csbx_env_add TERM "${TERM:-xterm-256color}"
@@ -57,9 +72,9 @@ csbx_build_env() {
 # Replaces the process environment with sbx_env. Host tools the launcher still runs afterwards are
 # resolved first (csbx_tool), because PATH becomes the sandbox's.
 csbx_apply_env() {
-  local names=() n kv
-  mapfile -t names < <(compgen -e)
-  for n in "${names[@]}"; do
+  local n kv
+  csbx_list_exported
+  for n in "${csbx_exported[@]}"; do
     # shellcheck disable=SC2163 # the variable named by $n is meant
     export -n -- "$n" 2>/dev/null || true
   done

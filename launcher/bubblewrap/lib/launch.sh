@@ -74,10 +74,9 @@ csbx_open_pipe() {
   exec {csbx_pipe_fd}<> <(:)
 }
 
-# Starts the sandbox running "$@" and does not return. When the sandbox is registered, bwrap holds the
-# payload on --block-fd until the registry writer has recorded it.
+# Starts the sandbox running "$@" and does not return. Unless --new, a writer beside bwrap registers it.
 csbx_exec_sandbox() {
-  local register=$((!opt_new)) block info tool_bwrap tool_pasta tool_unshare
+  local register=$((!opt_new)) info tool_bwrap tool_pasta tool_unshare
   csbx_tool bwrap
   if ((opt_network)) && ((uid == 0)); then
     csbx_exec_attached "$@"
@@ -97,12 +96,11 @@ csbx_exec_sandbox() {
   fi
   csbx_apply_env
   if ((register)); then
-    csbx_open_pipe block
     # The writer needs the pid that will become bwrap or pasta: this shell's own ($$ is the top-level
     # launcher's, not this one's in the --tmux subshell).
     local me=$BASHPID
-    exec {info}> >(csbx_registry_writer "$how" "$me" >&"$block")
-    exec "${pre[@]}" "$tool_bwrap" "${bw[@]}" --info-fd 3 --block-fd 4 -- "$@" 3>&"$info" 4<&"$block" {info}>&- {block}>&-
+    exec {info}> >(csbx_registry_writer "$how" "$me")
+    exec "${pre[@]}" "$tool_bwrap" "${bw[@]}" --info-fd 3 -- "$@" 3>&"$info" {info}>&-
   fi
   exec "${pre[@]}" "$tool_bwrap" "${bw[@]}" -- "$@"
 }

@@ -6,7 +6,20 @@
 #   pid=<host pid of the sandbox's pid-1 (bwrap's init)>
 #   mnt=mnt:[…]  user=user:[…]  pidns=pid:[…]  net=net:[…]
 #   network=0|1  started=<epoch seconds>  pasta=<pid of an attached pasta, root only>
+#   start=<the init's start time in clock ticks, field 22 of /proc/PID/stat>: a cheap first check
+#   (no fork) that rules out a dead or reused pid before the namespace links are compared
 # $state/ns.env holds the sandbox's environment (NUL-separated) so joining shells get the same one.
+
+# Sets csbx_start to PID's start time (field 22 of /proc/PID/stat), or '' (no subshell: this runs on
+# every launch). The command name (field 2) may hold spaces and parentheses, so fields are counted
+# after its last ')'.
+csbx_start_time() {
+  local stat='' fields=()
+  csbx_start=''
+  IFS= read -r stat <"/proc/$1/stat" 2>/dev/null || return 0
+  read -r -a fields <<<"${stat##*) }"
+  csbx_start=${fields[19]-}
+}
 
 # Prints the four namespace links of PID, one per line (one readlink for all four).
 csbx_ns_links() {
@@ -16,7 +29,7 @@ csbx_ns_links() {
 # Sets reg_* from the registry and succeeds when it names a running sandbox.
 csbx_find_live() {
   [[ -f $state/ns ]] || return 1
-  reg_pid='' reg_pasta='' reg_mnt='' reg_user='' reg_pidns='' reg_net='' reg_network=1 reg_started=''
+  reg_pid='' reg_pasta='' reg_start='' reg_mnt='' reg_user='' reg_pidns='' reg_net='' reg_network=1 reg_started=''
   local key value
   while IFS='=' read -r key value; do
     case $key in
@@ -28,9 +41,16 @@ csbx_find_live() {
       network) reg_network=$value ;;
       started) reg_started=$value ;;
       pasta) reg_pasta=$value ;;
+      start) reg_start=$value ;;
     esac
   done <"$state/ns"
-  if [[ $reg_pid =~ ^[1-9][0-9]*$ && -e /proc/$reg_pid ]]; then
+  csbx_start=''
+  [[ $reg_pid =~ ^[1-9][0-9]*$ ]] && csbx_start_time "$reg_pid"
+  # An init without children is a sandbox whose payload has just exited: it is going away, not joinable.
+  local kids=''
+  [[ -n $reg_start && $csbx_start == "$reg_start" ]] &&
+    read -r kids <"/proc/$reg_pid/task/$reg_pid/children" 2>/dev/null
+  if [[ -n $kids ]]; then
     local links=()
     mapfile -t links < <(csbx_ns_links "$reg_pid")
     if [[ ${#links[@]} == 4 && -n $reg_mnt && ${links[0]} == "$reg_mnt" && ${links[1]} == "$reg_user" &&
@@ -38,14 +58,15 @@ csbx_find_live() {
       return 0
     fi
   fi
-  # Dead, or the pid now belongs to something else: forget it.
-  rm -f -- "$state/ns" "$state/ns.env"
+  # Dead, or the pid now belongs to something else: not live. The file is left for the next
+  # registration to overwrite (a fork to remove it would cost every launch after a normal exit).
   return 1
 }
 
-# Runs in a coprocess while bwrap waits on --block-fd: reads bwrap's --info-fd JSON on stdin, finds
-# the sandbox's init on the host, records it, then unblocks bwrap by writing to stdout. Registering
-# before the agent starts means a second launch can never miss a sandbox that is already running.
+# Runs beside bwrap (a process substitution on its --info-fd): learns the sandbox's init from bwrap's
+# child-pid, waits until bwrap has finished setting it up, and records it. It does not hold bwrap
+# back, so registration lands a few milliseconds after the payload starts rather than adding to every
+# launch. (--block-fd would close that window, at the cost of the whole setup time on the hot path.)
 # $1: how the sandbox's init relates to $2 (the launcher's pid, which has exec'd bwrap or pasta):
 #   direct  bwrap's child-pid is a host pid
 #   pasta   pasta ($2) made its own pid namespace; the init is $2's grandchild
@@ -57,10 +78,10 @@ csbx_registry_writer() {
       break
     fi
   done
-  [[ -n $pid ]] || exit 0
+  [[ -n $pid ]] || return 0
   if [[ $1 == pasta ]]; then
-    # $2's children are this writer (a process substitution forked before the exec) and bwrap's
-    # monitor; the monitor's only child is the sandbox's init.
+    # $2's children are this writer (forked before the exec) and bwrap's monitor; the monitor's only
+    # child is the sandbox's init.
     local kids=() k monitor=''
     read -r -a kids <"/proc/$2/task/$2/children" || true
     for k in "${kids[@]}"; do
@@ -76,28 +97,24 @@ csbx_registry_writer() {
     # A pid that is gone means bwrap failed its setup and has said why; only a live one is news.
     [[ -n $pid && -e /proc/$pid ]] &&
       printf 'claude-sandbox: warning: could not find the sandbox init; it will not be joinable\n' >&2
-    printf x
     return 0
   fi
   csbx_write_registry "$pid"
-  printf x
 }
 
 # Waits until bwrap's child PID has finished setting up, i.e. dropped its capabilities. Before that
 # its namespaces are not final: for the user's own uid bwrap first maps uid 0 (to mount devpts) and
-# then nests a second user namespace. That happens before bwrap reads --block-fd, so waiting here
-# cannot deadlock. Fails if the process goes away or takes more than 10 s.
+# then nests a second user namespace. Fails if the process goes away or takes more than 10 s.
 csbx_wait_setup() {
-  local tick key value deadline=$((EPOCHSECONDS + 10))
-  # read -t on a pipe nobody writes to is a sleep without a fork.
+  local tick status deadline=$((EPOCHSECONDS + 10))
+  # read -t on a pipe nobody writes to is a sleep without a fork per tick.
   exec {tick}<> <(:)
   while ((EPOCHSECONDS < deadline)); do
-    value=''
-    while IFS=$':\t ' read -r key value; do
-      [[ $key == CapEff ]] && break
-    done <"/proc/$1/status" 2>/dev/null || return 1
-    [[ $value == 0000000000000000 ]] && return 0
-    read -r -t 0.001 -u "$tick" key || true
+    status=''
+    IFS= read -r -d '' status <"/proc/$1/status" 2>/dev/null
+    [[ -n $status ]] || return 1
+    [[ $status =~ CapEff:[[:space:]]+0000000000000000 ]] && return 0
+    read -r -t 0.001 -u "$tick" status || true
   done
   return 1
 }
@@ -107,11 +124,12 @@ csbx_write_registry() {
   local links=()
   mapfile -t links < <(csbx_ns_links "$1")
   ((${#links[@]} == 4)) || return 0
-  printf '%s\0' "${sbx_env[@]}" >"$state/ns.env.$BASHPID"
-  printf 'pid=%s\nmnt=%s\nuser=%s\npidns=%s\nnet=%s\nnetwork=%s\nstarted=%s\npasta=%s\n' \
-    "$1" "${links[@]}" "$opt_network" "$EPOCHSECONDS" "${csbx_pasta_pid-}" >"$state/ns.$BASHPID"
-  mv -f -- "$state/ns.env.$BASHPID" "$state/ns.env"
-  mv -f -- "$state/ns.$BASHPID" "$state/ns"
+  # ns.env first: it is read only once ns names a live sandbox. Each file is one small write; readers
+  # check every field against the live process, so a torn read can only look "not live".
+  printf '%s\0' "${sbx_env[@]}" >"$state/ns.env"
+  csbx_start_time "$1"
+  printf 'pid=%s\nmnt=%s\nuser=%s\npidns=%s\nnet=%s\nnetwork=%s\nstarted=%s\npasta=%s\nstart=%s\n' \
+    "$1" "${links[@]}" "$opt_network" "$EPOCHSECONDS" "${csbx_pasta_pid-}" "$csbx_start" >"$state/ns"
 }
 
 csbx_stop() {

@@ -20,9 +20,27 @@ csbx_init_state() {
   local base=${project##*/}
   [[ -n $base ]] || base=root
   base=${base//[^A-Za-z0-9._-]/-}
-  local sum
-  sum=$(sha256sum <<<"$project")
-  project_id=$base-${sum:0:12}
+  # sha256sum is the launcher's only fork before bwrap, and a fork+exec costs a few ms on a busy
+  # machine, so the id is remembered per path (file name: the path with % and / escaped; checked
+  # against the state dir's `path` file before use).
+  local leaf=${project//%/%25} cached=''
+  leaf=${leaf//\//%2F}
+  local key=$state_root/ids/$leaf
+  if ((${#leaf} <= 255)) && [[ -f $key ]]; then
+    IFS= read -r cached <"$key" || cached=''
+  fi
+  if [[ -n $cached && $cached == "$base"-* ]]; then
+    local recorded=''
+    [[ -f $state_root/projects/$cached/path ]] && IFS= read -r recorded <"$state_root/projects/$cached/path"
+    [[ $recorded == "$project" ]] || cached=''
+  fi
+  if [[ -n $cached ]]; then
+    project_id=$cached
+  else
+    local sum
+    sum=$(sha256sum <<<"$project")
+    project_id=$base-${sum:0:12}
+  fi
   project_base=$base
   state=$state_root/projects/$project_id
 
@@ -64,5 +82,9 @@ csbx_init_state() {
       >"$state/tmux.conf"
   fi
   [[ -L $state/tmux.sock ]] || ln -sfn tmux.d/sock "$state/tmux.sock"
+  if [[ -z $cached ]] && ((${#leaf} <= 255)); then
+    [[ -d $state_root/ids ]] || mkdir -m 0700 -- "$state_root/ids" 2>/dev/null || true
+    printf '%s\n' "$project_id" >"$key" 2>/dev/null || true
+  fi
   return 0
 }
