@@ -4,7 +4,7 @@
 csbx_usage() {
   local usage
   # read from a here-document instead of cat: no fork for --help.
-  IFS= read -r -d '' usage <<'USAGE'
+  IFS= read -r -d '' usage <<'USAGE' || true
 Usage: claude-sandbox [OPTIONS] [PROJECT-DIR] [-- AGENT-ARGS...]
        claude-sandbox doctor [--json]
 
