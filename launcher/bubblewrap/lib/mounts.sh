@@ -77,14 +77,21 @@ csbx_fs_claude() {
   for name in "${spec_claude_ro[@]}"; do
     [[ $name != */* && $name != .* ]] || continue
     if [[ ! -e $c/$name && ! -L $c/$name ]]; then
-      # Names with an extension are files (settings.json, statusline.sh); the rest are directories.
-      if [[ $name == *.* ]]; then
-        : >>"$c/$name"
-      else
-        mkdir -m 0700 -- "$c/$name"
-      fi
+      # Names with an extension are files, the rest directories; JSON files get a valid empty object so
+      # the host's claude reads them as "no settings".
+      case $name in
+        *.json) printf '{}\n' >"$c/$name" ;;
+        *.*) : >>"$c/$name" ;;
+        *) mkdir -m 0700 -- "$c/$name" ;;
+      esac
     fi
     bw+=(--ro-bind "$c/$name" "$c/$name")
+  done
+  # Protected only when present (creating them would change how the host's claude behaves):
+  # ~/.claude/local holds a locally installed claude that the host runs.
+  for name in "${spec_claude_ro_opt[@]}"; do
+    [[ $name != */* && $name != .* ]] || continue
+    csbx_ro_if_exists "$c/$name"
   done
   # Scripts that settings.json runs (statusLine, hooks) by a path under ~/.claude are read-only too.
   # shellcheck disable=SC2088,SC2016 # literal text of settings files, not paths to expand
