@@ -1,4 +1,4 @@
-import { chmod, mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
+import { chmod, chown, mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { execa } from "execa";
@@ -37,10 +37,14 @@ async function makeTmp(): Promise<string> {
 
 async function doctor(user: SandboxUser, args: string[], env: Record<string, string> = {}) {
   tmp ??= await makeTmp();
+  // A HOME the user owns, as a real one would be (doctor checks the state dir under it can be created).
+  const home = path.join(tmp, `home-${user.uid}`);
+  await mkdir(home, { recursive: true });
+  await chown(home, user.uid, user.gid);
   const prefix = asUser(user);
   const argv = [...prefix, LAUNCHER, "doctor", ...args];
   const r = await execa(argv[0] as string, argv.slice(1), {
-    env: { PATH: BASE_PATH, HOME: tmp, ...env },
+    env: { PATH: BASE_PATH, HOME: home, ...env },
     extendEnv: false,
     cwd: tmp,
     reject: false,
@@ -95,7 +99,6 @@ describe.each(users)("doctor, as %s", (_label, user) => {
     expect(good.find((c) => c.check === "display")).toMatchObject({ status: "ok" });
     const empty = path.join(tmp, "empty-xauth");
     await writeFile(empty, "");
-    const { chown } = await import("node:fs/promises");
     await chown(empty, u.uid, u.gid);
     const bad = parseChecks(
       String((await doctor(u, ["--json"], { DISPLAY: xvfb.display, XAUTHORITY: empty })).stdout),
@@ -117,6 +120,19 @@ describe.each(users)("doctor, as %s", (_label, user) => {
 });
 
 describe("doctor on a machine without the tools", () => {
+  test("a state dir the user cannot create FAILs with a way out", async () => {
+    const user = ensureTestUser();
+    const r = await doctor(user, ["--json"], {
+      HOME: "/nonexistent-home",
+      CLAUDE_SANDBOX_AGENT: "/usr/bin/true",
+    });
+    const state = parseChecks(String(r.stdout)).find((c) => c.check === "state-dir");
+    expect(state).toMatchObject({ status: "fail" });
+    expect(state?.detail).toContain("/nonexistent-home/.local/state/claude-sandbox");
+    expect(state?.fix).toContain("XDG_STATE_HOME");
+    expect(r.exitCode).toBe(1);
+  });
+
   test("missing bwrap, pasta and jq each FAIL with the package to install", async () => {
     tmp = await makeTmp();
     // A PATH with what any system has, but none of the sandbox's tools.

@@ -75,6 +75,14 @@ describe.each(users)("user namespaces disabled, as %s", (_label, user) => {
     expect(bwrap?.detail).toMatch(/user namespaces are disabled/);
     expect(bwrap?.fix).toMatch(/sysctl -w user\.max_user_namespaces=\d+/);
 
+    if (fx.owner.uid !== 0) {
+      // As a user, pasta creates its own namespaces, so it fails the same way and must say why.
+      const net = checks.get("network-helper");
+      expect(net?.status).toBe("fail");
+      expect(net?.detail).toMatch(/user namespaces are disabled/);
+      expect(net?.fix).toMatch(/sysctl -w user\.max_user_namespaces=\d+/);
+    }
+
     const human = await withoutUserns(fx, [LAUNCHER, "doctor"]);
     expect(String(human.stdout)).toMatch(/^FAIL\s+userns\.max\s+user namespaces are disabled/m);
     expect(String(human.stderr)).toContain("run the fix lines above");
