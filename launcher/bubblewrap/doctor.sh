@@ -74,8 +74,12 @@ report() {
   fi
 }
 
+# Tests point this at a fake tree to exercise kernels this machine is not (Debian's clone switch, Ubuntu's
+# AppArmor restriction); the bwrap and pasta checks still run against the real kernel.
+sysctl_dir=${CLAUDE_SANDBOX_DOCTOR_SYSCTL_DIR:-/proc/sys}
+
 read_sysctl() {
-  local file=/proc/sys/${1//.//}
+  local file=$sysctl_dir/${1//.//}
   [[ -r $file ]] && cat "$file"
 }
 

@@ -172,6 +172,28 @@ describe("doctor on a machine without the tools", () => {
     expect(r.exitCode).toBe(1);
   });
 
+  test("Debian's clone switch off and Ubuntu's AppArmor restriction on are named, with their fixes", async () => {
+    tmp = await makeTmp();
+    const sys = path.join(tmp, "sys");
+    await mkdir(path.join(sys, "user"), { recursive: true });
+    await mkdir(path.join(sys, "kernel"), { recursive: true });
+    await writeFile(path.join(sys, "user", "max_user_namespaces"), "15000\n");
+    await writeFile(path.join(sys, "kernel", "unprivileged_userns_clone"), "0\n");
+    await writeFile(path.join(sys, "kernel", "apparmor_restrict_unprivileged_userns"), "1\n");
+    const r = await doctor(ensureTestUser(), ["--json"], {
+      CLAUDE_SANDBOX_DOCTOR_SYSCTL_DIR: sys,
+      CLAUDE_SANDBOX_AGENT: "/usr/bin/true",
+    });
+    const checks = new Map(parseChecks(String(r.stdout)).map((c) => [c.check, c]));
+    expect(checks.get("userns.debian-clone")).toMatchObject({ status: "fail" });
+    expect(checks.get("userns.debian-clone")?.fix).toContain("sysctl -w kernel.unprivileged_userns_clone=1");
+    expect(checks.get("userns.apparmor")?.status).toBe("warn");
+    expect(checks.get("userns.apparmor")?.fix).toMatch(
+      /apparmor_parser|apparmor_restrict_unprivileged_userns=0/,
+    );
+    expect(r.exitCode).toBe(1);
+  });
+
   test("an unknown option is a usage error", async () => {
     const r = await doctor(ROOT, ["--frobnicate"]);
     expect(r.exitCode).toBe(2);
