@@ -242,16 +242,13 @@ export async function createSandboxManager(options: SandboxManagerOptions): Prom
     runtimes.set(id, runtime);
     sessionToId.set(session, id);
     const firstDisplay = displays.reserve();
-    let sessionStarted = false;
     let xvfb: RunningXvfb | null = null;
     try {
       // Xvfb (≈55 ms of its own init) and the tmux session with its log pipe start side by side; the pane
       // holds a placeholder until the display is ready, then the launcher replaces it.
       const [display, sessionResult] = await Promise.allSettled([
         startDisplay(id, tools, firstDisplay),
-        startSession(id, session, valid, tools, firstDisplay).then(() => {
-          sessionStarted = true;
-        }),
+        startSession(id, session, valid, tools, firstDisplay),
       ]);
       if (display.status === "fulfilled") xvfb = display.value;
       if (display.status === "rejected") throw stepFailed("start the Xvfb display", display.reason);
@@ -300,7 +297,8 @@ export async function createSandboxManager(options: SandboxManagerOptions): Prom
         xvfb: xvfb === null ? null : { pid: xvfb.pid, startTime: xvfb.startTime },
         display: xvfb?.display ?? null,
         pane: runtime.pane,
-        hasSession: sessionStarted,
+        // Even a failed session step may have created the session before a later command in it failed.
+        hasSession: true,
       }).catch(() => {});
       displays.release(firstDisplay);
       if (xvfb !== null) displays.release(xvfb.display);
@@ -409,8 +407,11 @@ export async function createSandboxManager(options: SandboxManagerOptions): Prom
         for (const p of await processTree(pane.pid))
           if (leaderAlive || p.pid !== pane.pid) members.set(p.pid, p);
       }
-      // Processes that escaped the tree (setsid + parent exited) still carry the sandbox's own XAUTHORITY.
-      for (const p of await processesWithEnvironment(`XAUTHORITY=${authFile(id)}`)) members.set(p.pid, p);
+      // Processes that escaped the tree (setsid + parent exited) still carry the sandbox's own XAUTHORITY. The
+      // pipe-pane `cat` carries it too but must live until the session ends, to log the launcher's last words.
+      for (const p of await processesWithEnvironment(`XAUTHORITY=${authFile(id)}`)) {
+        if (!members.has(p.pid) && p.ppid !== tmuxServer?.pid) members.set(p.pid, p);
+      }
       await terminateProcesses([...members.values()]);
       await tmux.killSession(session).catch(() => {});
     }

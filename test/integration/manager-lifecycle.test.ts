@@ -139,4 +139,16 @@ describe("manager lifecycle with the fixture launcher", () => {
     expect(cwd).toBe(weird);
     await manager.delete(record.id);
   });
+
+  it("logs what the launcher prints while it shuts down on stop", async () => {
+    const manager = await h.open();
+    const record = await manager.create({
+      name: "last-words",
+      backend: "bubblewrap",
+      projectDir: h.projectDir,
+      agentArgs: ["on-term", "goodbye-from-launcher"],
+    });
+    await manager.stop(record.id);
+    expect(await readLog(manager.logPath(record.id))).toContain("goodbye-from-launcher");
+  });
 });

@@ -67,30 +67,28 @@ describe("manager under parallel creates", () => {
   });
 
   it("skips a display number another X server holds, even one only visible when Xvfb fails to listen", async () => {
-    const manager = await h.open();
-    // The lowest free number is taken by a server this manager did not start.
-    const first = await manager.create({ name: "a", backend: "bubblewrap", projectDir: h.projectDir });
-    const taken = first.display_num as number;
-    await manager.stop(first.id);
-    const foreign = spawn(
-      "Xvfb",
-      [`:${taken}`, "-nolisten", "tcp", "-displayfd", "3", "-auth", "/dev/null"],
-      {
-        stdio: ["ignore", "ignore", "ignore", "pipe"],
-      },
-    );
+    // A server this manager did not start takes a number (Xvfb picks the lowest free one itself).
+    const foreign = spawn("Xvfb", ["-nolisten", "tcp", "-displayfd", "3", "-auth", "/dev/null"], {
+      stdio: ["ignore", "ignore", "ignore", "pipe"],
+    });
+    const exited = once(foreign, "exit");
     try {
-      await once(foreign.stdio[3] as NodeJS.ReadableStream, "data");
-      // Hide it from the file checks: only its abstract socket remains, so our Xvfb on that number fails to
+      const ready = once(foreign.stdio[3] as NodeJS.ReadableStream, "data");
+      const [chunk] = (await Promise.race([ready, exited.then(() => [null])])) as [Buffer | null];
+      if (chunk === null) throw new Error("the foreign Xvfb did not start");
+      const taken = Number(chunk.toString().trim());
+      // Hide it from the file checks: only its abstract socket remains, so Xvfb on that number fails to
       // listen, and the manager must move on to the next number.
       rmSync(`/tmp/.X11-unix/X${taken}`, { force: true });
       expect(xFilesOf(taken)).toEqual([]);
-      const second = await manager.create({ name: "b", backend: "bubblewrap", projectDir: h.projectDir });
-      expect(second.display_num).not.toBe(taken);
-      expect(second.status).toBe("running");
-      await manager.delete(second.id);
+      const manager = await h.open({ displayBase: taken });
+      const created = await manager.create({ name: "b", backend: "bubblewrap", projectDir: h.projectDir });
+      expect(created.display_num).toBeGreaterThan(taken);
+      expect(created.status).toBe("running");
+      await manager.delete(created.id);
     } finally {
       foreign.kill("SIGKILL");
+      await exited;
     }
   });
 
