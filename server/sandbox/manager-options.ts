@@ -45,10 +45,10 @@ export function checkManagerOptions(options: SandboxManagerOptions, stateDir: st
       );
     }
   }
-  if (!Number.isSafeInteger(options.displayBase) || options.displayBase < 1 || options.displayBase > 60_000) {
+  if (!Number.isSafeInteger(options.displayBase) || options.displayBase < 0 || options.displayBase > 60_000) {
     throw new SandboxError(
       "invalid_argument",
-      `displayBase ${options.displayBase} must be an integer 1..60000`,
+      `displayBase ${options.displayBase} must be an integer 0..60000`,
     );
   }
 }
