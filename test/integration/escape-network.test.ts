@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import path from "node:path";
 import { afterEach, describe, expect, test } from "vitest";
 import { createSandboxFixture, type SandboxFixture } from "../helpers/sandbox-home.js";
@@ -30,6 +31,17 @@ const users: [string, () => SandboxUser][] = [
   ["unprivileged user", ensureTestUser],
 ];
 
+const WELL_KNOWN_SOCKETS = [
+  "/run/dbus/system_bus_socket",
+  "/run/systemd/private",
+  "/run/systemd/notify",
+  "/var/run/docker.sock",
+  "/run/containerd/containerd.sock",
+  "/var/run/libvirt/libvirt-sock",
+  "/run/user/0/bus",
+  "/run/user/1000/bus",
+];
+
 let fx: SandboxFixture | undefined;
 const resources: HostResource[] = [];
 afterEach(async () => {
@@ -49,6 +61,7 @@ async function track<T extends HostResource>(r: Promise<T>): Promise<T> {
 /** Host-side targets: servers on loopback, on an egress address, and on all addresses; sockets. */
 async function hostTargets(f: SandboxFixture) {
   const loopback = await track(startHttpServer("127.0.0.1"));
+  const loopback6 = await track(startHttpServer("::1"));
   const any = await track(startHttpServer("0.0.0.0"));
   const egress = await track(addEgressAddress());
   const outside = await track(startHttpServer(egress.address));
@@ -74,6 +87,7 @@ async function hostTargets(f: SandboxFixture) {
       loopbackTargets: [
         http("host-loopback", "127.0.0.1", loopback),
         http("host-loopback-any", "127.0.0.1", any),
+        http("host-loopback-ipv6", "::1", loopback6),
         ...(gateway
           ? [http("gateway-to-loopback", gateway, loopback), http("gateway-any", gateway, any)]
           : []),
@@ -89,6 +103,8 @@ async function hostTargets(f: SandboxFixture) {
         { name: "manager-socket", path: managerSocket },
         { name: "outside-socket", path: outsideSocket },
         { name: "abstract", abstract: `csbx-escape-${f.token}` },
+        // Well-known host daemons' sockets, where this host has them.
+        ...WELL_KNOWN_SOCKETS.filter((p) => existsSync(p)).map((p) => ({ name: `host:${p}`, path: p })),
       ],
     },
   };
