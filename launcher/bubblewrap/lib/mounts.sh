@@ -166,7 +166,8 @@ csbx_fs_xauth() {
   local dest=$sbx_runtime_dir/Xauthority fd
   if command -v xauth >/dev/null; then
     # Only this display's cookie: the user's file may hold cookies of other displays (other sandboxes).
-    exec {fd}< <(xauth -f "$src" extract - "$DISPLAY" 2>/dev/null)
+    # -i: no lock file, which could not be created next to a cookie file in a directory we cannot write.
+    exec {fd}< <(xauth -i -f "$src" extract - "$DISPLAY" 2>/dev/null)
   else
     exec {fd}<"$src"
   fi

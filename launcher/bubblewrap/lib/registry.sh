@@ -16,7 +16,7 @@
 csbx_start_time() {
   local stat='' fields=()
   csbx_start=''
-  IFS= read -r stat <"/proc/$1/stat" 2>/dev/null || return 0
+  IFS= read -r stat 2>/dev/null <"/proc/$1/stat" || return 0
   read -r -a fields <<<"${stat##*) }"
   csbx_start=${fields[19]-}
 }
@@ -49,7 +49,7 @@ csbx_find_live() {
   # An init without children is a sandbox whose payload has just exited: it is going away, not joinable.
   local kids=''
   [[ -n $reg_start && $csbx_start == "$reg_start" ]] &&
-    read -r kids <"/proc/$reg_pid/task/$reg_pid/children" 2>/dev/null
+    read -r kids 2>/dev/null <"/proc/$reg_pid/task/$reg_pid/children"
   if [[ -n $kids ]]; then
     local links=()
     mapfile -t links < <(csbx_ns_links "$reg_pid")
@@ -80,16 +80,18 @@ csbx_registry_writer() {
   done
   [[ -n $pid ]] || return 0
   if [[ $1 == pasta ]]; then
-    # $2's children are this writer (forked before the exec) and bwrap's monitor; the monitor's only
-    # child is the sandbox's init.
-    local kids=() k monitor=''
-    read -r -a kids <"/proc/$2/task/$2/children" || true
+    # $2's children are bwrap's monitor and helpers forked before the exec (this writer, xauth,
+    # xdg-dbus-proxy); the monitor is the one named bwrap, and its only child is the sandbox's init.
+    local kids=() k comm monitor=''
+    read -r -a kids 2>/dev/null <"/proc/$2/task/$2/children" || true
     for k in "${kids[@]}"; do
-      [[ $k == "$BASHPID" ]] || monitor=$k
+      comm=''
+      read -r comm 2>/dev/null <"/proc/$k/comm" || true
+      [[ $comm == bwrap ]] && monitor=$k
     done
     pid=''
     if [[ -n $monitor ]]; then
-      read -r -a kids <"/proc/$monitor/task/$monitor/children" || true
+      read -r -a kids 2>/dev/null <"/proc/$monitor/task/$monitor/children" || true
       ((${#kids[@]} == 1)) && pid=${kids[0]}
     fi
   fi
@@ -111,7 +113,7 @@ csbx_wait_setup() {
   exec {tick}<> <(:)
   while ((EPOCHSECONDS < deadline)); do
     status=''
-    IFS= read -r -d '' status <"/proc/$1/status" 2>/dev/null
+    IFS= read -r -d '' status 2>/dev/null <"/proc/$1/status"
     [[ -n $status ]] || return 1
     [[ $status =~ CapEff:[[:space:]]+0000000000000000 ]] && return 0
     read -r -t 0.001 -u "$tick" status || true
