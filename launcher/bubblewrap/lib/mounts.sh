@@ -77,10 +77,9 @@ csbx_fs_claude() {
   for name in "${spec_claude_ro[@]}"; do
     [[ $name != */* && $name != .* ]] || continue
     if [[ ! -e $c/$name && ! -L $c/$name ]]; then
-      # Names with an extension are files, the rest directories; JSON files get a valid empty object so
-      # the host's claude reads them as "no settings".
+      # Names with an extension are files, the rest directories. Placeholders stay empty: an empty
+      # file is "nothing configured" to claude, and obviously not content the sandbox wrote.
       case $name in
-        *.json) printf '{}\n' >"$c/$name" ;;
         *.*) : >>"$c/$name" ;;
         *) mkdir -m 0700 -- "$c/$name" ;;
       esac
