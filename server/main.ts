@@ -97,9 +97,16 @@ async function main(): Promise<number> {
 
 async function prepareStateDir(dir: string): Promise<void> {
   // 0700: the directory holds X auth cookies and the tmux socket that controls every sandbox.
-  await mkdir(dir, { recursive: true, mode: 0o700 });
+  try {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "EEXIST" || code === "ENOTDIR")
+      throw new Error(`${dir} (or a parent) exists and is not a directory`);
+    throw err;
+  }
   const info = await stat(dir);
-  if (!info.isDirectory()) throw new Error(`${dir} is not a directory`);
+  if (!info.isDirectory()) throw new Error(`${dir} exists and is not a directory`);
   if ((info.mode & 0o077) !== 0) {
     log(
       `warning: state directory ${dir} is accessible to other users (mode ${(info.mode & 0o777).toString(8)}); ` +

@@ -126,6 +126,16 @@ describe("state", () => {
     expect(await readFile(file, "utf8")).toBe('{"schema_version": 1, "sandboxes": [trunc');
   });
 
+  it("refuses a state directory that is a file, naming it", async () => {
+    const file = join(await stateDir(), "not-a-dir");
+    await writeFile(file, "");
+    const result = await runDaemonToExit({ MANAGER_STATE_DIR: file });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(
+      `cannot use state directory: ${file} (or a parent) exists and is not a directory`,
+    );
+  });
+
   it("refuses a second daemon on the same state directory and leaves the first one working", async () => {
     const first = await start();
     const result = await runDaemonToExit({
