@@ -188,13 +188,18 @@ export async function createSandboxManager(options: SandboxManagerOptions): Prom
 
   async function takeAuthFile(xauthPath: string, target: string): Promise<void> {
     const spare = spareAuth;
-    spareAuth = closed ? null : makeSpareAuth(xauthPath);
+    spareAuth = null;
     const file = await spare?.catch(() => null);
     if (file === null || file === undefined) {
       await writeAuthFile(xauthPath, target);
       return;
     }
     await rename(file, target);
+  }
+
+  /** Makes the next spare after a create, so its xauth process does not compete with this create's Xvfb. */
+  function prepareSpareAuth(xauthPath: string): void {
+    if (spareAuth === null && !closed) spareAuth = makeSpareAuth(xauthPath);
   }
 
   /** Starts Xvfb on the reserved display, moving on to the next free number if another server takes it. */
@@ -290,6 +295,7 @@ export async function createSandboxManager(options: SandboxManagerOptions): Prom
       const result = await commit(record);
       runtime.starting = false;
       runtime.pendingEnd?.();
+      prepareSpareAuth(tools.xauth);
       return result;
     } catch (error) {
       runtime.ending = true;
@@ -336,7 +342,7 @@ export async function createSandboxManager(options: SandboxManagerOptions): Prom
       await tmux.killSession(session);
       await tmux.runAll(commands);
     }
-    await refreshServerHandle();
+    await checkTmuxServer();
   }
 
   /** Replaces the placeholder with the launcher; resolves with the launcher's process handle. */
@@ -484,23 +490,30 @@ export async function createSandboxManager(options: SandboxManagerOptions): Prom
       .then((pane) => endUnexpectedly(id, describeExit(pane?.deadStatus ?? null, pane?.deadSignal ?? null)));
   }
 
-  async function poll(): Promise<void> {
-    if (closed) return;
+  /**
+   * Notices that the tmux server we knew has gone (killed, crashed), taking every session on it: those
+   * sandboxes end. A create may have started a new server since, so the current one is asked which sessions
+   * exist rather than ending everything. Runs from the poll and before a create relies on the server.
+   */
+  async function checkTmuxServer(): Promise<void> {
     const server = tmuxServer;
-    if (server !== null && !(await isRunning(server))) {
-      // The server we knew is gone, and every session on it. A create may have started a new server since, so
-      // ask the current one which sessions exist rather than ending everything.
-      const live = new Set((await tmux.listPanes()).map((p) => p.session));
-      if (tmuxServer === server) await refreshServerHandle();
-      for (const record of records.values()) {
-        const runtime = runtimes.get(record.id);
-        if (record.status !== "running" || runtime === undefined || runtime.starting || runtime.ending)
-          continue;
-        if (!live.has(record.tmux_session ?? "")) {
-          endUnexpectedly(record.id, { reason: "the manager's tmux server exited" });
-        }
+    if (server !== null && (await isRunning(server))) return;
+    const live = new Set((await tmux.listPanes()).map((p) => p.session));
+    if (tmuxServer === server) await refreshServerHandle();
+    if (server === null) return;
+    for (const record of records.values()) {
+      const runtime = runtimes.get(record.id);
+      if (record.status !== "running" || runtime === undefined || runtime.starting || runtime.ending)
+        continue;
+      if (!live.has(record.tmux_session ?? "")) {
+        endUnexpectedly(record.id, { reason: "the manager's tmux server exited" });
       }
     }
+  }
+
+  async function poll(): Promise<void> {
+    if (closed) return;
+    if (tmuxServer !== null) await checkTmuxServer();
     for (const record of records.values()) {
       const runtime = runtimes.get(record.id);
       if (record.status !== "running" || runtime === undefined || runtime.starting || runtime.ending)

@@ -111,7 +111,12 @@ describe("manager liveness", () => {
     const created = await manager.create({ name: "server", backend: "bubblewrap", projectDir: h.projectDir });
     const dead = deadEvent(manager, created.id, 5000);
     execFileSync("tmux", ["-S", manager.tmuxSocket, "kill-server"]);
+    // A create right away starts a new server; the sandbox of the old one must still be seen as gone.
+    const next = await manager.create({ name: "next", backend: "bubblewrap", projectDir: h.projectDir });
     expect((await dead).status).toBe("dead");
+    expect(pidAlive(created.pid_xvfb as number)).toBe(false);
+    expect(manager.get(next.id).status).toBe("running");
+    await manager.delete(next.id);
     await expectNothingLeft(created);
   });
 
