@@ -10,6 +10,7 @@ import { type ConnectNodeAdapterOptions, connectNodeAdapter } from "@connectrpc/
 import { describeListen, type ListenAddress } from "./config.js";
 import type { LogHub } from "./logs/log-hub.js";
 import { createRoutes } from "./routes.js";
+import { SandboxError } from "./sandbox/errors.js";
 import type { SandboxManager } from "./sandbox/sandbox-manager.js";
 import type { GatewayFactory } from "./service/gateway.js";
 import { listenError } from "./service/listen-error.js";
@@ -60,7 +61,11 @@ export function createApp(options: AppOptions): App {
     logHub,
     shutdownSignal: shutdown.signal,
     watchKeepaliveMs: options.watchKeepaliveMs,
-    reportError: (rpc, err) => log(`${rpc} failed: ${describeError(err)}`),
+    // A domain error's message says it all; anything else gets its stack for whoever debugs it.
+    reportError: (rpc, err) =>
+      log(
+        `${rpc} failed: ${err instanceof SandboxError && err.kind !== "internal" ? err.message : describeError(err)}`,
+      ),
   });
   const adapterOptions = { routes, shutdownSignal: shutdown.signal, readMaxBytes: MAX_REQUEST_BYTES };
   const guard = createRequestGuard(options.listen);

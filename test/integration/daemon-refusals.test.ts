@@ -27,6 +27,7 @@ import {
   runDaemonToExit,
   startDaemon,
   stopDaemon,
+  waitUntil,
   xvfbProcesses,
 } from "../helpers/start-daemon.js";
 
@@ -207,6 +208,8 @@ describe("CreateSandbox input", () => {
     expect((await daemon.client.listSandboxes({})).sandboxes).toEqual([]);
     expect(await xvfbProcesses(daemon.stateDir)).toEqual([]);
     expect(await readdir(join(daemon.stateDir, "logs"))).toEqual([]);
+    // A client's mistakes are the client's business: nothing in the daemon's log.
+    expect(daemon.stderr()).not.toContain("failed");
   });
 
   it("answers failed_precondition naming Xvfb and its package when Xvfb is not on PATH", async () => {
@@ -228,6 +231,11 @@ describe("CreateSandbox input", () => {
     expect(result.message).toContain("Xvfb");
     expect(result.message).toContain("Debian package: xvfb");
     expect((await daemon.client.listSandboxes({})).sandboxes).toEqual([]);
+    // The operator hears about it too, in one line.
+    await waitUntil("the daemon's log line", () =>
+      daemon.stderr().includes("CreateSandbox failed: Xvfb was not found"),
+    );
+    expect(daemon.stderr()).not.toContain("    at ");
     await cleanupStateDir(join(dir, "state"));
   });
 

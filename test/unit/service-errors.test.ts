@@ -47,10 +47,18 @@ describe("toConnectError", () => {
     expect(reported).toEqual([original]);
   });
 
-  it("reports a domain internal error but still shows its message", () => {
-    const reported: unknown[] = [];
-    toConnectError(new SandboxError("internal", "tmux refused the session"), (e) => reported.push(e));
-    expect(reported).toHaveLength(1);
+  it.each([
+    ["failed_precondition", true],
+    ["unavailable", true],
+    ["internal", true],
+    ["invalid_argument", false],
+    ["not_found", false],
+    ["already_exists", false],
+  ] as [SandboxErrorKind, boolean][])("reports %s to the daemon log: %s", (kind, reported) => {
+    const seen: unknown[] = [];
+    const err = new SandboxError(kind, "message for the caller");
+    expect(toConnectError(err, (e) => seen.push(e)).rawMessage).toBe("message for the caller");
+    expect(seen).toEqual(reported ? [err] : []);
   });
 
   it("passes a ConnectError through unchanged and does not report it", () => {
