@@ -35,6 +35,7 @@ const CLAUDE_PROTECTED = [
   "skills",
   "output-styles",
   "CLAUDE.md",
+  "shell-snapshots",
 ];
 
 /** Paths under ~/.claude the sandbox must not be able to create or change on the host. */
@@ -104,6 +105,11 @@ export async function createSandboxFixture(owner: SandboxUser): Promise<SandboxF
   await guard(path.join(home, ".claude", "settings.json"), '{"permissions": {"allow": []}}\n');
   await guard(path.join(home, ".claude", "hooks", "pre.sh"), "#!/bin/sh\nexit 0\n", 0o755);
   await guard(path.join(home, ".claude", "commands", "existing.md"), "# existing command\n");
+  // What a Claude Code session running unsandboxed on the host keeps here and sources before each command.
+  await guard(
+    path.join(home, ".claude", "shell-snapshots", "snapshot-bash-1795000000000-abc123.sh"),
+    "# snapshot\n",
+  );
   await mkdir(path.join(home, ".claude", "projects"), { recursive: true });
   await chmod(root, 0o755);
   await chownTree(root, owner);
