@@ -323,7 +323,7 @@ describe("the daemon's listener", () => {
     expect(serverSignal?.aborted).toBe(true);
   });
 
-  it("creates the Unix socket mode 0660 and serves the client over it", async () => {
+  it("creates the Unix socket mode 0660 and serves Connect and gRPC over it", async () => {
     const dir = await tempDir();
     const path = join(dir, "api.sock");
     const { where } = await start({ kind: "unix", path });
@@ -332,6 +332,15 @@ describe("the daemon's listener", () => {
     const client = createSandboxClient({ socketPath: path });
     await client.createSandbox({ name: "u", backend: Backend.VM, projectDir: "/p" });
     expect((await client.listSandboxes({})).sandboxes).toHaveLength(1);
+    // Native gRPC (h2c) on the same socket, as grpcurl or buf curl --unix-socket would use it.
+    const grpc = createClient(
+      SandboxService,
+      createGrpcTransport({
+        baseUrl: "http://localhost",
+        nodeOptions: { createConnection: () => connectTcp({ path }) },
+      }),
+    );
+    expect((await grpc.listSandboxes({})).sandboxes.map((s) => s.name)).toEqual(["u"]);
   });
 
   it("replaces a stale socket file, refuses a live one, refuses a non-socket, and removes its socket on close", async () => {
