@@ -77,9 +77,9 @@ describe.each(users)("display and D-Bus, as %s", (_label, user) => {
     // Reaching the keyring proves the proxy is in place; the blocked names below then mean "filtered".
     expect(probe.byName(`dbus:${ALLOWED}`), probe.describe()).toMatchObject({ blocked: false });
     const attacks = probe.results.filter(
-      (r) => /^dbus(:|-list|-direct)/.test(r.name) && r.name !== `dbus:${ALLOWED}`,
+      (r) => /^dbus(:|-list|-direct|-driver)/.test(r.name) && r.name !== `dbus:${ALLOWED}`,
     );
-    expect(attacks.length, probe.describe()).toBe(HIDDEN.length + 2);
+    expect(attacks.length, probe.describe()).toBe(HIDDEN.length + 4);
     expect(leaks(attacks), probe.describe()).toBe("");
   });
 });
