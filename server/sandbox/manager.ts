@@ -520,6 +520,13 @@ export async function createSandboxManager(options: SandboxManagerOptions): Prom
         continue;
       if (runtime.xvfbChild === null && runtime.xvfb !== null && !(await isRunning(runtime.xvfb))) {
         endUnexpectedly(record.id, { reason: `Xvfb (display :${record.display_num}) is no longer running` });
+      } else if (runtime.pane !== null && !(await isRunning(runtime.pane))) {
+        // Normally the pane-died hook reports this at once; this catches a hook that could not run.
+        const session = record.tmux_session ?? "";
+        const pane = (await settledPanes().catch(() => [])).find((p) => p.session === session);
+        if (pane === undefined || pane.dead) {
+          endUnexpectedly(record.id, describeExit(pane?.deadStatus ?? null, pane?.deadSignal ?? null));
+        }
       }
     }
   }

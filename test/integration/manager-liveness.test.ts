@@ -1,4 +1,6 @@
 import { execFileSync } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { SandboxManager } from "../../server/sandbox/sandbox-manager.js";
 import type { SandboxEvent, SandboxRecord } from "../../server/sandbox/types.js";
@@ -135,6 +137,22 @@ describe("manager liveness", () => {
     const stopped = await manager.stop(created.id);
     expect(stopped.status).toBe("stopped");
     expect(Date.now() - started).toBeLessThan(10_000);
+    await expectNothingLeft(created);
+  });
+
+  it("still notices a launcher exit when the tmux hook cannot report it", async () => {
+    const manager = await h.open();
+    const release = join(h.root, "release");
+    const created = await manager.create({
+      name: "no-hook",
+      backend: "bubblewrap",
+      projectDir: h.projectDir,
+      agentArgs: ["wait-file", release, "exit", "5"],
+    });
+    execFileSync("tmux", ["-S", manager.tmuxSocket, "set-hook", "-gu", "pane-died"]);
+    const dead = deadEvent(manager, created.id, 5000);
+    writeFileSync(release, "");
+    expect(await dead).toMatchObject({ status: "dead", exit_code: 5 });
     await expectNothingLeft(created);
   });
 });
