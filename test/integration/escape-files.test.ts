@@ -24,7 +24,10 @@ const users: [string, () => SandboxUser][] = [
 ];
 
 let fx: SandboxFixture | undefined;
+const scratchFiles: string[] = [];
 afterEach(async () => {
+  const { rm } = await import("node:fs/promises");
+  for (const p of scratchFiles.splice(0)) await rm(p, { force: true });
   if (!fx) return;
   await killStragglers(fx.root);
   await fx.cleanup();
@@ -53,7 +56,14 @@ async function filesConfig(f: SandboxFixture) {
   await writeFile(cookies, `${f.secretMarker}\n`);
   await chownTree(path.join(f.home, ".local"), f.owner);
   const outsideSecret = path.join(f.outside, "secret.txt");
+  // Shared host scratch space (the seed bound host /dev/shm read-write): plant a secret in each.
+  const scratch = [`/dev/shm/csbx-escape-${f.token}`, `/var/tmp/csbx-escape-${f.token}`];
+  for (const p of scratch) {
+    await writeFile(p, `${f.secretMarker}\n`, { mode: 0o644 });
+    scratchFiles.push(p);
+  }
   const marked = [
+    ...scratch,
     outsideSecret,
     `/proc/1/root${outsideSecret}`,
     `/proc/self/root${outsideSecret}`,
