@@ -2,7 +2,7 @@ import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { execa } from "execa";
 import { afterEach, describe, expect, test } from "vitest";
-import { findProcesses, waitFor } from "../helpers/sandbox-launcher.js";
+import { findProcesses, LAUNCHER, waitFor } from "../helpers/sandbox-launcher.js";
 import { userCommand } from "../helpers/sandbox-user.js";
 import {
   createLauncherFixture,
@@ -11,6 +11,7 @@ import {
   installAgent,
   type LauncherFixture,
   launch,
+  launcherEnv,
   shellOut,
   startLive,
 } from "./launcher-harness.js";
@@ -141,4 +142,40 @@ describe.each(IDENTITIES)("per-project sandbox, as %s", (_name, user) => {
     ).toBe(true);
     expect(await waitFor(async () => (await findProcesses(fx?.root ?? "")).length === 0, 10_000)).toBe(true);
   });
+
+  test("--die-with-parent ends the sandbox when the caller dies; without it the sandbox outlives the caller", async () => {
+    fx = await createLauncherFixture(user());
+    const f = fx;
+    for (const [flags, survives] of [
+      [["--die-with-parent"], false],
+      [["--die-with-parent", "--no-network"], false],
+      [[], true],
+    ] as const) {
+      const marker = `sleep 77${Math.floor(Math.random() * 100_000)}`;
+      // A caller (bash) that starts the launcher in the background, then is SIGKILLed.
+      const inner = [LAUNCHER, ...flags, "--shell", f.project, "--", "-c", marker]
+        .map((a) => `'${a}'`)
+        .join(" ");
+      const [file, args] = userCommand(f.user, "bash", ["-c", `${inner} </dev/null >/dev/null 2>&1 & wait`]);
+      const caller = execa(file, args, {
+        env: launcherEnv(f),
+        extendEnv: false,
+        cwd: f.project,
+        reject: false,
+        stdio: "ignore",
+      });
+      // The sleep itself (its command line is exactly the marker), not the caller that mentions it.
+      const sleeping = async () => (await findProcesses(marker)).some((p) => p.cmdline.trim() === marker);
+      expect(await waitFor(sleeping, 20_000)).toBe(true);
+      caller.kill("SIGKILL");
+      await caller;
+      const ended = await waitFor(async () => !(await sleeping()), 5_000);
+      expect(ended, `${flags.join(" ")}: sandbox ended with its caller`).toBe(!survives);
+      if (survives) {
+        const stop = await launch(f, ["--stop", f.project]);
+        expect(stop.exitCode, describeRun(stop)).toBe(0);
+        expect(await waitFor(async () => !(await sleeping()), 10_000)).toBe(true);
+      }
+    }
+  }, 60_000);
 });

@@ -86,6 +86,13 @@ csbx_exec_sandbox() {
     csbx_tool pasta
     pre=("$tool_pasta" "${csbx_pasta_opts[@]}" --)
     how=pasta
+    if ((opt_die_with_parent)); then
+      # bwrap's parent is pasta here, which would outlive our caller: tie pasta to the caller too
+      # (the death signal survives the exec into pasta).
+      local tool_setpriv
+      csbx_tool setpriv
+      pre=("$tool_setpriv" --pdeathsig KILL -- "${pre[@]}")
+    fi
   elif ((uid != 0)); then
     # For a non-root user bwrap nests a second user namespace (to map the uid back after mounting
     # devpts); the sandbox's mount, pid and ipc namespaces belong to the first one, which no process
@@ -108,6 +115,15 @@ csbx_exec_sandbox() {
 # Root with network: pasta will not make namespaces for root, but attaching works. bwrap starts held on
 # --block-fd, pasta joins its user and network namespaces, then bwrap is released.
 csbx_exec_attached() {
+  # This shell stays bwrap's parent (it releases it after pasta attached, then waits), so with
+  # --die-with-parent the shell itself must die with its caller: run again under setpriv --pdeathsig.
+  # (exec keeps the pid, so the marker names this very process once it runs again.)
+  if ((opt_die_with_parent)) && [[ ${CLAUDE_SANDBOX_PDEATHSIG-} != "$BASHPID" ]]; then
+    local tool_setpriv
+    csbx_tool setpriv
+    CLAUDE_SANDBOX_PDEATHSIG=$BASHPID exec "$tool_setpriv" --pdeathsig KILL -- \
+      "$csbx_dir/${csbx_self##*/}" "${csbx_args[@]}"
+  fi
   local block info tool_pasta tool_env
   csbx_tool pasta
   csbx_tool env
