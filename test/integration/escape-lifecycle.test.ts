@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { chmod, chown, lstat, readFile, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { execa } from "execa";
@@ -122,6 +123,34 @@ describe.each(users)("lifecycle, as %s", (_label, user) => {
     expect(at, `claude args: ${JSON.stringify(args)}`).toBeGreaterThanOrEqual(0);
     expect(args[at + 1] ?? "", "the notice tells the agent it is sandboxed").toMatch(/sandbox/i);
     expect(args.slice(-2), "the user's args come last, unchanged").toEqual(["--model", "opus"]);
+  });
+
+  test("SSH works through the forwarded agent socket, without the key file", async () => {
+    fx = await createSandboxFixture(user());
+    const f = fx;
+    const key = path.join(f.outside, "agent-key");
+    await execa("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", `csbx-${f.token}`, "-f", key]);
+    await chown(key, f.owner.uid, f.owner.gid);
+    const sock = path.join(f.outside, "ssh-agent.sock");
+    const [agentFile, agentArgs] = userCommand(f.owner, "ssh-agent", ["-D", "-a", sock]);
+    const agent = execa(agentFile, agentArgs, { reject: false, stdio: "ignore" });
+    try {
+      expect(await waitFor(async () => existsSync(sock), 10_000), "ssh-agent did not start").toBe(true);
+      const [addFile, addArgs] = userCommand(f.owner, "ssh-add", [key]);
+      await execa(addFile, addArgs, { env: { SSH_AUTH_SOCK: sock }, stdio: "ignore" });
+      const r = await runLauncher(
+        f,
+        ["--new", "--no-network", "--shell", f.project, "--", "-c", "ssh-add -l"],
+        {
+          env: { SSH_AUTH_SOCK: sock },
+        },
+      );
+      expect(r.exitCode, describeRun(r)).toBe(0);
+      expect(String(r.stdout), describeRun(r)).toContain(`csbx-${f.token}`);
+    } finally {
+      agent.kill("SIGKILL");
+      await agent;
+    }
   });
 
   test("the agent's exit status is the launcher's", async () => {
