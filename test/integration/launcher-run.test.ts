@@ -1,4 +1,5 @@
 import { chown, mkdir, readFile, stat, writeFile } from "node:fs/promises";
+import { createServer } from "node:net";
 import path from "node:path";
 import { afterEach, describe, expect, test } from "vitest";
 import {
@@ -167,5 +168,75 @@ describe.each(IDENTITIES)("running inside the sandbox, as %s", (_name, user) => 
     expect(await readFile(path.join(claude, "history.jsonl"), "utf8")).toBe("session\n");
     expect(await readFile(path.join(claude, "settings.json"), "utf8")).toBe('{"theme":"dark"}\n');
     expect(await readFile(path.join(fx.home, ".claude.json"), "utf8")).toBe('{"numStartups":1}\n');
+  });
+
+  test("~/.ssh: only config and known_hosts, keys only with --ssh-keys; the agent socket is forwarded", async () => {
+    fx = await createLauncherFixture(user());
+    const f = fx;
+    const ssh = path.join(f.home, ".ssh");
+    await mkdir(ssh, { mode: 0o700 });
+    for (const [name, content] of [
+      ["config", "Host example\n"],
+      ["known_hosts", "example ssh-ed25519 AAAA\n"],
+      ["id_ed25519", "PRIVATE KEY MATERIAL\n"],
+    ]) {
+      await writeFile(path.join(ssh, name ?? ""), content ?? "", { mode: 0o600 });
+      await chown(path.join(ssh, name ?? ""), f.user.uid, f.user.gid);
+    }
+    await chown(ssh, f.user.uid, f.user.gid);
+    // A stand-in for ssh-agent: answers "pong" on its Unix socket.
+    const agentSock = path.join(f.root, "agent.sock");
+    const server = createServer((c) => c.end("pong"));
+    await new Promise<void>((resolve) => server.listen(agentSock, resolve));
+    try {
+      await chown(agentSock, f.user.uid, f.user.gid);
+      const script = [
+        "ls ~/.ssh | tr '\\n' ' '; echo",
+        "cat ~/.ssh/id_ed25519 2>/dev/null || echo no-key",
+        "echo x >> ~/.ssh/config 2>/dev/null || echo config-read-only",
+        "python3 -c \"import os,socket; s=socket.socket(socket.AF_UNIX); s.connect(os.environ['SSH_AUTH_SOCK']); print(s.recv(9).decode())\"",
+      ].join("; ");
+      const env = { SSH_AUTH_SOCK: agentSock };
+      const plain = await launch(f, ["--no-network", "--shell", f.project, "--", "-c", script], { env });
+      expect(plain.exitCode, describeRun(plain)).toBe(0);
+      expect(String(plain.stdout)).toBe("config known_hosts \nno-key\nconfig-read-only\npong\n");
+      const keys = await launch(f, ["--no-network", "--ssh-keys", "--shell", f.project, "--", "-c", script], {
+        env,
+      });
+      expect(keys.exitCode, describeRun(keys)).toBe(0);
+      expect(String(keys.stdout)).toBe(
+        "config id_ed25519 known_hosts \nPRIVATE KEY MATERIAL\nconfig-read-only\npong\n",
+      );
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+
+  test("the project's .git/hooks and .git/config are read-only, the rest of .git is not", async () => {
+    fx = await createLauncherFixture(user());
+    const init = await launch(fx, [
+      "--no-network",
+      "--shell",
+      fx.project,
+      "--",
+      "-c",
+      "git init -q . && echo ok",
+    ]);
+    expect(String(init.stdout), describeRun(init)).toBe("ok\n");
+    const r = await launch(fx, [
+      "--no-network",
+      "--shell",
+      fx.project,
+      "--",
+      "-c",
+      [
+        "echo 'exit 0' > .git/hooks/pre-commit 2>/dev/null || echo hooks-read-only",
+        "git config core.fsmonitor 'touch /tmp/pwned' 2>/dev/null || echo config-read-only",
+        "git -c user.name=t -c user.email=t@e -c commit.gpgsign=false commit -q --allow-empty -m x && echo committed",
+      ].join("; "),
+    ]);
+    expect(r.exitCode, describeRun(r)).toBe(0);
+    expect(String(r.stdout)).toBe("hooks-read-only\nconfig-read-only\ncommitted\n");
+    expect(await readFile(path.join(fx.project, ".git", "config"), "utf8")).not.toContain("fsmonitor");
   });
 });
