@@ -21,6 +21,8 @@ export interface DaemonOptions {
   env?: Record<string, string>;
   /** Working directory of the daemon; default the system temp directory. */
   cwd?: string;
+  /** Runs the daemon as this account (through setpriv) instead of the test's own. */
+  runAs?: { uid: number; gid: number };
 }
 
 export interface Daemon {
@@ -63,10 +65,25 @@ export function daemonEnv(extra: Record<string, string> = {}): Record<string, st
 export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> {
   const stateDir = options.stateDir ?? (await makeStateDir());
   const transport = options.transport ?? "tcp";
-  const socketPath = transport === "unix" ? join(stateDir, "api.sock") : undefined;
-  const listen = socketPath !== undefined ? `unix:${socketPath}` : `127.0.0.1:${await freePort()}`;
+  const listen =
+    transport === "unix" ? `unix:${join(stateDir, "api.sock")}` : `127.0.0.1:${await freePort()}`;
   const env = daemonEnv({ MANAGER_STATE_DIR: stateDir, MANAGER_LISTEN: listen, ...options.env });
-  const child = spawn(process.execPath, [DAEMON_ENTRY], {
+  // setpriv execs node, so the child's pid is the daemon's and signals reach it directly.
+  const [file, args] =
+    options.runAs === undefined
+      ? [process.execPath, [DAEMON_ENTRY]]
+      : [
+          "setpriv",
+          [
+            `--reuid=${options.runAs.uid}`,
+            `--regid=${options.runAs.gid}`,
+            "--init-groups",
+            "--",
+            process.execPath,
+            DAEMON_ENTRY,
+          ],
+        ];
+  const child = spawn(file, args, {
     env,
     cwd: options.cwd ?? tmpdir(),
     stdio: ["ignore", "ignore", "pipe"],
@@ -83,18 +100,19 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
       resolve({ code: null, signal: null });
     });
   });
-  const address = env.MANAGER_LISTEN?.startsWith("unix:")
-    ? env.MANAGER_LISTEN
-    : `http://${env.MANAGER_LISTEN}`;
+  // The client follows MANAGER_LISTEN as the daemon will see it, including an override in options.env.
+  const listenValue = env.MANAGER_LISTEN ?? listen;
+  const boundSocket = listenValue.startsWith("unix:") ? listenValue.slice("unix:".length) : undefined;
+  const address = boundSocket !== undefined ? listenValue : `http://${listenValue}`;
   const client =
-    socketPath !== undefined && address === `unix:${socketPath}`
-      ? createSandboxClient({ socketPath })
+    boundSocket !== undefined
+      ? createSandboxClient({ socketPath: boundSocket })
       : createSandboxClient({ baseUrl: address });
   const daemon: Daemon = {
     child,
     stateDir,
     address,
-    socketPath,
+    socketPath: boundSocket,
     client,
     stderr: () => stderr,
     exited: () => exited,
