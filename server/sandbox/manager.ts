@@ -1,6 +1,7 @@
 import type { ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { mkdir, readdir, rename, rm } from "node:fs/promises";
+import { renameSync } from "node:fs";
+import { mkdir, readdir, rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { findExecutable } from "../tools/find-executable.js";
@@ -194,7 +195,13 @@ export async function createSandboxManager(options: SandboxManagerOptions): Prom
       await writeAuthFile(xauthPath, target);
       return;
     }
-    await rename(file, target);
+    // Synchronous on purpose: a rename is microseconds, and a thread-pool round trip would let the tmux
+    // client's spawn run before Xvfb's.
+    try {
+      renameSync(file, target);
+    } catch {
+      await writeAuthFile(xauthPath, target);
+    }
   }
 
   /** Makes the next spare after a create, so its xauth process does not compete with this create's Xvfb. */
@@ -203,7 +210,12 @@ export async function createSandboxManager(options: SandboxManagerOptions): Prom
   }
 
   /** Starts Xvfb on the reserved display, moving on to the next free number if another server takes it. */
-  async function startDisplay(id: string, tools: Tools, first: number): Promise<RunningXvfb> {
+  async function startDisplay(
+    id: string,
+    tools: Tools,
+    first: number,
+    onSpawned: () => void,
+  ): Promise<RunningXvfb> {
     await takeAuthFile(tools.xauth, authFile(id));
     const tried = new Set<number>();
     let display = first;
@@ -216,6 +228,7 @@ export async function createSandboxManager(options: SandboxManagerOptions): Prom
           authFile: authFile(id),
           stderrFile: xvfbLog(id),
           env: childEnv,
+          onSpawned,
         });
       } catch (error) {
         displays.release(display);
@@ -251,9 +264,16 @@ export async function createSandboxManager(options: SandboxManagerOptions): Prom
     try {
       // Xvfb (≈55 ms of its own init) and the tmux session with its log pipe start side by side; the pane
       // holds a placeholder until the display is ready, then the launcher replaces it.
+      // Xvfb is the long pole: spawn it first, then the tmux client (a spawn blocks this thread for a moment).
+      let xvfbSpawned = (): void => {};
+      const spawned = new Promise<void>((resolve) => {
+        xvfbSpawned = resolve;
+      });
+      const displayStep = startDisplay(id, tools, firstDisplay, xvfbSpawned);
+      void displayStep.catch(xvfbSpawned);
       const [display, sessionResult] = await Promise.allSettled([
-        startDisplay(id, tools, firstDisplay),
-        startSession(id, session, valid, tools, firstDisplay),
+        displayStep,
+        spawned.then(() => startSession(id, session, valid, tools, firstDisplay)),
       ]);
       if (display.status === "fulfilled") xvfb = display.value;
       if (display.status === "rejected") throw stepFailed("start the Xvfb display", display.reason);

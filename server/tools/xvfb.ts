@@ -15,6 +15,8 @@ export interface StartXvfbOptions {
   env: NodeJS.ProcessEnv;
   /** Upper bound for readiness; Xvfb is normally ready in ~60 ms. */
   timeoutMs?: number;
+  /** Called right after the process was spawned (or failed to spawn), before waiting for readiness. */
+  onSpawned?: () => void;
 }
 
 export interface RunningXvfb extends ProcessHandle {
@@ -60,6 +62,7 @@ export async function startXvfb(options: StartXvfbOptions): Promise<RunningXvfb>
     });
   } finally {
     closeSync(errFd);
+    options.onSpawned?.();
   }
   try {
     const display = await waitForDisplayFd(child, options.timeoutMs ?? 15_000);
