@@ -145,6 +145,15 @@ describe("the daemon's listener", () => {
     expect(err).toMatchObject({ code: Code.NotFound });
   });
 
+  it("listens on IPv6 loopback, and the Host guard accepts [::1]", async () => {
+    const port = await freePort();
+    const { where } = await start({ kind: "tcp", host: "::1", port });
+    expect(where).toBe(`http://[::1]:${port}`);
+    const client = createSandboxClient({ baseUrl: where });
+    await client.createSandbox({ name: "v6", backend: Backend.VM, projectDir: "/p" });
+    expect((await client.listSandboxes({})).sandboxes.map((s) => s.name)).toEqual(["v6"]);
+  });
+
   it("hands plain HTTP requests to the gateway, and answers 404 without one", async () => {
     const withGateway = await tcp({
       gateway: () => ({
