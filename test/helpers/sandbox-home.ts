@@ -161,3 +161,16 @@ export function diffSnapshots(before: Map<string, string>, after: Map<string, st
   for (const p of before.keys()) if (!after.has(p)) changes.push(`removed ${p}`);
   return changes.sort();
 }
+
+const EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+/**
+ * Drops "created" entries for empty files: the launcher may create empty placeholders on the host so it has
+ * something to bind read-only over a protected path that did not exist. Anything with content, and any change
+ * to an existing file, stays.
+ */
+export function withoutPlaceholders(changes: string[], after: Map<string, string>): string[] {
+  return changes.filter(
+    (c) => !(c.startsWith("created ") && after.get(c.slice(8))?.endsWith(`:${EMPTY_SHA256}`)),
+  );
+}

@@ -9,6 +9,7 @@ import {
   diffSnapshots,
   type SandboxFixture,
   snapshotFiles,
+  withoutPlaceholders,
 } from "../helpers/sandbox-home.js";
 import { killStragglers } from "../helpers/sandbox-launcher.js";
 import { leaks, type ProbeResult, runProbe } from "../helpers/sandbox-probe.js";
@@ -103,8 +104,6 @@ async function filesConfig(f: SandboxFixture) {
   };
 }
 
-const EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
-
 /** Attempts that succeed inside by design (a private tmpfs, the rw project); the host check decides. */
 const HOST_JUDGED = /^write:|^home-write:\.claude\.json$/;
 
@@ -141,9 +140,7 @@ describe.each(users)("files, as %s", (_label, user) => {
     const after = await hostView(fx);
     // The launcher may create empty placeholders on the host so it has something to bind read-only over a
     // protected path that did not exist; anything with content (or any change to an existing file) is a write.
-    const changed = diffSnapshots(before, after).filter(
-      (c) => !(c.startsWith("created ") && after.get(c.slice(8))?.endsWith(`:${EMPTY_SHA256}`)),
-    );
+    const changed = withoutPlaceholders(diffSnapshots(before, after), after);
     expect.soft(changed, "host files changed by the sandbox").toEqual([]);
     for (const dir of ["/tmp", "/usr", "/usr/local", "/etc"]) {
       const p = path.join(dir, `escape-${fx.token}`);

@@ -99,4 +99,46 @@ describe.each(users)("hostile input, as %s", (_label, user) => {
     expect(String(found.stdout).trim(), "a command embedded in the project dir name ran").toBe("");
     expect(existsSync(pwned)).toBe(false);
   });
+
+  test("a project dir inside a protected host path does not unprotect it", async () => {
+    fx = await createSandboxFixture(user());
+    const f = fx;
+    const home = f.home;
+    // The attack from inside, whatever the project dir is: read the key, change config that runs on the host.
+    const attack = [
+      'cat "$HOME/.ssh/id_ed25519"',
+      'echo "{\\"hooks\\": 1}" >> "$HOME/.claude/settings.json"',
+      'mkdir -p "$HOME/.claude/hooks" && echo evil > "$HOME/.claude/hooks/evil"',
+      'echo evil >> "$HOME/.ssh/authorized_keys"',
+      'echo evil >> "$HOME/.config/gh/hosts.yml"',
+      "echo LAUNCHED",
+    ].join("; ");
+    const { snapshotFiles, diffSnapshots, withoutPlaceholders } = await import("../helpers/sandbox-home.js");
+    for (const rel of [".ssh", ".claude", ".claude/hooks", ".config/gh", ".config"]) {
+      const project = path.join(home, rel);
+      const before = await snapshotFiles([
+        path.join(home, ".ssh"),
+        path.join(home, ".claude"),
+        path.join(home, ".config"),
+      ]);
+      const r = await runLauncher(f, ["--new", "--no-network", "--shell", project, "--", "-c", attack]);
+      const out = String(r.stdout);
+      if (!out.includes("LAUNCHED")) {
+        // Refusing is fine, if it says why.
+        expect.soft(r.exitCode, `${rel}: ${describeRun(r)}`).not.toBe(0);
+        expect.soft(String(r.stderr), `${rel}: a refusal must name the problem`).toMatch(/project dir/i);
+        continue;
+      }
+      expect.soft(out, `project ~/${rel}: the private key was readable`).not.toContain(f.secretMarker);
+      const after = await snapshotFiles([
+        path.join(home, ".ssh"),
+        path.join(home, ".claude"),
+        path.join(home, ".config"),
+      ]);
+      const changed = withoutPlaceholders(diffSnapshots(before, after), after).filter(
+        (c) => !c.includes("/.claude/projects/"),
+      );
+      expect.soft(changed, `project ~/${rel}: protected host files changed`).toEqual([]);
+    }
+  });
 });
