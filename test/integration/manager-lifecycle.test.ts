@@ -146,8 +146,11 @@ describe("manager lifecycle with the fixture launcher", () => {
       name: "last-words",
       backend: "bubblewrap",
       projectDir: h.projectDir,
-      agentArgs: ["on-term", "goodbye-from-launcher"],
+      agentArgs: ["on-term", "goodbye-from-launcher", "print", "trap-set"],
     });
+    await waitFor("the launcher to be ready", async () =>
+      (await readLog(manager.logPath(record.id))).includes("trap-set"),
+    );
     await manager.stop(record.id);
     expect(await readLog(manager.logPath(record.id))).toContain("goodbye-from-launcher");
   });
