@@ -63,7 +63,20 @@ csbx_launch() {
   if ((opt_tmux)); then
     csbx_launch_tmux
   fi
+  csbx_interactive_signals
   csbx_exec_sandbox "${entry[@]}"
+}
+
+# With --new-session the sandbox has no controlling terminal, so Ctrl-C, Ctrl-\ and Ctrl-Z at the
+# user's terminal signal only the processes outside (bwrap's monitor, pasta): by default that would kill
+# the monitor and leave the sandbox reading the terminal behind the user's shell. When stdin is a
+# terminal those keys are ignored outside, and the payload gets the default dispositions back (an
+# ignored signal stays ignored across exec). Claude Code reads them as keys in raw mode either way.
+csbx_interactive_signals() {
+  [[ -t 0 ]] || return 0
+  trap '' INT QUIT TSTP
+  local signals=INT,QUIT,TSTP
+  entry=(env "--default-signal=$signals" -- "${entry[@]}")
 }
 
 # A pipe in both directions on one fd, without mkfifo or coproc (bash closes coproc fds, and their

@@ -3,8 +3,10 @@
 # their uid 0 is the host's uid 0 on every file they create, so a setuid/setgid bit set inside would
 # become a setuid-root program on the host. The filter refuses to create or chmod files with those
 # bits, and closes the ways around it: the i386 and x32 syscall ABIs, openat2 (its mode sits in a
-# struct seccomp cannot read) and io_uring (its operations bypass seccomp). Everything else is allowed;
-# callers of openat2/io_uring fall back to the plain syscalls on ENOSYS.
+# struct seccomp cannot read) and io_uring (its operations bypass seccomp). It also refuses TIOCSTI
+# and TIOCLINUX (typing into a terminal) as a second line behind --new-session, which shells joined
+# with --enter get from setsid only. Everything else is allowed; callers of openat2/io_uring fall back
+# to the plain syscalls on ENOSYS.
 #
 # Written once as raw BPF with printf (bash strings cannot hold NUL bytes, printf output can) and
 # cached in the state root; rebuilt when this file is newer than the cache. x86_64 only: elsewhere the
@@ -30,27 +32,33 @@ csbx_seccomp_program() {
   csbx_bpf $ld 0 0 0             #  3 A = syscall number
   csbx_bpf $jset 0 1 0x40000000  #  4 x32 ABI -> 5, else 6
   csbx_bpf $ret 0 0 $enosys      #  5
-  csbx_bpf $jeq 12 0 90          #  6 chmod(path, mode)              -> 19
-  csbx_bpf $jeq 11 0 91          #  7 fchmod(fd, mode)               -> 19
-  csbx_bpf $jeq 10 0 85          #  8 creat(path, mode)              -> 19
-  csbx_bpf $jeq 9 0 133          #  9 mknod(path, mode, dev)         -> 19
-  csbx_bpf $jeq 10 0 268         # 10 fchmodat(dir, path, mode)      -> 21
-  csbx_bpf $jeq 9 0 452          # 11 fchmodat2(dir, path, mode, f)  -> 21
-  csbx_bpf $jeq 8 0 2            # 12 open(path, flags, mode)        -> 21
-  csbx_bpf $jeq 7 0 259          # 13 mknodat(dir, path, mode, dev)  -> 21
-  csbx_bpf $jeq 8 0 257          # 14 openat(dir, path, flags, mode) -> 23
-  csbx_bpf $jeq 2 0 437          # 15 openat2                        -> 18
-  csbx_bpf $jeq 1 0 425          # 16 io_uring_setup                 -> 18
-  csbx_bpf $ret 0 0 $allow       # 17 any other syscall
-  csbx_bpf $ret 0 0 $enosys      # 18
-  csbx_bpf $ld 0 0 24            # 19 A = low 32 bits of arg1
-  csbx_bpf $jset 4 5 $suid       # 20 S_ISUID|S_ISGID -> 25, else 26
-  csbx_bpf $ld 0 0 32            # 21 A = low 32 bits of arg2
-  csbx_bpf $jset 2 3 $suid       # 22 -> 25 / 26
-  csbx_bpf $ld 0 0 40            # 23 A = low 32 bits of arg3
-  csbx_bpf $jset 0 1 $suid       # 24 -> 25 / 26
-  csbx_bpf $ret 0 0 $eperm       # 25
-  csbx_bpf $ret 0 0 $allow       # 26
+  csbx_bpf $jeq 13 0 16          #  6 ioctl(fd, cmd)                 -> 20
+  csbx_bpf $jeq 16 0 90          #  7 chmod(path, mode)              -> 24 (mode = arg1)
+  csbx_bpf $jeq 15 0 91          #  8 fchmod(fd, mode)               -> 24
+  csbx_bpf $jeq 14 0 85          #  9 creat(path, mode)              -> 24
+  csbx_bpf $jeq 13 0 133         # 10 mknod(path, mode, dev)         -> 24
+  csbx_bpf $jeq 14 0 268         # 11 fchmodat(dir, path, mode)      -> 26 (mode = arg2)
+  csbx_bpf $jeq 13 0 452         # 12 fchmodat2(dir, path, mode, f)  -> 26
+  csbx_bpf $jeq 12 0 2           # 13 open(path, flags, mode)        -> 26
+  csbx_bpf $jeq 11 0 259         # 14 mknodat(dir, path, mode, dev)  -> 26
+  csbx_bpf $jeq 12 0 257         # 15 openat(dir, path, flags, mode) -> 28 (mode = arg3)
+  csbx_bpf $jeq 2 0 437          # 16 openat2                        -> 19
+  csbx_bpf $jeq 1 0 425          # 17 io_uring_setup                 -> 19
+  csbx_bpf $ret 0 0 $allow       # 18 any other syscall
+  csbx_bpf $ret 0 0 $enosys      # 19
+  # ioctl: the kernel reads cmd as a 32-bit int, so the low half of arg1 is exactly what it acts on.
+  csbx_bpf $ld 0 0 24            # 20 A = low 32 bits of arg1 (cmd)
+  csbx_bpf $jeq 8 0 0x5412       # 21 TIOCSTI: push input into a terminal -> 30
+  csbx_bpf $jeq 7 0 0x541c       # 22 TIOCLINUX: console selection/paste  -> 30
+  csbx_bpf $ret 0 0 $allow       # 23
+  csbx_bpf $ld 0 0 24            # 24 A = low 32 bits of arg1
+  csbx_bpf $jset 4 5 $suid       # 25 S_ISUID|S_ISGID -> 30, else 31
+  csbx_bpf $ld 0 0 32            # 26 A = low 32 bits of arg2
+  csbx_bpf $jset 2 3 $suid       # 27 -> 30 / 31
+  csbx_bpf $ld 0 0 40            # 28 A = low 32 bits of arg3
+  csbx_bpf $jset 0 1 $suid       # 29 -> 30 / 31
+  csbx_bpf $ret 0 0 $eperm       # 30
+  csbx_bpf $ret 0 0 $allow       # 31
 }
 
 # Sets csbx_seccomp_file to the cached filter, or to '' where it does not apply.
