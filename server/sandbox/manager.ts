@@ -690,6 +690,10 @@ export async function createSandboxManager(options: SandboxManagerOptions): Prom
   }
 
   try {
+    // Without tmux the sessions cannot be seen, and reconciling would wrongly end every running sandbox.
+    if (tmuxPath === null && [...records.values()].some((r) => r.status === "running")) {
+      throw missingTool("tmux", TOOL_PACKAGES.tmux);
+    }
     await reconcile();
     await exitWatcher.start(onSessionExit);
   } catch (error) {

@@ -165,4 +165,16 @@ describe("manager restart", () => {
     expect(readdirSync(join(h.stateDir, "run"))).toEqual([]);
     expect(await leftoverProcesses(h.root)).toEqual([]);
   });
+
+  it("refuses to start without tmux when sandboxes are running, rather than declaring them dead", async () => {
+    const a = await h.open();
+    const created = await a.create({ name: "keep", backend: "bubblewrap", projectDir: h.projectDir });
+    await a.close();
+    const error = await h.open({ path: "/nonexistent" }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ kind: "failed_precondition" });
+    expect((error as Error).message).toContain("tmux was not found");
+    expect(pidAlive(created.pid_xvfb as number)).toBe(true);
+    const b = await h.open();
+    expect(b.get(created.id).status).toBe("running");
+  });
 });
