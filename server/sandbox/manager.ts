@@ -474,7 +474,7 @@ export async function createSandboxManager(options: SandboxManagerOptions): Prom
       if (record === undefined || record.status !== "running") return;
       await teardown(id, record.tmux_session ?? sessionName(id), targetOf(record, runtime)).catch(() => {});
       runtimes.delete(id);
-      if (closed) return;
+      // Recorded even while closing: the teardown happened, and the next start must not adopt it.
       await commit({
         ...record,
         status: "dead",

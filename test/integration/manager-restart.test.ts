@@ -177,4 +177,28 @@ describe("manager restart", () => {
     const b = await h.open();
     expect(b.get(created.id).status).toBe("running");
   });
+
+  it("leaves a consistent state when close() meets a create in flight: finished and adopted, or never started", async () => {
+    const a = await h.open();
+    const creating = a.create({ name: "late", backend: "bubblewrap", projectDir: h.projectDir });
+    const closing = a.close();
+    const outcome = await creating.then(
+      (record) => ({ record }),
+      (error: unknown) => ({ error }),
+    );
+    await closing;
+    await expect(
+      a.create({ name: "after", backend: "bubblewrap", projectDir: h.projectDir }),
+    ).rejects.toMatchObject({
+      kind: "unavailable",
+    });
+    const b = await h.open();
+    if ("record" in outcome) {
+      expect(b.get(outcome.record.id)).toEqual(outcome.record);
+    } else {
+      expect(outcome.error).toMatchObject({ kind: "unavailable" });
+      expect(b.list()).toEqual([]);
+      expect(tmuxSessions(h.stateDir)).toEqual([]);
+    }
+  });
 });
