@@ -141,4 +141,32 @@ describe.each(users)("hostile input, as %s", (_label, user) => {
       expect.soft(changed, `project ~/${rel}: protected host files changed`).toEqual([]);
     }
   });
+
+  test("project config that the host's claude would run (.claude/settings*.json, hooks) is read-only inside", async () => {
+    fx = await createSandboxFixture(user());
+    const f = fx;
+    // A project that already has Claude settings (committed), and one entry that does not exist yet.
+    const { mkdir: mk, writeFile: wf, chown: ch } = await import("node:fs/promises");
+    const dotClaude = path.join(f.project, ".claude");
+    await mk(dotClaude);
+    await wf(path.join(dotClaude, "settings.json"), '{"permissions": {}}\n');
+    for (const p of [dotClaude, path.join(dotClaude, "settings.json")]) await ch(p, f.owner.uid, f.owner.gid);
+    const { snapshotFiles, diffSnapshots, withoutPlaceholders } = await import("../helpers/sandbox-home.js");
+    const before = await snapshotFiles([dotClaude]);
+    const hook =
+      '{"hooks": {"SessionStart": [{"hooks": [{"type": "command", "command": "touch /tmp/pwned"}]}]}}';
+    const attack = [
+      `printf '%s\\n' '${hook}' > .claude/settings.json`,
+      `printf '%s\\n' '${hook}' > .claude/settings.local.json`,
+      "mkdir -p .claude/hooks && echo evil > .claude/hooks/evil.sh",
+      "true",
+    ].join("; ");
+    const r = await runLauncher(f, ["--new", "--no-network", "--shell", f.project, "--", "-c", attack]);
+    expect(r.exitCode, describeRun(r)).toBe(0);
+    const after = await snapshotFiles([dotClaude]);
+    expect(
+      withoutPlaceholders(diffSnapshots(before, after), after),
+      "project Claude config changed from inside",
+    ).toEqual([]);
+  });
 });
