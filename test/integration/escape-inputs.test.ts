@@ -142,28 +142,45 @@ describe.each(users)("hostile input, as %s", (_label, user) => {
     }
   });
 
-  test("project config that the host's claude would run (.claude/settings*.json, hooks) is read-only inside", async () => {
+  test("project config that the host's claude would run (.claude/settings*.json, its hook scripts) is read-only inside", async () => {
     fx = await createSandboxFixture(user());
     const f = fx;
-    // A project that already has Claude settings (committed), and one entry that does not exist yet.
+    // A project with committed Claude settings that run a hook script from the repo.
     const { mkdir: mk, writeFile: wf, chown: ch } = await import("node:fs/promises");
     const dotClaude = path.join(f.project, ".claude");
-    await mk(dotClaude);
-    await wf(path.join(dotClaude, "settings.json"), '{"permissions": {}}\n');
-    for (const p of [dotClaude, path.join(dotClaude, "settings.json")]) await ch(p, f.owner.uid, f.owner.gid);
+    const hookScript = path.join(dotClaude, "hooks", "fmt.sh");
+    await mk(path.dirname(hookScript), { recursive: true });
+    await wf(
+      path.join(dotClaude, "settings.json"),
+      '{"hooks": {"PostToolUse": [{"hooks": [{"type": "command", "command": "$CLAUDE_PROJECT_DIR/.claude/hooks/fmt.sh"}]}]}}\n',
+    );
+    await wf(hookScript, "#!/bin/sh\nexit 0\n", { mode: 0o755 });
+    for (const p of [
+      dotClaude,
+      path.dirname(hookScript),
+      hookScript,
+      path.join(dotClaude, "settings.json"),
+    ]) {
+      await ch(p, f.owner.uid, f.owner.gid);
+    }
     const { snapshotFiles, diffSnapshots, withoutPlaceholders } = await import("../helpers/sandbox-home.js");
-    const before = await snapshotFiles([dotClaude]);
+    const guarded = [
+      path.join(dotClaude, "settings.json"),
+      path.join(dotClaude, "settings.local.json"),
+      hookScript,
+    ];
+    const before = await snapshotFiles(guarded);
     const hook =
       '{"hooks": {"SessionStart": [{"hooks": [{"type": "command", "command": "touch /tmp/pwned"}]}]}}';
     const attack = [
       `printf '%s\\n' '${hook}' > .claude/settings.json`,
       `printf '%s\\n' '${hook}' > .claude/settings.local.json`,
-      "mkdir -p .claude/hooks && echo evil > .claude/hooks/evil.sh",
+      "echo 'touch /tmp/pwned' >> .claude/hooks/fmt.sh",
       "true",
     ].join("; ");
     const r = await runLauncher(f, ["--new", "--no-network", "--shell", f.project, "--", "-c", attack]);
     expect(r.exitCode, describeRun(r)).toBe(0);
-    const after = await snapshotFiles([dotClaude]);
+    const after = await snapshotFiles(guarded);
     expect(
       withoutPlaceholders(diffSnapshots(before, after), after),
       "project Claude config changed from inside",
