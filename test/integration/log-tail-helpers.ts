@@ -31,11 +31,13 @@ export function collect(tail: AsyncIterable<TailEvent>): Collector {
   const problems: string[] = [];
   const parts: Buffer[] = [];
   let next = -1;
+  let ended = false;
   const done = (async () => {
     for await (const event of tail) {
+      if (ended) problems.push("event after end");
+      ended ||= event.type === "end";
       events.push(event);
       arrivals.push(performance.now());
-      if (events.some((e, i) => e.type === "end" && i < events.length - 1)) problems.push("event after end");
       if (event.type === "chunk") {
         if (next >= 0 && event.offset !== next) problems.push(`chunk at ${event.offset}, expected ${next}`);
         if (event.data.length === 0) problems.push(`empty chunk at ${event.offset}`);

@@ -1,3 +1,4 @@
+import { spawn } from "node:child_process";
 import {
   appendFileSync,
   mkdirSync,
@@ -475,6 +476,91 @@ describe("edge cases", () => {
     } finally {
       small.close();
     }
+  });
+});
+
+describe("concurrency", () => {
+  it("clients joining at random moments and offsets while a process writes each get an exact slice", async () => {
+    const path = join(dir, "busy.log");
+    writeFileSync(path, lines(1, 100));
+    const writer = spawn(
+      process.execPath,
+      [
+        "-e",
+        `const fs = require("node:fs"); const fd = fs.openSync(process.argv[1], "a"); let n = 0;
+         const end = Date.now() + 1500;
+         const tick = () => { let t = ""; for (let i = 0; i < 20; i++) t += "w " + ++n + " " + "#".repeat(n % 50) + "\\n";
+           fs.writeSync(fd, t); if (Date.now() < end) setTimeout(tick, 1); };
+         tick();`,
+        path,
+      ],
+      { stdio: "ignore" },
+    );
+    const exited = new Promise((resolve) => writer.once("exit", resolve));
+    try {
+      const clients: { collector: ReturnType<typeof collect>; backlog: boolean }[] = [];
+      let seed = 7;
+      const random = () => {
+        seed = (seed * 1103515245 + 12345) % 2 ** 31;
+        return seed / 2 ** 31;
+      };
+      for (let i = 0; i < 24; i++) {
+        await new Promise((resolve) => setTimeout(resolve, random() * 60));
+        const backlog = i % 3 === 0;
+        const size = statSync(path).size;
+        const options = backlog
+          ? { backlogLines: Math.floor(random() * 50), signal: signal() }
+          : { fromOffset: Math.floor(random() * size), signal: signal() };
+        clients.push({ collector: collect(hub.tail("busy", path, options)), backlog });
+      }
+      await exited;
+      const whole = readFileSync(path);
+      await waitUntil(
+        "every client at the end of the log",
+        () => clients.every(({ collector }) => collector.nextOffset() === whole.length),
+        20_000,
+      );
+      for (const [i, { collector, backlog }] of clients.entries()) {
+        const first = collector.events[0];
+        expect(first?.type).toBe("chunk");
+        const start = first?.offset ?? -1;
+        // Buffer#equals: a generic deep equality over ~1 MB per client is needlessly slow.
+        const exact = collector.bytes().equals(whole.subarray(start));
+        expect(exact, `client ${i} (from ${start}) received exactly the file from its first offset`).toBe(
+          true,
+        );
+        if (backlog) expect(start === 0 || whole[start - 1] === 0x0a).toBe(true);
+        expect(collector.problems).toEqual([]);
+      }
+      expect(hub.stats()).toMatchObject({ keys: 1, subscribers: 24, watchers: 1, openFiles: 1 });
+    } finally {
+      writer.kill();
+      await exited;
+    }
+  });
+
+  it("refuses a second path for a key that is already tailed", async () => {
+    const a = join(dir, "a.log");
+    writeFileSync(a, "");
+    collect(hub.tail("k", a, { signal: signal() }));
+    const other = hub.tail("k", join(dir, "b.log"), { signal: signal() })[Symbol.asyncIterator]();
+    await expect(other.next()).rejects.toMatchObject({ kind: "internal" });
+    expect(hub.stats().subscribers).toBe(1);
+  });
+
+  it("a client paused across a truncation gets the old bytes it had not seen, then the new log from 0", async () => {
+    const path = join(dir, "a.log");
+    writeFileSync(path, "old1\n");
+    const paused = hub.tail("a", path, { signal: signal() })[Symbol.asyncIterator]();
+    expect((await paused.next()).value).toMatchObject({ offset: 0, data: Buffer.from("old1\n") });
+    const witness = collect(hub.tail("a", path, { fromOffset: 5, signal: signal() }));
+    appendFileSync(path, "old2\n");
+    await waitUntil("old2 broadcast", () => witness.text() === "old2\n");
+    truncateSync(path, 0);
+    appendFileSync(path, "new\n");
+    await waitUntil("new content broadcast", () => witness.text() === "old2\nnew\n");
+    expect((await paused.next()).value).toMatchObject({ offset: 5, data: Buffer.from("old2\n") });
+    expect((await paused.next()).value).toMatchObject({ offset: 0, data: Buffer.from("new\n") });
   });
 });
 
