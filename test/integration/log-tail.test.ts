@@ -13,7 +13,7 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, onTestFinished } from "vitest";
 import { createLogHub, type LogHubWithStats } from "../../server/logs/create-log-hub.js";
 import type { TailEvent } from "../../server/logs/log-hub.js";
 import { SandboxError } from "../../server/sandbox/errors.js";
@@ -232,6 +232,19 @@ describe("fan-out", () => {
     } finally {
       tight.close();
     }
+  });
+
+  it("a single write far larger than one read arrives whole, with no later write to prompt it", async () => {
+    const path = join(dir, "a.log");
+    writeFileSync(path, "");
+    const c = collect(hub.tail("a", path, { fromOffset: 0, signal: signal() }));
+    // A first line proves the shared reader is live, so the big write is read by it, not as history.
+    appendFileSync(path, "hi\n");
+    await waitUntil("the first line", () => c.text() === "hi\n");
+    const big = Buffer.alloc(3 * 1024 * 1024 + 17, "z");
+    appendFileSync(path, big);
+    await waitUntil("every byte", () => c.nextOffset() === big.length + 3);
+    expect(c.bytes().equals(Buffer.concat([Buffer.from("hi\n"), big]))).toBe(true);
   });
 
   it("coalesces what piled up into one event per pull", async () => {
@@ -533,6 +546,63 @@ describe("concurrency", () => {
         expect(collector.problems).toEqual([]);
       }
       expect(hub.stats()).toMatchObject({ keys: 1, subscribers: 24, watchers: 1, openFiles: 1 });
+    } finally {
+      writer.kill();
+      await exited;
+    }
+  });
+
+  it("a client that disconnects and resumes over and over while a process writes ends with exactly the file", async () => {
+    const path = join(dir, "resume.log");
+    const writer = spawn(
+      process.execPath,
+      [
+        "-e",
+        // Random-sized writes, mostly not ending on a line boundary.
+        `const fs = require("node:fs"); const fd = fs.openSync(process.argv[1], "a"); let n = 0;
+         const end = Date.now() + 1200;
+         const tick = () => { const size = 1 + Math.floor(Math.random() * 300); let t = "";
+           while (t.length < size) t += "r" + ++n + (n % 7 === 0 ? "\\n" : " ");
+           fs.writeSync(fd, t.slice(0, size)); if (Date.now() < end) setTimeout(tick, 1); };
+         tick();`,
+        path,
+      ],
+      { stdio: "ignore" },
+    );
+    let running = true;
+    const exited = new Promise((resolve) => writer.once("exit", resolve)).then(() => {
+      running = false;
+    });
+    try {
+      const parts: Buffer[] = [];
+      let received = 0;
+      let connections = 0;
+      const size = (): number => statSync(path, { throwIfNoEntry: false })?.size ?? 0;
+      let controller = new AbortController();
+      // Once the writer is done and everything arrived, the last tail would wait for more: let it go.
+      const watchdog = setInterval(() => {
+        if (!running && received === size()) controller.abort();
+      }, 10);
+      onTestFinished(() => clearInterval(watchdog));
+      while (running || received < size()) {
+        connections += 1;
+        controller = new AbortController();
+        const tail = hub.tail("resume", path, { fromOffset: received, signal: controller.signal });
+        let budget = 1 + (connections % 4);
+        for await (const event of tail) {
+          if (event.type !== "chunk") continue;
+          expect(event.offset).toBe(received);
+          parts.push(event.data);
+          received += event.data.length;
+          budget -= 1;
+          if (budget === 0) break;
+        }
+        controller.abort();
+      }
+      await exited;
+      expect(connections).toBeGreaterThan(20);
+      expect(Buffer.concat(parts).equals(readFileSync(path))).toBe(true);
+      expect(hub.stats()).toEqual({ keys: 0, subscribers: 0, watchers: 0, openFiles: 0 });
     } finally {
       writer.kill();
       await exited;
