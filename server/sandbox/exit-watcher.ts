@@ -12,13 +12,17 @@ export interface ExitWatcher {
   start(onExit: (exit: SessionExit) => void): Promise<void>;
   /** Forgets the files of a session (after it was handled or deleted). */
   discard(session: string): Promise<void>;
+  /** Where the exit recorder around a session's launcher writes the launcher's exit status. */
+  statusFile(session: string): string;
+  /** The status the exit recorder wrote for a session, or null if it wrote none (yet). */
+  recordedStatus(session: string): Promise<number | null>;
   close(): void;
 }
 
-const FILE = /^(sandbox-[0-9a-f]{8})\.(died|closed)$/;
+const FILE = /^(sandbox-[0-9a-f]{8})\.(died|closed|status)$/;
 
 /**
- * tmux hooks drop one small file per event into `dir` (written to a temp name, then renamed, so a reader never
+ * tmux hooks (and the exit recorder around each launcher) drop one small file per event into `dir` (written to a temp name, then renamed, so a reader never
  * sees half a file). Watching the directory with inotify makes liveness event-driven, and because the files
  * persist, an exit that happens while no manager runs is still known, with its status, at the next start.
  */
@@ -43,6 +47,11 @@ export function createExitWatcher(dir: string): ExitWatcher {
       onExit({ kind: "closed", session });
       return;
     }
+    if (kind === "status") {
+      // Written by the exit recorder around the launcher: "<status>\n".
+      onExit({ kind: "died", session, exitCode: toInt(text.trim()), exitSignal: null });
+      return;
+    }
     // "<status> <signal>\n", either field empty: no trim, or an empty status would swallow the signal.
     const [status, signal] = text.replace(/\n$/, "").split(" ");
     onExit({ kind: "died", session, exitCode: toInt(status), exitSignal: toInt(signal) });
@@ -57,10 +66,14 @@ export function createExitWatcher(dir: string): ExitWatcher {
       for (const name of await readdir(dir)) await handle(name, onExit);
     },
     async discard(session) {
-      for (const kind of ["died", "closed"]) {
+      for (const kind of ["died", "closed", "status"]) {
         seen.delete(`${session}.${kind}`);
         await rm(join(dir, `${session}.${kind}`), { force: true });
       }
+    },
+    statusFile: (session) => join(dir, `${session}.status`),
+    async recordedStatus(session) {
+      return toInt((await readFile(join(dir, `${session}.status`), "utf8").catch(() => "")).trim());
     },
     close() {
       closed = true;

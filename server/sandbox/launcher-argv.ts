@@ -33,4 +33,16 @@ export const TOOL_PACKAGES = {
   Xvfb: "xvfb",
   xauth: "xauth",
   sleep: "coreutils",
+  sh: "dash",
 } as const;
+
+// Runs the launcher as a child, then records its exit status in a file before exiting with the same status.
+// tmux alone sometimes reports a dead pane without its status (seen with tmux 3.3a about one time in ten).
+// The script is fixed text; the status file and the launcher's argv are positional parameters, never code.
+const EXIT_RECORDER =
+  'f=$1; shift; "$@"; s=$?; printf "%s\\n" "$s" > "$f.tmp" && mv -f "$f.tmp" "$f"; exit "$s"';
+
+/** Wraps the launcher argv so its exit status lands in `statusFile` (see EXIT_RECORDER). */
+export function withExitRecorder(shPath: string, statusFile: string, argv: readonly string[]): string[] {
+  return [shPath, "-c", EXIT_RECORDER, "claude-sandbox-exit", statusFile, ...argv];
+}

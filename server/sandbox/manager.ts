@@ -28,7 +28,7 @@ import { describeExit } from "./describe-exit.js";
 import { createDisplayAllocator } from "./display-allocator.js";
 import { missingLauncher, missingTool, notFound, SandboxError } from "./errors.js";
 import { createExitWatcher, exitHookCommands, type SessionExit } from "./exit-watcher.js";
-import { launcherArgv, TOOL_PACKAGES } from "./launcher-argv.js";
+import { launcherArgv, TOOL_PACKAGES, withExitRecorder } from "./launcher-argv.js";
 import { acquireManagerLock } from "./manager-lock.js";
 import { checkManagerOptions, makeChildEnv } from "./manager-options.js";
 import type { SandboxManager, SandboxManagerOptions } from "./sandbox-manager.js";
@@ -56,6 +56,7 @@ interface Runtime {
 }
 
 interface Tools {
+  sh: string;
   tmux: string;
   xvfb: string;
   xauth: string;
@@ -159,16 +160,17 @@ export async function createSandboxManager(options: SandboxManagerOptions): Prom
   }
 
   async function resolveTools(backend: BackendName): Promise<Tools> {
-    const [tmuxBin, xvfb, xauth, sleep] = await Promise.all([
+    const [tmuxBin, xvfb, xauth, sleep, sh] = await Promise.all([
       requireTool("tmux", TOOL_PACKAGES.tmux),
       requireTool("Xvfb", TOOL_PACKAGES.Xvfb),
       requireTool("xauth", TOOL_PACKAGES.xauth),
       requireTool("sleep", TOOL_PACKAGES.sleep),
+      requireTool("sh", TOOL_PACKAGES.sh),
     ]);
     const command = options.launchers[backend];
     const launcher = await findExecutable(command, searchPath);
     if (launcher === null) throw missingLauncher(backend, command);
-    return { tmux: tmuxBin, xvfb, xauth, sleep, launcher };
+    return { sh, tmux: tmuxBin, xvfb, xauth, sleep, launcher };
   }
 
   const displays = createDisplayAllocator({
@@ -373,7 +375,11 @@ export async function createSandboxManager(options: SandboxManagerOptions): Prom
     display: { planned: number; actual: number },
     auth: string,
   ): Promise<ProcessHandle | null> {
-    const argv = launcherArgv({ ...valid, launcherPath: tools.launcher });
+    const argv = withExitRecorder(
+      tools.sh,
+      exitWatcher.statusFile(session),
+      launcherArgv({ ...valid, launcherPath: tools.launcher }),
+    );
     const env = ["-e", `DISPLAY=:${display.actual}`, "-e", `XAUTHORITY=${auth}`];
     const dir = escapeTmuxFormat(valid.projectDir);
     const out = await tmux.runAll([
@@ -503,11 +509,23 @@ export async function createSandboxManager(options: SandboxManagerOptions): Prom
       endUnexpectedly(id, describeExit(exit.exitCode, exit.exitSignal));
       return;
     }
-    // The hook ran before tmux had the exit status: read it from the (dead, remaining) pane.
-    void settledPanes()
-      .then((panes) => panes.find((p) => p.session === exit.session))
-      .catch(() => undefined)
-      .then((pane) => endUnexpectedly(id, describeExit(pane?.deadStatus ?? null, pane?.deadSignal ?? null)));
+    void exitOf(exit.session, null).then((end) => endUnexpectedly(id, end));
+  }
+
+  /**
+   * The launcher's exit, from the best source at hand: the exit recorder's file (written before the pane
+   * died), else what tmux knows about the dead pane (waiting briefly for it to learn the status).
+   */
+  async function exitOf(session: string, known: PaneState | null): Promise<ReturnType<typeof describeExit>> {
+    const recorded = await exitWatcher.recordedStatus(session);
+    if (recorded !== null) return describeExit(recorded, null);
+    let pane = known;
+    if (pane === null || (pane.deadStatus === null && pane.deadSignal === null)) {
+      pane = (await settledPanes().catch(() => [])).find((p) => p.session === session) ?? pane;
+    }
+    const late = await exitWatcher.recordedStatus(session);
+    if (late !== null) return describeExit(late, null);
+    return describeExit(pane?.deadStatus ?? null, pane?.deadSignal ?? null);
   }
 
   /**
@@ -543,9 +561,12 @@ export async function createSandboxManager(options: SandboxManagerOptions): Prom
       } else if (runtime.pane !== null && !(await isRunning(runtime.pane))) {
         // Normally the pane-died hook reports this at once; this catches a hook that could not run.
         const session = record.tmux_session ?? "";
-        const pane = (await settledPanes().catch(() => [])).find((p) => p.session === session);
-        if (pane === undefined || pane.dead) {
-          endUnexpectedly(record.id, describeExit(pane?.deadStatus ?? null, pane?.deadSignal ?? null));
+        const panes = await settledPanes().catch(() => null);
+        const pane = panes?.find((p) => p.session === session);
+        if (panes !== null && pane === undefined) {
+          endUnexpectedly(record.id, { reason: "its tmux session is gone" });
+        } else if (pane?.dead) {
+          endUnexpectedly(record.id, await exitOf(session, pane));
         }
       }
     }
@@ -654,7 +675,7 @@ export async function createSandboxManager(options: SandboxManagerOptions): Prom
       const xvfbAlive = xvfb !== null && (await isRunning(xvfb));
       let end: EndInfo | null = null;
       if (pane === undefined) end = { reason: "its tmux session was gone when the manager started" };
-      else if (pane.dead) end = describeExit(pane.deadStatus, pane.deadSignal);
+      else if (pane.dead) end = await exitOf(session, pane);
       else if (!xvfbAlive)
         end = { reason: `Xvfb (display :${record.display_num}) was gone when the manager started` };
       if (end === null && pane !== undefined) {

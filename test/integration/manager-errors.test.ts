@@ -92,7 +92,19 @@ describe("manager preconditions", () => {
   function pathWithout(missing: string): string {
     const bin = join(h.root, `bin-no-${missing}`);
     mkdirSync(bin);
-    for (const tool of ["tmux", "Xvfb", "xauth", "sleep", "bash", "cat", "xdpyinfo", "awk", "setsid"]) {
+    for (const tool of [
+      "tmux",
+      "Xvfb",
+      "xauth",
+      "sleep",
+      "sh",
+      "mv",
+      "bash",
+      "cat",
+      "xdpyinfo",
+      "awk",
+      "setsid",
+    ]) {
       if (tool !== missing) symlinkSync(`/usr/bin/${tool}`, join(bin, tool));
     }
     return missing === "claude-sandbox" ? bin : `${bin}:${FIXTURE_BIN}`;
@@ -102,6 +114,7 @@ describe("manager preconditions", () => {
     ["Xvfb", "xvfb"],
     ["tmux", "tmux"],
     ["xauth", "xauth"],
+    ["sh", "dash"],
   ])("fails with failed_precondition naming %s and its package %s, starting nothing", async (tool, pkg) => {
     const manager = await h.open({ path: pathWithout(tool) });
     const events: SandboxEvent[] = [];

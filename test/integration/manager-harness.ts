@@ -200,3 +200,21 @@ export function staleXFiles(display: number): string[] {
   }
   return stale;
 }
+
+/**
+ * Pid of the launcher in a sandbox's pane. The pane runs a small exit recorder (sh) whose only child is the
+ * launcher.
+ */
+export function launcherPid(tmuxSocket: string, session: string): number {
+  const panePid = execFileSync(
+    "tmux",
+    ["-S", tmuxSocket, "list-panes", "-t", `=${session}:`, "-F", "#{pane_pid}"],
+    {
+      encoding: "utf8",
+    },
+  ).trim();
+  const children = readFileSync(`/proc/${panePid}/task/${panePid}/children`, "latin1").trim().split(" ");
+  if (children.length !== 1 || children[0] === "")
+    throw new Error(`pane ${panePid} has children [${children}]`);
+  return Number(children[0]);
+}

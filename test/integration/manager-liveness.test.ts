@@ -7,6 +7,7 @@ import type { SandboxEvent, SandboxRecord } from "../../server/sandbox/types.js"
 import {
   createHarness,
   type Harness,
+  launcherPid,
   leftoverProcesses,
   pidAlive,
   readLog,
@@ -71,16 +72,8 @@ describe("manager liveness", () => {
     const manager = await h.open();
     const created = await manager.create({ name: "killed", backend: "container", projectDir: h.projectDir });
     const dead = deadEvent(manager, created.id, 5000);
-    const panePid = Number(
-      execFileSync(
-        "tmux",
-        ["-S", manager.tmuxSocket, "list-panes", "-t", `=${created.tmux_session}:`, "-F", "#{pane_pid}"],
-        {
-          encoding: "utf8",
-        },
-      ).trim(),
-    );
-    process.kill(panePid, "SIGKILL");
+    const launcher = launcherPid(manager.tmuxSocket, created.tmux_session as string);
+    process.kill(launcher, "SIGKILL");
     expect(await dead).toMatchObject({ status: "dead", exit_code: null, exit_signal: "SIGKILL" });
     await expectNothingLeft(created);
   });
@@ -152,7 +145,8 @@ describe("manager liveness", () => {
     execFileSync("tmux", ["-S", manager.tmuxSocket, "set-hook", "-gu", "pane-died"]);
     const dead = deadEvent(manager, created.id, 5000);
     writeFileSync(release, "");
-    expect(await dead).toMatchObject({ status: "dead", exit_code: 5 });
+    const record = await dead;
+    expect(record, record.status_reason).toMatchObject({ status: "dead", exit_code: 5 });
     await expectNothingLeft(created);
   });
 });

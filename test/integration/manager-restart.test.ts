@@ -7,6 +7,7 @@ import type { SandboxRecord } from "../../server/sandbox/types.js";
 import {
   createHarness,
   type Harness,
+  launcherPid,
   leftoverProcesses,
   pidAlive,
   readLog,
@@ -82,10 +83,8 @@ describe("manager restart", () => {
     b.onEvent((e) => {
       if (e.type === "upserted" && e.sandbox.status === "dead") deaths.set(e.sandbox.id, e.sandbox);
     });
-    const panePid = Number(
-      tmux(b, "list-panes", "-t", `=${alive1.tmux_session}:`, "-F", "#{pane_pid}").trim(),
-    );
-    process.kill(panePid, "SIGTERM");
+    const launcher = launcherPid(b.tmuxSocket, alive1.tmux_session as string);
+    process.kill(launcher, "SIGTERM");
     process.kill(alive2.pid_xvfb as number, "SIGKILL");
     const dead1 = await waitFor("adopted launcher death", () => deaths.get(alive1.id), 5000);
     expect(dead1).toMatchObject({ exit_signal: "SIGTERM" });

@@ -31,24 +31,29 @@ describe("exit watcher", () => {
     await watcher.start((e) => events.push(e));
     drop("sandbox-0000000b.died", " 9\n");
     drop("sandbox-0000000c.closed", "");
+    drop("sandbox-0000000e.status", "137\n");
     drop("unrelated.died", "1 \n");
     // Files are read concurrently: their reports may come in any order.
-    const bySession = (await next(events, 3)).slice().sort((x, y) => x.session.localeCompare(y.session));
+    const bySession = (await next(events, 4)).slice().sort((x, y) => x.session.localeCompare(y.session));
     expect(bySession).toEqual([
       { kind: "died", session: "sandbox-0000000a", exitCode: 3, exitSignal: null },
       { kind: "died", session: "sandbox-0000000b", exitCode: null, exitSignal: 9 },
       { kind: "closed", session: "sandbox-0000000c" },
+      { kind: "died", session: "sandbox-0000000e", exitCode: 137, exitSignal: null },
     ]);
+    expect(await watcher.recordedStatus("sandbox-0000000e")).toBe(137);
+    expect(await watcher.recordedStatus("sandbox-0000000f")).toBeNull();
     await watcher.discard("sandbox-0000000a");
     expect(readdirSync(dir).sort()).toEqual([
       "sandbox-0000000b.died",
       "sandbox-0000000c.closed",
+      "sandbox-0000000e.status",
       "unrelated.died",
     ]);
     watcher.close();
     drop("sandbox-0000000d.died", "0 \n");
     await new Promise((r) => setTimeout(r, 50));
-    expect(events.length).toBe(3);
+    expect(events.length).toBe(4);
   });
 
   it("builds hook commands that keep the directory inside quotes and never parse tmux quotes twice", () => {
