@@ -1,5 +1,6 @@
 import type { FileHandle } from "node:fs/promises";
 import { open } from "node:fs/promises";
+import { invalidArgument } from "../sandbox/errors.js";
 import type { LogRange } from "./log-hub.js";
 import { checkOffset, MAX_READ_LIMIT } from "./log-limits.js";
 
@@ -15,7 +16,10 @@ export async function readLogRange(
 ): Promise<LogRange> {
   const { offset, limit } = options;
   if (!Number.isSafeInteger(limit) || limit <= 0 || limit > MAX_READ_LIMIT) {
-    throw new RangeError(`limit must be an integer in 1..${MAX_READ_LIMIT}, got ${String(limit)}`);
+    throw invalidArgument(
+      "limit",
+      `must be an integer from 1 to ${MAX_READ_LIMIT} bytes, got ${String(limit)}`,
+    );
   }
   if (offset !== undefined) checkOffset("offset", offset);
 

@@ -79,8 +79,12 @@ describe("readLogRange", () => {
       kind: "invalid_argument",
       field: "offset",
     });
-    await expect(readLogRange(path, { limit: 0 })).rejects.toThrow(/limit/);
-    await expect(readLogRange(path, { limit: MAX_READ_LIMIT + 1 })).rejects.toThrow(/limit/);
+    for (const limit of [0, -1, 1.5, MAX_READ_LIMIT + 1]) {
+      await expect(readLogRange(path, { limit })).rejects.toMatchObject({
+        kind: "invalid_argument",
+        field: "limit",
+      });
+    }
   });
 });
 
