@@ -6,11 +6,13 @@ import { afterEach, describe, expect, test } from "vitest";
 import { createSandboxFixture, type SandboxFixture } from "../helpers/sandbox-home.js";
 import {
   describeRun,
+  findProcesses,
   killStragglers,
   LAUNCHER,
   launcherEnv,
   REPO,
   runLauncher,
+  waitFor,
 } from "../helpers/sandbox-launcher.js";
 import { ensureTestUser, ROOT, type SandboxUser, userCommand } from "../helpers/sandbox-user.js";
 
@@ -71,5 +73,38 @@ describe.each(users)("tmux attach, as %s", (_label, user) => {
     expect(existsSync(pwned), `the tmux client ran the agent's command on the host\nagent: ${saw}`).toBe(
       false,
     );
+  });
+
+  test("--stop ends the agent's tmux server and lets the attached client go", async () => {
+    fx = await createSandboxFixture(user());
+    const f = fx;
+    const marker = `300.${Math.floor(Math.random() * 1e9)}`;
+    const agent = path.join(f.project, "sleepy-agent");
+    await writeFile(agent, `#!/bin/bash\nexec sleep ${marker}\n`);
+    await chmod(agent, 0o755);
+    await chown(agent, f.owner.uid, f.owner.gid);
+    const [file, args] = userCommand(f.owner, LAUNCHER, ["--no-network", "--tmux", f.project]);
+    const attached = execa(PTY_RUN, ["40", file, ...args], {
+      env: launcherEnv(f, { CLAUDE_SANDBOX_AGENT: agent }),
+      extendEnv: false,
+      cwd: f.project,
+      reject: false,
+      timeout: 50_000,
+    });
+    const sleepers = async () =>
+      (await findProcesses(`sleep ${marker}`)).filter((p) => p.cmdline.startsWith("sleep "));
+    expect(await waitFor(async () => (await sleepers()).length > 0, 20_000), "the agent never ran").toBe(
+      true,
+    );
+    const stop = await runLauncher(f, ["--stop", f.project]);
+    expect(stop.exitCode, describeRun(stop)).toBe(0);
+    const gone = await waitFor(
+      async () => (await sleepers()).length === 0 && (await findProcesses(f.root)).length === 0,
+      10_000,
+    );
+    const left = (await findProcesses(f.root)).map((p) => `${p.pid} ${p.cmdline.slice(0, 100)}`);
+    expect(gone, `left after --stop:\n${left.join("\n")}`).toBe(true);
+    const r = await attached;
+    expect(r.timedOut, "the attached tmux client hung after the sandbox stopped").toBe(false);
   });
 });
