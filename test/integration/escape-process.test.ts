@@ -4,7 +4,7 @@ import path from "node:path";
 import { afterEach, describe, expect, test } from "vitest";
 import { createSandboxFixture, type SandboxFixture } from "../helpers/sandbox-home.js";
 import { type HostProcess, startHostSleeper } from "../helpers/sandbox-host.js";
-import { killStragglers } from "../helpers/sandbox-launcher.js";
+import { describeRun, killStragglers, runLauncher } from "../helpers/sandbox-launcher.js";
 import { leaks, runProbe } from "../helpers/sandbox-probe.js";
 import { ensureTestUser, ROOT, type SandboxUser } from "../helpers/sandbox-user.js";
 
@@ -54,6 +54,25 @@ describe.each(users)("processes and privilege, as %s", (_label, user) => {
     expect(attempts.length, probe.describe()).toBeGreaterThanOrEqual(8);
     expect.soft(leaks(attempts), probe.describe()).toBe("");
     expect(sleeper.alive(), "the host process was killed from inside the sandbox").toBe(true);
+  });
+
+  test("kill -KILL -1 inside reaches only the sandbox's own processes", async () => {
+    fx = await createSandboxFixture(user());
+    sleeper = await startHostSleeper(fx.envSecret);
+    // The broadest signal a process can send: everything it is allowed to signal. Outside a pid namespace,
+    // for root, that is every process on the host.
+    const r = await runLauncher(fx, [
+      "--new",
+      "--no-network",
+      "--shell",
+      fx.project,
+      "--",
+      "-c",
+      "kill -KILL -1; true",
+    ]);
+    expect(sleeper.alive(), `a host process died from a kill -1 inside the sandbox: ${describeRun(r)}`).toBe(
+      true,
+    );
   });
 
   test("holds no capability over the host: mounts, /usr, devices, kernel knobs, setuid files", async () => {
