@@ -83,6 +83,11 @@ read_sysctl() {
   [[ -r $file ]] && cat "$file"
 }
 
+if [[ ${CLAUDE_SANDBOX:-} == 1 ]]; then
+  report inside-sandbox warn "running inside a claude-sandbox: these results describe the sandbox, not the host" \
+    "run claude-sandbox doctor on the host"
+fi
+
 # --- user namespaces -------------------------------------------------------------------------------------------
 userns_off=0
 userns_fix=""
@@ -225,6 +230,13 @@ else
   else
     report display ok "DISPLAY=$display socket present (install x11-utils for a real connection check)"
   fi
+fi
+
+# Without xauth the launcher cannot cut the cookie file down to this display, so a sandbox would receive the
+# cookies of every display listed in XAUTHORITY (other sandboxes' displays included).
+if [[ -n $display ]] && ! command -v xauth >/dev/null; then
+  report xauth warn "DISPLAY is set but xauth is not installed: the sandbox would get every cookie in ${XAUTHORITY:-~/.Xauthority}, not just this display's" \
+    "${sudo}apt-get install -y xauth"
 fi
 
 # --- agent ----------------------------------------------------------------------------------------------------

@@ -194,6 +194,48 @@ describe("doctor on a machine without the tools", () => {
     expect(r.exitCode).toBe(1);
   });
 
+  test("a display without xauth is a warning: the whole cookie file would cross", async () => {
+    tmp = await makeTmp();
+    const bin = path.join(tmp, "bin");
+    await mkdir(bin);
+    // Everything doctor uses from PATH except xauth.
+    for (const tool of [
+      "bash",
+      "cat",
+      "id",
+      "tr",
+      "timeout",
+      "readlink",
+      "true",
+      "env",
+      "bwrap",
+      "pasta",
+      "jq",
+    ]) {
+      const { stdout } = await execa("bash", ["-c", 'command -v "$1"', "bash", tool], { reject: false });
+      if (stdout) await symlink(stdout.trim(), path.join(bin, tool));
+    }
+    const r = await execa(
+      path.join(bin, "bash"),
+      [path.join(path.dirname(LAUNCHER), "doctor.sh"), "--json"],
+      {
+        env: { PATH: bin, HOME: tmp, DISPLAY: ":0", CLAUDE_SANDBOX_AGENT: "true" },
+        extendEnv: false,
+        reject: false,
+      },
+    );
+    const xauth = parseChecks(String(r.stdout)).find((c) => c.check === "xauth");
+    expect(xauth).toMatchObject({ status: "warn" });
+    expect(xauth?.fix).toContain("apt-get install -y xauth");
+  });
+
+  test("run inside a sandbox, it says so", async () => {
+    const r = await doctor(ROOT, ["--json"], { CLAUDE_SANDBOX: "1", CLAUDE_SANDBOX_AGENT: "/usr/bin/true" });
+    expect(parseChecks(String(r.stdout)).find((c) => c.check === "inside-sandbox")).toMatchObject({
+      status: "warn",
+    });
+  });
+
   test("an unknown option is a usage error", async () => {
     const r = await doctor(ROOT, ["--frobnicate"]);
     expect(r.exitCode).toBe(2);
