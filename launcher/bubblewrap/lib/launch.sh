@@ -11,7 +11,16 @@ csbx_build_entry() {
   uid=$EUID
   gid=${GROUPS[0]:-$EUID}
   sbx_runtime_dir=/run/user/$uid
-  sbx_path=${CLAUDE_SANDBOX_PATH:+$CLAUDE_SANDBOX_PATH:}/run/claude-sandbox/bin:/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin:$HOME/.local/bin
+  # The Nix build puts the spec's packages on the launcher's PATH; the store is visible inside, so those
+  # entries carry over (after CLAUDE_SANDBOX_PATH, before the host's /usr). Fork-free PATH walk.
+  local store_path='' d dirs=()
+  if [[ -d /nix/store ]]; then
+    IFS=: read -r -a dirs <<<"${PATH-}"
+    for d in "${dirs[@]}"; do
+      [[ $d == /nix/store/* ]] && store_path+=$d:
+    done
+  fi
+  sbx_path=${CLAUDE_SANDBOX_PATH:+$CLAUDE_SANDBOX_PATH:}/run/claude-sandbox/bin:$store_path/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin:$HOME/.local/bin
   if ((opt_shell)); then
     entry=(bash "${agent_args[@]}")
     return 0
