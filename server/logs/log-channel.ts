@@ -201,8 +201,11 @@ export function createLogChannel(path: string, options: LogChannelOptions): LogC
     return true;
   };
 
+  // Each watch starter checks `closed`: they run after awaits, and a channel closed meanwhile must not leak
+  // a watcher that nothing will ever close.
   const watchFile = (): void => {
     stopWatching();
+    if (closed) return;
     try {
       watcher = watch(path, { persistent: true }, (event) => request(event === "rename"));
       watcher.on("error", () => fallBackToPolling());
@@ -214,6 +217,7 @@ export function createLogChannel(path: string, options: LogChannelOptions): LogC
 
   const watchDirectory = (): void => {
     stopWatching();
+    if (closed) return;
     const name = basename(path);
     try {
       watcher = watch(dirname(path), { persistent: true }, (_event, filename) => {

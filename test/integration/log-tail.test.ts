@@ -609,6 +609,42 @@ describe("concurrency", () => {
     }
   });
 
+  it("many sandboxes' logs in one directory, some not yet created, never cross and all release", async () => {
+    const baseline = inotifyWatches();
+    const tails: {
+      key: string;
+      path: string;
+      collector: ReturnType<typeof collect>;
+      controller: AbortController;
+    }[] = [];
+    for (let i = 0; i < 40; i++) {
+      const key = `sb-${i}`;
+      const path = join(dir, `${key}.log`);
+      if (i % 2 === 0) writeFileSync(path, `${key} existed\n`);
+      const controller = new AbortController();
+      tails.push({
+        key,
+        path,
+        controller,
+        collector: collect(hub.tail(key, path, { signal: controller.signal })),
+      });
+    }
+    // Stop half of the tails that wait in the directory: the other waiters must keep their watch.
+    for (const t of tails.filter((_, i) => i % 4 === 1)) t.controller.abort();
+    for (const [i, t] of tails.entries()) appendFileSync(t.path, `${t.key} live ${i}\n`);
+    for (const [i, t] of tails.entries()) {
+      if (i % 4 === 1) continue;
+      const expected = `${i % 2 === 0 ? `${t.key} existed\n` : ""}${t.key} live ${i}\n`;
+      await waitUntil(`${t.key}'s own lines`, () => t.collector.text() === expected);
+    }
+    expect(hub.stats()).toMatchObject({ keys: 30, subscribers: 30 });
+    hub.close();
+    await Promise.all(tails.map((t) => t.collector.done));
+    expect(hub.stats()).toEqual({ keys: 0, subscribers: 0, watchers: 0, openFiles: 0 });
+    await waitUntil("every file closed", () => tails.every((t) => openFdsTo(t.path) === 0), 2000);
+    expect(inotifyWatches()).toBe(baseline);
+  });
+
   it("refuses a second path for a key that is already tailed", async () => {
     const a = join(dir, "a.log");
     writeFileSync(a, "");
