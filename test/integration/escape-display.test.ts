@@ -1,4 +1,4 @@
-import { chown } from "node:fs/promises";
+import { chown, mkdir, readdir, symlink } from "node:fs/promises";
 import path from "node:path";
 import { execa } from "execa";
 import { afterEach, describe, expect, test } from "vitest";
@@ -61,6 +61,34 @@ describe.each(users)("display and D-Bus, as %s", (_label, user) => {
     const attacks = probe.results.filter((r) => r.name !== "x11-own-display" && r.name !== "probe-done");
     expect(attacks.length, probe.describe()).toBe(4);
     expect(leaks(attacks), probe.describe()).toBe("");
+  });
+
+  test("on a host without xauth, still never another display's cookie", async () => {
+    fx = await createSandboxFixture(user());
+    const own = await startXvfb(fx.owner, fx.outside, "640x480x24");
+    resources.push({ close: own.stop });
+    const other = await startXvfb(fx.owner, fx.outside, "640x480x24");
+    resources.push({ close: other.stop });
+    const combined = path.join(fx.outside, "Xauthority");
+    await execa("xauth", ["-q", "-f", combined, "add", own.display, ".", own.cookie]);
+    await execa("xauth", ["-q", "-f", combined, "add", other.display, ".", other.cookie]);
+    await chown(combined, fx.owner.uid, fx.owner.gid);
+    // PATH = every tool of /usr/bin except xauth, the one that can cut the cookie file down to one display.
+    const bin = path.join(fx.root, "bin-without-xauth");
+    await mkdir(bin);
+    for (const tool of await readdir("/usr/bin")) {
+      if (tool !== "xauth") await symlink(path.join("/usr/bin", tool), path.join(bin, tool));
+    }
+    const probe = await runProbe(
+      fx,
+      ["--new", "--no-network"],
+      { ownDisplay: own.number, otherDisplays: [other.number], otherCookies: [other.cookie] },
+      ["display"],
+      { env: { DISPLAY: own.display, XAUTHORITY: combined, PATH: `${bin}:/usr/sbin:/sbin` } },
+    );
+    const cookie = probe.results.filter((r) => r.name.startsWith("xauth-other-cookie"));
+    expect(cookie.length, probe.describe()).toBe(1);
+    expect(leaks(cookie), probe.describe()).toBe("");
   });
 
   test("session bus: the Secret Service only", async () => {
