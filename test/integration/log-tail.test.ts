@@ -35,15 +35,24 @@ function lines(from: number, to: number): string {
   return text;
 }
 
+// Node warnings (a FileHandle closed by the garbage collector, too many listeners on a signal) are leaks.
+const warnings: Error[] = [];
+const onWarning = (warning: Error): void => {
+  warnings.push(warning);
+};
+
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), "log-tail-"));
   hub = createLogHub({ keepaliveMs: 60_000 });
+  process.on("warning", onWarning);
 });
 
 afterEach(() => {
   for (const controller of controllers.splice(0)) controller.abort();
   hub.close();
   rmSync(dir, { recursive: true, force: true });
+  process.off("warning", onWarning);
+  expect(warnings.splice(0).map((w) => `${w.name}: ${w.message}`)).toEqual([]);
 });
 
 describe("backlog", () => {
