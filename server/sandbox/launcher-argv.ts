@@ -32,17 +32,30 @@ export const TOOL_PACKAGES = {
   tmux: "tmux",
   Xvfb: "xvfb",
   xauth: "xauth",
-  sleep: "coreutils",
   sh: "dash",
+  mkfifo: "coreutils",
 } as const;
 
-// Runs the launcher as a child, then records its exit status in a file before exiting with the same status.
-// tmux alone sometimes reports a dead pane without its status (seen with tmux 3.3a about one time in ten).
-// The script is fixed text; the status file and the launcher's argv are positional parameters, never code.
-const EXIT_RECORDER =
-  'f=$1; shift; "$@"; s=$?; printf "%s\\n" "$s" > "$f.tmp" && mv -f "$f.tmp" "$f"; exit "$s"';
+// The pane's program. It waits until the manager writes the display number into the `go` FIFO (so the pane, its
+// log pipe and the launcher's environment are ready before the launcher prints its first byte), runs the
+// launcher as a child, then records its exit status in a file before exiting with the same status: tmux alone
+// sometimes reports a dead pane without its status (seen with tmux 3.3a about one time in ten). The script is
+// fixed text; the file names and the launcher's argv are positional parameters, never code.
+const SANDBOX_WRAPPER = [
+  'f=$1; go=$2; shift 2; IFS= read -r d < "$go" || exit 125; rm -f "$go"',
+  'case $d in "" | *[!0-9]*) exit 125 ;; esac',
+  'DISPLAY=":$d"; export DISPLAY',
+  '"$@"; s=$?; printf "%s\\n" "$s" > "$f.tmp" && mv -f "$f.tmp" "$f"; exit "$s"',
+].join("\n");
 
-/** Wraps the launcher argv so its exit status lands in `statusFile` (see EXIT_RECORDER). */
-export function withExitRecorder(shPath: string, statusFile: string, argv: readonly string[]): string[] {
-  return [shPath, "-c", EXIT_RECORDER, "claude-sandbox-exit", statusFile, ...argv];
+export interface WrapperFiles {
+  /** Where the launcher's exit status is written. */
+  statusFile: string;
+  /** FIFO the wrapper reads the display number from before it starts the launcher. */
+  goFifo: string;
+}
+
+/** The pane's argv: the wrapper (see SANDBOX_WRAPPER) around the launcher's argv. */
+export function wrapLauncher(shPath: string, files: WrapperFiles, argv: readonly string[]): string[] {
+  return [shPath, "-c", SANDBOX_WRAPPER, "claude-sandbox-pane", files.statusFile, files.goFifo, ...argv];
 }

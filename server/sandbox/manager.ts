@@ -1,9 +1,10 @@
 import type { ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { renameSync } from "node:fs";
-import { mkdir, readdir, rm } from "node:fs/promises";
+import { constants as fsConstants, renameSync } from "node:fs";
+import { mkdir, open, readdir, rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { execa } from "execa";
 import { findExecutable } from "../tools/find-executable.js";
 import {
   handleOf,
@@ -28,7 +29,7 @@ import { describeExit } from "./describe-exit.js";
 import { createDisplayAllocator } from "./display-allocator.js";
 import { missingLauncher, missingTool, notFound, SandboxError } from "./errors.js";
 import { createExitWatcher, exitHookCommands, type SessionExit } from "./exit-watcher.js";
-import { launcherArgv, TOOL_PACKAGES, withExitRecorder } from "./launcher-argv.js";
+import { launcherArgv, TOOL_PACKAGES, wrapLauncher } from "./launcher-argv.js";
 import { acquireManagerLock } from "./manager-lock.js";
 import { checkManagerOptions, makeChildEnv } from "./manager-options.js";
 import type { SandboxManager, SandboxManagerOptions } from "./sandbox-manager.js";
@@ -60,7 +61,7 @@ interface Tools {
   tmux: string;
   xvfb: string;
   xauth: string;
-  sleep: string;
+  mkfifo: string;
   launcher: string;
 }
 
@@ -105,6 +106,7 @@ export async function createSandboxManager(options: SandboxManagerOptions): Prom
   let poller: NodeJS.Timeout | null = null;
 
   const authFile = (id: string) => join(dirs.run, `${id}.xauth`);
+  const goFifo = (id: string) => join(dirs.run, `${id}.go`);
   const xvfbLog = (id: string) => join(dirs.run, `${id}.xvfb.log`);
   const logFile = (id: string) => join(dirs.logs, `${id}.log`);
 
@@ -160,17 +162,17 @@ export async function createSandboxManager(options: SandboxManagerOptions): Prom
   }
 
   async function resolveTools(backend: BackendName): Promise<Tools> {
-    const [tmuxBin, xvfb, xauth, sleep, sh] = await Promise.all([
+    const [tmuxBin, xvfb, xauth, mkfifo, sh] = await Promise.all([
       requireTool("tmux", TOOL_PACKAGES.tmux),
       requireTool("Xvfb", TOOL_PACKAGES.Xvfb),
       requireTool("xauth", TOOL_PACKAGES.xauth),
-      requireTool("sleep", TOOL_PACKAGES.sleep),
+      requireTool("mkfifo", TOOL_PACKAGES.mkfifo),
       requireTool("sh", TOOL_PACKAGES.sh),
     ]);
     const command = options.launchers[backend];
     const launcher = await findExecutable(command, searchPath);
     if (launcher === null) throw missingLauncher(backend, command);
-    return { sh, tmux: tmuxBin, xvfb, xauth, sleep, launcher };
+    return { sh, tmux: tmuxBin, xvfb, xauth, mkfifo, launcher };
   }
 
   const displays = createDisplayAllocator({
@@ -264,9 +266,9 @@ export async function createSandboxManager(options: SandboxManagerOptions): Prom
     const firstDisplay = displays.reserve();
     let xvfb: RunningXvfb | null = null;
     try {
-      // Xvfb (≈55 ms of its own init) and the tmux session with its log pipe start side by side; the pane
-      // holds a placeholder until the display is ready, then the launcher replaces it.
-      // Xvfb is the long pole: spawn it first, then the tmux client (a spawn blocks this thread for a moment).
+      // Xvfb (≈55 ms of its own init) and the tmux session with its log pipe start side by side; the pane's
+      // wrapper holds the launcher back until the display is ready. Xvfb is the long pole: it is spawned first,
+      // then the tmux client (a spawn blocks this thread for a moment).
       let xvfbSpawned = (): void => {};
       const spawned = new Promise<void>((resolve) => {
         xvfbSpawned = resolve;
@@ -285,13 +287,12 @@ export async function createSandboxManager(options: SandboxManagerOptions): Prom
       runtime.xvfb = { pid: ready.pid, startTime: ready.startTime };
       runtime.xvfbChild = ready.child;
       watchXvfbChild(id, ready);
-      runtime.pane = await startLauncher(
-        session,
-        valid,
-        tools,
-        { planned: firstDisplay, actual: ready.display },
-        authFile(id),
-      );
+      runtime.pane = sessionResult.value;
+      if (ready.display !== firstDisplay) {
+        // new-session -e set the planned number; a retry on another one must fix the session environment.
+        await tmux.run(["set-environment", "-t", `=${session}`, "DISPLAY", `:${ready.display}`]);
+      }
+      await releaseLauncher(goFifo(id), ready.display);
       const record: SandboxRecord = {
         id,
         name: valid.name,
@@ -338,60 +339,88 @@ export async function createSandboxManager(options: SandboxManagerOptions): Prom
     }
   }
 
+  /**
+   * Starts the sandbox's tmux session with its log pipe attached. The pane runs the wrapper, which waits on
+   * the `go` FIFO before it starts the launcher. Resolves with the pane process (the wrapper).
+   */
   async function startSession(
     id: string,
     session: string,
     valid: ValidCreateInput,
     tools: Tools,
     display: number,
-  ): Promise<void> {
+  ): Promise<ProcessHandle | null> {
+    await execa(tools.mkfifo, ["-m", "600", goFifo(id)], { stdin: "ignore", timeout: 10_000 });
+    const argv = wrapLauncher(
+      tools.sh,
+      { statusFile: exitWatcher.statusFile(session), goFifo: goFifo(id) },
+      launcherArgv({ ...valid, launcherPath: tools.launcher }),
+    );
     const env = ["-e", `DISPLAY=:${display}`, "-e", `XAUTHORITY=${authFile(id)}`];
     const dir = escapeTmuxFormat(valid.projectDir);
     const commands = [
-      ["new-session", "-d", "-s", session, ...PANE_SIZE, "-c", dir, ...env, "--", tools.sleep, "infinity"],
+      [
+        "new-session",
+        "-d",
+        "-P",
+        "-F",
+        "#{pane_pid}",
+        "-s",
+        session,
+        ...PANE_SIZE,
+        "-c",
+        dir,
+        ...env,
+        "--",
+        ...argv,
+      ],
       // A pane whose program exits stays (dead) so its exit status can be read, and pane-died fires.
       ["set-option", "-g", "remain-on-exit", "on"],
       ["set-hook", "-g", "pane-died", hooks.paneDied],
       ["set-hook", "-g", "session-closed", hooks.sessionClosed],
-      // Attached before the launcher runs, so the log holds its very first byte.
+      // Attached before the launcher may run, so the log holds its very first byte.
       ["pipe-pane", "-t", `=${session}:`, `exec cat >> ${shellQuote(logFile(id))}`],
     ];
+    let out: string;
     try {
-      await tmux.runAll(commands);
+      out = await tmux.runAll(commands);
     } catch (error) {
       // The server exits when its last session ends; a create that reaches it in that moment starts a new one.
       if (!isNoServer(error)) throw error;
       await tmux.killSession(session);
-      await tmux.runAll(commands);
+      out = await tmux.runAll(commands);
     }
     await checkTmuxServer();
-  }
-
-  /** Replaces the placeholder with the launcher; resolves with the launcher's process handle. */
-  async function startLauncher(
-    session: string,
-    valid: ValidCreateInput,
-    tools: Tools,
-    display: { planned: number; actual: number },
-    auth: string,
-  ): Promise<ProcessHandle | null> {
-    const argv = withExitRecorder(
-      tools.sh,
-      exitWatcher.statusFile(session),
-      launcherArgv({ ...valid, launcherPath: tools.launcher }),
-    );
-    const env = ["-e", `DISPLAY=:${display.actual}`, "-e", `XAUTHORITY=${auth}`];
-    const dir = escapeTmuxFormat(valid.projectDir);
-    const out = await tmux.runAll([
-      // new-session -e set the planned display; only a retry on another number needs the session env fixed.
-      ...(display.actual === display.planned
-        ? []
-        : [["set-environment", "-t", `=${session}`, "DISPLAY", `:${display.actual}`]]),
-      ["respawn-pane", "-k", "-t", `=${session}:`, "-c", dir, ...env, "--", ...argv],
-      ["display-message", "-p", "-t", `=${session}:`, "#{pane_pid}"],
-    ]);
     const pid = Number(out.trim());
     return Number.isSafeInteger(pid) && pid > 0 ? handleOf(pid) : null;
+  }
+
+  /**
+   * Lets the wrapper start the launcher by writing the display number into its FIFO. Opened non-blocking: if
+   * the wrapper is not reading (yet, or any more) the open fails instead of hanging, and is retried briefly.
+   */
+  async function releaseLauncher(fifo: string, display: number): Promise<void> {
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      try {
+        const handle = await open(fifo, fsConstants.O_WRONLY | fsConstants.O_NONBLOCK);
+        try {
+          await handle.write(`${display}\n`);
+        } finally {
+          await handle.close();
+        }
+        return;
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code !== "ENXIO" || Date.now() > deadline) {
+          throw new SandboxError(
+            "internal",
+            `could not start the launcher: its pane is not waiting (${code})`,
+          );
+        }
+        await sleep(2);
+      }
+    }
   }
 
   async function refreshServerHandle(): Promise<void> {
@@ -451,7 +480,11 @@ export async function createSandboxManager(options: SandboxManagerOptions): Prom
       await terminateProcesses([target.xvfb]);
       if (target.display !== null) await removeStaleXFiles(target.display, target.xvfb.pid);
     }
-    await Promise.all([rm(authFile(id), { force: true }), rm(xvfbLog(id), { force: true })]);
+    await Promise.all([
+      rm(authFile(id), { force: true }),
+      rm(xvfbLog(id), { force: true }),
+      rm(goFifo(id), { force: true }),
+    ]);
   }
 
   async function livePaneHandle(session: string): Promise<ProcessHandle | null> {
@@ -640,7 +673,7 @@ export async function createSandboxManager(options: SandboxManagerOptions): Prom
   async function removeOrphans(): Promise<void> {
     for (const name of await readdir(dirs.run)) {
       const file = join(dirs.run, name);
-      const id = /^([0-9a-f-]{36})\.(xauth|xvfb\.log)$/.exec(name)?.[1];
+      const id = /^([0-9a-f-]{36})\.(xauth|xvfb\.log|go)$/.exec(name)?.[1];
       if (name.startsWith("spare-")) {
         await rm(file, { force: true });
       } else if (id !== undefined && !records.has(id)) {

@@ -96,9 +96,11 @@ describe("manager preconditions", () => {
       "tmux",
       "Xvfb",
       "xauth",
+      "mkfifo",
       "sleep",
       "sh",
       "mv",
+      "rm",
       "bash",
       "cat",
       "xdpyinfo",
@@ -115,6 +117,7 @@ describe("manager preconditions", () => {
     ["tmux", "tmux"],
     ["xauth", "xauth"],
     ["sh", "dash"],
+    ["mkfifo", "coreutils"],
   ])("fails with failed_precondition naming %s and its package %s, starting nothing", async (tool, pkg) => {
     const manager = await h.open({ path: pathWithout(tool) });
     const events: SandboxEvent[] = [];

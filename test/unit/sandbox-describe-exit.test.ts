@@ -1,10 +1,11 @@
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { execFileSync, spawn } from "node:child_process";
+import { once } from "node:events";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { describeExit } from "../../server/sandbox/describe-exit.js";
-import { withExitRecorder } from "../../server/sandbox/launcher-argv.js";
+import { wrapLauncher } from "../../server/sandbox/launcher-argv.js";
 
 describe("exit description", () => {
   it.each([
@@ -19,30 +20,50 @@ describe("exit description", () => {
   });
 });
 
-describe("exit recorder", () => {
-  it("runs the argv as given, records its status in the file and exits with it", () => {
-    const dir = mkdtempSync(join(tmpdir(), "recorder-"));
+describe("pane wrapper", () => {
+  it("waits for the display number, runs the argv as given with DISPLAY set, records and returns its status", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "wrapper-"));
     try {
-      const file = join(dir, "sandbox-00000000.status");
-      const [cmd, ...args] = withExitRecorder("/bin/sh", file, [
+      const files = { statusFile: join(dir, "sandbox-00000000.status"), goFifo: join(dir, "go") };
+      execFileSync("mkfifo", [files.goFifo]);
+      const [cmd, ...args] = wrapLauncher("/bin/sh", files, [
         "bash",
         "-c",
-        'printf "%s|" "$@"; exit 7',
+        'printf "%s|" "$DISPLAY" "$@"; exit 7',
         "x",
         "a b",
         "$(id)",
       ]);
-      let status = 0;
+      const child = spawn(cmd as string, args, { stdio: ["ignore", "pipe", "inherit"] });
       let out = "";
-      try {
-        execFileSync(cmd as string, args, { encoding: "utf8" });
-      } catch (error) {
-        status = (error as { status: number }).status;
-        out = (error as { stdout: string }).stdout;
-      }
+      child.stdout.on("data", (chunk: Buffer) => {
+        out += chunk.toString();
+      });
+      const exited = once(child, "exit");
+      await new Promise((r) => setTimeout(r, 50));
+      expect(out).toBe(""); // nothing runs before the go
+      writeFileSync(files.goFifo, "42\n");
+      const [status] = await exited;
       expect(status).toBe(7);
-      expect(out).toBe("a b|$(id)|");
-      expect(readFileSync(file, "utf8")).toBe("7\n");
+      expect(out).toBe(":42|a b|$(id)|");
+      expect(readFileSync(files.statusFile, "utf8")).toBe("7\n");
+      expect(existsSync(files.goFifo)).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("refuses a display that is not a number, running nothing", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "wrapper-"));
+    try {
+      const files = { statusFile: join(dir, "status"), goFifo: join(dir, "go") };
+      execFileSync("mkfifo", [files.goFifo]);
+      const [cmd, ...args] = wrapLauncher("/bin/sh", files, ["touch", join(dir, "ran")]);
+      const child = spawn(cmd as string, args, { stdio: "ignore" });
+      const exited = once(child, "exit");
+      writeFileSync(files.goFifo, "1; touch /tmp/x\n");
+      expect((await exited)[0]).toBe(125);
+      expect(existsSync(join(dir, "ran"))).toBe(false);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
