@@ -107,3 +107,20 @@ export async function waitFor(
     await new Promise((r) => setTimeout(r, intervalMs));
   }
 }
+
+/**
+ * A PATH for a host that lacks some tools: a dir of symlinks to everything in /usr/bin and /usr/sbin except
+ * `missing`. Used to check that the launcher fails closed (refuses, or goes without) rather than open.
+ */
+export async function pathWithout(dir: string, missing: string[]): Promise<string> {
+  const { mkdir, readdir, symlink } = await import("node:fs/promises");
+  const bin = path.join(dir, `path-without-${missing.join("-")}`);
+  await mkdir(bin, { recursive: true });
+  for (const from of ["/usr/sbin", "/usr/bin"]) {
+    for (const tool of await readdir(from)) {
+      if (missing.includes(tool)) continue;
+      await symlink(path.join(from, tool), path.join(bin, tool)).catch(() => undefined);
+    }
+  }
+  return bin;
+}

@@ -1,11 +1,11 @@
-import { chown, mkdir, readdir, symlink } from "node:fs/promises";
+import { chown } from "node:fs/promises";
 import path from "node:path";
 import { execa } from "execa";
 import { afterEach, describe, expect, test } from "vitest";
 import { startSessionBus } from "../helpers/sandbox-dbus.js";
 import { createSandboxFixture, type SandboxFixture } from "../helpers/sandbox-home.js";
 import { closeAll, type HostResource } from "../helpers/sandbox-host.js";
-import { killStragglers } from "../helpers/sandbox-launcher.js";
+import { killStragglers, pathWithout } from "../helpers/sandbox-launcher.js";
 import { leaks, runProbe } from "../helpers/sandbox-probe.js";
 import { ensureTestUser, ROOT, type SandboxUser } from "../helpers/sandbox-user.js";
 import { startXvfb } from "../helpers/sandbox-xvfb.js";
@@ -73,18 +73,14 @@ describe.each(users)("display and D-Bus, as %s", (_label, user) => {
     await execa("xauth", ["-q", "-f", combined, "add", own.display, ".", own.cookie]);
     await execa("xauth", ["-q", "-f", combined, "add", other.display, ".", other.cookie]);
     await chown(combined, fx.owner.uid, fx.owner.gid);
-    // PATH = every tool of /usr/bin except xauth, the one that can cut the cookie file down to one display.
-    const bin = path.join(fx.root, "bin-without-xauth");
-    await mkdir(bin);
-    for (const tool of await readdir("/usr/bin")) {
-      if (tool !== "xauth") await symlink(path.join("/usr/bin", tool), path.join(bin, tool));
-    }
+    // A host without xauth, the one tool that can cut the cookie file down to one display.
+    const bin = await pathWithout(fx.root, ["xauth"]);
     const probe = await runProbe(
       fx,
       ["--new", "--no-network"],
       { ownDisplay: own.number, otherDisplays: [other.number], otherCookies: [other.cookie] },
       ["display"],
-      { env: { DISPLAY: own.display, XAUTHORITY: combined, PATH: `${bin}:/usr/sbin:/sbin` } },
+      { env: { DISPLAY: own.display, XAUTHORITY: combined, PATH: bin } },
     );
     const cookie = probe.results.filter((r) => r.name.startsWith("xauth-other-cookie"));
     expect(cookie.length, probe.describe()).toBe(1);
@@ -107,6 +103,23 @@ describe.each(users)("display and D-Bus, as %s", (_label, user) => {
     const attacks = probe.results.filter(
       (r) => /^dbus(:|-list|-direct|-driver)/.test(r.name) && r.name !== `dbus:${ALLOWED}`,
     );
+    expect(attacks.length, probe.describe()).toBe(HIDDEN.length + 4);
+    expect(leaks(attacks), probe.describe()).toBe("");
+  });
+
+  test("on a host without xdg-dbus-proxy, no bus at all rather than an unfiltered one", async () => {
+    fx = await createSandboxFixture(user());
+    const bus = await startSessionBus(fx.owner, fx.outside, [ALLOWED, ...HIDDEN]);
+    resources.push({ close: bus.stop });
+    const bin = await pathWithout(fx.root, ["xdg-dbus-proxy"]);
+    const probe = await runProbe(
+      fx,
+      ["--new", "--no-network"],
+      { dbusNames: HIDDEN, dbusHidden: HIDDEN, dbusHostSockets: [bus.socketPath] },
+      ["dbus"],
+      { env: { DBUS_SESSION_BUS_ADDRESS: bus.address, PATH: bin } },
+    );
+    const attacks = probe.results.filter((r) => /^dbus(:|-list|-direct|-driver)/.test(r.name));
     expect(attacks.length, probe.describe()).toBe(HIDDEN.length + 4);
     expect(leaks(attacks), probe.describe()).toBe("");
   });

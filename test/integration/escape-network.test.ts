@@ -15,6 +15,7 @@ import {
   describeRun,
   findProcesses,
   killStragglers,
+  pathWithout,
   runLauncher,
   waitFor,
 } from "../helpers/sandbox-launcher.js";
@@ -209,5 +210,26 @@ describe.each(users)("network, as %s", (_label, user) => {
     expect(stop.exitCode, describeRun(stop)).toBe(0);
     const ended = await live;
     expect(ended.timedOut, describeRun(ended)).toBe(false);
+  });
+
+  test("on a host without pasta or slirp4netns, a sandbox with network never falls back to the host's", async () => {
+    fx = await createSandboxFixture(user());
+    const t = await hostTargets(fx);
+    const cfg = {
+      httpTargets: t.config.loopbackTargets,
+      unixTargets: t.config.unixTargets,
+      connectTimeout: 2,
+    };
+    const bin = await pathWithout(fx.root, ["pasta", "passt", "slirp4netns"]);
+    const probe = await runProbe(fx, ["--new"], cfg, ["network", "unix"], { env: { PATH: bin } });
+    if (!probe.results.some((r) => r.name === "probe-done")) {
+      // Refusing to start is fine, if it says what is missing.
+      expect(probe.run.exitCode, probe.describe()).not.toBe(0);
+      expect(String(probe.run.stderr), probe.describe()).toMatch(/pasta|slirp4netns|--no-network/);
+      return;
+    }
+    const attacks = probe.results.filter((r) => /^(http|unix):/.test(r.name));
+    expect(attacks.length, probe.describe()).toBe(cfg.httpTargets.length + cfg.unixTargets.length);
+    expect(leaks(attacks), probe.describe()).toBe("");
   });
 });
