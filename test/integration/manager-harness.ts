@@ -202,10 +202,10 @@ export function staleXFiles(display: number): string[] {
 }
 
 /**
- * Pid of the launcher in a sandbox's pane. The pane runs a small exit recorder (sh) whose only child is the
- * launcher.
+ * Pid of the launcher in a sandbox's pane. The pane runs a small wrapper (sh) whose only child is the launcher;
+ * right after create the wrapper may not have started it yet, so this waits for it.
  */
-export function launcherPid(tmuxSocket: string, session: string): number {
+export async function launcherPid(tmuxSocket: string, session: string): Promise<number> {
   const panePid = execFileSync(
     "tmux",
     ["-S", tmuxSocket, "list-panes", "-t", `=${session}:`, "-F", "#{pane_pid}"],
@@ -213,8 +213,8 @@ export function launcherPid(tmuxSocket: string, session: string): number {
       encoding: "utf8",
     },
   ).trim();
-  const children = readFileSync(`/proc/${panePid}/task/${panePid}/children`, "latin1").trim().split(" ");
-  if (children.length !== 1 || children[0] === "")
-    throw new Error(`pane ${panePid} has children [${children}]`);
-  return Number(children[0]);
+  return waitFor(`the launcher under pane ${panePid}`, () => {
+    const children = readFileSync(`/proc/${panePid}/task/${panePid}/children`, "latin1").trim().split(" ");
+    return children.length === 1 && children[0] !== "" ? Number(children[0]) : undefined;
+  });
 }

@@ -72,7 +72,7 @@ describe("manager liveness", () => {
     const manager = await h.open();
     const created = await manager.create({ name: "killed", backend: "container", projectDir: h.projectDir });
     const dead = deadEvent(manager, created.id, 5000);
-    const launcher = launcherPid(manager.tmuxSocket, created.tmux_session as string);
+    const launcher = await launcherPid(manager.tmuxSocket, created.tmux_session as string);
     process.kill(launcher, "SIGKILL");
     expect(await dead).toMatchObject({ status: "dead", exit_code: null, exit_signal: "SIGKILL" });
     await expectNothingLeft(created);

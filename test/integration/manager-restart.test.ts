@@ -83,7 +83,7 @@ describe("manager restart", () => {
     b.onEvent((e) => {
       if (e.type === "upserted" && e.sandbox.status === "dead") deaths.set(e.sandbox.id, e.sandbox);
     });
-    const launcher = launcherPid(b.tmuxSocket, alive1.tmux_session as string);
+    const launcher = await launcherPid(b.tmuxSocket, alive1.tmux_session as string);
     process.kill(launcher, "SIGTERM");
     process.kill(alive2.pid_xvfb as number, "SIGKILL");
     const dead1 = await waitFor("adopted launcher death", () => deaths.get(alive1.id), 5000);
