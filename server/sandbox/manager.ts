@@ -460,20 +460,13 @@ export async function createSandboxManager(options: SandboxManagerOptions): Prom
   async function teardown(id: string, session: string, target: TeardownTarget): Promise<void> {
     if (target.hasSession) {
       const pane = target.pane ?? (await livePaneHandle(session).catch(() => null));
-      const members = new Map<number, ProcessHandle>();
-      if (pane !== null) {
-        const leaderAlive = await isRunning(pane);
-        // With the leader gone its pid could be reused by a stranger; only its group and session members
-        // (which keep the number allocated) and their descendants are ours then.
-        for (const p of await processTree(pane.pid))
-          if (leaderAlive || p.pid !== pane.pid) members.set(p.pid, p);
+      // A process forked between a snapshot and the signals (the wrapper starting the launcher, say) is
+      // caught by the next pass; the passes end when nothing of the sandbox is left.
+      for (let pass = 0; pass < 3; pass++) {
+        const members = await sandboxProcesses(id, pane);
+        if (members.length === 0) break;
+        await terminateProcesses(members);
       }
-      // Processes that escaped the tree (setsid + parent exited) still carry the sandbox's own XAUTHORITY. The
-      // pipe-pane `cat` carries it too but must live until the session ends, to log the launcher's last words.
-      for (const p of await processesWithEnvironment(`XAUTHORITY=${authFile(id)}`)) {
-        if (!members.has(p.pid) && p.ppid !== tmuxServer?.pid) members.set(p.pid, p);
-      }
-      await terminateProcesses([...members.values()]);
       await tmux.killSession(session).catch(() => {});
     }
     if (target.xvfb !== null) {
@@ -485,6 +478,24 @@ export async function createSandboxManager(options: SandboxManagerOptions): Prom
       rm(xvfbLog(id), { force: true }),
       rm(goFifo(id), { force: true }),
     ]);
+  }
+
+  /** The processes of a sandbox: the pane's tree, plus any that escaped it but carry its XAUTHORITY. */
+  async function sandboxProcesses(id: string, pane: ProcessHandle | null): Promise<ProcessHandle[]> {
+    const members = new Map<number, ProcessHandle>();
+    if (pane !== null) {
+      const leaderAlive = await isRunning(pane);
+      // With the leader gone its pid could be reused by a stranger; only its group and session members
+      // (which keep the number allocated) and their descendants are ours then.
+      for (const p of await processTree(pane.pid))
+        if (leaderAlive || p.pid !== pane.pid) members.set(p.pid, p);
+    }
+    // Processes that escaped the tree (setsid + parent exited) still carry the sandbox's own XAUTHORITY. The
+    // pipe-pane `cat` carries it too but must live until the session ends, to log the launcher's last words.
+    for (const p of await processesWithEnvironment(`XAUTHORITY=${authFile(id)}`)) {
+      if (!members.has(p.pid) && p.ppid !== tmuxServer?.pid) members.set(p.pid, p);
+    }
+    return [...members.values()];
   }
 
   async function livePaneHandle(session: string): Promise<ProcessHandle | null> {

@@ -154,4 +154,18 @@ describe("manager lifecycle with the fixture launcher", () => {
     await manager.stop(record.id);
     expect(await readLog(manager.logPath(record.id))).toContain("goodbye-from-launcher");
   });
+
+  it("leaves nothing behind when stopped the moment create returns (launcher still starting)", async () => {
+    const manager = await h.open();
+    for (let i = 0; i < 5; i++) {
+      const record = await manager.create({
+        name: `quick-${i}`,
+        backend: "bubblewrap",
+        projectDir: h.projectDir,
+        agentArgs: ["children", "1"],
+      });
+      await manager.stop(record.id);
+      expect(await leftoverProcesses(h.root)).toEqual([]);
+    }
+  });
 });
