@@ -23,6 +23,7 @@ const FORBIDDEN_IN_NAME = /[\p{Cc}\u2028\u2029\u202a-\u202e\u2066-\u2069]/u;
 
 /** Checks every field before anything is started; errors name the field as the API spells it. */
 export async function validateCreateInput(input: CreateSandboxInput): Promise<ValidCreateInput> {
+  if (typeof input !== "object" || input === null) throw invalidArgument("request", "must be an object");
   const name = input.name as unknown;
   if (typeof name !== "string") throw invalidArgument("name", "must be a string");
   const length = [...name].length;
