@@ -92,6 +92,15 @@ csbx_fs_claude() {
     [[ $name != */* && $name != .* ]] || continue
     csbx_ro_if_exists "$c/$name"
   done
+  # What the host's claude sources later (shell snapshots: a bash script per session, run before every
+  # Bash tool call) must not be writable either, yet the claude inside needs a place for its own: each
+  # project gets a private directory bound over the host's.
+  for name in "${spec_claude_private[@]}"; do
+    [[ $name != */* && $name != .* ]] || continue
+    [[ -d $c/$name ]] || mkdir -m 0700 -- "$c/$name" 2>/dev/null || continue
+    [[ -d $state/claude-$name ]] || mkdir -m 0700 -- "$state/claude-$name" || csbx_die 1 "cannot create $state/claude-$name"
+    bw+=(--bind "$state/claude-$name" "$c/$name")
+  done
   # Scripts that settings.json runs (statusLine, hooks) by a path under ~/.claude are read-only too.
   # shellcheck disable=SC2088,SC2016 # literal text of settings files, not paths to expand
   local f text path re='~/\.claude/([A-Za-z0-9._/-]+)' tilde='~/.claude/' dollar_home='$HOME/.claude/' \

@@ -9,6 +9,7 @@ csbx_spec_jq='
   ("ghenv\u001f" + .envWithGhToken[]),
   ("claudero\u001f" + .claudeReadOnly[]),
   ("claudeopt\u001f" + .claudeReadOnlyIfPresent[]),
+  ("claudepriv\u001f" + .claudePrivate[]),
   ("policy\u001f" + (.chromium.policy | tojson)),
   ("notice\u001f" + .notices.sandbox + "\n\n" + .notices.persistence)
   | . + "\u0000"'
@@ -30,7 +31,7 @@ csbx_load_spec() {
     mv -f -- "$cache.$$" "$cache"
     mapfile -d '' -t records <"$cache"
   fi
-  spec_etc=() spec_env=() spec_ghenv=() spec_claude_ro=() spec_claude_ro_opt=() spec_policy='' spec_notice=''
+  spec_etc=() spec_env=() spec_ghenv=() spec_claude_ro=() spec_claude_ro_opt=() spec_claude_private=() spec_policy='' spec_notice=''
   local r
   for r in "${records[@]:1}"; do
     case ${r%%$'\x1f'*} in
@@ -39,6 +40,7 @@ csbx_load_spec() {
       ghenv) spec_ghenv+=("${r#*$'\x1f'}") ;;
       claudero) spec_claude_ro+=("${r#*$'\x1f'}") ;;
       claudeopt) spec_claude_ro_opt+=("${r#*$'\x1f'}") ;;
+      claudepriv) spec_claude_private+=("${r#*$'\x1f'}") ;;
       policy) spec_policy=${r#*$'\x1f'} ;;
       notice) spec_notice=${r#*$'\x1f'} ;;
     esac
