@@ -11,7 +11,7 @@
 // Run: npm run build && node dist/bench/bwrap-launch.js [runs] [--user NAME]   (as root; default user: nobody)
 import { execFileSync, spawn } from "node:child_process";
 import { chownSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -163,6 +163,9 @@ async function compare(
 }
 
 async function main(): Promise<void> {
+  // Other work on a 2-core machine moves both sides; the ratio is the figure to compare across runs.
+  const [l1, l5] = loadavg();
+  console.log(`load average ${l1?.toFixed(2)} (1 min) ${l5?.toFixed(2)} (5 min)\n`);
   const uid = process.getuid?.() ?? 0;
   const self: Who = { label: uid === 0 ? "root" : "self", uid, gid: process.getgid?.() ?? 0 };
   const user = uid === 0 ? identity(USER) : self;
