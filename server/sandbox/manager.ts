@@ -1,7 +1,7 @@
 import type { ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { constants as fsConstants, renameSync } from "node:fs";
-import { mkdir, open, readdir, rm } from "node:fs/promises";
+import { closeSync, constants as fsConstants, openSync, renameSync, writeSync } from "node:fs";
+import { mkdir, readdir, rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { execa } from "execa";
@@ -208,9 +208,34 @@ export async function createSandboxManager(options: SandboxManagerOptions): Prom
     }
   }
 
-  /** Makes the next spare after a create, so its xauth process does not compete with this create's Xvfb. */
-  function prepareSpareAuth(xauthPath: string): void {
-    if (spareAuth === null && !closed) spareAuth = makeSpareAuth(xauthPath);
+  // Likewise the next pane's `go` FIFO (Node cannot make one without spawning mkfifo).
+  let spareFifo: Promise<string> | null = null;
+
+  function makeFifo(mkfifoPath: string, file: string): Promise<void> {
+    return execa(mkfifoPath, ["-m", "600", file], { stdin: "ignore", timeout: 10_000 }).then(() => {});
+  }
+
+  async function takeFifo(mkfifoPath: string, target: string): Promise<void> {
+    const spare = spareFifo;
+    spareFifo = null;
+    const file = await spare?.catch(() => null);
+    try {
+      if (file === null || file === undefined) throw new Error("no spare");
+      renameSync(file, target);
+    } catch {
+      await makeFifo(mkfifoPath, target);
+    }
+  }
+
+  /** Makes the next spares after a create, so their processes do not compete with this create's Xvfb. */
+  function prepareSpares(tools: Tools): void {
+    if (closed) return;
+    if (spareAuth === null) spareAuth = makeSpareAuth(tools.xauth);
+    if (spareFifo === null) {
+      const file = join(dirs.run, `spare-${randomUUID()}.go`);
+      spareFifo = makeFifo(tools.mkfifo, file).then(() => file);
+      spareFifo.catch(() => {});
+    }
   }
 
   /** Starts Xvfb on the reserved display, moving on to the next free number if another server takes it. */
@@ -318,7 +343,7 @@ export async function createSandboxManager(options: SandboxManagerOptions): Prom
       const result = await commit(record);
       runtime.starting = false;
       runtime.pendingEnd?.();
-      prepareSpareAuth(tools.xauth);
+      prepareSpares(tools);
       return result;
     } catch (error) {
       runtime.ending = true;
@@ -350,7 +375,7 @@ export async function createSandboxManager(options: SandboxManagerOptions): Prom
     tools: Tools,
     display: number,
   ): Promise<ProcessHandle | null> {
-    await execa(tools.mkfifo, ["-m", "600", goFifo(id)], { stdin: "ignore", timeout: 10_000 });
+    await takeFifo(tools.mkfifo, goFifo(id));
     const argv = wrapLauncher(
       tools.sh,
       { statusFile: exitWatcher.statusFile(session), goFifo: goFifo(id) },
@@ -403,11 +428,12 @@ export async function createSandboxManager(options: SandboxManagerOptions): Prom
     const deadline = Date.now() + 10_000;
     for (;;) {
       try {
-        const handle = await open(fifo, fsConstants.O_WRONLY | fsConstants.O_NONBLOCK);
+        // Synchronous: non-blocking, so it cannot hang, and no thread-pool round trips on the critical path.
+        const fd = openSync(fifo, fsConstants.O_WRONLY | fsConstants.O_NONBLOCK);
         try {
-          await handle.write(`${display}\n`);
+          writeSync(fd, `${display}\n`);
         } finally {
-          await handle.close();
+          closeSync(fd);
         }
         return;
       } catch (error) {
@@ -794,8 +820,9 @@ export async function createSandboxManager(options: SandboxManagerOptions): Prom
       exitWatcher.close();
       for (const runtime of runtimes.values()) runtime.xvfbChild?.removeAllListeners("exit");
       await Promise.allSettled([...inFlight]);
-      const spare = await spareAuth?.catch(() => null);
-      if (spare !== null && spare !== undefined) await rm(spare, { force: true });
+      for (const spare of await Promise.all([spareAuth?.catch(() => null), spareFifo?.catch(() => null)])) {
+        if (spare !== null && spare !== undefined) await rm(spare, { force: true });
+      }
       await store.save(records.values());
       listeners.clear();
       await lock.release();
