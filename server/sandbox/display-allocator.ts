@@ -1,4 +1,4 @@
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { SandboxError } from "./errors.js";
 
 /** How many display numbers above the base are tried before giving up. */
@@ -25,16 +25,18 @@ export interface DisplayAllocatorOptions {
 export function createDisplayAllocator(options: DisplayAllocatorOptions): DisplayAllocator {
   const reserved = new Set<number>();
 
-  const taken = (n: number): boolean =>
+  const taken = (n: number, listening: ReadonlySet<number>): boolean =>
     reserved.has(n) ||
     options.usedBySandbox(n) ||
+    listening.has(n) ||
     existsSync(`/tmp/.X${n}-lock`) ||
     existsSync(`/tmp/.X11-unix/X${n}`);
 
   return {
     reserve(skip = new Set()) {
+      const listening = listeningDisplays();
       for (let n = options.base; n < options.base + DISPLAY_RANGE; n++) {
-        if (skip.has(n) || taken(n)) continue;
+        if (skip.has(n) || taken(n, listening)) continue;
         reserved.add(n);
         return n;
       }
@@ -47,4 +49,21 @@ export function createDisplayAllocator(options: DisplayAllocatorOptions): Displa
       reserved.delete(display);
     },
   };
+}
+
+/**
+ * Display numbers some X server listens on, from /proc/net/unix (abstract `@/tmp/.X11-unix/X<n>` or path
+ * sockets). This sees a server whose socket file was deleted, which the file checks miss; trying its number
+ * would only cost a failed Xvfb start.
+ */
+function listeningDisplays(): Set<number> {
+  const found = new Set<number>();
+  let table = "";
+  try {
+    table = readFileSync("/proc/net/unix", "latin1");
+  } catch {
+    return found;
+  }
+  for (const match of table.matchAll(/@?\/tmp\/\.X11-unix\/X(\d+)$/gm)) found.add(Number(match[1]));
+  return found;
 }

@@ -66,7 +66,7 @@ describe("manager under parallel creates", () => {
     expect(readdirSync(join(h.stateDir, "run"))).toEqual([]);
   });
 
-  it("skips a display number another X server holds, even one only visible when Xvfb fails to listen", async () => {
+  it("skips a display number another X server listens on, even after its socket file was deleted", async () => {
     // A server this manager did not start takes a number (Xvfb picks the lowest free one itself).
     const foreign = spawn("Xvfb", ["-nolisten", "tcp", "-displayfd", "3", "-auth", "/dev/null"], {
       stdio: ["ignore", "ignore", "ignore", "pipe"],
@@ -77,8 +77,8 @@ describe("manager under parallel creates", () => {
       const [chunk] = (await Promise.race([ready, exited.then(() => [null])])) as [Buffer | null];
       if (chunk === null) throw new Error("the foreign Xvfb did not start");
       const taken = Number(chunk.toString().trim());
-      // Hide it from the file checks: only its abstract socket remains, so Xvfb on that number fails to
-      // listen, and the manager must move on to the next number.
+      // Hide it from the file checks: only its listening sockets remain (seen in /proc/net/unix). Were the
+      // number tried anyway, Xvfb would fail to listen and the manager would move on to the next one.
       rmSync(`/tmp/.X11-unix/X${taken}`, { force: true });
       expect(xFilesOf(taken)).toEqual([]);
       const manager = await h.open({ displayBase: taken });
