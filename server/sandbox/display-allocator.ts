@@ -18,19 +18,22 @@ export interface DisplayAllocatorOptions {
 
 /**
  * Hands out X display numbers. A number is free when no sandbox holds it, no create in flight has reserved
- * it, and no X server on this machine shows a lock file or socket for it. Everything is checked synchronously,
- * so reserving is atomic with respect to other creates in this process; a server elsewhere that takes the
- * number meanwhile makes Xvfb fail to listen, and the caller reserves the next one.
+ * it, no X server listens on it (per /proc/net/unix, which also sees a server whose socket file was deleted)
+ * and no live process holds its lock file. A socket file nobody listens on, or a lock naming a dead process,
+ * is what a crashed server left: that number is reused (Xvfb replaces the stale socket) instead of numbers
+ * creeping upward forever. Everything is checked synchronously, so reserving is atomic with respect to other
+ * creates in this process; a server elsewhere that takes the number meanwhile makes Xvfb fail to listen, and
+ * the caller reserves the next one.
  */
 export function createDisplayAllocator(options: DisplayAllocatorOptions): DisplayAllocator {
   const reserved = new Set<number>();
 
-  const taken = (n: number, listening: ReadonlySet<number>): boolean =>
+  const taken = (n: number, listening: ReadonlySet<number> | null): boolean =>
     reserved.has(n) ||
     options.usedBySandbox(n) ||
-    listening.has(n) ||
-    existsSync(`/tmp/.X${n}-lock`) ||
-    existsSync(`/tmp/.X11-unix/X${n}`);
+    lockHeld(n) ||
+    // Without /proc/net/unix, any socket file counts as in use.
+    (listening === null ? existsSync(`/tmp/.X11-unix/X${n}`) : listening.has(n));
 
   return {
     reserve(skip = new Set()) {
@@ -53,17 +56,28 @@ export function createDisplayAllocator(options: DisplayAllocatorOptions): Displa
 
 /**
  * Display numbers some X server listens on, from /proc/net/unix (abstract `@/tmp/.X11-unix/X<n>` or path
- * sockets). This sees a server whose socket file was deleted, which the file checks miss; trying its number
- * would only cost a failed Xvfb start.
+ * sockets); null if the table cannot be read.
  */
-function listeningDisplays(): Set<number> {
-  const found = new Set<number>();
-  let table = "";
+function listeningDisplays(): Set<number> | null {
+  let table: string;
   try {
     table = readFileSync("/proc/net/unix", "latin1");
   } catch {
-    return found;
+    return null;
   }
+  const found = new Set<number>();
   for (const match of table.matchAll(/@?\/tmp\/\.X11-unix\/X(\d+)$/gm)) found.add(Number(match[1]));
   return found;
+}
+
+/** True if the display's lock file exists and names a live process (or cannot be read: assume it is held). */
+function lockHeld(display: number): boolean {
+  let text: string;
+  try {
+    text = readFileSync(`/tmp/.X${display}-lock`, "latin1");
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code !== "ENOENT";
+  }
+  const pid = Number(text.trim());
+  return !Number.isSafeInteger(pid) || pid <= 0 || existsSync(`/proc/${pid}`);
 }
