@@ -138,8 +138,16 @@ async function main(): Promise<void> {
     resolved: [] as number[],
     firstLine: [] as number[],
   };
+  // Interrupted (Ctrl-C, timeout, a closed pipe): still end every sandbox and tmux server this run started.
+  let interrupted = false;
+  const interrupt = () => {
+    interrupted = true;
+  };
+  process.once("SIGINT", interrupt);
+  process.once("SIGTERM", interrupt);
+  process.stdout.on("error", interrupt);
   try {
-    for (let i = 0; i < WARMUP + RUNS; i++) {
+    for (let i = 0; i < WARMUP + RUNS && !interrupted; i++) {
       const xvfb = await xvfbReady();
       const chain = await chainReady(chainDir, chainSocket, i);
       const t0 = now();
@@ -161,6 +169,7 @@ async function main(): Promise<void> {
     execFileSync("tmux", ["-S", chainSocket, "kill-server"]);
     rmSync(root, { recursive: true, force: true });
   }
+  if (interrupted) process.exit(130);
   const s = Object.fromEntries(Object.entries(results).map(([k, v]) => [k, stats(v)])) as Record<
     keyof typeof results,
     { median: number; p90: number }
