@@ -1,10 +1,9 @@
 import type { ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { closeSync, constants as fsConstants, openSync, renameSync, writeSync } from "node:fs";
 import { mkdir, readdir, rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { execa } from "execa";
+import { writeToFifo } from "../tools/fifo.js";
 import { findExecutable } from "../tools/find-executable.js";
 import {
   handleOf,
@@ -17,7 +16,6 @@ import {
 } from "../tools/process-identity.js";
 import { createTmux, isNoServer, type PaneState } from "../tools/tmux.js";
 import { escapeTmuxFormat, shellQuote } from "../tools/tmux-quoting.js";
-import { writeAuthFile } from "../tools/xauth.js";
 import {
   DisplayInUseError,
   type RunningXvfb,
@@ -33,6 +31,7 @@ import { launcherArgv, TOOL_PACKAGES, wrapLauncher } from "./launcher-argv.js";
 import { acquireManagerLock } from "./manager-lock.js";
 import { checkManagerOptions, makeChildEnv } from "./manager-options.js";
 import type { SandboxManager, SandboxManagerOptions } from "./sandbox-manager.js";
+import { createSpareFiles } from "./spare-files.js";
 import { createStateStore, loadState } from "./state-store.js";
 import type { BackendName, CreateSandboxInput, SandboxEvent, SandboxRecord } from "./types.js";
 import { type ValidCreateInput, validateCreateInput } from "./validate-input.js";
@@ -180,63 +179,7 @@ export async function createSandboxManager(options: SandboxManagerOptions): Prom
     usedBySandbox: (n) => [...records.values()].some((r) => r.status === "running" && r.display_num === n),
   });
 
-  // The next sandbox's authority file is made ahead of time (xauth is a process spawn on the critical path of
-  // create, before Xvfb may start). Each file holds its own random cookie and is used exactly once.
-  let spareAuth: Promise<string> | null = null;
-
-  function makeSpareAuth(xauthPath: string): Promise<string> {
-    const file = join(dirs.run, `spare-${randomUUID()}.xauth`);
-    const made = writeAuthFile(xauthPath, file).then(() => file);
-    made.catch(() => {});
-    return made;
-  }
-
-  async function takeAuthFile(xauthPath: string, target: string): Promise<void> {
-    const spare = spareAuth;
-    spareAuth = null;
-    const file = await spare?.catch(() => null);
-    if (file === null || file === undefined) {
-      await writeAuthFile(xauthPath, target);
-      return;
-    }
-    // Synchronous on purpose: a rename is microseconds, and a thread-pool round trip would let the tmux
-    // client's spawn run before Xvfb's.
-    try {
-      renameSync(file, target);
-    } catch {
-      await writeAuthFile(xauthPath, target);
-    }
-  }
-
-  // Likewise the next pane's `go` FIFO (Node cannot make one without spawning mkfifo).
-  let spareFifo: Promise<string> | null = null;
-
-  function makeFifo(mkfifoPath: string, file: string): Promise<void> {
-    return execa(mkfifoPath, ["-m", "600", file], { stdin: "ignore", timeout: 10_000 }).then(() => {});
-  }
-
-  async function takeFifo(mkfifoPath: string, target: string): Promise<void> {
-    const spare = spareFifo;
-    spareFifo = null;
-    const file = await spare?.catch(() => null);
-    try {
-      if (file === null || file === undefined) throw new Error("no spare");
-      renameSync(file, target);
-    } catch {
-      await makeFifo(mkfifoPath, target);
-    }
-  }
-
-  /** Makes the next spares after a create, so their processes do not compete with this create's Xvfb. */
-  function prepareSpares(tools: Tools): void {
-    if (closed) return;
-    if (spareAuth === null) spareAuth = makeSpareAuth(tools.xauth);
-    if (spareFifo === null) {
-      const file = join(dirs.run, `spare-${randomUUID()}.go`);
-      spareFifo = makeFifo(tools.mkfifo, file).then(() => file);
-      spareFifo.catch(() => {});
-    }
-  }
+  const spares = createSpareFiles(dirs.run);
 
   /** Starts Xvfb on the reserved display, moving on to the next free number if another server takes it. */
   async function startDisplay(
@@ -245,7 +188,7 @@ export async function createSandboxManager(options: SandboxManagerOptions): Prom
     first: number,
     onSpawned: () => void,
   ): Promise<RunningXvfb> {
-    await takeAuthFile(tools.xauth, authFile(id));
+    await spares.takeAuth(tools.xauth, authFile(id));
     const tried = new Set<number>();
     let display = first;
     for (let attempt = 1; ; attempt++) {
@@ -343,7 +286,7 @@ export async function createSandboxManager(options: SandboxManagerOptions): Prom
       const result = await commit(record);
       runtime.starting = false;
       runtime.pendingEnd?.();
-      prepareSpares(tools);
+      spares.prepare(tools);
       return result;
     } catch (error) {
       runtime.ending = true;
@@ -375,7 +318,7 @@ export async function createSandboxManager(options: SandboxManagerOptions): Prom
     tools: Tools,
     display: number,
   ): Promise<ProcessHandle | null> {
-    await takeFifo(tools.mkfifo, goFifo(id));
+    await spares.takeFifo(tools.mkfifo, goFifo(id));
     const argv = wrapLauncher(
       tools.sh,
       { statusFile: exitWatcher.statusFile(session), goFifo: goFifo(id) },
@@ -420,32 +363,13 @@ export async function createSandboxManager(options: SandboxManagerOptions): Prom
     return Number.isSafeInteger(pid) && pid > 0 ? handleOf(pid) : null;
   }
 
-  /**
-   * Lets the wrapper start the launcher by writing the display number into its FIFO. Opened non-blocking: if
-   * the wrapper is not reading (yet, or any more) the open fails instead of hanging, and is retried briefly.
-   */
+  /** Lets the wrapper start the launcher: it waits for the display number on its FIFO. */
   async function releaseLauncher(fifo: string, display: number): Promise<void> {
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      try {
-        // Synchronous: non-blocking, so it cannot hang, and no thread-pool round trips on the critical path.
-        const fd = openSync(fifo, fsConstants.O_WRONLY | fsConstants.O_NONBLOCK);
-        try {
-          writeSync(fd, `${display}\n`);
-        } finally {
-          closeSync(fd);
-        }
-        return;
-      } catch (error) {
-        const code = (error as NodeJS.ErrnoException).code;
-        if (code !== "ENXIO" || Date.now() > deadline) {
-          throw new SandboxError(
-            "internal",
-            `could not start the launcher: its pane is not waiting (${code})`,
-          );
-        }
-        await sleep(2);
-      }
+    try {
+      await writeToFifo(fifo, `${display}\n`, 10_000);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code ?? String(error);
+      throw new SandboxError("internal", `could not start the launcher: its pane is not waiting (${code})`);
     }
   }
 
@@ -820,9 +744,7 @@ export async function createSandboxManager(options: SandboxManagerOptions): Prom
       exitWatcher.close();
       for (const runtime of runtimes.values()) runtime.xvfbChild?.removeAllListeners("exit");
       await Promise.allSettled([...inFlight]);
-      for (const spare of await Promise.all([spareAuth?.catch(() => null), spareFifo?.catch(() => null)])) {
-        if (spare !== null && spare !== undefined) await rm(spare, { force: true });
-      }
+      await spares.close();
       await store.save(records.values());
       listeners.clear();
       await lock.release();
