@@ -128,7 +128,9 @@ csbx_exec_sandbox() {
     # The writer needs the pid that will become bwrap or pasta: this shell's own ($$ is the top-level
     # launcher's, not this one's in the --tmux subshell).
     local me=$BASHPID
-    exec {info}> >(csbx_registry_writer "$how" "$me")
+    # Backgrounded inside the substitution so the writer is not a child of pasta (pasta, seeing a
+    # child it did not start, could hang after the sandbox ended); stdin stays the info pipe.
+    exec {info}> >(csbx_registry_writer "$how" "$me" <&0 &)
     exec "${pre[@]}" "$tool_bwrap" "${bw[@]}" --info-fd 3 -- "$@" 3>&"$info" {info}>&-
   fi
   exec "${pre[@]}" "$tool_bwrap" "${bw[@]}" -- "$@"
