@@ -94,9 +94,10 @@ describe.each(IDENTITIES)("per-project sandbox, as %s", (_name, user) => {
 
   test("a registry whose pid now belongs to another process is not taken for the sandbox", async () => {
     fx = await createLauncherFixture(user());
-    const first = await launch(fx, ["--no-network", "--shell", fx.project, "--", "-c", "true"]);
-    expect(first.exitCode, describeRun(first)).toBe(0);
+    const { live } = await startLive(fx, ["--no-network"]);
     const registry = await readFile(path.join(fx.state, "ns"), "utf8");
+    await launch(fx, ["--stop", fx.project]);
+    await live;
     // Point the (stale) registry at a live host process of the same user: its namespaces differ.
     const [file, args] = userCommand(fx.user, "sleep", ["30"]);
     const other = execa(file, args, { reject: false });

@@ -168,16 +168,24 @@ csbx_exec_attached() {
     fi
   done
   csbx_wait_setup "$pid" || csbx_die 1 "the sandbox did not finish its setup; run 'claude-sandbox doctor'"
-  # pasta daemonizes once the namespace is configured, and does not quit when an attached namespace
-  # goes away: its pid is kept so it is ended with the sandbox (here, or by --stop via the registry).
-  local pidfile=$state/pasta.$BASHPID.pid pasta_pid=''
-  if ! "$tool_pasta" "${csbx_pasta_opts[@]}" --runas 0 --pid "$pidfile" --userns "/proc/$pid/ns/user" \
-    --netns "/proc/$pid/ns/net"; then
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$bw_pid" || true
-    csbx_die 1 "pasta could not attach to the sandbox's network namespace; run 'claude-sandbox doctor' or use --no-network"
-  fi
-  IFS= read -r pasta_pid <"$pidfile" || true
+  # pasta stays in the foreground as our child, tied to this shell by a death signal: an attached pasta
+  # does not quit when the namespace goes away, and a daemonized one would outlive a killed launcher.
+  # It writes its pid file once the namespace is configured: that is the readiness signal.
+  local pidfile=$state/pasta.$BASHPID.pid pasta_pid tool_setpriv deadline=$((EPOCHSECONDS + 10))
+  csbx_tool setpriv
+  rm -f -- "$pidfile"
+  "$tool_setpriv" --pdeathsig KILL -- "$tool_pasta" "${csbx_pasta_opts[@]}" --foreground --runas 0 \
+    --pid "$pidfile" --userns "/proc/$pid/ns/user" --netns "/proc/$pid/ns/net" &
+  pasta_pid=$!
+  until [[ -s $pidfile ]]; do
+    if ! kill -0 "$pasta_pid" 2>/dev/null || ((EPOCHSECONDS >= deadline)); then
+      kill -KILL "$pasta_pid" "$pid" 2>/dev/null || true
+      wait "$bw_pid" || true
+      csbx_die 1 "pasta could not attach to the sandbox's network namespace; run 'claude-sandbox doctor' or use --no-network"
+    fi
+    # read -t on our own info pipe (opened read-write, so never at EOF) is a fork-free sleep.
+    read -r -t 0.002 -u "$info" line || true
+  done
   rm -f -- "$pidfile"
   csbx_pasta_pid=$pasta_pid
   ((opt_new)) || csbx_write_registry "$pid"
@@ -185,7 +193,7 @@ csbx_exec_attached() {
   exec {info}>&- {block}>&-
   local status=0
   wait "$bw_pid" || status=$?
-  [[ $pasta_pid =~ ^[0-9]+$ ]] && kill "$pasta_pid" 2>/dev/null
+  kill "$pasta_pid" 2>/dev/null || true
   exit "$status"
 }
 
