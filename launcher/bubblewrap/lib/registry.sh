@@ -109,14 +109,17 @@ csbx_registry_writer() {
 # then nests a second user namespace. Fails if the process goes away or takes more than 10 s.
 csbx_wait_setup() {
   local tick status deadline=$((EPOCHSECONDS + 10))
-  # read -t on a pipe nobody writes to is a sleep without a fork per tick.
+  # read -t on a pipe nobody writes to is a sleep without a fork per tick. The first wait is longer:
+  # bwrap's setup takes a few ms anyway, and this writer should not compete with it for the CPU (nor
+  # spend a fork on a sandbox that is gone before it could be joined).
   exec {tick}<> <(:)
+  read -r -t 0.005 -u "$tick" status || true
   while ((EPOCHSECONDS < deadline)); do
     status=''
     IFS= read -r -d '' status 2>/dev/null <"/proc/$1/status"
     [[ -n $status ]] || return 1
     [[ $status =~ CapEff:[[:space:]]+0000000000000000 ]] && return 0
-    read -r -t 0.001 -u "$tick" status || true
+    read -r -t 0.002 -u "$tick" status || true
   done
   return 1
 }
