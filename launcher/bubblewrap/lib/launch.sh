@@ -154,9 +154,9 @@ csbx_exec_attached() {
   csbx_apply_env
   csbx_open_pipe block
   csbx_open_pipe info
-  # A background job in a script starts with SIGINT/SIGQUIT ignored; env restores the defaults so the
-  # agent gets its usual signal dispositions.
-  "$tool_env" --default-signal=INT,QUIT "$tool_bwrap" "${bw[@]}" --unshare-net --info-fd 3 --block-fd 4 -- "$@" 3>&"$info" 4<&"$block" &
+  # A background job in a script starts with SIGINT/SIGQUIT ignored and stdin on /dev/null: env
+  # restores the default signals, and <&0 keeps the caller's stdin (the agent's terminal).
+  "$tool_env" --default-signal=INT,QUIT "$tool_bwrap" "${bw[@]}" --unshare-net --info-fd 3 --block-fd 4 -- "$@" 3>&"$info" 4<&"$block" <&0 &
   local bw_pid=$! line pid=''
   until [[ -n $pid ]]; do
     if IFS= read -r -t 0.2 -u "$info" line; then
