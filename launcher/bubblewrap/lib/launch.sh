@@ -65,9 +65,29 @@ csbx_build_bwrap() {
   return 0
 }
 
+# Every new sandbox needs a user namespace (bwrap's, and pasta's for a user with network). When the
+# kernel refuses them, bwrap, unshare or pasta would each fail with a bare errno; say what is wrong and
+# how to fix it instead. Two sysctl reads, no fork.
+csbx_check_userns() {
+  local max='' clone='' sudo=''
+  ((uid == 0)) || sudo='sudo '
+  IFS= read -r max 2>/dev/null </proc/sys/user/max_user_namespaces || max=''
+  if [[ $max == 0 ]]; then
+    csbx_die 1 "user namespaces are disabled (user.max_user_namespaces = 0), and the sandbox is built on them. Enable them: ${sudo}sysctl -w user.max_user_namespaces=15000 (persist it in /etc/sysctl.d/); inside a container, allow user namespaces there. Run 'claude-sandbox doctor' to check everything"
+  fi
+  if ((uid != 0)); then
+    IFS= read -r clone 2>/dev/null </proc/sys/kernel/unprivileged_userns_clone || clone=''
+    if [[ $clone == 0 ]]; then
+      csbx_die 1 "unprivileged user namespaces are switched off (kernel.unprivileged_userns_clone = 0), and the sandbox is built on them. Enable them: sudo sysctl -w kernel.unprivileged_userns_clone=1 (persist it in /etc/sysctl.d/). Run 'claude-sandbox doctor' to check everything"
+    fi
+  fi
+  return 0
+}
+
 csbx_pasta_opts=(--config-net --no-map-gw -T none -U none -t none -u none --quiet)
 
 csbx_launch() {
+  csbx_check_userns
   csbx_build_bwrap
   if ((opt_tmux)); then
     csbx_launch_tmux
