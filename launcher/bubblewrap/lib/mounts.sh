@@ -71,7 +71,8 @@ csbx_fs_home() {
 # created on the host first, empty, so the sandbox cannot create them through the rw bind either.
 csbx_fs_claude() {
   local c=$HOME/.claude
-  [[ -d $c ]] || mkdir -m 0700 -- "$c" || csbx_die 1 "cannot create $c; check that HOME is writable"
+  # Concurrent launches create these too: a dir that exists after a failed mkdir is fine.
+  [[ -d $c ]] || mkdir -m 0700 -- "$c" 2>/dev/null || [[ -d $c ]] || csbx_die 1 "cannot create $c; check that HOME is writable"
   bw+=(--bind "$c" "$c")
   local name
   for name in "${spec_claude_ro[@]}"; do
@@ -81,7 +82,7 @@ csbx_fs_claude() {
       # file is "nothing configured" to claude, and obviously not content the sandbox wrote.
       case $name in
         *.*) : >>"$c/$name" ;;
-        *) mkdir -m 0700 -- "$c/$name" ;;
+        *) mkdir -m 0700 -- "$c/$name" 2>/dev/null || [[ -d $c/$name ]] || csbx_die 1 "cannot create $c/$name" ;;
       esac
     fi
     bw+=(--ro-bind "$c/$name" "$c/$name")
@@ -98,7 +99,8 @@ csbx_fs_claude() {
   for name in "${spec_claude_private[@]}"; do
     [[ $name != */* && $name != .* ]] || continue
     [[ -d $c/$name ]] || mkdir -m 0700 -- "$c/$name" 2>/dev/null || continue
-    [[ -d $state/claude-$name ]] || mkdir -m 0700 -- "$state/claude-$name" || csbx_die 1 "cannot create $state/claude-$name"
+    [[ -d $state/claude-$name ]] || mkdir -m 0700 -- "$state/claude-$name" 2>/dev/null ||
+      [[ -d $state/claude-$name ]] || csbx_die 1 "cannot create $state/claude-$name"
     bw+=(--bind "$state/claude-$name" "$c/$name")
   done
   # Scripts that settings.json runs (statusLine, hooks) by a path under ~/.claude are read-only too.
@@ -198,7 +200,7 @@ csbx_fs_dbus() {
   fi
   tool_xdg_dbus_proxy=${BASH_CMDS[xdg-dbus-proxy]}
   local dir=$state/dbus f pid
-  [[ -d $dir ]] || mkdir -m 0700 -- "$dir" || csbx_die 1 "cannot create $dir"
+  [[ -d $dir ]] || mkdir -m 0700 -- "$dir" 2>/dev/null || [[ -d $dir ]] || csbx_die 1 "cannot create $dir"
   for f in "$dir"/bus.*; do
     pid=${f##*.}
     [[ $pid =~ ^[0-9]+$ && -e /proc/$pid ]] || rm -f -- "$f"

@@ -30,9 +30,8 @@ csbx_init_state() {
     IFS= read -r cached <"$key" || cached=''
   fi
   if [[ -n $cached && $cached == "$base"-* ]]; then
-    local recorded=''
-    [[ -f $state_root/projects/$cached/path ]] && IFS= read -r recorded <"$state_root/projects/$cached/path"
-    [[ $recorded == "$project" ]] || cached=''
+    csbx_read_path "$state_root/projects/$cached/path"
+    [[ $csbx_recorded == "$project" ]] || cached=''
   fi
   if [[ -n $cached ]]; then
     project_id=$cached
@@ -48,9 +47,12 @@ csbx_init_state() {
     # Parents as the user's umask makes them; everything from the state root down is private.
     mkdir -p -- "$state_home" || csbx_die 1 "cannot create '$state_home'; check permissions or set XDG_STATE_HOME"
     local d
+    # Another launcher may be creating the same dirs right now (concurrent first launches): a dir that
+    # exists once mkdir has failed is fine.
     for d in "$state_root" "$state_root/projects" "$state" "$state/chromium" "$state/local" \
       "$state/local/bin" "$state/local/lib" "$state/local/share" "$state/tmp" "$state/tmux.d"; do
-      [[ -d $d ]] || mkdir -m 0700 -- "$d" || csbx_die 1 "cannot create state dir '$d'; check permissions"
+      [[ -d $d ]] || mkdir -m 0700 -- "$d" 2>/dev/null || [[ -d $d ]] ||
+        csbx_die 1 "cannot create state dir '$d'; check permissions"
     done
   fi
   [[ -O $state_root && -O $state ]] ||
@@ -58,17 +60,16 @@ csbx_init_state() {
   if [[ ! -e $state_root/CACHEDIR.TAG ]]; then
     printf '%s\n' 'Signature: 8a477f597d28d172789f06886806bc55' \
       '# This file is a cache directory tag created by claude-sandbox.' \
-      '# For information about cache directory tags, see: https://bford.info/cachedir/' \
-      >"$state_root/CACHEDIR.TAG"
+      '# For information about cache directory tags, see: https://bford.info/cachedir/' |
+      csbx_write_atomic "$state_root/CACHEDIR.TAG"
   fi
   if [[ -e $state/path ]]; then
-    local recorded
-    IFS= read -r recorded <"$state/path" || true
-    if [[ $recorded != "$project" ]]; then
-      csbx_die 1 "state directory hash collision: '$state' belongs to '$recorded', not '$project'; move one of the projects or remove that state dir"
+    csbx_read_path "$state/path"
+    if [[ $csbx_recorded != "$project" ]]; then
+      csbx_die 1 "state directory hash collision: '$state' belongs to '$csbx_recorded', not '$project'; move one of the projects or remove that state dir"
     fi
   else
-    printf '%s\n' "$project" >"$state/path"
+    printf '%s\n' "$project" | csbx_write_atomic "$state/path"
   fi
   if [[ ! -e $state/tmux.conf ]]; then
     # The seed's look: orange status bar so a sandboxed session is recognisable at a glance.
@@ -78,13 +79,33 @@ csbx_init_state() {
       'set -g status-left "[#S] "' \
       'set -g status-left-length 40' \
       'set -g status-style "bg=colour208,fg=black"' \
-      'set -g status-left-style "bg=colour166,fg=black"' \
-      >"$state/tmux.conf"
+      'set -g status-left-style "bg=colour166,fg=black"' |
+      csbx_write_atomic "$state/tmux.conf"
   fi
-  [[ -L $state/tmux.sock ]] || ln -sfn tmux.d/sock "$state/tmux.sock"
+  # ln -sfn is unlink + symlink: a concurrent launcher can win in between, which leaves the same link.
+  [[ -L $state/tmux.sock ]] || ln -sfn tmux.d/sock "$state/tmux.sock" 2>/dev/null || [[ -L $state/tmux.sock ]] ||
+    csbx_die 1 "cannot create '$state/tmux.sock'; check permissions"
   if [[ -z $cached ]] && ((${#leaf} <= 255)); then
     [[ -d $state_root/ids ]] || mkdir -m 0700 -- "$state_root/ids" 2>/dev/null || true
-    printf '%s\n' "$project_id" >"$key" 2>/dev/null || true
+    printf '%s\n' "$project_id" | csbx_write_atomic "$key" 2>/dev/null || true
   fi
   return 0
+}
+
+# Sets csbx_recorded to the project path recorded in file $1 (a path may hold line breaks, so the whole
+# file minus its final newline), or '' when it cannot be read.
+csbx_read_path() {
+  csbx_recorded=''
+  [[ -f $1 ]] || return 0
+  IFS= read -r -d '' csbx_recorded <"$1" || true
+  csbx_recorded=${csbx_recorded%$'\n'}
+}
+
+# csbx_write_atomic FILE: stdin to FILE through a temp file and a rename, so a concurrent launcher
+# reads either nothing or the whole file, never a half-written one. Runs on first launches only.
+csbx_write_atomic() {
+  local tmp=$1.tmp.$BASHPID
+  if cat >"$tmp" && mv -f -- "$tmp" "$1"; then return 0; fi
+  rm -f -- "$tmp"
+  return 1
 }
