@@ -93,10 +93,26 @@ csbx_resolve_project() {
   cd -P -- "$arg" 2>/dev/null || csbx_die 1 "cannot enter project dir '$arg' (permission denied?)"
   project=$PWD
   [[ -n ${HOME-} && $HOME == /* ]] || csbx_die 1 "HOME is not set to an absolute path; set HOME to your home directory"
-  local p
+  [[ $project != / ]] || csbx_die 1 "refusing project dir '/': the sandbox would get the whole host read-write; use a project directory"
+  local p q real
   for p in "$HOME" "${XDG_STATE_HOME:-$HOME/.local/state}"; do
-    if [[ $project == / || $p == "$project" || $p == "$project"/* ]]; then
+    if [[ $p == "$project" || $p == "$project"/* ]]; then
       csbx_die 1 "refusing project dir '$project': it contains $p, which the sandbox must not be able to write; use a project subdirectory"
     fi
   done
+  # What the sandbox gets read-only or not at all must not come back read-write as (part of) the project:
+  # the project bind is mounted over them. Compared by the path and by its real path (cd -P, no fork),
+  # since either side may be reached through a symlink.
+  for p in "$HOME/.ssh" "$HOME/.claude" "$HOME/.config/gh" "$HOME/.config/git" "$HOME/.gitconfig" \
+    "$HOME/.claude.json" "${XDG_STATE_HOME:-$HOME/.local/state}"; do
+    real=$p
+    if [[ -d $p ]] && cd -P -- "$p" 2>/dev/null; then real=$PWD; fi
+    for q in "$p" "$real"; do
+      if [[ $q == "$project" || $q == "$project"/* || $project == "$q"/* ]]; then
+        cd -- "$project" || csbx_die 1 "cannot enter project dir '$project'"
+        csbx_die 1 "refusing project dir '$project': the sandbox keeps $q out of reach or read-only, and a project dir that is, holds or lies inside it would make it writable; use another directory"
+      fi
+    done
+  done
+  cd -- "$project" || csbx_die 1 "cannot enter project dir '$project'"
 }

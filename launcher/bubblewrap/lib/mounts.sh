@@ -128,14 +128,54 @@ csbx_fs_claude() {
   fi
 }
 
+# csbx_ro_in_project REL: binds $project/REL read-only over itself when it exists and no part of REL is
+# a symlink. The sandbox can plant symlinks in the project, and bwrap follows them on the host side: a
+# link to ~/.ssh would bind the host's keys into the sandbox.
+csbx_ro_in_project() {
+  local rest=$1 at=$project part
+  [[ $rest != /* && $rest != *..* ]] || return 0
+  while [[ -n $rest ]]; do
+    part=${rest%%/*}
+    [[ $part == "$rest" ]] && rest='' || rest=${rest#*/}
+    [[ -n $part ]] || continue
+    at=$at/$part
+    [[ -e $at && ! -L $at ]] || return 0
+  done
+  [[ $at != "$project" ]] && bw+=(--ro-bind "$at" "$at")
+  return 0
+}
+
 csbx_fs_project() {
   bw+=(--bind "$project" "$project")
   # Host git runs hooks and config-defined commands (core.fsmonitor, aliases, sshCommand) from here the
   # next time the user runs git on the host: keep them read-only when the project is a repository.
-  local p
-  for p in "$project/.git/hooks" "$project/.git/config"; do
-    csbx_ro_if_exists "$p"
+  csbx_ro_in_project .git/hooks
+  csbx_ro_in_project .git/config
+  # The same for Claude Code: the host's claude, started later in this project, loads .claude/ (its
+  # settings.json and settings.local.json define hooks and a statusLine that run as commands; skills,
+  # commands and agents steer it) and .mcp.json (servers it starts). The whole .claude/ is read-only,
+  # created empty when missing so the sandbox cannot create it with a settings file inside.
+  local c=$project/.claude
+  if [[ ! -e $c && ! -L $c ]]; then
+    mkdir -- "$c" 2>/dev/null || [[ -d $c ]] ||
+      csbx_warn "cannot create $c; the sandbox could create Claude settings for this project that the host's claude would run"
+  fi
+  [[ -L $c ]] && csbx_warn "$c is a symlink, so it is not kept read-only; the sandbox may change the Claude settings it points to"
+  csbx_ro_in_project .claude
+  csbx_ro_in_project .mcp.json
+  # Hook scripts elsewhere in the project, named through $CLAUDE_PROJECT_DIR in those settings.
+  # shellcheck disable=SC2016 # literal text of settings files
+  local f text rel re='CLAUDE_PROJECT_DIR\}?"?/([A-Za-z0-9._/-]+)'
+  for f in "$c/settings.json" "$c/settings.local.json"; do
+    [[ -s $f ]] || continue
+    text=$(<"$f")
+    while [[ $text =~ $re ]]; do
+      rel=${BASH_REMATCH[1]}
+      text=${text#*"${BASH_REMATCH[0]}"}
+      [[ $rel == .claude/* ]] || csbx_ro_in_project "$rel"
+    done
   done
+  return 0
 }
 
 # Only this sandbox's display: its X socket and a cookie for that display alone.
