@@ -187,7 +187,7 @@ csbx_fs_display() {
       if [[ -S $sock ]]; then
         bw+=(--tmpfs /tmp/.X11-unix --ro-bind "$sock" "$sock")
         csbx_env_add DISPLAY "$DISPLAY"
-        csbx_fs_xauth
+        csbx_fs_xauth "${BASH_REMATCH[1]}"
       else
         csbx_warn "DISPLAY=$DISPLAY but $sock is not a socket; starting without a display"
       fi
@@ -214,15 +214,62 @@ csbx_fs_xauth() {
   local src=${XAUTHORITY:-$HOME/.Xauthority}
   [[ -r $src ]] || return 0
   local dest=$sbx_runtime_dir/Xauthority fd
+  # Only this display's cookie: the user's file may hold cookies of other displays (other sandboxes).
   if command -v xauth >/dev/null; then
-    # Only this display's cookie: the user's file may hold cookies of other displays (other sandboxes).
     # -i: no lock file, which could not be created next to a cookie file in a directory we cannot write.
     exec {fd}< <(xauth -i -f "$src" extract - "$DISPLAY" 2>/dev/null)
   else
-    exec {fd}<"$src"
+    # Never the whole file: without xauth, cut it down ourselves.
+    csbx_xauth_entries "$src" "$1"
+    if [[ -z $csbx_xauth_out ]]; then
+      csbx_warn "no cookie for display :$1 in $src (read without xauth); the sandbox gets the display without one"
+      return 0
+    fi
+    exec {fd}< <(printf '%b' "$csbx_xauth_out")
   fi
   bw+=(--perms 0600 --ro-bind-data "$fd" "$dest")
   csbx_env_add XAUTHORITY "$dest"
+}
+
+# csbx_xauth_entries FILE NUMBER: sets csbx_xauth_out to the entries of Xauthority FILE for local display
+# NUMBER, as printf %b escapes (the data holds NUL bytes, which a bash string cannot). Each entry is
+# family (u16, big-endian), then address, number, name and data, each a u16 length and that many bytes.
+# Kept: family Local (256) whose address is this host's name, and family Wild (65535), as xauth does
+# for ":N". Anything malformed ends the parse with what was kept so far.
+csbx_xauth_entries() {
+  csbx_xauth_out=''
+  local b=() host='' n i=0 start family len field fields=() ch esc text k
+  IFS= read -r host </proc/sys/kernel/hostname || host=''
+  read -r -d '' -a b < <(od -An -v -tu1 -- "$1" 2>/dev/null) || true
+  n=${#b[@]}
+  while ((i + 2 <= n)); do
+    start=$i
+    family=$((b[i] * 256 + b[i + 1]))
+    i=$((i + 2))
+    fields=()
+    for field in address number name data; do
+      ((i + 2 <= n)) || return 0
+      len=$((b[i] * 256 + b[i + 1]))
+      i=$((i + 2))
+      ((i + len <= n)) || return 0
+      if [[ $field == address || $field == number ]]; then
+        esc=''
+        for ((k = i; k < i + len; k++)); do
+          printf -v ch '\\x%02x' "${b[k]}"
+          esc+=$ch
+        done
+        printf -v text '%b' "$esc"
+        fields+=("$text")
+      fi
+      i=$((i + len))
+    done
+    if [[ ${fields[1]} == "$2" ]] && { ((family == 65535)) || { ((family == 256)) && [[ ${fields[0]} == "$host" ]]; }; }; then
+      for ((k = start; k < i; k++)); do
+        printf -v ch '\\x%02x' "${b[k]}"
+        csbx_xauth_out+=$ch
+      done
+    fi
+  done
 }
 
 # The session bus only through xdg-dbus-proxy, filtered to the Secret Service (the keyring) and
