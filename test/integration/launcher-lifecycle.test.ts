@@ -113,22 +113,22 @@ describe.each(IDENTITIES)("per-project sandbox, as %s", (_name, user) => {
     }
   });
 
-  test("--tmux runs the agent in a tmux session attachable from the host socket; --stop ends it", async () => {
+  test("--tmux runs the agent in a tmux session, attachable with claude-sandbox --tmux (never a host tmux client); --stop ends it", async () => {
     fx = await createLauncherFixture(user());
     await installAgent(fx, path.join(fx.state, "local", "bin", "claude"));
     const r = await launch(fx, ["--tmux", fx.project, "--", "--sleep", "300"]);
     expect(r.exitCode, describeRun(r)).toBe(0);
-    expect(String(r.stdout)).toContain("tmux -S");
-    const sock = path.join(fx.state, "tmux.sock");
-    const tmux = (...args: string[]) => {
-      const [file, argv] = userCommand(fx?.user ?? user(), "tmux", ["-S", sock, ...args]);
-      return execa(file, argv, { reject: false });
-    };
+    // The tmux server is the agent's: a host-side client could be made to run its commands, so the
+    // hint names the launcher, which attaches from inside the sandbox.
+    expect(String(r.stdout)).toContain(`claude-sandbox --tmux ${fx.project}`);
+    expect(String(r.stdout)).not.toContain("tmux -S");
     const session = "sandbox-project";
-    expect((await tmux("has-session", "-t", `=${session}`)).exitCode).toBe(0);
+    // Inspected from inside, as an attaching client would be.
+    const inTmux = (cmd: string) =>
+      shellOut(fx as LauncherFixture, ["--enter"], `tmux -S "$CLAUDE_SANDBOX_STATE_DIR/tmux.sock" ${cmd}`);
+    expect(await inTmux(`has-session -t =${session} && echo has`)).toBe("has");
     const shown = await waitFor(
-      async () =>
-        String((await tmux("capture-pane", "-p", "-t", `=${session}:`)).stdout).includes("fixture agent ran"),
+      async () => (await inTmux(`capture-pane -p -t =${session}:`)).includes("fixture agent ran"),
       10_000,
     );
     expect(shown).toBe(true);
@@ -136,11 +136,14 @@ describe.each(IDENTITIES)("per-project sandbox, as %s", (_name, user) => {
     const pidns = (await readFile(path.join(fx.project, ".agent-run", "pidns"), "utf8")).trim();
     expect(pidns).toBe(await shellOut(fx, ["--enter"], PIDNS));
     expect(await readFile(path.join(fx.state, "tmux.conf"), "utf8")).toContain("colour208");
+    // Launching --tmux again finds the live session and says how to attach, without a second sandbox.
+    const again = await launch(fx, ["--tmux", fx.project, "--", "--sleep", "300"]);
+    expect(again.exitCode, describeRun(again)).toBe(0);
+    expect(String(again.stdout)).toContain(`claude-sandbox --tmux ${fx.project}`);
+    expect(String(again.stdout)).not.toContain("tmux -S");
+    expect(await shellOut(fx, ["--enter"], PIDNS)).toBe(pidns);
     const stop = await launch(fx, ["--stop", fx.project]);
     expect(stop.exitCode, describeRun(stop)).toBe(0);
-    expect(
-      await waitFor(async () => (await tmux("has-session", "-t", `=${session}`)).exitCode !== 0, 10_000),
-    ).toBe(true);
     expect(await waitFor(async () => (await findProcesses(fx?.root ?? "")).length === 0, 10_000)).toBe(true);
   });
 

@@ -14,7 +14,8 @@ project: launching again joins the live one.
 
 Options:
   --shell            run bash instead of the agent (AGENT-ARGS go to bash: -- -c 'cmd')
-  --tmux             run the agent in a tmux session (socket <state>/tmux.sock) and attach to it
+  --tmux             run the agent in a tmux session inside the sandbox and attach to it (the tmux
+                     client runs inside too); on a live sandbox, attach to its session
   --gh-token         pass GH_TOKEN / GITHUB_TOKEN into the sandbox
   --no-network       loopback only; no route anywhere (also for shells that join with --enter)
   --enter            open a shell inside the live sandbox of PROJECT-DIR
