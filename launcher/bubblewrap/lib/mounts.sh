@@ -168,7 +168,8 @@ csbx_fs_project() {
   local f text rel re='CLAUDE_PROJECT_DIR\}?"?/([A-Za-z0-9._/-]+)'
   for f in "$c/settings.json" "$c/settings.local.json"; do
     [[ -s $f ]] || continue
-    text=$(<"$f")
+    # read -d '' instead of $(<f): no subshell on the launch path.
+    IFS= read -r -d '' text <"$f" || true
     while [[ $text =~ $re ]]; do
       rel=${BASH_REMATCH[1]}
       text=${text#*"${BASH_REMATCH[0]}"}
