@@ -142,6 +142,10 @@ describe.each(IDENTITIES)("per-project sandbox, as %s", (_name, user) => {
     expect(String(again.stdout)).toContain(`claude-sandbox --tmux ${fx.project}`);
     expect(String(again.stdout)).not.toContain("tmux -S");
     expect(await shellOut(fx, ["--enter"], PIDNS)).toBe(pidns);
+    // An unregistered --new sandbox could not be joined to attach, and would take over the socket.
+    const extra = await launch(fx, ["--tmux", "--new", fx.project]);
+    expect(extra.exitCode, describeRun(extra)).toBe(2);
+    expect(String(extra.stderr)).toMatch(/--tmux .*--new/);
     const stop = await launch(fx, ["--stop", fx.project]);
     expect(stop.exitCode, describeRun(stop)).toBe(0);
     expect(await waitFor(async () => (await findProcesses(fx?.root ?? "")).length === 0, 10_000)).toBe(true);

@@ -1,4 +1,4 @@
-import { chown, mkdir, readFile, stat, writeFile } from "node:fs/promises";
+import { chown, lchown, mkdir, readFile, stat, symlink, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import path from "node:path";
 import { afterEach, describe, expect, test } from "vitest";
@@ -238,5 +238,56 @@ describe.each(IDENTITIES)("running inside the sandbox, as %s", (_name, user) => 
     expect(r.exitCode, describeRun(r)).toBe(0);
     expect(String(r.stdout)).toBe("hooks-read-only\nconfig-read-only\ncommitted\n");
     expect(await readFile(path.join(fx.project, ".git", "config"), "utf8")).not.toContain("fsmonitor");
+  });
+  test("project paths kept read-only (.git/hooks, .claude, .mcp.json) never bind a symlink the sandbox planted", async () => {
+    fx = await createLauncherFixture(user());
+    // A private key outside the project, and links to it where the launcher binds project paths read-only:
+    // following them on the host would hand the key to the sandbox.
+    const keys = path.join(fx.home, ".ssh");
+    await mkdir(keys);
+    await writeFile(path.join(keys, "id_ed25519"), "PLANTED-KEY\n");
+    await mkdir(path.join(fx.project, ".git"));
+    for (const p of [keys, path.join(keys, "id_ed25519"), path.join(fx.project, ".git")]) {
+      await chown(p, fx.user.uid, fx.user.gid);
+    }
+    const links: [string, string][] = [
+      [keys, path.join(fx.project, ".git", "hooks")],
+      [keys, path.join(fx.project, ".claude")],
+      [path.join(keys, "id_ed25519"), path.join(fx.project, ".mcp.json")],
+    ];
+    for (const [target, link] of links) {
+      await symlink(target, link);
+      await lchown(link, fx.user.uid, fx.user.gid);
+    }
+    const r = await launch(fx, [
+      "--new",
+      "--no-network",
+      "--shell",
+      fx.project,
+      "--",
+      "-c",
+      "cat .git/hooks/id_ed25519 .claude/id_ed25519 .mcp.json 2>/dev/null; echo done",
+    ]);
+    expect(r.exitCode, describeRun(r)).toBe(0);
+    expect(String(r.stdout)).toBe("done\n");
+    expect(String(r.stderr)).toMatch(/\.claude is a symlink/);
+  });
+
+  test("project .claude (settings, hooks) is read-only inside, and created empty when missing", async () => {
+    fx = await createLauncherFixture(user());
+    const r = await launch(fx, [
+      "--new",
+      "--no-network",
+      "--shell",
+      fx.project,
+      "--",
+      "-c",
+      "echo '{}' > .claude/settings.json 2>/dev/null; echo settings=$?; mkdir .claude/hooks 2>/dev/null; echo hooks=$?; echo ok > notes.md; echo notes=$?",
+    ]);
+    expect(r.exitCode, describeRun(r)).toBe(0);
+    expect(String(r.stdout)).toBe("settings=1\nhooks=1\nnotes=0\n");
+    const dotClaude = await stat(path.join(fx.project, ".claude"));
+    expect(dotClaude.isDirectory()).toBe(true);
+    expect(dotClaude.uid).toBe(fx.user.uid);
   });
 });
