@@ -84,6 +84,20 @@ csbx_check_userns() {
   return 0
 }
 
+# Sets csbx_pasta to the command that starts pasta ($tool_pasta must be set). Debian 12's pasta exits
+# with "Couldn't install signal handlers" when it inherits SIGPIPE ignored (it takes signal()'s
+# previous disposition for an error), as under a Python caller; a script cannot un-ignore a signal
+# ignored on entry, so env resets it then. Read from our own /proc status: no fork otherwise.
+csbx_pasta_argv() {
+  csbx_pasta=("$tool_pasta")
+  local status='' re='SigIgn:[[:space:]]*([0-9a-fA-F]+)' tool_env
+  IFS= read -r -d '' status 2>/dev/null </proc/self/status || true
+  if [[ $status =~ $re ]] && ((16#${BASH_REMATCH[1]} & (1 << 12))); then
+    csbx_tool env
+    csbx_pasta=("$tool_env" --default-signal=PIPE -- "$tool_pasta")
+  fi
+}
+
 csbx_pasta_opts=(--config-net --no-map-gw -T none -U none -t none -u none --quiet)
 
 csbx_launch() {
@@ -126,7 +140,8 @@ csbx_exec_sandbox() {
   local pre=() how=direct
   if ((opt_network)); then
     csbx_tool pasta
-    pre=("$tool_pasta" "${csbx_pasta_opts[@]}" --)
+    csbx_pasta_argv
+    pre=("${csbx_pasta[@]}" "${csbx_pasta_opts[@]}" --)
     how=pasta
     if ((opt_die_with_parent)); then
       # bwrap's parent is pasta here, which would outlive our caller: tie pasta to the caller too
@@ -194,7 +209,8 @@ csbx_exec_attached() {
   local pidfile=$state/pasta.$BASHPID.pid pasta_pid tool_setpriv deadline=$((EPOCHSECONDS + 10))
   csbx_tool setpriv
   rm -f -- "$pidfile"
-  "$tool_setpriv" --pdeathsig KILL -- "$tool_pasta" "${csbx_pasta_opts[@]}" --foreground --runas 0 \
+  csbx_pasta_argv
+  "$tool_setpriv" --pdeathsig KILL -- "${csbx_pasta[@]}" "${csbx_pasta_opts[@]}" --foreground --runas 0 \
     --pid "$pidfile" --userns "/proc/$pid/ns/user" --netns "/proc/$pid/ns/net" &
   pasta_pid=$!
   until [[ -s $pidfile ]]; do
@@ -299,6 +315,7 @@ csbx_tmux_attach() {
 # A live sandbox and --tmux: attach to its session when it has one, else join it as usual.
 csbx_tmux_attach_live() {
   local name
+  uid=$EUID
   name=$(csbx_tmux_session_name)
   if csbx_tmux_in_sandbox has "$name"; then
     csbx_tmux_attach "$name"
