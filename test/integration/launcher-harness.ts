@@ -11,7 +11,7 @@ export const IDENTITIES: [string, () => SandboxUser][] = [
   ["unprivileged user", ensureTestUser],
 ];
 
-const HOST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+export const HOST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 export const FIXTURE_AGENT = path.join(REPO, "test", "fixtures", "agent", "claude");
 
 /** A temp HOME, XDG_STATE_HOME and project dir owned by one user; nothing outside it is touched. */
