@@ -1,4 +1,4 @@
-import { readFile } from "node:fs/promises";
+import { readdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import { execa } from "execa";
 import { afterEach, describe, expect, test } from "vitest";
@@ -127,6 +127,9 @@ describe.each(IDENTITIES)("per-project sandbox, as %s", (_name, user) => {
     const inTmux = (cmd: string) =>
       shellOut(fx as LauncherFixture, ["--enter"], `tmux -S "$CLAUDE_SANDBOX_STATE_DIR/tmux.sock" ${cmd}`);
     expect(await inTmux(`has-session -t =${session} && echo has`)).toBe("has");
+    // Nor is there a socket on the host to point a host tmux client at.
+    const hostSide = await readdir(path.join(fx.state, "tmux.d")).catch(() => []);
+    expect(hostSide).toEqual([]);
     const shown = await waitFor(
       async () => (await inTmux(`capture-pane -p -t =${session}:`)).includes("fixture agent ran"),
       10_000,

@@ -251,7 +251,6 @@ csbx_launch_tmux() {
   csbx_on_sandbox_path tmux || csbx_die 1 "tmux is not installed where the sandbox sees it; install it (Debian: apt-get install tmux) or run without --tmux"
   local name sock=$state/tmux.d/sock
   name=$(csbx_tmux_session_name)
-  rm -f -- "$sock"
   # shellcheck disable=SC2016 # the inner script's $1..$@ are its own arguments
   local inner=(bash -c 'tmux -S "$1" -f "$2" new-session -d -s "$3" -x 200 -y 50 -- "${@:4}" || exit
 exec tmux -S "$1" wait-for claude-sandbox-keepalive' claude-sandbox-tmux "$sock" "$state/tmux.conf" "$name" "${entry[@]}")

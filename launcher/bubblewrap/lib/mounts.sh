@@ -56,13 +56,15 @@ csbx_fs_home() {
   for d in bin lib share; do
     bw+=(--bind "$state/local/$d" "$HOME/.local/$d")
   done
-  # The state dir inside shows only what the sandbox needs; the registry (ns) stays invisible. It is a
+  # The state dir inside shows only what the sandbox needs; the registry (ns) stays invisible. The tmux
+  # socket dir exists only inside: the agent controls that server, and a host tmux client attached to it
+  # could be made to run commands, so the host gets no socket to point one at. It is a
   # tmpfs underneath, so nothing bwrap creates there lands on the host (the state dir may itself be
   # under the sandbox's /tmp when XDG_STATE_HOME is, and a symlink left behind would fail the next run).
   bw+=(--perms 0700 --tmpfs "$state"
     --bind "$state/chromium" "$state/chromium"
     --ro-bind "$state/tmux.conf" "$state/tmux.conf"
-    --bind "$state/tmux.d" "$state/tmux.d"
+    --perms 0700 --dir "$state/tmux.d"
     --symlink tmux.d/sock "$state/tmux.sock")
 }
 

@@ -9,7 +9,8 @@
 #   local/{bin,lib,share}   persistent ~/.local/*
 #   tmp/         the sandbox's /tmp (0700; its parent is the private state dir, never shared /tmp)
 #   tmux.conf    created once, user-editable; read-only inside
-#   tmux.d/      holds the tmux server socket; tmux.sock -> tmux.d/sock
+#   tmux.d/      empty on the host; inside, a private dir for the agent's tmux server socket
+#                (tmux.sock -> tmux.d/sock), which never appears on the host
 # Inside, the state dir path shows only chromium/, local/, tmux.conf, tmux.d/ and tmux.sock: the rest
 # (path, ns) stays out of reach so a sandbox cannot forge the registry the host launcher trusts.
 
@@ -82,9 +83,6 @@ csbx_init_state() {
       'set -g status-left-style "bg=colour166,fg=black"' |
       csbx_write_atomic "$state/tmux.conf"
   fi
-  # ln -sfn is unlink + symlink: a concurrent launcher can win in between, which leaves the same link.
-  [[ -L $state/tmux.sock ]] || ln -sfn tmux.d/sock "$state/tmux.sock" 2>/dev/null || [[ -L $state/tmux.sock ]] ||
-    csbx_die 1 "cannot create '$state/tmux.sock'; check permissions"
   if [[ -z $cached ]] && ((${#leaf} <= 255)); then
     [[ -d $state_root/ids ]] || mkdir -m 0700 -- "$state_root/ids" 2>/dev/null || true
     printf '%s\n' "$project_id" | csbx_write_atomic "$key" 2>/dev/null || true
