@@ -1,4 +1,4 @@
-import { readFile, stat, writeFile } from "node:fs/promises";
+import { mkdir, readFile, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterEach, describe, expect, test } from "vitest";
 import {
@@ -67,6 +67,28 @@ describe.each(IDENTITIES)("claude-sandbox command line, as %s", (_name, user) =>
     const home = await launch(fx, ["--shell", fx.root, "--", "-c", "true"]);
     expect(home.exitCode, describeRun(home)).toBe(1);
     expect(String(home.stderr)).toContain("refusing project dir");
+  });
+
+  test("host system dirs and dirs holding host sockets are refused as project dirs, and nothing runs", async () => {
+    fx = await createLauncherFixture(user());
+    // An SSH agent socket dir inside a would-be project: binding the project would hand over the agent dir.
+    const agentDir = path.join(fx.project, "ssh-agent-dir");
+    await mkdir(agentDir);
+    for (const [dir, reason, env] of [
+      ["/etc", /part of the host system \(\/etc\)/, {}],
+      ["/usr/share", /part of the host system \(\/usr\)/, {}],
+      ["/run", /part of the host system \(\/run\)/, {}],
+      // The fixture's HOME is under /tmp too, which may be the reason given first.
+      ["/tmp", /is or holds \/tmp|contains \/tmp\//, {}],
+      ["/var", /is or holds \/var/, {}],
+      [fx.project, /is or holds .*ssh-agent-dir/, { SSH_AUTH_SOCK: path.join(agentDir, "agent.1") }],
+    ] as const) {
+      const r = await launch(fx, ["--new", "--no-network", "--shell", dir, "--", "-c", "echo RAN"], { env });
+      expect(r.exitCode, `${dir}: ${describeRun(r)}`).toBe(1);
+      expect(String(r.stdout), dir).not.toContain("RAN");
+      expect(String(r.stderr), dir).toMatch(/refusing project dir/);
+      expect(String(r.stderr), dir).toMatch(reason);
+    }
   });
 
   test("--enter without a live sandbox exits 1 and says how to start one; --stop says there is none", async () => {

@@ -115,5 +115,22 @@ csbx_resolve_project() {
       fi
     done
   done
+  # The host system: a sandbox started by root writes there as the host's root (a manager running as
+  # root takes project dirs from its API clients), and no user project lives there.
+  for p in /etc /usr /bin /sbin /lib /lib32 /lib64 /libx32 /boot /dev /proc /sys /run /nix /var/lib \
+    /var/spool /var/run /var/cache; do
+    if [[ $project == "$p" || $project == "$p"/* ]]; then
+      csbx_die 1 "refusing project dir '$project': it is part of the host system ($p), which the sandbox must not be able to write; use a directory of your own"
+    fi
+  done
+  # Sockets the sandbox must not reach (other X displays, the user's host tmux server, the session
+  # bus, the SSH agent): a project dir that holds them would bind them all in, read-write.
+  local agent_dir=${SSH_AUTH_SOCK-}
+  agent_dir=${agent_dir%/*}
+  for p in /var /tmp /tmp/.X11-unix "/tmp/tmux-$EUID" "/run/user/$EUID" "${XDG_RUNTIME_DIR-}" "$agent_dir"; do
+    if [[ $p == /?* && ($p == "$project" || $p == "$project"/*) ]]; then
+      csbx_die 1 "refusing project dir '$project': it is or holds $p (host sockets, other programs' files), which the sandbox must not reach; use a project subdirectory"
+    fi
+  done
   cd -- "$project" || csbx_die 1 "cannot enter project dir '$project'"
 }
