@@ -8,7 +8,10 @@ import { endMessage, TailSubscription } from "./tail-subscription.js";
 export interface LogHubOptions {
   /** Quiet time after which a tail yields a keepalive event; default 15 s. */
   keepaliveMs?: number;
-  /** Undelivered bytes one tail client may fall behind before it is ended with "too_slow"; default 8 MiB. */
+  /**
+   * Live bytes held in memory for one tail client (beyond that it reads from the file), and the new log a client
+   * that stopped pulling may let pass before it is ended with "too_slow"; default 8 MiB.
+   */
   maxBufferBytes?: number;
   /** Largest chunk in one event; default 1 MiB. */
   maxChunkBytes?: number;

@@ -33,7 +33,9 @@ export interface LogRange {
 
 /**
  * Reads and tails sandbox logs. Tails of one key (sandbox id) share one file watcher and one read of new bytes;
- * each subscriber has a bounded buffer so a slow reader cannot stall the others (it is ended with "too_slow").
+ * each subscriber has a bounded buffer, and a reader slower than the writer reads what it misses from the file
+ * instead, so it stalls no one and costs no memory. Only a client that stops pulling events while more than
+ * the buffer's size of new log is written is ended with "too_slow".
  * Every failure of a tail (bad options, unreadable file) surfaces as a SandboxError from its first next().
  */
 export interface LogHub {

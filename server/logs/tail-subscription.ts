@@ -7,7 +7,10 @@ export interface TailSubscriptionOptions {
   backlogLines: number;
   fromOffset: number | undefined;
   signal: AbortSignal;
-  /** Undelivered live bytes a subscriber may hold before it is ended with "too_slow". */
+  /**
+   * Live bytes a subscriber may hold in memory (more and it reads them from the file instead), and the bytes
+   * of new log after which a client that stopped pulling is ended with "too_slow".
+   */
   maxBufferBytes: number;
   /** Largest chunk handed out in one event. */
   maxChunkBytes: number;
@@ -22,6 +25,11 @@ const DONE: IteratorReturnResult<undefined> = { done: true, value: undefined };
  * One tail client. Live bytes arrive from the shared channel into a bounded queue and are coalesced into one
  * event per pull; history (backlog or a resume offset below the channel's live offset) is read from the file
  * on demand, so it never sits in memory. `position` is always the next byte the client has not received.
+ *
+ * A client that reads but is slower than the writer is never cut off: when its queue would exceed
+ * maxBufferBytes the queue is dropped and those bytes become history, read from the file at the client's pace.
+ * Only a client that stopped pulling (its transport does not drain) is ended with "too_slow", once more than
+ * maxBufferBytes of new log arrived since it last took an event and before it asked for the next one.
  */
 export class TailSubscription implements AsyncIterableIterator<TailEvent>, ChannelSink {
   private position = 0;
@@ -37,6 +45,12 @@ export class TailSubscription implements AsyncIterableIterator<TailEvent>, Chann
   private wake: (() => void) | null = null;
   private lastEventAt = performance.now();
   private pull: Promise<unknown> = Promise.resolve();
+  /** next() calls not answered yet: while one is, the client is waiting for us, not stalled. */
+  private outstanding = 0;
+  /** An event was handed out: only after that can the client be said to have stopped pulling. */
+  private delivered = false;
+  /** Bytes broadcast since the last event was handed out while no next() was outstanding. */
+  private unpulled = 0;
   private readonly onAbort = (): void => this.finish();
 
   constructor(
@@ -58,8 +72,14 @@ export class TailSubscription implements AsyncIterableIterator<TailEvent>, Chann
   }
 
   next(): Promise<IteratorResult<TailEvent, undefined>> {
+    this.outstanding += 1;
+    this.unpulled = 0;
     // Pulls run one at a time even if a caller does not await the previous one.
-    const result = this.pull.then(() => this.produce());
+    const result = this.pull
+      .then(() => this.produce())
+      .finally(() => {
+        this.outstanding -= 1;
+      });
     this.pull = result.catch(() => undefined);
     return result;
   }
@@ -93,6 +113,15 @@ export class TailSubscription implements AsyncIterableIterator<TailEvent>, Chann
 
   chunk(offset: number, data: Buffer): void {
     if (!this.isActive) return;
+    if (this.delivered && this.outstanding === 0) {
+      this.unpulled += data.length;
+      if (this.unpulled > this.options.maxBufferBytes) {
+        // The client stopped taking events (its socket is full and never drains): holding its place forever
+        // would keep a dead reader attached to the channel.
+        this.end("too_slow");
+        return;
+      }
+    }
     if (
       this.queue.length === 0 &&
       offset === this.liveStart &&
@@ -105,7 +134,16 @@ export class TailSubscription implements AsyncIterableIterator<TailEvent>, Chann
       return;
     }
     if (this.queue.bytes + data.length > this.options.maxBufferBytes) {
-      this.end("too_slow");
+      if (this.generation !== this.channel.generation) {
+        // A reset is queued: the bytes before it belong to a file that is gone, so they cannot be re-read.
+        this.end("too_slow");
+        return;
+      }
+      // A reader slower than the writer: everything queued is in the file, so read it from there at the
+      // client's pace instead of holding it in memory.
+      this.dropQueue();
+      this.liveStart = offset + data.length;
+      this.notify();
       return;
     }
     this.queue.push({ offset, data });
@@ -305,6 +343,8 @@ export class TailSubscription implements AsyncIterableIterator<TailEvent>, Chann
 
   private emit(event: TailEvent): IteratorResult<TailEvent, undefined> {
     this.lastEventAt = performance.now();
+    this.delivered = true;
+    this.unpulled = 0;
     return { done: false, value: event };
   }
 
@@ -342,7 +382,7 @@ export function endMessage(reason: LogEndReason, offset: number, maxBufferBytes:
       return `the manager is shutting down; reconnect with from_offset=${offset} to resume`;
     case "too_slow":
       return (
-        `this client fell more than ${maxBufferBytes} bytes behind the log; ` +
+        `this client stopped reading while more than ${maxBufferBytes} bytes were written to the log; ` +
         `reconnect with from_offset=${offset} to resume`
       );
   }

@@ -158,6 +158,73 @@ describe("TailSubscription", () => {
     expect(await subscription.next()).toEqual({ done: true, value: undefined });
   });
 
+  it("a reader slower than the writer reads its backlog from the file instead of being cut off", async () => {
+    const channel = new ScriptedChannel();
+    const { next, subscription } = subscribe(channel, { maxBufferBytes: 8, maxChunkBytes: 2 });
+    channel.write("ab");
+    channel.broadcast();
+    expect(await next()).toEqual(chunk(0, "ab"));
+    let written = "ab";
+    let received = "ab";
+    // Each round the writer adds 4 bytes (less than maxBufferBytes) and the reader takes 2: it falls ever
+    // further behind while always asking for more.
+    for (let round = 0; round < 20; round++) {
+      const text = `${round % 10}`.repeat(4);
+      written += text;
+      channel.write(text);
+      channel.broadcast();
+      const event = await next();
+      expect(event).toMatchObject({ type: "chunk", offset: received.length });
+      if (event.type === "chunk") received += event.data.toString();
+    }
+    expect(subscription.isActive).toBe(true);
+    expect(written.length - received.length).toBeGreaterThan(8);
+    while (received.length < written.length) {
+      const event = await next();
+      expect(event).toMatchObject({ type: "chunk", offset: received.length });
+      if (event.type === "chunk") received += event.data.toString();
+    }
+    expect(received).toBe(written);
+    // Caught up again, it follows live output as before.
+    channel.write("z");
+    channel.broadcast();
+    expect(await next()).toEqual(chunk(written.length, "z"));
+  });
+
+  it("a client behind on history that stops pulling is ended with too_slow at its offset", async () => {
+    const channel = new ScriptedChannel();
+    channel.write("0123456789");
+    channel.broadcast();
+    const { next, detached, subscription } = subscribe(channel, {
+      fromOffset: 0,
+      maxBufferBytes: 8,
+      maxChunkBytes: 2,
+    });
+    expect(await next()).toEqual(chunk(0, "01"));
+    // It takes nothing more: new output beyond maxBufferBytes while it is not pulling cuts it off, although
+    // its missing bytes were in the file and cost no memory.
+    for (let i = 0; i < 3; i++) {
+      channel.write("abc");
+      channel.broadcast();
+    }
+    expect(detached).toEqual([subscription]);
+    expect(await next()).toMatchObject({ type: "end", reason: "too_slow", offset: 2 });
+    expect(await subscription.next()).toEqual({ done: true, value: undefined });
+  });
+
+  it("output arriving while a pull is waiting never counts against the client", async () => {
+    const channel = new ScriptedChannel();
+    const { next, subscription } = subscribe(channel, { maxBufferBytes: 8 });
+    channel.write("xy");
+    channel.broadcast();
+    expect(await next()).toEqual(chunk(0, "xy"));
+    const pending = subscription.next();
+    channel.write("0123456789abcdef");
+    channel.broadcast();
+    expect(await pending).toEqual({ done: false, value: chunk(2, "0123456789abcdef") });
+    expect(subscription.isActive).toBe(true);
+  });
+
   it("delivers the old bytes it had queued, then the new log from 0 after a truncation", async () => {
     const channel = new ScriptedChannel();
     const { next } = subscribe(channel);
