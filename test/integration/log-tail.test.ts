@@ -483,6 +483,41 @@ describe("edge cases", () => {
     }
   });
 
+  it("a caught-up client that reads slower than the writer is never cut off, and misses nothing", async () => {
+    const tight = createLogHub({ keepaliveMs: 60_000, maxBufferBytes: 16 * 1024, maxChunkBytes: 4096 });
+    try {
+      const path = join(dir, "a.log");
+      writeFileSync(path, "start\n");
+      const tail = tight.tail("a", path, { signal: signal() })[Symbol.asyncIterator]();
+      const parts: Buffer[] = [];
+      let next = 0;
+      let written = 0;
+      let mostBehind = 0;
+      for (;;) {
+        const result = await tail.next();
+        const event = result.value as TailEvent;
+        expect(event.type).toBe("chunk");
+        if (event.type !== "chunk") break;
+        expect(event.offset).toBe(next);
+        next = event.offset + event.data.length;
+        parts.push(event.data);
+        // It takes at most 4 KiB per pull while about 8 KiB arrive: far more than the 16 KiB buffer piles up.
+        if (written < 40_000) {
+          appendFileSync(path, lines(written + 1, written + 800));
+          written += 800;
+          mostBehind = Math.max(mostBehind, statSync(path).size - next);
+        } else if (next === statSync(path).size) {
+          break;
+        }
+      }
+      expect(mostBehind).toBeGreaterThan(64 * 1024);
+      expect(Buffer.concat(parts)).toEqual(readFileSync(path));
+      expect(tight.stats().subscribers).toBe(1);
+    } finally {
+      tight.close();
+    }
+  });
+
   it("splits a large backlog and large bursts into chunks of at most maxChunkBytes", async () => {
     const small = createLogHub({ keepaliveMs: 60_000, maxChunkBytes: 1000 });
     try {
