@@ -14,6 +14,7 @@ import { chownSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { BARE_BWRAP } from "./bare-bwrap.js";
 
 const args = process.argv.slice(2);
 const userFlag = args.indexOf("--user");
@@ -23,33 +24,7 @@ const WARMUP = 3;
 const LAUNCHER = fileURLToPath(new URL("../../launcher/bubblewrap/claude-sandbox", import.meta.url));
 const PATH = "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin";
 
-const BARE_BWRAP = [
-  "bwrap",
-  "--ro-bind",
-  "/usr",
-  "/usr",
-  "--symlink",
-  "usr/lib",
-  "/lib",
-  "--symlink",
-  "usr/lib64",
-  "/lib64",
-  "--symlink",
-  "usr/bin",
-  "/bin",
-  "--symlink",
-  "usr/sbin",
-  "/sbin",
-  "--proc",
-  "/proc",
-  "--dev",
-  "/dev",
-  "--tmpfs",
-  "/tmp",
-  "--unshare-all",
-  "--die-with-parent",
-  "true",
-];
+const BARE_BWRAP_TRUE = [...BARE_BWRAP, "true"];
 const BARE_PASTA = [
   "pasta",
   "--config-net",
@@ -60,7 +35,7 @@ const BARE_PASTA = [
   "none",
   "--quiet",
   "--",
-  ...BARE_BWRAP,
+  ...BARE_BWRAP_TRUE,
 ];
 
 interface Who {
@@ -181,7 +156,7 @@ async function main(): Promise<void> {
   ];
   const network = (fx: Fixture) => [LAUNCHER, "--new", "--shell", fx.project, "--", "-c", "true"];
   for (const who of uid === 0 ? [self, user] : [self])
-    await compare("no network", 4, who, () => BARE_BWRAP, noNetwork);
+    await compare("no network", 4, who, () => BARE_BWRAP_TRUE, noNetwork);
   await compare("network", 1.3, user, () => BARE_PASTA, network);
   if (uid === 0) {
     // Root cannot use pasta's own namespaces, so its network path (bwrap held on --block-fd, pasta attached)

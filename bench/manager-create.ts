@@ -14,38 +14,12 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { createSandboxManager } from "../server/sandbox/manager.js";
+import { BARE_BWRAP } from "./bare-bwrap.js";
 
 const RUNS = Number(process.argv[2] ?? 20);
 const WARMUP = 3;
 const SCREEN = "1920x1080x24";
 const fixtureBin = fileURLToPath(new URL("../../test/fixtures/bin", import.meta.url));
-const BWRAP = [
-  "bwrap",
-  "--ro-bind",
-  "/usr",
-  "/usr",
-  "--symlink",
-  "usr/lib",
-  "/lib",
-  "--symlink",
-  "usr/lib64",
-  "/lib64",
-  "--symlink",
-  "usr/bin",
-  "/bin",
-  "--symlink",
-  "usr/sbin",
-  "/sbin",
-  "--proc",
-  "/proc",
-  "--dev",
-  "/dev",
-  "--tmpfs",
-  "/tmp",
-  "--unshare-all",
-  "--die-with-parent",
-];
-
 const now = () => performance.now();
 
 async function xvfbReady(): Promise<number> {
@@ -75,7 +49,7 @@ async function chainReady(dir: string, socket: string, i: number): Promise<numbe
     "-s",
     `chain-${i}`,
     "--",
-    ...BWRAP,
+    ...BARE_BWRAP,
     "--bind",
     dir,
     "/r",
