@@ -1,55 +1,26 @@
 // The manager dies hard (kill -9) with sandboxes running, one of them ends while it is down, and a new manager
 // starts on the same state directory: nothing may be lost or orphaned.
-import { mkdtemp, realpath, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { Backend, type SandboxClient, SandboxStatus, type TailLogsResponse } from "../../client/index.js";
-import { ensureBuilt } from "../helpers/build.js";
+import { useDaemonFixture } from "../helpers/daemon-fixture.js";
 import {
-  cleanupStateDir,
-  type Daemon,
-  makeStateDir,
   paneDead,
   processAlive,
   sessionExists,
-  startDaemon,
   stopDaemon,
   typeIntoPane,
   waitUntil,
 } from "../helpers/start-daemon.js";
 import { collect } from "../helpers/stream-collector.js";
 
-let projectDir: string;
-let stateDir: string | undefined;
-const daemons: Daemon[] = [];
-const aborts: AbortController[] = [];
-
-beforeAll(async () => {
-  await ensureBuilt();
-  projectDir = await realpath(await mkdtemp(join(tmpdir(), "csm-project-")));
-});
-
-afterEach(async () => {
-  for (const ac of aborts.splice(0)) ac.abort();
-  for (const daemon of daemons.splice(0)) await stopDaemon(daemon);
-  if (stateDir !== undefined) await cleanupStateDir(stateDir);
-  stateDir = undefined;
-});
-
-afterAll(async () => {
-  await rm(projectDir, { recursive: true, force: true });
-});
-
-async function start(): Promise<Daemon> {
-  stateDir ??= await makeStateDir();
-  const daemon = await startDaemon({ stateDir });
-  daemons.push(daemon);
-  return daemon;
-}
+const fx = useDaemonFixture();
 
 async function createRunning(client: SandboxClient, name: string) {
-  const { sandbox } = await client.createSandbox({ name, backend: Backend.BUBBLEWRAP, projectDir });
+  const { sandbox } = await client.createSandbox({
+    name,
+    backend: Backend.BUBBLEWRAP,
+    projectDir: fx.projectDir,
+  });
   if (sandbox === undefined) throw new Error("no sandbox in the response");
   await waitUntil(`${name}'s launcher output`, async () =>
     Buffer.from((await client.getLogs({ id: sandbox.id })).data)
@@ -67,7 +38,7 @@ function tailText(items: TailLogsResponse[]): string {
 
 describe("restart after kill -9", () => {
   it("adopts live sandboxes, marks the one that ended while down as dead and cleans its Xvfb, loses no record", async () => {
-    const first = await start();
+    const first = await fx.start();
     const survivor = await createRunning(first.client, "survivor");
     const casualty = await createRunning(first.client, "casualty");
     const parked = await createRunning(first.client, "parked");
@@ -81,7 +52,7 @@ describe("restart after kill -9", () => {
     await waitUntil("the casualty's launcher to exit", () => paneDead(dir, casualty.tmuxSession ?? ""));
     expect(processAlive(casualty.pidXvfb ?? 0)).toBe(true); // nobody has cleaned it up yet
 
-    const second = await start();
+    const second = await fx.start();
     expect(second.stderr()).toContain("1 running (adopted), 1 dead, 1 stopped");
     const { sandboxes } = await second.client.listSandboxes({});
     expect(sandboxes.map((s) => [s.name, SandboxStatus[s.status]])).toEqual([
@@ -112,7 +83,7 @@ describe("restart after kill -9", () => {
 
     // Output written while the manager was down is in the log, and tailing continues live.
     const tail = collect<TailLogsResponse>(
-      second.client.tailLogs({ id: survivor.id }, { signal: abortLater() }),
+      second.client.tailLogs({ id: survivor.id }, { signal: fx.abortLater() }),
     );
     await tail.waitFor("output from the downtime", () =>
       tailText(tail.items).includes("fixture-got: while the manager was down"),
@@ -128,9 +99,3 @@ describe("restart after kill -9", () => {
     await waitUntil("the adopted Xvfb to exit", () => !processAlive(survivor.pidXvfb ?? 0));
   });
 });
-
-function abortLater(): AbortSignal {
-  const ac = new AbortController();
-  aborts.push(ac);
-  return ac.signal;
-}

@@ -1,10 +1,8 @@
 // SIGTERM with open streams: both end with their documented final message or code, the daemon exits 0, the
 // sandbox keeps running and the next start adopts it; a tail resumes exactly where it stopped.
-import { mkdtemp, realpath, rm, stat } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { stat } from "node:fs/promises";
 import { Code } from "@connectrpc/connect";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   Backend,
   LogEndReason,
@@ -12,45 +10,11 @@ import {
   type TailLogsResponse,
   type WatchSandboxesResponse,
 } from "../../client/index.js";
-import { ensureBuilt } from "../helpers/build.js";
-import {
-  cleanupStateDir,
-  type Daemon,
-  makeStateDir,
-  processAlive,
-  sessionExists,
-  startDaemon,
-  stopDaemon,
-  typeIntoPane,
-} from "../helpers/start-daemon.js";
+import { useDaemonFixture } from "../helpers/daemon-fixture.js";
+import { processAlive, sessionExists, typeIntoPane } from "../helpers/start-daemon.js";
 import { collect } from "../helpers/stream-collector.js";
 
-let projectDir: string;
-let stateDir: string | undefined;
-const daemons: Daemon[] = [];
-const aborts: AbortController[] = [];
-
-beforeAll(async () => {
-  await ensureBuilt();
-  projectDir = await realpath(await mkdtemp(join(tmpdir(), "csm-project-")));
-});
-
-afterEach(async () => {
-  for (const ac of aborts.splice(0)) ac.abort();
-  for (const daemon of daemons.splice(0)) await stopDaemon(daemon);
-  if (stateDir !== undefined) await cleanupStateDir(stateDir);
-  stateDir = undefined;
-});
-
-afterAll(async () => {
-  await rm(projectDir, { recursive: true, force: true });
-});
-
-function abortLater(): AbortSignal {
-  const ac = new AbortController();
-  aborts.push(ac);
-  return ac.signal;
-}
+const fx = useDaemonFixture();
 
 function tailText(items: TailLogsResponse[]): string {
   return items
@@ -60,24 +24,25 @@ function tailText(items: TailLogsResponse[]): string {
 
 describe.each(["SIGTERM", "SIGINT"] as const)("%s", (signal) => {
   it("ends TailLogs with LogEnd SHUTDOWN and Watch with Unavailable, exits 0, leaves the sandbox to the next start", async () => {
-    stateDir = await makeStateDir();
-    const first = await startDaemon({ stateDir, transport: "unix" });
-    daemons.push(first);
+    const stateDir = await fx.stateDir();
+    const first = await fx.start({ transport: "unix" });
     const { sandbox } = await first.client.createSandbox({
       name: "keeps-running",
       backend: Backend.VM,
-      projectDir,
+      projectDir: fx.projectDir,
     });
     if (sandbox === undefined) throw new Error("no sandbox in the response");
     const session = sandbox.tmuxSession ?? "";
 
     const tail = collect<TailLogsResponse>(
-      first.client.tailLogs({ id: sandbox.id }, { signal: abortLater() }),
+      first.client.tailLogs({ id: sandbox.id }, { signal: fx.abortLater() }),
     );
     await tail.waitFor("the launcher's first lines", () =>
       tailText(tail.items).includes("fixture-launcher DISPLAY="),
     );
-    const watch = collect<WatchSandboxesResponse>(first.client.watchSandboxes({}, { signal: abortLater() }));
+    const watch = collect<WatchSandboxesResponse>(
+      first.client.watchSandboxes({}, { signal: fx.abortLater() }),
+    );
     await watch.waitFor("the snapshot", (m) => m.event.case === "snapshot");
 
     const sentAt = Date.now();
@@ -107,8 +72,7 @@ describe.each(["SIGTERM", "SIGINT"] as const)("%s", (signal) => {
     expect(processAlive(sandbox.pidXvfb ?? 0)).toBe(true);
     await typeIntoPane(stateDir, session, "written between managers");
 
-    const second = await startDaemon({ stateDir, transport: "unix" });
-    daemons.push(second);
+    const second = await fx.start({ transport: "unix" });
     expect(second.stderr()).toContain("1 running (adopted), 0 dead, 0 stopped");
     expect((await second.client.getSandbox({ id: sandbox.id })).sandbox).toMatchObject({
       status: SandboxStatus.RUNNING,
@@ -116,7 +80,7 @@ describe.each(["SIGTERM", "SIGINT"] as const)("%s", (signal) => {
     });
     // Resuming from the LogEnd's offset gives exactly what was written since: no gap, no repeat.
     const resumed = collect<TailLogsResponse>(
-      second.client.tailLogs({ id: sandbox.id, fromOffset: last.value.offset }, { signal: abortLater() }),
+      second.client.tailLogs({ id: sandbox.id, fromOffset: last.value.offset }, { signal: fx.abortLater() }),
     );
     await resumed.waitFor("the line written between managers", () =>
       tailText(resumed.items).includes("fixture-got: written between managers"),
