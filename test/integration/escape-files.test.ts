@@ -63,8 +63,15 @@ async function filesConfig(f: SandboxFixture) {
     await writeFile(p, `${f.secretMarker}\n`, { mode: 0o644 });
     scratchFiles.push(p);
   }
+  // A host TLS key: /etc/ssl is bound only in part, since a sandbox started by root could read private/.
+  const tlsKey = `/etc/ssl/private/csbx-escape-${f.token}.key`;
+  if (existsSync(path.dirname(tlsKey))) {
+    await writeFile(tlsKey, `${f.secretMarker}\n`, { mode: 0o600 });
+    scratchFiles.push(tlsKey);
+  }
   const marked = [
     ...scratch,
+    tlsKey,
     outsideSecret,
     `/proc/1/root${outsideSecret}`,
     `/proc/self/root${outsideSecret}`,
@@ -89,6 +96,7 @@ async function filesConfig(f: SandboxFixture) {
       { path: "/home", hostEntries: hostEntries("/home") },
       { path: "/root", hostEntries: hostEntries("/root") },
       { path: "/var/lib", hostEntries: hostEntries("/var/lib") },
+      { path: "/etc/ssl/private", hostEntries: hostEntries("/etc/ssl/private") },
       { path: f.outside, hostEntries: hostEntries(f.outside) },
     ],
     writeTargets: [

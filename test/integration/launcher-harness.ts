@@ -129,13 +129,14 @@ export async function agentRecord(
 }
 
 /** Starts a long-lived sandbox (shell running `sleep`) and waits until it is registered and running. */
-export async function startLive(fx: LauncherFixture, extraArgs: string[] = []) {
+export async function startLive(fx: LauncherFixture, extraArgs: string[] = [], opts: LaunchOptions = {}) {
   const marker = `${300 + Math.floor(Math.random() * 1000)}.${Date.now() % 100_000}`;
   // An earlier, finished sandbox of this project leaves its (stale) registry behind: wait for a new one.
   const registry = path.join(fx.state, "ns");
   const before = await readFile(registry, "utf8").catch(() => "");
   const live = launch(fx, [...extraArgs, "--shell", fx.project, "--", "-c", `sleep ${marker}`], {
     timeoutMs: 120_000,
+    ...opts,
   });
   const up = await waitFor(
     async () =>

@@ -119,6 +119,33 @@ describe.each(IDENTITIES)("running inside the sandbox, as %s", (_name, user) => 
     expect(await readFile(gitconfig, "utf8")).toContain("Sandbox Tester");
   });
 
+  test("/etc has the spec's host files with their content, read-only; TLS certificates but no private keys", async () => {
+    fx = await createLauncherFixture(user());
+    const script = [
+      "cat /etc/passwd; echo @@",
+      "cat /etc/hosts; echo @@",
+      "test -s /etc/ssl/certs/ca-certificates.crt && echo certs",
+      "test -e /etc/ssl/private || echo no-private-keys",
+      "test -e /etc/shadow || echo no-shadow",
+      "(echo x >> /etc/passwd) 2>/dev/null || echo passwd-read-only",
+      "(: > /etc/new-file) 2>/dev/null || echo etc-read-only",
+      "getent passwd root | cut -d: -f1",
+    ].join("; ");
+    const r = await launch(fx, ["--new", "--no-network", "--shell", fx.project, "--", "-c", script]);
+    expect(r.exitCode, describeRun(r)).toBe(0);
+    const [passwd, hosts, rest] = String(r.stdout).split("@@\n");
+    expect(passwd).toBe(await readFile("/etc/passwd", "utf8"));
+    expect(hosts).toBe(await readFile("/etc/hosts", "utf8"));
+    expect(rest?.trim().split("\n")).toEqual([
+      "certs",
+      "no-private-keys",
+      "no-shadow",
+      "passwd-read-only",
+      "etc-read-only",
+      "root",
+    ]);
+  });
+
   test("the environment is only the allowlist: host secrets are absent, GH_TOKEN only with --gh-token", async () => {
     fx = await createLauncherFixture(user());
     const env = { AWS_SECRET_ACCESS_KEY: "aws-secret-value", GH_TOKEN: "gh-secret", LC_TIME: "C.UTF-8" };

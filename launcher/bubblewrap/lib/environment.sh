@@ -2,43 +2,35 @@
 # The sandbox's environment: only what is listed here. sbx_env holds NAME=VALUE entries; the same
 # list is replayed for shells that join a live sandbox.
 #
-# The launcher clears its own environment and exports exactly this list before it execs bwrap (rather
-# than `bwrap --clearenv --setenv NAME VALUE`), because a command line is readable by every local user
-# through /proc/PID/cmdline and values such as ANTHROPIC_API_KEY or GH_TOKEN must not appear there.
+# The host environment never reaches the sandbox, not even names bash cannot unset: bash passes an
+# inherited entry whose name is not an identifier (`AWS-SECRET=…`) through to every child, and
+# `export -n` cannot remove it. So the launcher execs its tools with an empty environment (`exec -c`)
+# and the sandbox's list travels on a pipe: to bwrap as `--clearenv --setenv NAME VALUE …` through
+# `--args FD`, to a joining shell as NUL-separated entries. Not on a command line, because every
+# local user can read those through /proc/PID/cmdline, and values such as ANTHROPIC_API_KEY or
+# GH_TOKEN must not appear there.
 
 # csbx_env_add NAME VALUE
 csbx_env_add() {
   sbx_env+=("$1=$2")
 }
 
-# Names of all exported variables, without forking (compgen would need a subshell to capture):
-# ${!X@} lists the variables starting with a literal X, so one expansion per possible first character
-# covers them all. Sets csbx_exported.
-csbx_list_exported() {
-  csbx_exported=()
-  local n
-  # ${!n@a} of a declared-but-unset variable trips `set -u`; attributes are all that is asked here.
-  set +u
-  for n in ${!A@} ${!B@} ${!C@} ${!D@} ${!E@} ${!F@} ${!G@} ${!H@} ${!I@} ${!J@} ${!K@} ${!L@} ${!M@} \
-    ${!N@} ${!O@} ${!P@} ${!Q@} ${!R@} ${!S@} ${!T@} ${!U@} ${!V@} ${!W@} ${!X@} ${!Y@} ${!Z@} \
-    ${!a@} ${!b@} ${!c@} ${!d@} ${!e@} ${!f@} ${!g@} ${!h@} ${!i@} ${!j@} ${!k@} ${!l@} ${!m@} \
-    ${!n@} ${!o@} ${!p@} ${!q@} ${!r@} ${!s@} ${!t@} ${!u@} ${!v@} ${!w@} ${!x@} ${!y@} ${!z@} ${!_@}; do
-    [[ ${!n@a} == *x* ]] && csbx_exported+=("$n")
-  done
-  set -u
-}
-
-# Host variables named by the spec's allowlist; "PREFIX*" entries match every variable with that prefix.
+# Host variables named by the spec's allowlist; "PREFIX*" entries match every exported variable with
+# that prefix. ${!PREFIX@} lists them without a fork but takes the prefix only as literal code, hence the
+# one eval, of a prefix checked to be an identifier first (no other character can reach it).
 csbx_env_from_allowlist() {
-  local pat name
+  local pat name names
   for pat in "$@"; do
     if [[ $pat == *'*' ]]; then
-      for name in "${csbx_exported[@]}"; do
-        [[ $name == "${pat%'*'}"* && -n ${!name} ]] && csbx_env_add "$name" "${!name}"
+      pat=${pat%'*'}
+      [[ $pat =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || continue
+      eval "names=(\${!${pat}@})" # pat is checked to be an identifier just above
+      for name in "${names[@]}"; do
+        [[ ${!name@a} == *x* && -n ${!name} ]] && csbx_env_add "$name" "${!name}"
       done
     else
       [[ $pat =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || continue
-      [[ -v $pat && -n ${!pat} ]] && csbx_env_add "$pat" "${!pat}"
+      [[ -v $pat && ${!pat@a} == *x* && -n ${!pat} ]] && csbx_env_add "$pat" "${!pat}"
     fi
   done
   return 0
@@ -46,7 +38,6 @@ csbx_env_from_allowlist() {
 
 csbx_build_env() {
   sbx_env=()
-  csbx_list_exported
   csbx_env_add HOME "$HOME"
   csbx_env_add PATH "$sbx_path"
   csbx_env_add TERM "${TERM:-xterm-256color}"
@@ -69,19 +60,54 @@ csbx_build_env() {
   fi
 }
 
-# Replaces the process environment with sbx_env. Host tools the launcher still runs afterwards are
-# resolved first (csbx_tool), because PATH becomes the sandbox's.
-csbx_apply_env() {
-  local n kv
-  csbx_list_exported
-  for n in "${csbx_exported[@]}"; do
-    # shellcheck disable=SC2163 # the variable named by $n is meant
-    export -n -- "$n" 2>/dev/null || true
-  done
+# A pipe in both directions on one fd, without mkfifo or coproc (bash closes coproc fds, and their
+# dups, in every child it starts): opening a pipe through /dev/fd with O_RDWR gives a new end of it.
+# The pipe is bash's own for a small here-string (bash >= 5.1; its one newline is read off first), so
+# no fork; older bash makes a temp file there, and then a process substitution gives the pipe.
+# Sets the variable named $1.
+csbx_open_pipe() {
+  local -n csbx_pipe_fd=$1
+  local h nl
+  exec {h}<<<''
+  if [[ -p /dev/fd/$h ]]; then
+    read -r -u "$h" nl || true
+    exec {csbx_pipe_fd}<>"/dev/fd/$h" {h}<&-
+  else
+    exec {h}<&- {csbx_pipe_fd}<> <(:)
+  fi
+}
+
+# csbx_data_fd VAR ITEM...: opens a read-only fd (its number in VAR) from which the ITEMs can be read,
+# each followed by a NUL, then EOF. A pipe, so nothing lands on disk; filled before anyone reads it,
+# so it must fit the pipe's buffer, which is a single page when the user is over
+# fs.pipe-user-pages-soft: more than that goes through a file in the private state dir, removed once
+# open (a fork, so only then).
+csbx_data_fd() {
+  local -n csbx_data_fd_out=$1
+  shift
+  local data rw
+  # A bash string cannot hold NUL bytes: measure the size with one-byte stand-ins.
+  printf -v data '%s.' "$@"
+  if ((${#data} <= 4096)); then
+    csbx_open_pipe rw
+    exec {csbx_data_fd_out}<"/dev/fd/$rw"
+    printf '%s\0' "$@" >&"$rw"
+    exec {rw}>&-
+  else
+    local f=$state/.data.$BASHPID
+    printf '%s\0' "$@" >"$f"
+    exec {csbx_data_fd_out}<"$f"
+    rm -f -- "$f"
+  fi
+}
+
+# Sets csbx_env_fd to an fd holding bwrap arguments that give the sandbox exactly sbx_env.
+csbx_env_args_fd() {
+  local kv setenv=(--clearenv)
   for kv in "${sbx_env[@]}"; do
-    # shellcheck disable=SC2163 # NAME=VALUE entries
-    export -- "$kv"
+    setenv+=(--setenv "${kv%%=*}" "${kv#*=}")
   done
+  csbx_data_fd csbx_env_fd "${setenv[@]}"
 }
 
 # csbx_tool NAME: absolute path of a host command (fork-free lookup through bash's hash table), or

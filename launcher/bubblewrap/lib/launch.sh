@@ -122,14 +122,6 @@ csbx_interactive_signals() {
   entry=(env "--default-signal=$signals" -- "${entry[@]}")
 }
 
-# A pipe in both directions on one fd, without mkfifo or coproc (bash closes coproc fds, and their
-# dups, in every child it starts): opening a pipe through /dev/fd with O_RDWR gives a new end of it.
-# Sets the variable named $1.
-csbx_open_pipe() {
-  local -n csbx_pipe_fd=$1
-  exec {csbx_pipe_fd}<> <(:)
-}
-
 # Starts the sandbox running "$@" and does not return. Unless --new, a writer beside bwrap registers it.
 csbx_exec_sandbox() {
   local register=$((!opt_new)) info tool_bwrap tool_pasta tool_unshare
@@ -150,15 +142,17 @@ csbx_exec_sandbox() {
       csbx_tool setpriv
       pre=("$tool_setpriv" --pdeathsig KILL -- "${pre[@]}")
     fi
-  elif ((uid != 0)); then
+  elif ((uid != 0)) && ((register)); then
     # For a non-root user bwrap nests a second user namespace (to map the uid back after mounting
     # devpts); the sandbox's mount, pid and ipc namespaces belong to the first one, which no process
     # keeps. Starting bwrap inside a user namespace of our own gives `--enter` an ancestor of both to
     # join first (the same shape pasta gives the network case). unshare execs bwrap without forking.
+    # A --new sandbox is never joined, so it goes without.
     csbx_tool unshare
     pre=("$tool_unshare" --user --map-root-user --)
   fi
-  csbx_apply_env
+  local csbx_env_fd
+  csbx_env_args_fd
   if ((register)); then
     # The writer needs the pid that will become bwrap or pasta: this shell's own ($$ is the top-level
     # launcher's, not this one's in the --tmux subshell).
@@ -166,9 +160,29 @@ csbx_exec_sandbox() {
     # Backgrounded inside the substitution so the writer is not a child of pasta (pasta, seeing a
     # child it did not start, could hang after the sandbox ended); stdin stays the info pipe.
     exec {info}> >(csbx_registry_writer "$how" "$me" <&0 &)
-    exec "${pre[@]}" "$tool_bwrap" "${bw[@]}" --info-fd 3 -- "$@" 3>&"$info" {info}>&-
+    exec -c "${pre[@]}" "$tool_bwrap" --args "$csbx_env_fd" "${bw[@]}" --info-fd 3 -- "$@" 3>&"$info" {info}>&-
   fi
-  exec "${pre[@]}" "$tool_bwrap" "${bw[@]}" -- "$@"
+  exec -c "${pre[@]}" "$tool_bwrap" --args "$csbx_env_fd" "${bw[@]}" -- "$@"
+}
+
+# Waits until bwrap's child PID has finished setting up, i.e. dropped its capabilities. Before that
+# its namespaces are not final: for the user's own uid bwrap first maps uid 0 (to mount devpts) and
+# then nests a second user namespace. Fails if the process goes away or takes more than 10 s.
+csbx_wait_setup() {
+  local tick status deadline=$((EPOCHSECONDS + 10))
+  # read -t on a pipe nobody writes to is a sleep without a fork per tick. The first wait is longer:
+  # bwrap's setup takes a few ms anyway, and this writer should not compete with it for the CPU (nor
+  # spend a fork on a sandbox that is gone before it could be joined).
+  csbx_open_pipe tick
+  read -r -t 0.005 -u "$tick" status || true
+  while ((EPOCHSECONDS < deadline)); do
+    status=''
+    IFS= read -r -d '' status 2>/dev/null <"/proc/$1/status"
+    [[ -n $status ]] || return 1
+    [[ $status =~ CapEff:[[:space:]]+0000000000000000 ]] && return 0
+    read -r -t 0.002 -u "$tick" status || true
+  done
+  return 1
 }
 
 # Root with network: pasta will not make namespaces for root, but attaching works. bwrap starts held on
@@ -183,15 +197,16 @@ csbx_exec_attached() {
     CLAUDE_SANDBOX_PDEATHSIG=$BASHPID exec "$tool_setpriv" --pdeathsig KILL -- \
       "$csbx_dir/${csbx_self##*/}" "${csbx_args[@]}"
   fi
-  local block info tool_pasta tool_env
+  local block info tool_pasta tool_env csbx_env_fd
   csbx_tool pasta
   csbx_tool env
-  csbx_apply_env
+  csbx_env_args_fd
   csbx_open_pipe block
   csbx_open_pipe info
   # A background job in a script starts with SIGINT/SIGQUIT ignored and stdin on /dev/null: env
   # restores the default signals, and <&0 keeps the caller's stdin (the agent's terminal).
-  "$tool_env" --default-signal=INT,QUIT "$tool_bwrap" "${bw[@]}" --unshare-net --info-fd 3 --block-fd 4 -- "$@" 3>&"$info" 4<&"$block" <&0 &
+  (exec -c "$tool_env" --default-signal=INT,QUIT "$tool_bwrap" --args "$csbx_env_fd" "${bw[@]}" --unshare-net \
+    --info-fd 3 --block-fd 4 -- "$@") 3>&"$info" 4<&"$block" <&0 &
   local bw_pid=$! line pid=''
   until [[ -n $pid ]]; do
     if IFS= read -r -t 0.2 -u "$info" line; then
@@ -202,7 +217,12 @@ csbx_exec_attached() {
       exit "$status"
     fi
   done
-  csbx_wait_setup "$pid" || csbx_die 1 "the sandbox did not finish its setup; run 'claude-sandbox doctor'"
+  if ! csbx_wait_setup "$pid"; then
+    # Not left blocked behind us: it holds the caller's stdout, and EOF on its block fd would start
+    # the payload without the network set up.
+    kill -KILL "$pid" "$bw_pid" 2>/dev/null || true
+    csbx_die 1 "the sandbox did not finish its setup; run 'claude-sandbox doctor'"
+  fi
   # pasta stays in the foreground as our child, tied to this shell by a death signal: an attached pasta
   # does not quit when the namespace goes away, and a daemonized one would outlive a killed launcher.
   # It writes its pid file once the namespace is configured: that is the readiness signal.
@@ -231,108 +251,4 @@ csbx_exec_attached() {
   wait "$bw_pid" || status=$?
   kill "$pasta_pid" 2>/dev/null || true
   exit "$status"
-}
-
-csbx_tmux_session_name() {
-  local n=sandbox-$project_base
-  printf '%s' "${n//[.:]/_}"
-}
-
-# --tmux: the sandbox's payload is a tmux server holding the agent. The server is the agent's to
-# control, and a tmux server can make its clients run commands (`detach-client -E`, or an unasked
-# MSG_SHELL reply to any client command), so no tmux client ever talks to that socket from the host:
-# waiting for the session and attaching both happen inside the sandbox, joined like --enter. With a
-# terminal the launcher attaches; without one it returns once the session exists and says how to attach
-# (`claude-sandbox --tmux DIR`, which joins and attaches from inside). Detaching leaves it running.
-csbx_launch_tmux() {
-  if ((opt_new)); then
-    csbx_die 2 "--tmux keeps one tmux session per project and cannot be combined with --new; attach to it with: claude-sandbox --tmux ${project@Q}"
-  fi
-  csbx_on_sandbox_path tmux || csbx_die 1 "tmux is not installed where the sandbox sees it; install it (Debian: apt-get install tmux) or run without --tmux"
-  local name sock=$state/tmux.d/sock
-  name=$(csbx_tmux_session_name)
-  # shellcheck disable=SC2016 # the inner script's $1..$@ are its own arguments
-  local inner=(bash -c 'tmux -S "$1" -f "$2" new-session -d -s "$3" -x 200 -y 50 -- "${@:4}" || exit
-exec tmux -S "$1" wait-for claude-sandbox-keepalive' claude-sandbox-tmux "$sock" "$state/tmux.conf" "$name" "${entry[@]}")
-  (csbx_exec_sandbox "${inner[@]}") </dev/null >/dev/null 2>>"$state/tmux.log" &
-  local bg=$! deadline=$((EPOCHSECONDS + 15))
-  # The registry (written by the host launcher, out of the sandbox's reach) says when it can be joined.
-  until csbx_find_live; do
-    if ! kill -0 "$bg" 2>/dev/null || ((EPOCHSECONDS >= deadline)); then
-      csbx_die 1 "the tmux session did not start; see $state/tmux.log"
-    fi
-    sleep 0.02
-  done
-  if ! csbx_tmux_in_sandbox wait "$name"; then
-    csbx_die 1 "the tmux session did not start; see $state/tmux.log"
-  fi
-  csbx_tmux_attach "$name"
-}
-
-# csbx_tmux_in_sandbox wait|has NAME: inside the live sandbox, waits up to 15 s for (wait) or checks once
-# for (has) the tmux session NAME. Runs in a subshell because joining execs.
-csbx_tmux_in_sandbox() {
-  local tries=1
-  [[ $1 == wait ]] && tries=750
-  # shellcheck disable=SC2016 # the inner script's $1.. are its own arguments
-  (
-    opt_enter=1
-    entry=(bash -c 'for ((i = 0; i < $3; i++)); do
-  tmux -S "$1" has-session -t "=$2" 2>/dev/null && exit 0
-  ((i + 1 < $3)) && sleep 0.02
-done
-exit 1' claude-sandbox-tmux-wait "$state/tmux.d/sock" "$2" "$tries")
-    csbx_join
-  ) </dev/null >/dev/null 2>&1
-}
-
-# Attaches to the session NAME with a tmux client that runs inside the sandbox, when there is a
-# terminal; otherwise says how to attach later.
-csbx_tmux_attach() {
-  if [[ -t 0 && -t 1 ]]; then
-    opt_enter=1
-    entry=(tmux -S "$state/tmux.d/sock" attach-session -t "=$1")
-    # The client inside runs in a session of its own (no TIOCSTI into this terminal), so the kernel's
-    # SIGWINCH on a resize reaches only us, in the terminal's foreground group: pass it on to the
-    # processes of the join, which stays our child for that. <&0: a background job gets /dev/null.
-    (csbx_join) <&0 &
-    local join=$! status=0
-    # shellcheck disable=SC2064 # the pid is fixed now
-    trap "csbx_signal_tree WINCH $join" WINCH
-    while :; do
-      status=0
-      wait "$join" || status=$?
-      # wait returns early (status > 128) when a trap ran; the join may still be running.
-      kill -0 "$join" 2>/dev/null || break
-    done
-    exit "$status"
-  fi
-  printf 'Sandbox tmux session %s is running. Attach with: claude-sandbox --tmux %q\n' "$1" "$project"
-  exit 0
-}
-
-# A live sandbox and --tmux: attach to its session when it has one, else join it as usual.
-csbx_tmux_attach_live() {
-  local name
-  uid=$EUID
-  name=$(csbx_tmux_session_name)
-  if csbx_tmux_in_sandbox has "$name"; then
-    csbx_tmux_attach "$name"
-  fi
-}
-
-# csbx_signal_tree SIGNAL PID: sends SIGNAL to the processes below PID (not PID itself), read from
-# /proc without forking.
-csbx_signal_tree() {
-  local todo=("$2") kids=() p k
-  while ((${#todo[@]})); do
-    p=${todo[-1]}
-    unset 'todo[-1]'
-    kids=()
-    read -r -a kids 2>/dev/null <"/proc/$p/task/$p/children" || true
-    for k in "${kids[@]}"; do
-      kill "-$1" "$k" 2>/dev/null || true
-      todo+=("$k")
-    done
-  done
 }

@@ -104,26 +104,6 @@ csbx_registry_writer() {
   csbx_write_registry "$pid"
 }
 
-# Waits until bwrap's child PID has finished setting up, i.e. dropped its capabilities. Before that
-# its namespaces are not final: for the user's own uid bwrap first maps uid 0 (to mount devpts) and
-# then nests a second user namespace. Fails if the process goes away or takes more than 10 s.
-csbx_wait_setup() {
-  local tick status deadline=$((EPOCHSECONDS + 10))
-  # read -t on a pipe nobody writes to is a sleep without a fork per tick. The first wait is longer:
-  # bwrap's setup takes a few ms anyway, and this writer should not compete with it for the CPU (nor
-  # spend a fork on a sandbox that is gone before it could be joined).
-  exec {tick}<> <(:)
-  read -r -t 0.005 -u "$tick" status || true
-  while ((EPOCHSECONDS < deadline)); do
-    status=''
-    IFS= read -r -d '' status 2>/dev/null <"/proc/$1/status"
-    [[ -n $status ]] || return 1
-    [[ $status =~ CapEff:[[:space:]]+0000000000000000 ]] && return 0
-    read -r -t 0.002 -u "$tick" status || true
-  done
-  return 1
-}
-
 # csbx_write_registry HOST-PID
 csbx_write_registry() {
   local links=()
@@ -204,11 +184,18 @@ csbx_join() {
     fi
     drop+=(--)
   fi
-  # The environment goes through exec, not argv (see environment.sh). These tools are looked up
-  # inside the sandbox's root, on its PATH.
-  csbx_apply_env
+  # The environment travels on a pipe that the shell inside reads, not on a command line, and nothing
+  # of the host's comes along (see environment.sh). The tools after nsenter are looked up inside the
+  # sandbox's root, on the default PATH until the shell sets the sandbox's.
+  local efd
+  csbx_data_fd efd "${sbx_env[@]}"
   # shellcheck disable=SC2016 # the inner script's $1/$@ are its own arguments
-  exec "${outer[@]}" "$tool_nsenter" --target "$reg_pid" --user --mount --pid --net --uts --ipc --root \
+  exec -c "${outer[@]}" "$tool_nsenter" --target "$reg_pid" --user --mount --pid --net --uts --ipc --root \
     --preserve-credentials -- "${drop[@]}" \
-    bash -c 'cd -- "$1" || exit 1; shift; exec "$@"' claude-sandbox "$project" "${entry[@]}"
+    bash -c 'fd=$2
+while IFS= read -r -d "" kv <&"$fd"; do export -- "$kv"; done
+exec {fd}<&-
+cd -- "$1" || exit 1
+shift 2
+exec "$@"' claude-sandbox "$project" "$efd" "${entry[@]}"
 }

@@ -9,8 +9,9 @@
 # to the plain syscalls on ENOSYS.
 #
 # Written once as raw BPF with printf (bash strings cannot hold NUL bytes, printf output can) and
-# cached in the state root; rebuilt when this file is newer than the cache. x86_64 only: elsewhere the
-# sandbox runs without it (doctor says so).
+# cached in the state root; rebuilt when this file is newer than the cache (csbx_seccomp_file in
+# mounts.sh, which sources this file only then). x86_64 only: elsewhere the sandbox runs without it
+# (doctor says so).
 
 # csbx_bpf CODE JT JF K: appends one struct sock_filter (little-endian u16 code, u8 jt, u8 jf, u32 k).
 csbx_bpf() {
@@ -59,17 +60,4 @@ csbx_seccomp_program() {
   csbx_bpf $jset 0 1 $suid       # 29 -> 30 / 31
   csbx_bpf $ret 0 0 $eperm       # 30
   csbx_bpf $ret 0 0 $allow       # 31
-}
-
-# Sets csbx_seccomp_file to the cached filter, or to '' where it does not apply.
-csbx_seccomp_file() {
-  csbx_seccomp_file=''
-  [[ $HOSTTYPE == x86_64 ]] || return 0
-  local f=$state_root/seccomp.bpf
-  if [[ ! -s $f || ${BASH_SOURCE[0]} -nt $f ]]; then
-    csbx_seccomp_program
-    printf '%b' "$csbx_bpf_prog" >"$f.$BASHPID"
-    mv -f -- "$f.$BASHPID" "$f"
-  fi
-  csbx_seccomp_file=$f
 }

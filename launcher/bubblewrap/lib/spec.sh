@@ -2,16 +2,22 @@
 # The sandbox spec (launcher/sandbox-spec.json, shared with Nix). jq costs ~25 ms to start, more than
 # bwrap itself, so its output is cached in the state root and jq runs again only when the spec changes.
 
-# Output of the single jq call: NUL-terminated "kind<US>value" records.
+# Output of the single jq call: NUL-terminated records. First the sizes of the lists, so loading is one
+# mapfile and array slices; then each list in that order; then the policy and the notice. Entries that
+# are not plain relative names never reach the cache.
+# shellcheck disable=SC2016 # jq's own $variables
 csbx_spec_jq='
-  ("etc\u001f" + .hostEtcPaths[]),
-  ("env\u001f" + .envAllowlist[]),
-  ("ghenv\u001f" + .envWithGhToken[]),
-  ("claudero\u001f" + .claudeReadOnly[]),
-  ("claudeopt\u001f" + .claudeReadOnlyIfPresent[]),
-  ("claudepriv\u001f" + .claudePrivate[]),
-  ("policy\u001f" + (.chromium.policy | tojson)),
-  ("notice\u001f" + .notices.sandbox + "\n\n" + .notices.persistence)
+  def names: [.[] | select(type == "string" and length > 0 and (startswith("/") | not) and (contains("..") | not))];
+  (.hostEtcPaths | names) as $etc
+  | (.envAllowlist | names) as $env
+  | (.envWithGhToken | names) as $gh
+  | (.claudeReadOnly | names) as $ro
+  | (.claudeReadOnlyIfPresent | names) as $opt
+  | (.claudePrivate | names) as $priv
+  | ([$etc, $env, $gh, $ro, $opt, $priv] | map(length | tostring) | join(" ")),
+    ($etc[], $env[], $gh[], $ro[], $opt[], $priv[]),
+    (.chromium.policy | tojson),
+    (.notices.sandbox + "\n\n" + .notices.persistence)
   | . + "\u0000"'
 
 csbx_load_spec() {
@@ -21,28 +27,34 @@ csbx_load_spec() {
   if [[ -s $cache && $cache -nt $spec ]]; then
     mapfile -d '' -t records <"$cache"
   fi
-  # The first record names the spec the cache was made from, so switching CLAUDE_SANDBOX_SPEC reloads.
-  if ((${#records[@]} == 0)) || [[ ${records[0]} != "src"$'\x1f'"$spec" ]]; then
+  # The first record names the cache format and the spec the cache was made from, so switching
+  # CLAUDE_SANDBOX_SPEC, or a launcher that writes another format, reloads.
+  local src="src2"$'\x1f'"$spec" sizes='^[0-9]+( [0-9]+){5}$'
+  if ((${#records[@]} < 2)) || [[ ${records[0]} != "$src" || ! ${records[1]} =~ $sizes ]]; then
     command -v jq >/dev/null || csbx_die 1 "jq is not installed; install it (Debian: apt-get install jq)"
-    if ! { printf 'src\x1f%s\0' "$spec" && jq -j "$csbx_spec_jq" -- "$spec"; } >"$cache.$$"; then
+    if ! { printf '%s\0' "$src" && jq -j "$csbx_spec_jq" -- "$spec"; } >"$cache.$$"; then
       rm -f -- "$cache.$$"
       csbx_die 1 "cannot read sandbox spec '$spec' (not valid JSON or a required key is missing)"
     fi
     mv -f -- "$cache.$$" "$cache"
     mapfile -d '' -t records <"$cache"
   fi
-  spec_etc=() spec_env=() spec_ghenv=() spec_claude_ro=() spec_claude_ro_opt=() spec_claude_private=() spec_policy='' spec_notice=''
-  local r
-  for r in "${records[@]:1}"; do
-    case ${r%%$'\x1f'*} in
-      etc) spec_etc+=("${r#*$'\x1f'}") ;;
-      env) spec_env+=("${r#*$'\x1f'}") ;;
-      ghenv) spec_ghenv+=("${r#*$'\x1f'}") ;;
-      claudero) spec_claude_ro+=("${r#*$'\x1f'}") ;;
-      claudeopt) spec_claude_ro_opt+=("${r#*$'\x1f'}") ;;
-      claudepriv) spec_claude_private+=("${r#*$'\x1f'}") ;;
-      policy) spec_policy=${r#*$'\x1f'} ;;
-      notice) spec_notice=${r#*$'\x1f'} ;;
-    esac
-  done
+  # records: src, sizes, the six lists, policy, notice.
+  [[ ${records[1]-} =~ $sizes ]] || csbx_die 1 "sandbox spec cache '$cache' is damaged; remove it and run again"
+  local n=() i=2
+  read -r -a n <<<"${records[1]}"
+  spec_etc=("${records[@]:i:n[0]}")
+  i=$((i + n[0]))
+  spec_env=("${records[@]:i:n[1]}")
+  i=$((i + n[1]))
+  spec_ghenv=("${records[@]:i:n[2]}")
+  i=$((i + n[2]))
+  spec_claude_ro=("${records[@]:i:n[3]}")
+  i=$((i + n[3]))
+  spec_claude_ro_opt=("${records[@]:i:n[4]}")
+  i=$((i + n[4]))
+  spec_claude_private=("${records[@]:i:n[5]}")
+  i=$((i + n[5]))
+  spec_policy=${records[i]-}
+  spec_notice=${records[i + 1]-}
 }

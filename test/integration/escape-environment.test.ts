@@ -1,0 +1,120 @@
+import { randomBytes } from "node:crypto";
+import { readdir, readFile } from "node:fs/promises";
+import { afterEach, describe, expect, test } from "vitest";
+import { waitFor } from "../helpers/sandbox-launcher.js";
+import {
+  createLauncherFixture,
+  describeRun,
+  IDENTITIES,
+  type LauncherFixture,
+  launch,
+  startLive,
+} from "./launcher-harness.js";
+
+// The sandbox's environment is the allowlist and nothing else, whatever the host environment holds, and the
+// values that do cross (an API key) never appear on a command line, which every local user can read.
+
+let fx: LauncherFixture | undefined;
+afterEach(async () => {
+  await fx?.cleanup();
+  fx = undefined;
+});
+
+const token = () => randomBytes(8).toString("hex");
+
+/** NAME=VALUE entries of `env -0` output, as a map. */
+function parseEnv(out: unknown): Map<string, string> {
+  const env = new Map<string, string>();
+  for (const e of String(out).split("\0")) {
+    const eq = e.indexOf("=");
+    if (eq > 0) env.set(e.slice(0, eq), e.slice(eq + 1));
+  }
+  return env;
+}
+
+/** Host processes (outside the sandbox too) whose command line holds `needle`. */
+async function cmdlinesHolding(needle: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const pid of (await readdir("/proc")).filter((p) => /^\d+$/.test(p))) {
+    const cmdline = await readFile(`/proc/${pid}/cmdline`).catch(() => Buffer.alloc(0));
+    if (cmdline.includes(needle))
+      found.push(`${pid}: ${cmdline.toString().replaceAll("\0", " ").slice(0, 160)}`);
+  }
+  return found;
+}
+
+describe.each(IDENTITIES)("environment, as %s", (_name, user) => {
+  test("host variables whose names a shell cannot unset stay out of new and joined sandboxes", async () => {
+    fx = await createLauncherFixture(user());
+    const secret = `odd-name-secret-${token()}`;
+    // bash passes such entries through to every child and `export -n` cannot remove them.
+    const env = { "AWS-SECRET.KEY": secret, "my secret": secret, ANTHROPIC_API_KEY: `key-${token()}` };
+    const fresh = await launch(fx, ["--new", "--no-network", "--shell", fx.project, "--", "-c", "env -0"], {
+      env,
+    });
+    expect(fresh.exitCode, describeRun(fresh)).toBe(0);
+    expect(String(fresh.stdout)).not.toContain(secret);
+    const freshEnv = parseEnv(fresh.stdout);
+    expect(freshEnv.get("ANTHROPIC_API_KEY")).toBe(env.ANTHROPIC_API_KEY);
+    expect(freshEnv.get("CLAUDE_SANDBOX")).toBe("1");
+
+    const { live } = await startLive(fx, ["--no-network"], { env });
+    const joined = await launch(
+      fx,
+      ["--enter", fx.project, "--", "-c", "env -0; echo; cat /proc/1/environ"],
+      {
+        env,
+      },
+    );
+    expect(joined.exitCode, describeRun(joined)).toBe(0);
+    expect(String(joined.stdout)).not.toContain(secret);
+    const joinedEnv = parseEnv(String(joined.stdout).split("\n")[0]);
+    // The joined shell gets the sandbox's own environment, recorded at its start.
+    expect(joinedEnv.get("CLAUDE_SANDBOX")).toBe("1");
+    expect(joinedEnv.get("ANTHROPIC_API_KEY")).toBe(env.ANTHROPIC_API_KEY);
+    expect(joinedEnv.get("PATH")).toContain("/usr/bin");
+    await launch(fx, ["--stop", fx.project]);
+    await live;
+  });
+
+  test("an API key that crosses into the sandbox is on no command line, at launch or while joining", async () => {
+    fx = await createLauncherFixture(user());
+    const apiKey = `sk-ant-${token()}`;
+    const env = { ANTHROPIC_API_KEY: apiKey };
+    const { live } = await startLive(fx, [], { env });
+    const f = fx;
+    const joining = launch(f, ["--enter", f.project, "--", "-c", `sleep 3.${process.pid}`], { env });
+    const joinedUp = await waitFor(
+      async () => (await cmdlinesHolding(`sleep 3.${process.pid}`)).length > 0,
+      10_000,
+    );
+    expect(joinedUp, describeRun(await joining)).toBe(true);
+    expect(await cmdlinesHolding(apiKey)).toEqual([]);
+    const inside = await launch(f, ["--enter", f.project, "--", "-c", 'printf %s "$ANTHROPIC_API_KEY"'], {
+      env,
+    });
+    expect(String(inside.stdout), describeRun(inside)).toBe(apiKey);
+    expect((await joining).exitCode).toBe(0);
+    await launch(f, ["--stop", f.project]);
+    await live;
+  });
+
+  test("a large environment crosses whole, and nothing of it is left in the state dir", async () => {
+    fx = await createLauncherFixture(user());
+    // Far beyond one pipe page: the launcher hands it over through a file it removes at once.
+    const big = `${"x".repeat(100_000)}-${token()}`;
+    const env = { LC_CLAUDE_SANDBOX_TEST: big };
+    const script = 'printf %s "$LC_CLAUDE_SANDBOX_TEST"';
+    const fresh = await launch(fx, ["--new", "--no-network", "--shell", fx.project, "--", "-c", script], {
+      env,
+    });
+    expect(fresh.exitCode, describeRun(fresh)).toBe(0);
+    expect(String(fresh.stdout)).toBe(big);
+    const { live } = await startLive(fx, ["--no-network"], { env });
+    const joined = await launch(fx, ["--enter", fx.project, "--", "-c", script], { env });
+    expect(String(joined.stdout), describeRun(joined)).toBe(big);
+    await launch(fx, ["--stop", fx.project]);
+    await live;
+    expect((await readdir(fx.state)).filter((n) => n.startsWith(".data"))).toEqual([]);
+  });
+});
