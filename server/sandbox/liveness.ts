@@ -1,0 +1,157 @@
+import { isRunning } from "../tools/process-identity.js";
+import type { PaneState, Tmux } from "../tools/tmux.js";
+import type { RunningXvfb } from "../tools/xvfb.js";
+import { describeExit } from "./describe-exit.js";
+import type { ExitWatcher, SessionExit } from "./exit-watcher.js";
+import { launcherExit } from "./launcher-exit.js";
+import type { SandboxRuntime } from "./sandbox-runtime.js";
+import { sessionName } from "./session-name.js";
+import { type Teardown, targetOf } from "./teardown.js";
+import type { TmuxServerHandle } from "./tmux-server-handle.js";
+import type { SandboxRecord } from "./types.js";
+
+/** How a sandbox ended, for its record. */
+export interface EndInfo {
+  reason: string;
+  exitCode?: number | null;
+  exitSignal?: string | null;
+}
+
+export interface LivenessOptions {
+  records: Map<string, SandboxRecord>;
+  runtimes: Map<string, SandboxRuntime>;
+  sessionToId: Map<string, string>;
+  /** True once the manager is closing: no new ends are started then. */
+  isClosed: () => boolean;
+  tmux: Tmux;
+  tmuxServer: TmuxServerHandle;
+  exitWatcher: ExitWatcher;
+  settledPanes: () => Promise<PaneState[]>;
+  teardown: Teardown;
+  /** Runs operations on one sandbox one after another. */
+  withIdLock: (id: string, fn: () => Promise<void>) => Promise<void>;
+  /** Stores a changed record and announces it. */
+  commit: (record: SandboxRecord) => Promise<SandboxRecord>;
+}
+
+/** Notices sandboxes that end on their own (launcher exit, session closed, Xvfb or tmux server gone). */
+export interface Liveness {
+  /** A sandbox ended on its own: mark it dead and clean up. */
+  endUnexpectedly(id: string, info: EndInfo): void;
+  /** Handles what a tmux hook reported through the exit watcher. */
+  onSessionExit(exit: SessionExit): void;
+  /** Ends the sandbox when the Xvfb this process started exits. */
+  watchXvfbChild(id: string, xvfb: RunningXvfb): void;
+  /** Ends the sandboxes whose sessions went with the tmux server, if it has gone. */
+  checkTmuxServer(): Promise<void>;
+  /** One round of the periodic check for ends no hook or event reported. */
+  poll(): Promise<void>;
+}
+
+export function createLiveness(options: LivenessOptions): Liveness {
+  const { records, runtimes, sessionToId, tmux, tmuxServer, exitWatcher, teardown } = options;
+
+  function endUnexpectedly(id: string, info: EndInfo): void {
+    const runtime = runtimes.get(id);
+    if (runtime === undefined || runtime.ending || options.isClosed()) return;
+    if (runtime.starting) {
+      runtime.pendingEnd ??= () => endUnexpectedly(id, info);
+      return;
+    }
+    runtime.ending = true;
+    void options
+      .withIdLock(id, async () => {
+        const record = records.get(id);
+        if (record === undefined || record.status !== "running") return;
+        await teardown(id, record.tmux_session ?? sessionName(id), targetOf(record, runtime)).catch(() => {});
+        runtimes.delete(id);
+        // Recorded even while closing: the teardown happened, and the next start must not adopt it.
+        await options.commit({
+          ...record,
+          status: "dead",
+          stopped_at: new Date().toISOString(),
+          exit_code: info.exitCode ?? null,
+          exit_signal: info.exitSignal ?? null,
+          status_reason: info.reason,
+        });
+      })
+      .catch(() => {});
+  }
+
+  function exitOf(session: string, known: PaneState | null): Promise<EndInfo> {
+    return launcherExit(options, session, known);
+  }
+
+  function onSessionExit(exit: SessionExit): void {
+    const id = sessionToId.get(exit.session);
+    const record = id === undefined ? undefined : records.get(id);
+    const runtime = id === undefined ? undefined : runtimes.get(id);
+    if (id === undefined || (runtime === undefined && record?.status !== "running")) {
+      // Not (or no longer) a running sandbox: the file is a leftover of a stop or delete.
+      if (record === undefined || record.status !== "running") void exitWatcher.discard(exit.session);
+      return;
+    }
+    if (exit.kind === "closed") {
+      endUnexpectedly(id, { reason: "its tmux session was closed outside the manager" });
+      return;
+    }
+    if (exit.exitCode !== null || exit.exitSignal !== null) {
+      endUnexpectedly(id, describeExit(exit.exitCode, exit.exitSignal));
+      return;
+    }
+    void exitOf(exit.session, null).then((end) => endUnexpectedly(id, end));
+  }
+
+  function watchXvfbChild(id: string, xvfb: RunningXvfb): void {
+    xvfb.child.once("exit", (code, signal) => {
+      const how = signal === null ? `status ${code}` : signal;
+      endUnexpectedly(id, { reason: `Xvfb (display :${xvfb.display}) exited unexpectedly (${how})` });
+    });
+  }
+
+  /**
+   * Notices that the tmux server we knew has gone (killed, crashed), taking every session on it: those
+   * sandboxes end. A create may have started a new server since, so the current one is asked which sessions
+   * exist rather than ending everything. Runs from the poll and before a create relies on the server.
+   */
+  async function checkTmuxServer(): Promise<void> {
+    const server = tmuxServer.current();
+    if (server !== null && (await isRunning(server))) return;
+    const live = new Set((await tmux.listPanes()).map((p) => p.session));
+    if (tmuxServer.current() === server) await tmuxServer.refresh();
+    if (server === null) return;
+    for (const record of records.values()) {
+      const runtime = runtimes.get(record.id);
+      if (record.status !== "running" || runtime === undefined || runtime.starting || runtime.ending)
+        continue;
+      if (!live.has(record.tmux_session ?? "")) {
+        endUnexpectedly(record.id, { reason: "the manager's tmux server exited" });
+      }
+    }
+  }
+
+  async function poll(): Promise<void> {
+    if (options.isClosed()) return;
+    if (tmuxServer.current() !== null) await checkTmuxServer();
+    for (const record of records.values()) {
+      const runtime = runtimes.get(record.id);
+      if (record.status !== "running" || runtime === undefined || runtime.starting || runtime.ending)
+        continue;
+      if (runtime.xvfbChild === null && runtime.xvfb !== null && !(await isRunning(runtime.xvfb))) {
+        endUnexpectedly(record.id, { reason: `Xvfb (display :${record.display_num}) is no longer running` });
+      } else if (runtime.pane !== null && !(await isRunning(runtime.pane))) {
+        // Normally the pane-died hook reports this at once; this catches a hook that could not run.
+        const session = record.tmux_session ?? "";
+        const panes = await options.settledPanes().catch(() => null);
+        const pane = panes?.find((p) => p.session === session);
+        if (panes !== null && pane === undefined) {
+          endUnexpectedly(record.id, { reason: "its tmux session is gone" });
+        } else if (pane?.dead) {
+          endUnexpectedly(record.id, await exitOf(session, pane));
+        }
+      }
+    }
+  }
+
+  return { endUnexpectedly, onSessionExit, watchXvfbChild, checkTmuxServer, poll };
+}

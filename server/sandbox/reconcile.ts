@@ -1,0 +1,88 @@
+import { handleOf, isRunning, processTree, terminateProcesses } from "../tools/process-identity.js";
+import type { PaneState, Tmux } from "../tools/tmux.js";
+import type { ExitWatcher } from "./exit-watcher.js";
+import { launcherExit } from "./launcher-exit.js";
+import type { EndInfo } from "./liveness.js";
+import { removeOrphans } from "./remove-orphans.js";
+import type { SandboxRuntime } from "./sandbox-runtime.js";
+import { sessionName } from "./session-name.js";
+import type { StateStore } from "./state-store.js";
+import { type Teardown, targetOf } from "./teardown.js";
+import type { TmuxServerHandle } from "./tmux-server-handle.js";
+import type { SandboxRecord } from "./types.js";
+
+export interface ReconcileOptions {
+  /** The records loaded from state.json; ended sandboxes are marked dead in place. */
+  records: Map<string, SandboxRecord>;
+  /** Filled with the runtimes of the sandboxes that are adopted. */
+  runtimes: Map<string, SandboxRuntime>;
+  /** Filled with the session of every record. */
+  sessionToId: Map<string, string>;
+  tmux: Tmux;
+  tmuxServer: TmuxServerHandle;
+  exitWatcher: ExitWatcher;
+  settledPanes: () => Promise<PaneState[]>;
+  teardown: Teardown;
+  store: StateStore;
+  /** The run/ directory of the state directory. */
+  runDir: string;
+}
+
+/**
+ * On start, makes what state.json says agree with what is running: adopts live sandboxes, marks the rest dead
+ * and tears down what is left of them, and cleans up after stops, deletes and creates a crash interrupted.
+ */
+export async function reconcile(options: ReconcileOptions): Promise<void> {
+  const { records, runtimes, sessionToId, tmux, teardown } = options;
+  const panes = await options.settledPanes();
+  await options.tmuxServer.refresh().catch(() => {});
+  const paneOf = new Map<string, PaneState>(panes.map((p) => [p.session, p]));
+  for (const record of [...records.values()]) {
+    const session = record.tmux_session ?? sessionName(record.id);
+    sessionToId.set(session, record.id);
+    const pane = paneOf.get(session);
+    paneOf.delete(session);
+    if (record.status !== "running") {
+      // Left over from a stop or delete that a crash interrupted.
+      if (pane !== undefined)
+        await teardown(record.id, session, { ...targetOf(record, undefined), xvfb: null });
+      continue;
+    }
+    const xvfb = targetOf(record, undefined).xvfb;
+    const xvfbAlive = xvfb !== null && (await isRunning(xvfb));
+    let end: EndInfo | null = null;
+    if (pane === undefined) end = { reason: "its tmux session was gone when the manager started" };
+    else if (pane.dead) end = await launcherExit(options, session, pane);
+    else if (!xvfbAlive)
+      end = { reason: `Xvfb (display :${record.display_num}) was gone when the manager started` };
+    if (end === null && pane !== undefined) {
+      runtimes.set(record.id, {
+        xvfb,
+        xvfbChild: null,
+        pane: await handleOf(pane.panePid),
+        starting: false,
+        pendingEnd: null,
+        ending: false,
+      });
+      continue;
+    }
+    await teardown(record.id, session, { ...targetOf(record, undefined), hasSession: pane !== undefined });
+    records.set(record.id, {
+      ...record,
+      status: "dead",
+      stopped_at: new Date().toISOString(),
+      exit_code: end?.exitCode ?? null,
+      exit_signal: end?.exitSignal ?? null,
+      status_reason: end?.reason ?? "ended",
+    });
+  }
+  await removeOrphans(options.runDir, records);
+  // Sessions on our private server that no record owns: a create interrupted by a crash.
+  for (const [session, pane] of paneOf) {
+    if (!/^sandbox-[0-9a-f]{8}$/.test(session)) continue;
+    const leader = pane.dead ? null : await handleOf(pane.panePid);
+    if (leader !== null) await terminateProcesses(await processTree(leader.pid));
+    await tmux.killSession(session);
+  }
+  await options.store.save(records.values());
+}
