@@ -64,6 +64,24 @@ describe.each(IDENTITIES)("per-project sandbox, as %s", (_name, user) => {
     await live;
   });
 
+  test.each([
+    ["with network", [] as string[]],
+    ["without network", ["--no-network"]],
+  ])("simultaneous first launches found one sandbox and the others join it (%s)", async (_label, flags) => {
+    fx = await createLauncherFixture(user());
+    const f = fx;
+    // Each prints its pid namespace at once and stays a while, so all three overlap.
+    const runs = await Promise.all(
+      [1, 2, 3].map(() => launch(f, [...flags, "--shell", f.project, "--", "-c", `${PIDNS}; sleep 2`])),
+    );
+    const namespaces = runs.map((r) => String(r.stdout).split("\n")[0]);
+    expect(new Set(namespaces).size, runs.map(describeRun).join("\n")).toBe(1);
+    expect(namespaces[0]).toMatch(/^pid:\[\d+\]$/);
+    const founders = runs.filter((r) => !String(r.stderr).includes("joining the live sandbox"));
+    expect(founders.length, runs.map(describeRun).join("\n")).toBe(1);
+    expect(founders[0]?.exitCode).toBe(0);
+  });
+
   test("--stop ends the whole sandbox, background children included, and the next launch starts fresh", async () => {
     fx = await createLauncherFixture(user());
     const { live } = await startLive(fx);

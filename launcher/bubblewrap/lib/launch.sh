@@ -160,9 +160,10 @@ csbx_exec_sandbox() {
     # Backgrounded inside the substitution so the writer is not a child of pasta (pasta, seeing a
     # child it did not start, could hang after the sandbox ended); stdin stays the info pipe.
     exec {info}> >(csbx_registry_writer "$how" "$me" <&0 &)
-    exec -c "${pre[@]}" "$tool_bwrap" --args "$csbx_env_fd" "${bw[@]}" --info-fd 3 -- "$@" 3>&"$info" {info}>&-
+    exec -c "${pre[@]}" "$tool_bwrap" --args "$csbx_env_fd" "${bw[@]}" --info-fd 3 -- "$@" 3>&"$info" {info}>&- \
+      {csbx_lock_fd}>&-
   fi
-  exec -c "${pre[@]}" "$tool_bwrap" --args "$csbx_env_fd" "${bw[@]}" -- "$@"
+  exec -c "${pre[@]}" "$tool_bwrap" --args "$csbx_env_fd" "${bw[@]}" -- "$@" {csbx_lock_fd}>&-
 }
 
 # Waits until bwrap's child PID has finished setting up, i.e. dropped its capabilities. Before that
@@ -194,8 +195,9 @@ csbx_exec_attached() {
   if ((opt_die_with_parent)) && [[ ${CLAUDE_SANDBOX_PDEATHSIG-} != "$BASHPID" ]]; then
     local tool_setpriv
     csbx_tool setpriv
+    # The launch lock is let go: the launcher run again takes it anew.
     CLAUDE_SANDBOX_PDEATHSIG=$BASHPID exec "$tool_setpriv" --pdeathsig KILL -- \
-      "$csbx_dir/${csbx_self##*/}" "${csbx_args[@]}"
+      "$csbx_dir/${csbx_self##*/}" "${csbx_args[@]}" {csbx_lock_fd}>&-
   fi
   local block info tool_pasta tool_env csbx_env_fd
   csbx_tool pasta
@@ -206,7 +208,7 @@ csbx_exec_attached() {
   # A background job in a script starts with SIGINT/SIGQUIT ignored and stdin on /dev/null: env
   # restores the default signals, and <&0 keeps the caller's stdin (the agent's terminal).
   (exec -c "$tool_env" --default-signal=INT,QUIT "$tool_bwrap" --args "$csbx_env_fd" "${bw[@]}" --unshare-net \
-    --info-fd 3 --block-fd 4 -- "$@") 3>&"$info" 4<&"$block" <&0 &
+    --info-fd 3 --block-fd 4 -- "$@") 3>&"$info" 4<&"$block" <&0 {csbx_lock_fd}>&- &
   local bw_pid=$! line pid=''
   until [[ -n $pid ]]; do
     if IFS= read -r -t 0.2 -u "$info" line; then
@@ -231,7 +233,7 @@ csbx_exec_attached() {
   rm -f -- "$pidfile"
   csbx_pasta_argv
   "$tool_setpriv" --pdeathsig KILL -- "${csbx_pasta[@]}" "${csbx_pasta_opts[@]}" --foreground --runas 0 \
-    --pid "$pidfile" --userns "/proc/$pid/ns/user" --netns "/proc/$pid/ns/net" &
+    --pid "$pidfile" --userns "/proc/$pid/ns/user" --netns "/proc/$pid/ns/net" {csbx_lock_fd}>&- &
   pasta_pid=$!
   until [[ -s $pidfile ]]; do
     if ! kill -0 "$pasta_pid" 2>/dev/null || ((EPOCHSECONDS >= deadline)); then
@@ -246,7 +248,7 @@ csbx_exec_attached() {
   csbx_pasta_pid=$pasta_pid
   ((opt_new)) || csbx_write_registry "$pid"
   printf x >&"$block"
-  exec {info}>&- {block}>&-
+  exec {info}>&- {block}>&- {csbx_lock_fd}>&-
   local status=0
   wait "$bw_pid" || status=$?
   kill "$pasta_pid" 2>/dev/null || true

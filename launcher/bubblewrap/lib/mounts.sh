@@ -285,7 +285,8 @@ csbx_fs_dbus() {
     [[ $pid =~ ^[0-9]+$ && -e /proc/$pid ]] || rm -f -- "$f"
   done
   local sock=$dir/bus.$BASHPID sync ready=''
-  exec {sync}< <(exec "$tool_xdg_dbus_proxy" --fd=1 "$DBUS_SESSION_BUS_ADDRESS" "$sock" --filter \
+  # The proxy lives as long as the sandbox: it must not keep the launch lock (registry.sh).
+  exec {sync}< <(exec {csbx_lock_fd}>&- "$tool_xdg_dbus_proxy" --fd=1 "$DBUS_SESSION_BUS_ADDRESS" "$sock" --filter \
     --talk=org.freedesktop.secrets)
   if ! IFS= read -r -N 1 -t 5 -u "$sync" ready || [[ ! -S $sock ]]; then
     csbx_warn "xdg-dbus-proxy did not start for DBUS_SESSION_BUS_ADDRESS=$DBUS_SESSION_BUS_ADDRESS; the sandbox gets no session bus"

@@ -63,6 +63,20 @@ csbx_find_live() {
   return 1
 }
 
+# Takes the project's launch lock on csbx_lock_fd (flock on $state/launch.lock), waiting while another
+# launcher founds the sandbox. The lock belongs to the open file, so it is held until every copy of the
+# fd is closed: this launcher closes its copy when it execs (every exec below carries
+# {csbx_lock_fd}>&-), and the registry writer, which inherits one, closes it once the sandbox is
+# registered. Long-lived helpers (xdg-dbus-proxy) are started without it.
+csbx_lock_launch() {
+  local tool_flock
+  csbx_tool flock
+  exec {csbx_lock_fd}<&- {csbx_lock_fd}>>"$state/launch.lock"
+  if ! "$tool_flock" -x -w 30 "$csbx_lock_fd"; then
+    csbx_die 1 "another launch of $project has held $state/launch.lock for 30 s; if no claude-sandbox for it is running, remove that file"
+  fi
+}
+
 # Runs beside bwrap (a process substitution on its --info-fd): learns the sandbox's init from bwrap's
 # child-pid, waits until bwrap has finished setting it up, and records it. It does not hold bwrap
 # back, so registration lands a few milliseconds after the payload starts rather than adding to every
@@ -190,7 +204,7 @@ csbx_join() {
   local efd
   csbx_data_fd efd "${sbx_env[@]}"
   # shellcheck disable=SC2016 # the inner script's $1/$@ are its own arguments
-  exec -c "${outer[@]}" "$tool_nsenter" --target "$reg_pid" --user --mount --pid --net --uts --ipc --root \
+  exec -c {csbx_lock_fd}>&- "${outer[@]}" "$tool_nsenter" --target "$reg_pid" --user --mount --pid --net --uts --ipc --root \
     --preserve-credentials -- "${drop[@]}" \
     bash -c 'fd=$2
 while IFS= read -r -d "" kv <&"$fd"; do export -- "$kv"; done

@@ -24,6 +24,9 @@ csbx_launch_tmux() {
   local inner=(bash -c 'tmux -S "$1" -f "$2" new-session -d -s "$3" -x 200 -y 50 -- "${@:4}" || exit
 exec tmux -S "$1" wait-for claude-sandbox-keepalive' claude-sandbox-tmux "$sock" "$state/tmux.conf" "$name" "${entry[@]}")
   (csbx_exec_sandbox "${inner[@]}") </dev/null >/dev/null 2>>"$state/tmux.log" &
+  # That launch and its registry writer hold the launch lock now; this process, which stays to attach,
+  # lets its copy go.
+  exec {csbx_lock_fd}>&- {csbx_lock_fd}</dev/null
   local bg=$! deadline=$((EPOCHSECONDS + 15))
   # The registry (written by the host launcher, out of the sandbox's reach) says when it can be joined.
   until csbx_find_live; do
