@@ -266,6 +266,71 @@ describe.each(IDENTITIES)("running inside the sandbox, as %s", (_name, user) => 
     expect(String(r.stdout)).toBe("hooks-read-only\nconfig-read-only\ncommitted\n");
     expect(await readFile(path.join(fx.project, ".git", "config"), "utf8")).not.toContain("fsmonitor");
   });
+  test("a directory holding read-only paths cannot be renamed away and replaced (.git, submodules, hook dirs)", async () => {
+    fx = await createLauncherFixture(user());
+    const f = fx;
+    const host = (cmd: string) => launch(f, ["--new", "--no-network", "--shell", f.project, "--", "-c", cmd]);
+    // A repository with a submodule (its git dir under .git/modules, name with a slash), a project hook script
+    // in a nested directory, and a statusLine script in a nested directory of ~/.claude.
+    const setup = [
+      "set -e",
+      "git init -q sub-origin",
+      "git -C sub-origin -c user.name=t -c user.email=t@e -c commit.gpgsign=false commit -q --allow-empty -m i",
+      "git init -q .",
+      "git -c protocol.file.allow=always submodule add -q ./sub-origin libs/sub",
+      "mkdir -p scripts/hooks && echo 'exit 0' > scripts/hooks/stop.sh",
+      "echo ok",
+    ].join("\n");
+    const init = await launch(f, ["--new", "--no-network", "--shell", f.project, "--", "-c", setup]);
+    expect(String(init.stdout), describeRun(init)).toBe("ok\n");
+    await writeFile(
+      path.join(f.project, ".claude", "settings.json"),
+      JSON.stringify({
+        hooks: {
+          Stop: [{ hooks: [{ type: "command", command: "$CLAUDE_PROJECT_DIR/scripts/hooks/stop.sh" }] }],
+        },
+      }),
+    );
+    const claudeScripts = path.join(f.home, ".claude", "statusline");
+    await mkdir(claudeScripts, { recursive: true });
+    await writeFile(path.join(claudeScripts, "run.sh"), "echo status\n");
+    await writeFile(
+      path.join(f.home, ".claude", "settings.json"),
+      JSON.stringify({ statusLine: { type: "command", command: "~/.claude/statusline/run.sh" } }),
+    );
+    for (const p of [path.join(f.home, ".claude"), claudeScripts, path.join(claudeScripts, "run.sh")]) {
+      await chown(p, f.user.uid, f.user.gid);
+    }
+    await chown(path.join(f.home, ".claude", "settings.json"), f.user.uid, f.user.gid);
+    const swaps = [
+      ".git",
+      ".git/modules",
+      ".git/modules/libs",
+      ".git/modules/libs/sub",
+      "scripts",
+      "scripts/hooks",
+    ];
+    const attack = [
+      ...swaps.map((d) => `mv ${d} ${d}.old 2>/dev/null && echo "moved ${d}" || echo "kept ${d}"`),
+      `mv ~/.claude/statusline ~/.claude/statusline.old 2>/dev/null && echo "moved statusline" || echo "kept statusline"`,
+      "(echo '[core] fsmonitor = touch /tmp/pwned' >> .git/modules/libs/sub/config) 2>/dev/null || echo sub-config-read-only",
+      "(echo x > libs/sub/new-file) && echo submodule-worktree-writable",
+      "git -c user.name=t -c user.email=t@e -c commit.gpgsign=false commit -q -m c && echo committed",
+    ].join("; ");
+    const r = await host(attack);
+    expect(r.exitCode, describeRun(r)).toBe(0);
+    expect(String(r.stdout).trim().split("\n")).toEqual([
+      ...swaps.map((d) => `kept ${d}`),
+      "kept statusline",
+      "sub-config-read-only",
+      "submodule-worktree-writable",
+      "committed",
+    ]);
+    expect(
+      await readFile(path.join(f.project, ".git", "modules", "libs", "sub", "config"), "utf8"),
+    ).not.toContain("fsmonitor");
+  });
+
   test("project paths kept read-only (.git/hooks, .claude, .mcp.json) never bind a symlink the sandbox planted", async () => {
     fx = await createLauncherFixture(user());
     // A private key outside the project, and links to it where the launcher binds project paths read-only:

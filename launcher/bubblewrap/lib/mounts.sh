@@ -139,14 +139,14 @@ csbx_fs_claude() {
     braced_home='${HOME}/.claude/'
   for f in "$c/settings.json" "$c/settings.local.json"; do
     [[ -s $f ]] || continue
-    text=$(<"$f")
+    IFS= read -r -d '' text <"$f" || true
     text=${text//"$HOME/.claude/"/"$tilde"}
     text=${text//"$dollar_home"/"$tilde"}
     text=${text//"$braced_home"/"$tilde"}
     while [[ $text =~ $re ]]; do
       path=${BASH_REMATCH[1]}
       text=${text#*"${BASH_REMATCH[0]}"}
-      [[ $path != *..* && -e $c/$path ]] && bw+=(--ro-bind "$c/$path" "$c/$path")
+      csbx_ro_under "$c" "$path"
     done
   done
   # Copied, not bound: claude rewrites this file often, and a bind of a file that gets replaced by
@@ -158,11 +158,19 @@ csbx_fs_claude() {
   fi
 }
 
-# csbx_ro_in_project REL: binds $project/REL read-only over itself when it exists and no part of REL is
-# a symlink. The sandbox can plant symlinks in the project, and bwrap follows them on the host side: a
-# link to ~/.ssh would bind the host's keys into the sandbox.
-csbx_ro_in_project() {
-  local rest=$1 at=$project part
+# csbx_ro_under BASE REL: binds BASE/REL read-only over itself when it exists and no part of REL is a
+# symlink. The sandbox can plant symlinks, and bwrap follows them on the host side: a link to ~/.ssh
+# would bind the host's keys into the sandbox. BASE must be a mount point of the sandbox (the project,
+# ~/.claude).
+#
+# A read-only mount alone does not protect a path: a directory that merely holds a mount point can still
+# be renamed, mount and all, and replaced by a writable copy (`mv .git .git-old; mkdir .git`, then a
+# config with core.fsmonitor that the host's git runs). So every directory between BASE and REL is
+# pinned first, bound onto itself: a mount point cannot be renamed. Pins come before the leaves they
+# hold, and a leaf already read-only is never pinned over (a pin is a writable bind of the host dir).
+declare -A csbx_pinned=()
+csbx_ro_under() {
+  local base=$1 rest=$2 at=$1 part dirs=() d
   [[ $rest != /* && $rest != *..* ]] || return 0
   while [[ -n $rest ]]; do
     part=${rest%%/*}
@@ -170,17 +178,61 @@ csbx_ro_in_project() {
     [[ -n $part ]] || continue
     at=$at/$part
     [[ -e $at && ! -L $at ]] || return 0
+    # Below a path already bound read-only everything is read-only.
+    [[ ${csbx_pinned[$at]-} == ro ]] && return 0
+    [[ -n $rest ]] && dirs+=("$at")
   done
-  [[ $at != "$project" ]] && bw+=(--ro-bind "$at" "$at")
+  [[ $at != "$base" ]] || return 0
+  for d in "${dirs[@]}"; do
+    [[ -n ${csbx_pinned[$d]-} ]] && continue
+    csbx_pinned[$d]=pin
+    bw+=(--bind "$d" "$d")
+  done
+  [[ ${csbx_pinned[$at]-} == pin ]] && return 0
+  csbx_pinned[$at]=ro
+  bw+=(--ro-bind "$at" "$at")
+}
+
+# Protects what the host's git runs from a repository (see csbx_fs_project) in the repository at
+# project-relative REL: a git dir (.git, or a submodule's under .git/modules).
+csbx_ro_gitdir() {
+  csbx_ro_under "$project" "$1/hooks"
+  csbx_ro_under "$project" "$1/config"
+}
+
+# Submodules keep their git dirs under .git/modules/<name>, names may hold slashes, and submodules nest
+# (<name>/modules/<name>). A git dir is a directory with a HEAD file. Bounded: 64 git dirs, 8 levels.
+csbx_ro_submodules() {
+  local queue=("$project/.git/modules") next d found=0 depth
+  for ((depth = 0; depth < 8 && ${#queue[@]} && found < 64; depth++)); do
+    next=()
+    for d in "${queue[@]}"; do
+      [[ -d $d && ! -L $d ]] || continue
+      if [[ -f $d/HEAD ]]; then
+        ((found++ < 64)) || break
+        csbx_ro_gitdir "${d#"$project"/}"
+        next+=("$d"/modules)
+      else
+        next+=("$d"/*/)
+      fi
+    done
+    queue=("${next[@]%/}")
+  done
   return 0
 }
 
 csbx_fs_project() {
   bw+=(--bind "$project" "$project")
   # Host git runs hooks and config-defined commands (core.fsmonitor, aliases, sshCommand) from here the
-  # next time the user runs git on the host: keep them read-only when the project is a repository.
-  csbx_ro_in_project .git/hooks
-  csbx_ro_in_project .git/config
+  # next time the user runs git on the host: keep them read-only when the project is a repository, in
+  # its submodules too (`git status` runs git in each). A .git file (a worktree or a submodule checkout)
+  # points git at its real git dir: read-only, so it cannot be pointed at one the sandbox made.
+  if [[ -f $project/.git ]]; then
+    csbx_ro_under "$project" .git
+  elif [[ -d $project/.git ]]; then
+    csbx_ro_gitdir .git
+    [[ -d $project/.git/modules ]] && csbx_ro_submodules
+  fi
   # The same for Claude Code: the host's claude, started later in this project, loads .claude/ (its
   # settings.json and settings.local.json define hooks and a statusLine that run as commands; skills,
   # commands and agents steer it) and .mcp.json (servers it starts). The whole .claude/ is read-only,
@@ -191,8 +243,8 @@ csbx_fs_project() {
       csbx_warn "cannot create $c; the sandbox could create Claude settings for this project that the host's claude would run"
   fi
   [[ -L $c ]] && csbx_warn "$c is a symlink, so it is not kept read-only; the sandbox may change the Claude settings it points to"
-  csbx_ro_in_project .claude
-  csbx_ro_in_project .mcp.json
+  csbx_ro_under "$project" .claude
+  csbx_ro_under "$project" .mcp.json
   # Hook scripts elsewhere in the project, named through $CLAUDE_PROJECT_DIR in those settings.
   # shellcheck disable=SC2016 # literal text of settings files
   local f text rel re='CLAUDE_PROJECT_DIR\}?"?/([A-Za-z0-9._/-]+)'
@@ -203,7 +255,7 @@ csbx_fs_project() {
     while [[ $text =~ $re ]]; do
       rel=${BASH_REMATCH[1]}
       text=${text#*"${BASH_REMATCH[0]}"}
-      [[ $rel == .claude/* ]] || csbx_ro_in_project "$rel"
+      [[ $rel == .claude/* ]] || csbx_ro_under "$project" "$rel"
     done
   done
   return 0
