@@ -15,6 +15,7 @@ import type { SandboxManager } from "./sandbox/sandbox-manager.js";
 import type { GatewayFactory } from "./service/gateway.js";
 import { listenError } from "./service/listen-error.js";
 import { createRequestGuard } from "./service/request-guard.js";
+import { withoutResponseDeadline, withResponseDeadline } from "./service/response-deadline.js";
 import { listenUnixSocket, removeOwnSocket } from "./service/unix-socket.js";
 
 export interface AppOptions {
@@ -77,7 +78,8 @@ export function createApp(options: AppOptions): App {
       res.once("close", () => activeRequests--);
       const refusal = guard(req);
       if (refusal === undefined) {
-        handler(req, res);
+        // Streams that end while their client has stopped reading (TailLogs) bound how long the response lingers.
+        withResponseDeadline(res, () => handler(req, res));
         return;
       }
       log(`refused ${req.method} ${req.url}: ${refusal}`);
@@ -89,12 +91,15 @@ export function createApp(options: AppOptions): App {
   const gateway = options.gateway?.(
     createRouterTransport(routes, { router: { shutdownSignal: shutdown.signal } }),
   );
+  // The gateway's RPCs run in-process within its request: a stream of theirs that ends is not its response.
+  const gatewayHandler =
+    gateway &&
+    ((req: IncomingMessage, res: ServerResponse) => withoutResponseDeadline(() => gateway.handle(req, res)));
   const http1 = createServer(
     counted(
       connectNodeAdapter({
         ...adapterOptions,
-        fallback:
-          gateway === undefined ? undefined : (gateway.handle as ConnectNodeAdapterOptions["fallback"]),
+        fallback: gatewayHandler as ConnectNodeAdapterOptions["fallback"],
       }),
     ),
   );

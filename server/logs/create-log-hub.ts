@@ -77,7 +77,7 @@ export function createLogHub(options: LogHubOptions = {}): LogHubWithStats {
   };
 
   const tail = (key: string, path: string, tailOptions: TailOptions): AsyncIterable<TailEvent> => {
-    const { backlogLines = DEFAULT_BACKLOG_LINES, fromOffset, signal } = tailOptions;
+    const { backlogLines = DEFAULT_BACKLOG_LINES, fromOffset, signal, onEnd } = tailOptions;
     // Bad input and a closed hub surface from the first next(), like every other failure of a tail.
     try {
       checkOffset("backlog_lines", backlogLines);
@@ -103,7 +103,16 @@ export function createLogHub(options: LogHubOptions = {}): LogHubWithStats {
     const owner = entry;
     const subscription = new TailSubscription(
       owner.channel,
-      { backlogLines, fromOffset, signal, maxBufferBytes, maxChunkBytes, maxBacklogBytes, keepaliveMs },
+      {
+        backlogLines,
+        fromOffset,
+        signal,
+        maxBufferBytes,
+        maxChunkBytes,
+        maxBacklogBytes,
+        keepaliveMs,
+        onEnd,
+      },
       (done) => release(key, owner, done),
     );
     if (subscription.isActive) owner.subscribers.add(subscription);

@@ -22,6 +22,12 @@ export interface TailOptions {
   fromOffset?: number;
   /** Ends the tail (client went away): the iterator finishes without an end event and lets go at once. */
   signal: AbortSignal;
+  /**
+   * Called once, at once, when the hub ends this tail (end(), close(), or too_slow). Its end event only comes
+   * with the next pull, and a client that stopped pulling never makes one: this is the transport's cue to
+   * give the stream a deadline of its own.
+   */
+  onEnd?: (reason: LogEndReason) => void;
 }
 
 export interface LogRange {
@@ -44,7 +50,8 @@ export interface LogHub {
   /**
    * Backlog (the last `backlogLines` lines, a trailing partial line included), then live chunks as the file
    * grows; works before the file (or its directory) exists. If the file is truncated, deleted or replaced the
-   * tail follows the new content from offset 0.
+   * tail follows the new content from offset 0. A tail with nothing to send at first (resumed at the end, or an
+   * empty log) starts with a keepalive at once, so its client learns the offset without waiting for output.
    */
   tail(key: string, path: string, options: TailOptions): AsyncIterable<TailEvent>;
   /**

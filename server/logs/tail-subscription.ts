@@ -17,6 +17,8 @@ export interface TailSubscriptionOptions {
   /** Most bytes the backlog search scans backwards. */
   maxBacklogBytes: number;
   keepaliveMs: number;
+  /** Told at once when the tail is ended, before anyone pulls the end event. */
+  onEnd?: (reason: LogEndReason) => void;
 }
 
 const DONE: IteratorReturnResult<undefined> = { done: true, value: undefined };
@@ -96,6 +98,7 @@ export class TailSubscription implements AsyncIterableIterator<TailEvent>, Chann
     this.dropQueue();
     this.stopListening();
     this.notify();
+    this.options.onEnd?.(reason);
   }
 
   get isActive(): boolean {
@@ -192,7 +195,10 @@ export class TailSubscription implements AsyncIterableIterator<TailEvent>, Chann
       const event = (await this.history()) ?? this.fromQueue();
       if (event === "again") continue;
       if (event !== null) return this.emit(event);
-      if (await this.idle()) return this.emit({ type: "keepalive", offset: this.position });
+      // Nothing to send at the start (resumed at the end, or an empty log): answer at once rather than after the
+      // first byte or keepalive, so the transport sends its headers and the client learns the offset now.
+      if (!this.delivered || (await this.idle()))
+        return this.emit({ type: "keepalive", offset: this.position });
     }
   }
 

@@ -7,11 +7,19 @@ import {
 } from "../../gen/claude_sandbox/v1/sandbox_service_pb.js";
 import type { LogHub } from "../logs/log-hub.js";
 import type { SandboxManager } from "../sandbox/sandbox-manager.js";
+import { responseDeadline } from "./response-deadline.js";
 import { toConnectError } from "./to-connect-error.js";
 import { toSafeOffset } from "./to-safe-offset.js";
 import { logEndReasonToMessage } from "./to-sandbox-message.js";
 
 type TailLogsResponseInit = MessageInitShape<typeof TailLogsResponseSchema>;
+
+/**
+ * Once a tail has ended, how long its HTTP response may go without progress before it is cut. A client that
+ * stopped reading (LogEnd TOO_SLOW is the usual case) would otherwise hold the response open until it
+ * disconnects; one that still reads gets its last chunks and the end. Well above a loaded machine's pause.
+ */
+export const TAIL_END_GRACE_MS = 5_000;
 
 export interface TailLogsDeps {
   manager: SandboxManager;
@@ -30,6 +38,9 @@ export async function* tailLogs(
   signal: AbortSignal,
 ): AsyncGenerator<TailLogsResponseInit> {
   const { manager, logHub } = deps;
+  // Taken now: the hub's onEnd runs outside this request's scope.
+  const setDeadline = responseDeadline();
+  const endSoon = (): void => setDeadline?.(TAIL_END_GRACE_MS);
   let position = 0;
   try {
     const fromOffset = req.fromOffset === undefined ? undefined : toSafeOffset("from_offset", req.fromOffset);
@@ -39,6 +50,8 @@ export async function* tailLogs(
       backlogLines: req.backlogLines,
       fromOffset,
       signal,
+      // The end event waits for a pull that a stalled client's transport never makes: start the clock now.
+      onEnd: endSoon,
     });
     for await (const event of events) {
       if (event.type === "chunk") {
@@ -54,6 +67,7 @@ export async function* tailLogs(
         yield { event: { case: "keepalive", value: { offset: BigInt(event.offset) } } };
       } else {
         const reason = logEndReasonToMessage(event.reason);
+        endSoon();
         yield {
           event: { case: "end", value: { reason, message: event.message, offset: BigInt(event.offset) } },
         };
@@ -62,11 +76,16 @@ export async function* tailLogs(
     }
   } catch (err) {
     // A hub may throw its signal's abort reason; that is the end of the stream, not a failure.
-    if (!signal.aborted) throw toConnectError(err, (e) => deps.reportError("TailLogs", e));
+    if (!signal.aborted) {
+      // The error is the stream's last message, and as stuck as an end behind a client that stopped reading.
+      endSoon();
+      throw toConnectError(err, (e) => deps.reportError("TailLogs", e));
+    }
   }
   if (deps.shutdownSignal?.aborted) {
     // The client still deserves the final message that tells it where to resume.
     const message = "manager shutting down; reconnect and resume from offset";
+    endSoon();
     yield {
       event: { case: "end", value: { reason: LogEndReason.SHUTDOWN, message, offset: BigInt(position) } },
     };

@@ -1,6 +1,8 @@
 // TailLogs through the real daemon under load: two clients of one sandbox while it prints tens of megabytes.
 // The one that reads gets every byte in order; the one that stopped reading is cut off with LogEnd TOO_SLOW
 // instead of stalling the other or growing the daemon's memory, and it resumes from that offset without a gap.
+// A cut-off client that never reads again does not keep its connection either, and a tail with nothing to
+// send yet answers at once.
 
 import { createHash } from "node:crypto";
 import { mkdtemp, realpath, rm } from "node:fs/promises";
@@ -10,6 +12,7 @@ import { join } from "node:path";
 import { fromJson } from "@bufbuild/protobuf";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { Backend, LogEndReason, type TailLogsResponse, TailLogsResponseSchema } from "../../client/index.js";
+import { TAIL_END_GRACE_MS } from "../../server/service/tail-logs.js";
 import { ensureBuilt } from "../helpers/build.js";
 import {
   cleanupStateDir,
@@ -19,6 +22,7 @@ import {
   typeIntoPane,
   waitUntil,
 } from "../helpers/start-daemon.js";
+import { serverSideState, TCP_ESTABLISHED } from "../helpers/tcp-state.js";
 
 // Far more than the hub's per-client buffer (8 MiB) plus what the sockets hold.
 const FLOOD_BYTES = 48 * 1024 * 1024;
@@ -59,6 +63,8 @@ function abortLater(): AbortSignal {
 interface RawTail {
   /** Starts reading again; yields the stream's messages. */
   resume(): AsyncIterator<TailLogsResponse>;
+  /** The client's port once the response arrived, to find the daemon's side of the connection. */
+  localPort(): Promise<number>;
 }
 
 /**
@@ -92,7 +98,21 @@ function rawTail(port: string, request: object): RawTail {
     async *resume() {
       yield* parseEnvelopes(await response);
     },
+    localPort: async () => (await response).socket.localPort ?? 0,
   };
+}
+
+async function createFloodSandbox(daemon: Daemon) {
+  const { client } = daemon;
+  const { sandbox } = await client.createSandbox({ name: "flood", backend: Backend.BUBBLEWRAP, projectDir });
+  if (sandbox === undefined) throw new Error("no sandbox in the response");
+  const { id } = sandbox;
+  await waitUntil("the fixture's first lines", async () =>
+    Buffer.from((await client.getLogs({ id })).data)
+      .toString()
+      .includes("fixture-launcher DISPLAY="),
+  );
+  return sandbox;
 }
 
 async function* parseEnvelopes(res: AsyncIterable<Buffer>): AsyncGenerator<TailLogsResponse> {
@@ -148,18 +168,8 @@ describe("TailLogs under load", () => {
     const daemon = await startDaemon();
     daemons.push(daemon);
     const { client } = daemon;
-    const { sandbox } = await client.createSandbox({
-      name: "flood",
-      backend: Backend.BUBBLEWRAP,
-      projectDir,
-    });
-    if (sandbox === undefined) throw new Error("no sandbox in the response");
+    const sandbox = await createFloodSandbox(daemon);
     const { id } = sandbox;
-    await waitUntil("the fixture's first lines", async () =>
-      Buffer.from((await client.getLogs({ id })).data)
-        .toString()
-        .includes("fixture-launcher DISPLAY="),
-    );
 
     // Both clients start at the same place: the end of the log as it is now.
     const start = (await client.getLogs({ id, limit: 1 })).size;
@@ -191,6 +201,57 @@ describe("TailLogs under load", () => {
     // Together, the cut-off stream and its resumption are byte for byte what the reading client got.
     expect(rest.next).toBe(fastEnd);
     expect(slowHash.digest("hex")).toBe(fastHash.digest("hex"));
+    expect(daemon.child.exitCode).toBeNull();
+  });
+});
+
+describe("TailLogs responses", () => {
+  it("a tail resumed at the end of the log answers at once with a keepalive at that offset", async () => {
+    const daemon = await startDaemon();
+    daemons.push(daemon);
+    const { client } = daemon;
+    const { id } = await createFloodSandbox(daemon);
+    const start = (await client.getLogs({ id, limit: 1 })).size;
+    const began = performance.now();
+    const tail = client.tailLogs({ id, fromOffset: start }, { signal: abortLater() })[Symbol.asyncIterator]();
+    const first = await tail.next();
+    // The daemon's keepalive interval is 15 s: anything this early is the immediate answer.
+    expect(performance.now() - began).toBeLessThan(1000);
+    expect(first.value?.event).toEqual({
+      case: "keepalive",
+      value: expect.objectContaining({ offset: start }),
+    });
+  });
+
+  it("closes the connection of a client cut off with TOO_SLOW that never reads again, within the grace period", async () => {
+    const daemon = await startDaemon();
+    daemons.push(daemon);
+    const { client } = daemon;
+    const sandbox = await createFloodSandbox(daemon);
+    const { id } = sandbox;
+    const start = (await client.getLogs({ id, limit: 1 })).size;
+    const serverPort = Number(new URL(daemon.address).port);
+    const stalled = rawTail(String(serverPort), { id, fromOffset: String(start) });
+    const clientPort = await stalled.localPort();
+    expect(await serverSideState(serverPort, clientPort)).toBe(TCP_ESTABLISHED);
+
+    await typeIntoPane(daemon.stateDir, sandbox.tmuxSession ?? "", `flood ${FLOOD_BYTES}`);
+    await waitUntil(
+      "the end of the flood",
+      async () =>
+        Buffer.from((await client.getLogs({ id, limit: 256 })).data)
+          .toString()
+          .includes(DONE),
+      30_000,
+    );
+    // The client was cut off during the flood, so its grace period began before this point.
+    await waitUntil(
+      "the daemon to close the stalled client's connection",
+      async () => (await serverSideState(serverPort, clientPort)) !== TCP_ESTABLISHED,
+      TAIL_END_GRACE_MS + 5_000,
+    );
+    // Cutting the response is the end of a stream, not a failure the daemon reports.
+    expect(daemon.stderr()).not.toContain("handler for rpc");
     expect(daemon.child.exitCode).toBeNull();
   });
 });

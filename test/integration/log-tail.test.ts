@@ -89,7 +89,9 @@ describe("backlog", () => {
     await waitUntil("backlog", () => all.text() === lines(1, 5));
     appendFileSync(path, "live\n");
     await waitUntil("live line on both", () => all.text().endsWith("live\n") && none.text() === "live\n");
-    expect(none.events[0]).toMatchObject({ type: "chunk", offset: lines(1, 5).length });
+    // With no backlog to send, the tail first says where it stands.
+    expect(none.events[0]).toEqual({ type: "keepalive", offset: lines(1, 5).length });
+    expect(none.events[1]).toMatchObject({ type: "chunk", offset: lines(1, 5).length });
   });
 
   it("reads only the end of a huge file", async () => {
@@ -167,6 +169,29 @@ describe("resume", () => {
     expect(atEnd.events[0]).toMatchObject({ offset: 5 });
     // The failed tail let go of the channel; only the good one is left.
     expect(hub.stats().subscribers).toBe(1);
+  });
+
+  it("with nothing to send yet answers at once with a keepalive at its offset, long before keepaliveMs", async () => {
+    const path = join(dir, "a.log");
+    writeFileSync(path, "12345");
+    const starts = [
+      { key: "a", path, options: { fromOffset: 5 }, offset: 5 },
+      { key: "b", path: join(dir, "empty.log"), options: {}, offset: 0 },
+      { key: "c", path: join(dir, "missing.log"), options: { fromOffset: 0 }, offset: 0 },
+    ];
+    writeFileSync(join(dir, "empty.log"), "");
+    for (const { key, path: logPath, options, offset } of starts) {
+      const began = performance.now();
+      const c = collect(hub.tail(key, logPath, { ...options, signal: signal() }));
+      await waitUntil(`first event of ${key}`, () => c.events.length > 0, 1000);
+      expect(c.events[0]).toEqual({ type: "keepalive", offset });
+      // The hub's keepaliveMs is 60 s: this was the immediate answer, not a quiet-period keepalive.
+      expect(c.arrivals[0] ?? Number.POSITIVE_INFINITY).toBeLessThan(began + 1000);
+    }
+    // A tail with backlog starts with it.
+    const withBacklog = collect(hub.tail("a", path, { signal: signal() }));
+    await waitUntil("backlog", () => withBacklog.events.length > 0);
+    expect(withBacklog.events[0]).toMatchObject({ type: "chunk", offset: 0 });
   });
 
   it("rejects a negative or fractional offset and backlog before touching the file", async () => {
@@ -283,7 +308,8 @@ describe("before the file exists", () => {
     await waitUntil("watching", () => hub.stats().watchers === 1);
     appendFileSync(path, "appeared\n");
     await waitUntil("first bytes", () => c.text() === "appeared\n");
-    expect(c.events[0]).toMatchObject({ type: "chunk", offset: 0 });
+    expect(c.events[0]).toEqual({ type: "keepalive", offset: 0 });
+    expect(c.events[1]).toMatchObject({ type: "chunk", offset: 0 });
   });
 
   it("waits for a directory that does not exist yet", async () => {
@@ -443,7 +469,11 @@ describe("edge cases", () => {
     const first = hub.tail("d", path, { fromOffset: end, signal: signal() })[Symbol.asyncIterator]();
     // Never pulled: keeps the failed channel alive for the late joiner.
     const idle = hub.tail("d", path, { fromOffset: end, signal: signal() })[Symbol.asyncIterator]();
-    await expect(first.next()).rejects.toMatchObject({ kind: "internal" });
+    // It may first be told where it stands (the channel started before its read failed); then it fails.
+    const untilFailure = async () => {
+      for (;;) expect((await first.next()).value).toEqual({ type: "keepalive", offset: end });
+    };
+    await expect(untilFailure()).rejects.toMatchObject({ kind: "internal" });
     expect(hub.stats()).toMatchObject({ keys: 1, subscribers: 1, watchers: 0 });
     const late = hub.tail("d", path, { fromOffset: end, signal: signal() })[Symbol.asyncIterator]();
     await expect(late.next()).rejects.toMatchObject({ kind: "internal" });

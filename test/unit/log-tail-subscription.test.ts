@@ -77,6 +77,7 @@ function subscribe(
   } = {},
 ) {
   const detached: TailSubscription[] = [];
+  const ended: string[] = [];
   const controller = new AbortController();
   const subscription = new TailSubscription(
     channel,
@@ -88,6 +89,7 @@ function subscribe(
       maxChunkBytes: options.maxChunkBytes ?? 1024 * 1024,
       maxBacklogBytes: 1024 * 1024,
       keepaliveMs: 60_000,
+      onEnd: (reason) => ended.push(reason),
     },
     (s) => detached.push(s),
   );
@@ -96,7 +98,7 @@ function subscribe(
     if (result.done) throw new Error("the tail finished");
     return result.value;
   };
-  return { subscription, next, controller, detached };
+  return { subscription, next, controller, detached, ended };
 }
 
 const chunk = (offset: number, text: string) => ({ type: "chunk", offset, data: Buffer.from(text) });
@@ -109,10 +111,12 @@ describe("TailSubscription", () => {
     channel.write("abcdef");
     // The client saw up to "abc" (from a previous connection); the reader has not read "abcdef" yet.
     const { next } = subscribe(channel, { fromOffset: 13 });
-    const first = next();
+    // Nothing the reader has broadcast lies past 13 yet: the client is told at once where it stands.
+    expect(await next()).toEqual({ type: "keepalive", offset: 13 });
+    const waiting = next();
     await new Promise((resolve) => setTimeout(resolve, 0));
     channel.broadcast();
-    expect(await first).toEqual(chunk(13, "def"));
+    expect(await waiting).toEqual(chunk(13, "def"));
     channel.write("!");
     channel.broadcast();
     expect(await next()).toEqual(chunk(16, "!"));
@@ -139,7 +143,7 @@ describe("TailSubscription", () => {
 
   it("a caught-up client that lets more than maxBufferBytes pile up ends with too_slow at its offset", async () => {
     const channel = new ScriptedChannel();
-    const { next, detached, subscription } = subscribe(channel, { maxBufferBytes: 8 });
+    const { next, detached, subscription, ended } = subscribe(channel, { maxBufferBytes: 8 });
     channel.write("1234");
     channel.broadcast();
     expect(await next()).toEqual(chunk(0, "1234"));
@@ -154,6 +158,8 @@ describe("TailSubscription", () => {
     channel.broadcast();
     expect(detached).toEqual([subscription]);
     expect(channel.sinkCount).toBe(0);
+    // Told before anyone pulls: a client that stopped pulling never takes the end event itself.
+    expect(ended).toEqual(["too_slow"]);
     expect(await next()).toMatchObject({ type: "end", reason: "too_slow", offset: 9 });
     expect(await subscription.next()).toEqual({ done: true, value: undefined });
   });
@@ -212,6 +218,19 @@ describe("TailSubscription", () => {
     expect(await subscription.next()).toEqual({ done: true, value: undefined });
   });
 
+  it("tells onEnd once when ended, and not when the client goes away", async () => {
+    const channel = new ScriptedChannel();
+    const ending = subscribe(channel);
+    ending.subscription.end("deleted");
+    ending.subscription.end("shutdown");
+    expect(ending.ended).toEqual(["deleted"]);
+    expect(await ending.next()).toMatchObject({ type: "end", reason: "deleted" });
+    const leaving = subscribe(channel);
+    leaving.controller.abort();
+    leaving.subscription.end("shutdown");
+    expect(leaving.ended).toEqual([]);
+  });
+
   it("output arriving while a pull is waiting never counts against the client", async () => {
     const channel = new ScriptedChannel();
     const { next, subscription } = subscribe(channel, { maxBufferBytes: 8 });
@@ -252,6 +271,39 @@ describe("TailSubscription", () => {
     channel.write("fresh\n");
     channel.broadcast();
     expect(await next()).toEqual(chunk(0, "fresh\n"));
+  });
+
+  it("with nothing to send at the start it answers with a keepalive at once, then waits quietly", async () => {
+    // keepaliveMs is 60 s here, so any keepalive within the test is the immediate one.
+    const cases = [
+      { options: { fromOffset: 5 }, offset: 5, text: "0123\n" },
+      { options: { backlogLines: 0 }, offset: 5, text: "0123\n" },
+      { options: { fromOffset: 0 }, offset: 0, text: "" },
+      { options: {}, offset: 0, text: "" },
+    ];
+    for (const { options, offset, text } of cases) {
+      const log = new ScriptedChannel();
+      log.write(text);
+      log.broadcast();
+      const { next, controller } = subscribe(log, options);
+      expect(await next()).toEqual({ type: "keepalive", offset });
+      // Only the first pull is answered at once; the next waits for output like any other.
+      const waiting = next();
+      const raced = await Promise.race([waiting, new Promise((resolve) => setTimeout(resolve, 30, "quiet"))]);
+      expect(raced).toBe("quiet");
+      log.write("x");
+      log.broadcast();
+      expect(await waiting).toEqual(chunk(offset, "x"));
+      controller.abort();
+    }
+  });
+
+  it("a tail with backlog starts with it, not with a keepalive", async () => {
+    const channel = new ScriptedChannel();
+    channel.write("0123\n");
+    channel.broadcast();
+    const { next } = subscribe(channel, { fromOffset: 2 });
+    expect(await next()).toEqual(chunk(2, "23\n"));
   });
 
   it("starts the backlog at the last N lines of what existed when it joined", async () => {
