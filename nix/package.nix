@@ -2,7 +2,7 @@
 # each needs on PATH. Dependencies come from package-lock.json through importNpmLock, so no hash needs updating
 # when the lock file changes.
 { lib, buildNpmPackage, importNpmLock, makeWrapper, nodejs_20, bubblewrap, passt, xdg-dbus-proxy, jq, tmux
-, xorg, xauth ? xorg.xauth, util-linux, coreutils, chromium, pkgs }:
+, xorg, xauth ? xorg.xauth, util-linux, coreutils, iproute2, chromium, pkgs }:
 let
   spec = import ./sandbox-spec.nix { inherit pkgs; };
 in
@@ -19,7 +19,7 @@ buildNpmPackage {
   postInstall = ''
     wrapProgram $out/bin/claude-sandbox \
       --set CLAUDE_SANDBOX_SPEC $out/lib/node_modules/claude-sandbox/launcher/sandbox-spec.json \
-      --prefix PATH : ${lib.makeBinPath ([ bubblewrap passt xdg-dbus-proxy jq util-linux coreutils chromium ] ++ spec.packages)}
+      --prefix PATH : ${lib.makeBinPath ([ bubblewrap passt xdg-dbus-proxy jq util-linux coreutils iproute2 chromium ] ++ spec.packages)}
     wrapProgram $out/bin/claude-sandbox-manager \
       --prefix PATH : ${lib.makeBinPath [ tmux xorg.xorgserver xauth ]}:$out/bin
   '';

@@ -9,8 +9,8 @@ usage() {
 Usage: claude-sandbox doctor [--json]
 
 Checks what the bubblewrap sandbox needs: unprivileged user namespaces (including Debian's and Ubuntu's
-kernel switches), a working bwrap, the user-mode network helper (pasta or slirp4netns), the display, the agent
-binary, Chromium and jq. Each line is ok, warn or FAIL; problems come with a command to fix them.
+kernel switches), a working bwrap, the user-mode network helper (pasta or slirp4netns), iproute2, the display,
+the agent binary, Chromium and jq. Each line is ok, warn or FAIL; problems come with a command to fix them.
 
   --json   print one JSON object per check: {"check","status","detail","fix"}
   --help   show this help
@@ -189,6 +189,16 @@ elif [[ -n $slirp ]]; then
 else
   report network-helper fail "neither pasta (passt) nor slirp4netns is installed, so sandboxes with network cannot start (--no-network still works)" \
     "${sudo}apt-get install -y passt   (Fedora: ${sudo}dnf install passt; Nix: nixpkgs#passt)"
+fi
+
+# --- iproute2 -------------------------------------------------------------------------------------------------
+# With network, the launcher adds unreachable routes for the host's own addresses inside the sandbox (services
+# on 0.0.0.0 sit behind them); without ip it refuses to start a sandbox with network rather than leave them open.
+if ip_path=$(command -v ip); then
+  report iproute2 ok "ip at $ip_path (keeps the host's own addresses out of a sandbox's network)"
+else
+  report iproute2 fail "ip (iproute2) is not installed, so sandboxes with network cannot start: the host's own addresses could not be kept out of reach (--no-network still works)" \
+    "${sudo}apt-get install -y iproute2"
 fi
 
 # --- state dir ------------------------------------------------------------------------------------------------

@@ -105,18 +105,98 @@ export async function startHostSleeper(secret: string): Promise<HostProcess> {
   };
 }
 
+export interface EgressPeer extends HostResource {
+  /** The peer's address: another machine as far as the host's network stack is concerned. */
+  address: string;
+  /** The host's own end of the link to it: one more address of the host. */
+  hostAddress: string;
+  /** An HTTP server on the peer; every answer carries the token. */
+  http: { port: number; token: string };
+  /** A UDP listener on the peer, and the messages it received so far. */
+  udp: { port: number; received(): string[] };
+}
+
+// Runs inside the peer's network namespace: an HTTP server and a UDP listener on ADDRESS; prints their ports
+// as one JSON line, then one line per UDP message.
+const PEER_SERVER = `
+const http = require("node:http"), dgram = require("node:dgram");
+const [address, token] = process.argv.slice(1);
+const server = http.createServer((_q, r) => r.end(token + "\\n"));
+const udp = dgram.createSocket("udp4");
+udp.on("message", (m) => process.stdout.write("udp " + JSON.stringify(m.toString()) + "\\n"));
+server.listen(0, address, () => udp.bind(0, address, () =>
+  process.stdout.write(JSON.stringify({ http: server.address().port, udp: udp.address().port }) + "\\n")));
+`;
+
 /**
- * Adds a /32 address from the benchmarking range 198.18.0.0/15 to the host's `lo`. A sandbox with network
- * reaches it through the user-mode network helper like any outside address, so it stands in for "the internet"
- * without depending on it (the sandbox's own 127.0.0.1 and the host's eth0 address are local inside).
+ * Another machine on a link of its own: a network namespace joined to the host by a veth pair, with addresses
+ * from the benchmarking range 198.18.0.0/15. A sandbox with network reaches it through the user-mode network
+ * helper like any outside address, so it stands in for "the internet" without depending on it; the host's end
+ * of the link is one more host address, which the sandbox must not reach. Needs root.
  */
-export async function addEgressAddress(): Promise<{ address: string } & HostResource> {
-  const address = `198.18.${1 + Math.floor(Math.random() * 250)}.${1 + Math.floor(Math.random() * 250)}`;
-  await execa("ip", ["addr", "add", `${address}/32`, "dev", "lo"]);
+export async function startEgressPeer(): Promise<EgressPeer> {
+  const id = randomBytes(3).toString("hex");
+  const ns = `csbx-peer-${id}`;
+  const hostIf = `csbxh${id}`;
+  const peerIf = `csbxp${id}`;
+  const net = `198.18.${1 + Math.floor(Math.random() * 250)}.${4 * Math.floor(Math.random() * 63)}`;
+  const base = net.split(".").map(Number);
+  const at = (n: number) => `${base[0]}.${base[1]}.${base[2]}.${(base[3] ?? 0) + n}`;
+  const hostAddress = at(1);
+  const address = at(2);
+  const token = `peer-http-${randomBytes(8).toString("hex")}`;
+  const cleanup = async () => {
+    await execa("ip", ["netns", "delete", ns], { reject: false });
+    await execa("ip", ["link", "delete", hostIf], { reject: false });
+  };
+  try {
+    await execa("ip", ["netns", "add", ns]);
+    await execa("ip", ["link", "add", hostIf, "type", "veth", "peer", "name", peerIf, "netns", ns]);
+    await execa("ip", ["addr", "add", `${hostAddress}/30`, "dev", hostIf]);
+    await execa("ip", ["link", "set", hostIf, "up"]);
+    await execa("ip", ["-n", ns, "addr", "add", `${address}/30`, "dev", peerIf]);
+    await execa("ip", ["-n", ns, "link", "set", peerIf, "up"]);
+    await execa("ip", ["-n", ns, "link", "set", "lo", "up"]);
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+  const child = execa("ip", ["netns", "exec", ns, process.execPath, "-e", PEER_SERVER, address, token], {
+    reject: false,
+    stdin: "ignore",
+    stderr: "inherit",
+  });
+  const received: string[] = [];
+  const ports = await new Promise<{ http: number; udp: number }>((resolve, reject) => {
+    let buffer = "";
+    let ready = false;
+    child.stdout?.on("data", (d: Buffer) => {
+      buffer += d.toString();
+      for (let nl = buffer.indexOf("\n"); nl >= 0; nl = buffer.indexOf("\n")) {
+        const line = buffer.slice(0, nl);
+        buffer = buffer.slice(nl + 1);
+        if (!ready) {
+          ready = true;
+          resolve(JSON.parse(line) as { http: number; udp: number });
+        } else if (line.startsWith("udp ")) {
+          received.push(JSON.parse(line.slice(4)) as string);
+        }
+      }
+    });
+    void child.then((r) => reject(new Error(`the egress peer exited before it listened: ${r.exitCode}`)));
+  }).catch(async (err) => {
+    await cleanup();
+    throw err;
+  });
   return {
     address,
+    hostAddress,
+    http: { port: ports.http, token },
+    udp: { port: ports.udp, received: () => [...received] },
     close: async () => {
-      await execa("ip", ["addr", "del", `${address}/32`, "dev", "lo"], { reject: false });
+      child.kill("SIGKILL");
+      await child;
+      await cleanup();
     },
   };
 }
@@ -126,7 +206,7 @@ export async function hostAddresses(): Promise<{ addresses: string[]; gateway: s
   const { networkInterfaces } = await import("node:os");
   const addresses = Object.values(networkInterfaces())
     .flat()
-    .filter((a) => a !== undefined && a.family === "IPv4" && !a.internal && !a.address.startsWith("198.18."))
+    .filter((a) => a !== undefined && a.family === "IPv4" && !a.internal)
     .map((a) => (a as { address: string }).address);
   const { readFile } = await import("node:fs/promises");
   const route = await readFile("/proc/net/route", "utf8");

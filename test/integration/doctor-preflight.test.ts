@@ -133,7 +133,7 @@ describe("doctor on a machine without the tools", () => {
     expect(r.exitCode).toBe(1);
   });
 
-  test("missing bwrap, pasta and jq each FAIL with the package to install", async () => {
+  test("missing bwrap, pasta, ip and jq each FAIL with the package to install", async () => {
     tmp = await makeTmp();
     // A PATH with what any system has, but none of the sandbox's tools.
     const bin = path.join(tmp, "bin");
@@ -169,6 +169,8 @@ describe("doctor on a machine without the tools", () => {
     expect(checks.get("network-helper")?.fix).toContain("passt");
     expect(checks.get("jq")).toMatchObject({ status: "fail" });
     expect(checks.get("jq")?.fix).toContain("apt-get install -y jq");
+    expect(checks.get("iproute2")).toMatchObject({ status: "fail" });
+    expect(checks.get("iproute2")?.fix).toContain("apt-get install -y iproute2");
     expect(r.exitCode).toBe(1);
   });
 

@@ -3,10 +3,10 @@ import path from "node:path";
 import { afterEach, describe, expect, test } from "vitest";
 import { createSandboxFixture, type SandboxFixture } from "../helpers/sandbox-home.js";
 import {
-  addEgressAddress,
   closeAll,
   type HostResource,
   hostAddresses,
+  startEgressPeer,
   startHttpServer,
   startUdpListener,
   startUnixServer,
@@ -24,8 +24,9 @@ import { ensureTestUser, ROOT, type SandboxUser } from "../helpers/sandbox-user.
 
 // Network: with --no-network the sandbox has loopback only and no route anywhere (also a shell that joins it
 // with --enter); with network it reaches outside addresses through the user-mode helper but never the host's
-// loopback (the manager's API, local dev servers), neither at 127.0.0.1 nor via the gateway address. Host Unix
-// sockets (a manager socket in /tmp, abstract sockets) are out of reach either way.
+// loopback (the manager's API, local dev servers), neither at 127.0.0.1 nor via the gateway address, nor the
+// host's other addresses, behind which every service listening on 0.0.0.0 sits. Host Unix sockets (a manager
+// socket in /tmp, abstract sockets) are out of reach either way.
 
 const users: [string, () => SandboxUser][] = [
   ["root", () => ROOT],
@@ -59,15 +60,16 @@ async function track<T extends HostResource>(r: Promise<T>): Promise<T> {
   return v;
 }
 
-/** Host-side targets: servers on loopback, on an egress address, and on all addresses; sockets. */
+/**
+ * Host-side targets: servers on loopback and on all addresses, an outside machine (a peer in a network namespace
+ * of its own, which also gives the host one more address), sockets.
+ */
 async function hostTargets(f: SandboxFixture) {
   const loopback = await track(startHttpServer("127.0.0.1"));
   const loopback6 = await track(startHttpServer("::1"));
   const any = await track(startHttpServer("0.0.0.0"));
-  const egress = await track(addEgressAddress());
-  const outside = await track(startHttpServer(egress.address));
+  const peer = await track(startEgressPeer());
   const udpLoopback = await track(startUdpListener("127.0.0.1"));
-  const udpEgress = await track(startUdpListener(egress.address));
   const managerSocket = `/tmp/csbx-manager-${f.token}.sock`;
   await track(startUnixServer(managerSocket));
   const outsideSocket = path.join(f.outside, "api.sock");
@@ -82,8 +84,8 @@ async function hostTargets(f: SandboxFixture) {
   });
   return {
     loopback,
-    outside,
-    udp: [udpLoopback, udpEgress],
+    peer,
+    udpReceived: () => [...udpLoopback.received, ...peer.udp.received()],
     config: {
       loopbackTargets: [
         http("host-loopback", "127.0.0.1", loopback),
@@ -94,11 +96,12 @@ async function hostTargets(f: SandboxFixture) {
           : []),
         ...addresses.map((a) => http(`host-address-${a}-to-loopback`, a, loopback)),
       ],
+      // The peer link's host end is among the addresses: the host's newest address, as a VPN's would be.
       hostAnyTargets: addresses.map((a) => http(`host-address-${a}`, a, any)),
-      egressTarget: http("egress", egress.address, outside),
+      egressTarget: { name: "egress", host: peer.address, port: peer.http.port, token: peer.http.token },
       udpTargets: [
         { name: "host-loopback", host: "127.0.0.1", port: udpLoopback.port },
-        { name: "egress", host: egress.address, port: udpEgress.port },
+        { name: "egress", host: peer.address, port: peer.udp.port },
       ],
       unixTargets: [
         { name: "manager-socket", path: managerSocket },
@@ -126,17 +129,15 @@ describe.each(users)("network, as %s", (_label, user) => {
     expect(attempts.length, probe.describe()).toBeGreaterThanOrEqual(cfg.httpTargets.length + 5);
     // sendto may "succeed" into a void; what matters is that nothing arrives.
     expect.soft(leaks(attempts.filter((r) => !r.name.startsWith("udp:"))), probe.describe()).toBe("");
-    expect(
-      t.udp.flatMap((u) => u.received),
-      probe.describe(),
-    ).toEqual([]);
+    expect(t.udpReceived(), probe.describe()).toEqual([]);
   });
 
-  test("network on: outside reachable, host loopback and host sockets not", async () => {
+  test("network on: outside reachable; host loopback, the host's other addresses and host sockets not", async () => {
     fx = await createSandboxFixture(user());
     const t = await hostTargets(fx);
+    expect(t.config.hostAnyTargets.map((h) => h.host)).toContain(t.peer.hostAddress);
     const cfg = {
-      httpTargets: [...t.config.loopbackTargets, t.config.egressTarget],
+      httpTargets: [...t.config.loopbackTargets, ...t.config.hostAnyTargets, t.config.egressTarget],
       udpTargets: t.config.udpTargets.filter((u) => u.name === "host-loopback"),
       unixTargets: t.config.unixTargets,
       connectTimeout: 3,
@@ -148,10 +149,10 @@ describe.each(users)("network, as %s", (_label, user) => {
       (r) => /^(http|unix|tcp):/.test(r.name) && r.name !== "http:egress",
     );
     expect(mustBlock.length, probe.describe()).toBe(
-      t.config.loopbackTargets.length + t.config.unixTargets.length,
+      t.config.loopbackTargets.length + t.config.hostAnyTargets.length + t.config.unixTargets.length,
     );
     expect.soft(leaks(mustBlock), probe.describe()).toBe("");
-    expect(t.udp[0]?.received, probe.describe()).toEqual([]);
+    expect(t.udpReceived(), probe.describe()).toEqual([]);
   });
 
   test("--enter joins the sandbox's network namespace: no network there either", async () => {
@@ -210,6 +211,25 @@ describe.each(users)("network, as %s", (_label, user) => {
     expect(stop.exitCode, describeRun(stop)).toBe(0);
     const ended = await live;
     expect(ended.timedOut, describeRun(ended)).toBe(false);
+  });
+
+  test("without iproute2 to shut the host's other addresses out, a sandbox with network does not start", async () => {
+    fx = await createSandboxFixture(user());
+    const bin = await pathWithout(fx.root, ["ip"]);
+    const run = await runLauncher(fx, ["--new", "--shell", fx.project, "--", "-c", "echo started"], {
+      env: { PATH: bin },
+    });
+    expect(run.exitCode, describeRun(run)).not.toBe(0);
+    expect(String(run.stdout)).toBe("");
+    expect(String(run.stderr), describeRun(run)).toMatch(/iproute2.*--no-network/);
+    const offline = await runLauncher(
+      fx,
+      ["--new", "--no-network", "--shell", fx.project, "--", "-c", "echo started"],
+      {
+        env: { PATH: bin },
+      },
+    );
+    expect(String(offline.stdout), describeRun(offline)).toBe("started\n");
   });
 
   test("on a host without pasta or slirp4netns, a sandbox with network never falls back to the host's", async () => {

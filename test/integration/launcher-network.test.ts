@@ -1,7 +1,7 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { execa } from "execa";
 import { afterEach, describe, expect, test } from "vitest";
+import { closeAll, type HostResource, startEgressPeer } from "../helpers/sandbox-host.js";
 import {
   createLauncherFixture,
   describeRun,
@@ -12,14 +12,16 @@ import {
   startLive,
 } from "./launcher-harness.js";
 
-// Network on: the outside is reachable through pasta, the host's loopback is not. Network off: only `lo`.
-// "Outside" is an address added to the host for this test (no internet needed): it is not loopback, so
-// traffic to it leaves the sandbox's namespace through pasta like traffic to any remote host would.
+// Network on: the outside is reachable through pasta, the host's loopback and its other addresses are not.
+// Network off: only `lo`. "Outside" is a peer in a network namespace of its own, joined to the host by a veth
+// pair (no internet needed): traffic to it leaves the sandbox through pasta like traffic to any remote host.
 
 let fx: LauncherFixture | undefined;
 const cleanups: (() => Promise<void>)[] = [];
+const peers: HostResource[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
+  await closeAll(peers.splice(0));
   await fx?.cleanup();
   fx = undefined;
 });
@@ -36,36 +38,39 @@ async function serve(host: string): Promise<{ url: string }> {
   return { url: `http://${host}:${port}/` };
 }
 
-async function outsideAddress(): Promise<string> {
-  const address = `198.19.${1 + Math.floor(Math.random() * 250)}.${1 + Math.floor(Math.random() * 250)}`;
-  await execa("ip", ["addr", "add", `${address}/32`, "dev", "lo"]);
-  cleanups.push(async () => {
-    await execa("ip", ["addr", "del", `${address}/32`, "dev", "lo"], { reject: false });
-  });
-  return address;
+/** An outside machine's HTTP server (its answers carry `token`), and the host's own address on the link to it. */
+async function outside(): Promise<{ url: string; token: string; hostAddress: string }> {
+  const peer = await startEgressPeer();
+  peers.push(peer);
+  return {
+    url: `http://${peer.address}:${peer.http.port}/`,
+    token: peer.http.token,
+    hostAddress: peer.hostAddress,
+  };
 }
 
 const fetchScript = (url: string) => `curl -s --max-time 3 ${url} || echo unreachable`;
 
 describe.each(IDENTITIES)("sandbox network, as %s", (_name, user) => {
-  test("network on: an outside address answers, the host's 127.0.0.1 does not", async () => {
+  test("network on: an outside address answers; the host's 127.0.0.1 and its own other addresses do not", async () => {
     fx = await createLauncherFixture(user());
-    const outside = await serve(await outsideAddress());
+    const remote = await outside();
     const loopback = await serve("127.0.0.1");
+    // A dev server on all addresses, asked for at the host's address on the link to the outside machine.
+    const any = await serve("0.0.0.0");
+    const viaHostAddress = any.url.replace("0.0.0.0", remote.hostAddress);
     const out = await shellOut(
       fx,
       ["--shell"],
-      `${fetchScript(outside.url)}; echo; ${fetchScript(loopback.url)}`,
+      [remote.url, loopback.url, viaHostAddress].map((u) => `${fetchScript(u)}; echo`).join("; "),
     );
-    const [viaPasta, viaLoopback] = out.split("\n");
-    expect(viaPasta).toMatch(/^reply-/);
-    expect(viaLoopback).toBe("unreachable");
+    expect(out.split("\n").filter(Boolean)).toEqual([remote.token, "unreachable", "unreachable"]);
   });
 
   test("--no-network: only lo exists, nothing answers, and a joined shell sees the same", async () => {
     fx = await createLauncherFixture(user());
-    const outside = await serve(await outsideAddress());
-    const probe = `ip -o link | awk -F': ' '{print $2}' | tr '\\n' ' '; echo; ${fetchScript(outside.url)}`;
+    const remote = await outside();
+    const probe = `ip -o link | awk -F': ' '{print $2}' | tr '\\n' ' '; echo; ${fetchScript(remote.url)}`;
     const r = await launch(fx, ["--no-network", "--shell", fx.project, "--", "-c", probe]);
     expect(r.exitCode, describeRun(r)).toBe(0);
     expect(String(r.stdout)).toBe("lo \nunreachable\n");

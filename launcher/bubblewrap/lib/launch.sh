@@ -100,6 +100,46 @@ csbx_pasta_argv() {
 
 csbx_pasta_opts=(--config-net --no-map-gw -T none -U none -t none -u none --quiet)
 
+# Through pasta the sandbox reaches the host's own addresses other than loopback like any outside
+# address, and through them every service the host runs on 0.0.0.0 or [::]: a dev server, a database,
+# whatever listens on docker0's 172.17.0.1 or a VPN's address. So the sandbox's network namespace gets an
+# unreachable route for each of them before anything runs in it. Sets csbx_routes to those routes as
+# `ip -batch` lines ('' when the host has none). Read from /proc without a fork: IPv4 from the LOCAL
+# entries of /proc/net/fib_trie (an address, or a prefix routed as local), IPv6 from /proc/net/if_inet6
+# (link-local ones excepted: they need an interface, and the sandbox's only link is pasta's). Addresses
+# the host gains later (a VPN coming up) are covered from the next launch on. The address pasta copies
+# into the namespace is the sandbox's own there, and a route for it changes nothing.
+csbx_host_routes() {
+  csbx_routes=''
+  local line last='' a hex dev
+  local -A seen=()
+  while IFS= read -r line; do
+    line=${line#"${line%%[![:space:]]*}"}
+    if [[ $line == '|-- '* ]]; then
+      last=${line#'|-- '}
+    elif [[ $line =~ ^/([0-9]+)\ host\ LOCAL$ && -n $last && $last != 127.* ]]; then
+      a=$last/${BASH_REMATCH[1]}
+      [[ -n ${seen[$a]-} ]] && continue
+      seen[$a]=1
+      csbx_routes+="route add unreachable $a"$'\n'
+    fi
+  done </proc/net/fib_trie
+  while read -r hex _ _ _ _ dev; do
+    [[ $dev != lo && ${#hex} == 32 && $hex != fe[89ab]* ]] || continue
+    a=${hex:0:4}:${hex:4:4}:${hex:8:4}:${hex:12:4}:${hex:16:4}:${hex:20:4}:${hex:24:4}:${hex:28:4}
+    [[ -n ${seen[$a]-} ]] && continue
+    seen[$a]=1
+    csbx_routes+="route add unreachable $a/128"$'\n'
+  done </proc/net/if_inet6
+  return 0
+}
+
+csbx_ip_tool() {
+  hash ip 2>/dev/null ||
+    csbx_die 1 "ip (iproute2) is not installed, and the sandbox needs it to keep the host's own addresses out of reach; install it (Debian: apt-get install iproute2) or run with --no-network"
+  tool_ip=${BASH_CMDS[ip]}
+}
+
 csbx_launch() {
   csbx_check_userns
   csbx_build_bwrap
@@ -135,6 +175,24 @@ csbx_exec_sandbox() {
     csbx_pasta_argv
     pre=("${csbx_pasta[@]}" "${csbx_pasta_opts[@]}" --)
     how=pasta
+    csbx_host_routes
+    if [[ -n $csbx_routes ]]; then
+      # pasta runs its command with every capability in the namespaces it made: a shell there adds the
+      # routes, then becomes bwrap. Refused routes stop the launch rather than leave the host open.
+      local tool_ip routes_fd
+      csbx_ip_tool
+      exec {routes_fd}<<<"$csbx_routes"
+      # shellcheck disable=SC2016 # the inner script's $1.. are its own arguments
+      # --norc: bash reads ~/.bashrc even for -c when its stdin is a socket (Debian's build).
+      pre+=("$BASH" --norc --noprofile -c 'if ! "$1" -batch - <&"$2" >/dev/null; then
+  echo "claude-sandbox: could not keep the host'"'"'s own addresses out of the sandbox'"'"'s network; run with --no-network" >&2
+  exit 1
+fi
+fd=$2
+exec {fd}<&-
+shift 2
+exec "$@"' claude-sandbox-net "$tool_ip" "$routes_fd")
+    fi
     if ((opt_die_with_parent)); then
       # bwrap's parent is pasta here, which would outlive our caller: tie pasta to the caller too
       # (the death signal survives the exec into pasta).
@@ -199,9 +257,15 @@ csbx_exec_attached() {
     CLAUDE_SANDBOX_PDEATHSIG=$BASHPID exec "$tool_setpriv" --pdeathsig KILL -- \
       "$csbx_dir/${csbx_self##*/}" "${csbx_args[@]}" {csbx_lock_fd}>&-
   fi
-  local block info tool_pasta tool_env csbx_env_fd
+  local block info tool_pasta tool_env csbx_env_fd tool_ip tool_nsenter
   csbx_tool pasta
   csbx_tool env
+  # Everything that could be missing is looked up before anything starts: nothing is left held.
+  csbx_host_routes
+  if [[ -n $csbx_routes ]]; then
+    csbx_ip_tool
+    csbx_tool nsenter
+  fi
   csbx_env_args_fd
   csbx_open_pipe block
   csbx_open_pipe info
@@ -246,6 +310,14 @@ csbx_exec_attached() {
   done
   rm -f -- "$pidfile"
   csbx_pasta_pid=$pasta_pid
+  # The host's own addresses out of reach (see csbx_host_routes), while the payload is still held.
+  if [[ -n $csbx_routes ]]; then
+    if ! "$tool_nsenter" "--net=/proc/$pid/ns/net" -- "$tool_ip" -batch - <<<"$csbx_routes" >/dev/null; then
+      kill -KILL "$pasta_pid" "$pid" 2>/dev/null || true
+      wait "$bw_pid" || true
+      csbx_die 1 "could not keep the host's own addresses out of the sandbox's network; run with --no-network"
+    fi
+  fi
   ((opt_new)) || csbx_write_registry "$pid"
   printf x >&"$block"
   exec {info}>&- {block}>&- {csbx_lock_fd}>&-
