@@ -1,0 +1,139 @@
+import { randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
+import { chown, mkdir, readFile, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { afterEach, describe, expect, test } from "vitest";
+import {
+  createLauncherFixture,
+  describeRun,
+  IDENTITIES,
+  type LauncherFixture,
+  launch,
+} from "./launcher-harness.js";
+
+// ~/.claude is shared with the host's claude, but another project's sessions are not the sandbox's to read or
+// write (they hold what was said and done there; a line written into one is read by the host's claude when the
+// user resumes it), and scripts the host's claude runs stay read-only even when settings.json names them.
+
+let fx: LauncherFixture | undefined;
+afterEach(async () => {
+  await fx?.cleanup();
+  fx = undefined;
+});
+
+/** Claude Code's directory name under ~/.claude/projects for a working directory (its own rule). */
+function claudeProjectKey(cwd: string): string {
+  const key = cwd.replace(/[^a-zA-Z0-9]/g, "-");
+  if (key.length <= 200) return key;
+  let h = 0;
+  for (let i = 0; i < cwd.length; i++) h = ((h << 5) - h + cwd.charCodeAt(i)) | 0;
+  return `${key.slice(0, 200)}-${Math.abs(h).toString(36)}`;
+}
+
+async function plant(f: LauncherFixture, rel: string, content: string): Promise<string> {
+  const file = path.join(f.home, ".claude", rel);
+  await mkdir(path.dirname(file), { recursive: true });
+  await writeFile(file, content);
+  let p = file;
+  while (p.startsWith(f.home)) {
+    await chown(p, f.user.uid, f.user.gid);
+    p = path.dirname(p);
+  }
+  return file;
+}
+
+describe.each(IDENTITIES)("Claude sessions, as %s", (_name, user) => {
+  test("other projects' transcripts, file history and todos are out of reach; this project's sessions persist", async () => {
+    fx = await createLauncherFixture(user());
+    const f = fx;
+    const secret = `other-project-secret-${randomBytes(6).toString("hex")}`;
+    await plant(f, "projects/-home-someone-other-project/0b1c.jsonl", `{"message":"${secret}"}\n`);
+    await plant(f, "file-history/0b1c/3f2a@v1", `${secret}\n`);
+    await plant(f, "todos/0b1c-agent-0b1c.json", `[{"content":"${secret}"}]\n`);
+    const key = claudeProjectKey(f.project);
+    const script = [
+      "cd ~/.claude",
+      "cat projects/*/*.jsonl file-history/*/* todos/* 2>/dev/null",
+      "ls projects",
+      `echo '{"type":"user"}' > projects/${key}/session.jsonl && echo own-session-written`,
+      "(mkdir -p projects/-home-someone-other-project && echo injected > projects/-home-someone-other-project/0b1c.jsonl) && echo wrote-elsewhere-inside",
+    ].join("; ");
+    const r = await launch(f, ["--new", "--no-network", "--shell", f.project, "--", "-c", script]);
+    expect(r.exitCode, describeRun(r)).toBe(0);
+    const out = String(r.stdout);
+    expect(out).not.toContain(secret);
+    expect(out.split("\n")).toEqual([key, "own-session-written", "wrote-elsewhere-inside", ""]);
+    // The session landed where the host's claude (and the manager) look for it; the other project is untouched.
+    expect(await readFile(path.join(f.home, ".claude", "projects", key, "session.jsonl"), "utf8")).toBe(
+      '{"type":"user"}\n',
+    );
+    expect(
+      await readFile(
+        path.join(f.home, ".claude", "projects", "-home-someone-other-project", "0b1c.jsonl"),
+        "utf8",
+      ),
+    ).toBe(`{"message":"${secret}"}\n`);
+    // A sandbox's own file history persists for its next run.
+    const again = await launch(f, [
+      "--new",
+      "--no-network",
+      "--shell",
+      f.project,
+      "--",
+      "-c",
+      "mkdir -p ~/.claude/file-history/s && echo v1 > ~/.claude/file-history/s/f@v1",
+    ]);
+    expect(again.exitCode, describeRun(again)).toBe(0);
+    const kept = await launch(f, [
+      "--new",
+      "--no-network",
+      "--shell",
+      f.project,
+      "--",
+      "-c",
+      "cat ~/.claude/file-history/s/f@v1",
+    ]);
+    expect(String(kept.stdout)).toBe("v1\n");
+    expect(existsSync(path.join(f.home, ".claude", "file-history", "s"))).toBe(false);
+  });
+
+  test("a project whose path is long and not ASCII gets Claude Code's own directory name", async () => {
+    fx = await createLauncherFixture(user(), `prøject-😀-${"n".repeat(210)}`);
+    const key = claudeProjectKey(fx.project);
+    expect(key.length).toBeGreaterThan(200);
+    const r = await launch(fx, [
+      "--new",
+      "--no-network",
+      "--shell",
+      fx.project,
+      "--",
+      "-c",
+      "ls ~/.claude/projects",
+    ]);
+    expect(String(r.stdout), describeRun(r)).toBe(`${key}\n`);
+  });
+
+  test("hook scripts settings.json names under ~/.claude stay read-only, and so does their directory", async () => {
+    fx = await createLauncherFixture(user());
+    const f = fx;
+    await plant(f, "hooks/pre.sh", "#!/bin/sh\nexit 0\n");
+    await plant(
+      f,
+      "settings.json",
+      JSON.stringify({
+        hooks: { PreToolUse: [{ hooks: [{ type: "command", command: "~/.claude/hooks/pre.sh" }] }] },
+      }),
+    );
+    const script = [
+      "cd ~/.claude",
+      "(echo 'touch /tmp/pwned' >> hooks/pre.sh) 2>/dev/null || echo script-read-only",
+      "(echo x > hooks/new.sh) 2>/dev/null || echo dir-read-only",
+      "mv hooks hooks.old 2>/dev/null || echo dir-kept",
+    ].join("; ");
+    const r = await launch(f, ["--new", "--no-network", "--shell", f.project, "--", "-c", script]);
+    expect(String(r.stdout), describeRun(r)).toBe("script-read-only\ndir-read-only\ndir-kept\n");
+    expect(await readFile(path.join(f.home, ".claude", "hooks", "pre.sh"), "utf8")).toBe(
+      "#!/bin/sh\nexit 0\n",
+    );
+  });
+});
