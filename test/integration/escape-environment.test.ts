@@ -1,13 +1,16 @@
 import { randomBytes } from "node:crypto";
 import { readdir, readFile } from "node:fs/promises";
+import { execa } from "execa";
 import { afterEach, describe, expect, test } from "vitest";
-import { waitFor } from "../helpers/sandbox-launcher.js";
+import { LAUNCHER, waitFor } from "../helpers/sandbox-launcher.js";
+import { userCommand } from "../helpers/sandbox-user.js";
 import {
   createLauncherFixture,
   describeRun,
   IDENTITIES,
   type LauncherFixture,
   launch,
+  launcherEnv,
   startLive,
 } from "./launcher-harness.js";
 
@@ -116,5 +119,52 @@ describe.each(IDENTITIES)("environment, as %s", (_name, user) => {
     await launch(fx, ["--stop", fx.project]);
     await live;
     expect((await readdir(fx.state)).filter((n) => n.startsWith(".data"))).toEqual([]);
+  });
+
+  test("the caller's session keyring (Kerberos tickets, disk keys) can be neither read nor cleared", async () => {
+    fx = await createLauncherFixture(user());
+    const secret = `keyring-secret-${token()}`;
+    // The caller puts a key into its session keyring, then becomes the launcher: what a login session holds.
+    const withKey = [
+      "import ctypes, os, sys",
+      "libc = ctypes.CDLL(None, use_errno=True)",
+      "kid = libc.syscall(248, b'user', b'csbx-test-key', sys.argv[1].encode(), len(sys.argv[1]), -3)",
+      "assert kid > 0, ctypes.get_errno()",
+      "os.execv(sys.argv[2], sys.argv[2:])",
+    ].join("\n");
+    const probe = [
+      "import ctypes",
+      "libc = ctypes.CDLL(None, use_errno=True)",
+      "libc.syscall.restype = ctypes.c_long",
+      "kid = libc.syscall(250, 10, -3, b'user', b'csbx-test-key', 0)",
+      "buf = ctypes.create_string_buffer(256)",
+      "n = libc.syscall(250, 11, kid, buf, 256) if kid > 0 else -1",
+      "print('read' if n > 0 else 'no-read', buf.value.decode(errors='replace'))",
+      "print('cleared' if libc.syscall(250, 7, -3) == 0 else 'not-cleared')",
+    ].join("\n");
+    const [file, args] = userCommand(fx.user, "python3", [
+      "-c",
+      withKey,
+      secret,
+      LAUNCHER,
+      "--new",
+      "--no-network",
+      "--shell",
+      fx.project,
+      "--",
+      "-c",
+      'python3 -c "$1"',
+      "probe",
+      probe,
+    ]);
+    const r = await execa(file, args, {
+      env: launcherEnv(fx),
+      extendEnv: false,
+      cwd: fx.project,
+      reject: false,
+    });
+    expect(r.exitCode, describeRun(r)).toBe(0);
+    expect(String(r.stdout)).not.toContain(secret);
+    expect(String(r.stdout)).toBe("no-read \nnot-cleared");
   });
 });

@@ -1,4 +1,4 @@
-import { mkdir, readFile, stat, writeFile } from "node:fs/promises";
+import { chown, mkdir, readFile, stat, utimes, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterEach, describe, expect, test } from "vitest";
 import {
@@ -134,5 +134,38 @@ describe.each(IDENTITIES)("claude-sandbox command line, as %s", (_name, user) =>
     const again = await launch(fx, ["--no-network", "--shell", fx.project, "--", "-c", "true"]);
     expect(again.exitCode, describeRun(again)).toBe(0);
     expect(await readFile(path.join(fx.state, "tmux.conf"), "utf8")).toBe("set -g status-style bg=blue\n");
+  });
+
+  test("a seccomp filter cached by another install is rebuilt, even when that cache looks newer", async () => {
+    fx = await createLauncherFixture(user());
+    // What an upgrade through Nix leaves: a cache from the old store path, newer than every file of the new one
+    // (store files carry mtime 1). Here the stale cache is a filter that allows everything.
+    const root = path.join(fx.stateHome, "claude-sandbox");
+    await mkdir(root, { recursive: true, mode: 0o700 });
+    const allowAll = Buffer.from([0x06, 0, 0, 0, 0, 0, 0xff, 0x7f]);
+    await writeFile(path.join(root, "seccomp.bpf"), allowAll);
+    await writeFile(
+      path.join(root, "seccomp.bpf.from"),
+      "/nix/store/0ld-claude-sandbox/launcher/bubblewrap/lib/seccomp.sh\n",
+    );
+    const future = new Date(Date.now() + 3600_000);
+    for (const f of ["seccomp.bpf", "seccomp.bpf.from", "."]) {
+      await utimes(path.join(root, f), future, future);
+      await chown(path.join(root, f), fx.user.uid, fx.user.gid);
+    }
+    // keyctl(KEYCTL_CLEAR, session keyring): refused by the current filter, allowed by the stale one.
+    const probe = "import ctypes; print(ctypes.CDLL(None).syscall(250, 7, -3))";
+    const r = await launch(fx, [
+      "--new",
+      "--no-network",
+      "--shell",
+      fx.project,
+      "--",
+      "-c",
+      `python3 -c "${probe}"`,
+    ]);
+    expect(r.exitCode, describeRun(r)).toBe(0);
+    expect(String(r.stdout)).toBe("-1\n");
+    expect((await stat(path.join(root, "seccomp.bpf"))).size).toBeGreaterThan(allowAll.length);
   });
 });

@@ -468,13 +468,18 @@ exec ${real@Q}$flags \"\$@\""
 csbx_seccomp_file() {
   csbx_seccomp_file=''
   [[ $HOSTTYPE == x86_64 ]] || return 0
-  local f=$state_root/seccomp.bpf
-  if [[ ! -s $f || $csbx_dir/lib/seccomp.sh -nt $f ]]; then
+  # Rebuilt when seccomp.sh is newer than the cache, or is another file than the one it was built from:
+  # an upgrade through Nix brings a new store path whose files all carry the same old mtime.
+  local f=$state_root/seccomp.bpf gen=$csbx_dir/lib/seccomp.sh from=''
+  [[ -s $f.from ]] && IFS= read -r from <"$f.from"
+  if [[ ! -s $f || $from != "$gen" || $gen -nt $f ]]; then
     # shellcheck source=launcher/bubblewrap/lib/seccomp.sh
-    source "$csbx_dir/lib/seccomp.sh"
+    source "$gen"
     csbx_seccomp_program
     printf '%b' "$csbx_bpf_prog" >"$f.$BASHPID"
     mv -f -- "$f.$BASHPID" "$f"
+    printf '%s\n' "$gen" >"$f.from.$BASHPID"
+    mv -f -- "$f.from.$BASHPID" "$f.from"
   fi
   csbx_seccomp_file=$f
 }

@@ -5,8 +5,11 @@
 # bits, and closes the ways around it: the i386 and x32 syscall ABIs, openat2 (its mode sits in a
 # struct seccomp cannot read) and io_uring (its operations bypass seccomp). It also refuses TIOCSTI
 # and TIOCLINUX (typing into a terminal) as a second line behind --new-session, which shells joined
-# with --enter get from setsid only. Everything else is allowed; callers of openat2/io_uring fall back
-# to the plain syscalls on ENOSYS.
+# with --enter get from setsid only, and the kernel keyring (add_key, request_key, keyctl): keyrings are
+# not namespaced, and the caller's session keyring, with whatever it holds (Kerberos tickets, disk
+# encryption keys), would otherwise be readable and clearable from inside. Everything else is allowed;
+# callers of openat2/io_uring fall back to the plain syscalls on ENOSYS, and nothing a sandbox runs
+# needs a keyring.
 #
 # Written once as raw BPF with printf (bash strings cannot hold NUL bytes, printf output can) and
 # cached in the state root; rebuilt when this file is newer than the cache (csbx_seccomp_file in
@@ -33,31 +36,34 @@ csbx_seccomp_program() {
   csbx_bpf $ld 0 0 0             #  3 A = syscall number
   csbx_bpf $jset 0 1 0x40000000  #  4 x32 ABI -> 5, else 6
   csbx_bpf $ret 0 0 $enosys      #  5
-  csbx_bpf $jeq 13 0 16          #  6 ioctl(fd, cmd)                 -> 20
-  csbx_bpf $jeq 16 0 90          #  7 chmod(path, mode)              -> 24 (mode = arg1)
-  csbx_bpf $jeq 15 0 91          #  8 fchmod(fd, mode)               -> 24
-  csbx_bpf $jeq 14 0 85          #  9 creat(path, mode)              -> 24
-  csbx_bpf $jeq 13 0 133         # 10 mknod(path, mode, dev)         -> 24
-  csbx_bpf $jeq 14 0 268         # 11 fchmodat(dir, path, mode)      -> 26 (mode = arg2)
-  csbx_bpf $jeq 13 0 452         # 12 fchmodat2(dir, path, mode, f)  -> 26
-  csbx_bpf $jeq 12 0 2           # 13 open(path, flags, mode)        -> 26
-  csbx_bpf $jeq 11 0 259         # 14 mknodat(dir, path, mode, dev)  -> 26
-  csbx_bpf $jeq 12 0 257         # 15 openat(dir, path, flags, mode) -> 28 (mode = arg3)
-  csbx_bpf $jeq 2 0 437          # 16 openat2                        -> 19
-  csbx_bpf $jeq 1 0 425          # 17 io_uring_setup                 -> 19
-  csbx_bpf $ret 0 0 $allow       # 18 any other syscall
-  csbx_bpf $ret 0 0 $enosys      # 19
+  csbx_bpf $jeq 15 0 248         #  6 add_key                        -> 22
+  csbx_bpf $jeq 14 0 249         #  7 request_key                    -> 22
+  csbx_bpf $jeq 13 0 250         #  8 keyctl                         -> 22
+  csbx_bpf $jeq 13 0 16          #  9 ioctl(fd, cmd)                 -> 23
+  csbx_bpf $jeq 16 0 90          # 10 chmod(path, mode)              -> 27 (mode = arg1)
+  csbx_bpf $jeq 15 0 91          # 11 fchmod(fd, mode)               -> 27
+  csbx_bpf $jeq 14 0 85          # 12 creat(path, mode)              -> 27
+  csbx_bpf $jeq 13 0 133         # 13 mknod(path, mode, dev)         -> 27
+  csbx_bpf $jeq 14 0 268         # 14 fchmodat(dir, path, mode)      -> 29 (mode = arg2)
+  csbx_bpf $jeq 13 0 452         # 15 fchmodat2(dir, path, mode, f)  -> 29
+  csbx_bpf $jeq 12 0 2           # 16 open(path, flags, mode)        -> 29
+  csbx_bpf $jeq 11 0 259         # 17 mknodat(dir, path, mode, dev)  -> 29
+  csbx_bpf $jeq 12 0 257         # 18 openat(dir, path, flags, mode) -> 31 (mode = arg3)
+  csbx_bpf $jeq 2 0 437          # 19 openat2                        -> 22
+  csbx_bpf $jeq 1 0 425          # 20 io_uring_setup                 -> 22
+  csbx_bpf $ret 0 0 $allow       # 21 any other syscall
+  csbx_bpf $ret 0 0 $enosys      # 22
   # ioctl: the kernel reads cmd as a 32-bit int, so the low half of arg1 is exactly what it acts on.
-  csbx_bpf $ld 0 0 24            # 20 A = low 32 bits of arg1 (cmd)
-  csbx_bpf $jeq 8 0 0x5412       # 21 TIOCSTI: push input into a terminal -> 30
-  csbx_bpf $jeq 7 0 0x541c       # 22 TIOCLINUX: console selection/paste  -> 30
-  csbx_bpf $ret 0 0 $allow       # 23
-  csbx_bpf $ld 0 0 24            # 24 A = low 32 bits of arg1
-  csbx_bpf $jset 4 5 $suid       # 25 S_ISUID|S_ISGID -> 30, else 31
-  csbx_bpf $ld 0 0 32            # 26 A = low 32 bits of arg2
-  csbx_bpf $jset 2 3 $suid       # 27 -> 30 / 31
-  csbx_bpf $ld 0 0 40            # 28 A = low 32 bits of arg3
-  csbx_bpf $jset 0 1 $suid       # 29 -> 30 / 31
-  csbx_bpf $ret 0 0 $eperm       # 30
-  csbx_bpf $ret 0 0 $allow       # 31
+  csbx_bpf $ld 0 0 24            # 23 A = low 32 bits of arg1 (cmd)
+  csbx_bpf $jeq 8 0 0x5412       # 24 TIOCSTI: push input into a terminal -> 33
+  csbx_bpf $jeq 7 0 0x541c       # 25 TIOCLINUX: console selection/paste  -> 33
+  csbx_bpf $ret 0 0 $allow       # 26
+  csbx_bpf $ld 0 0 24            # 27 A = low 32 bits of arg1
+  csbx_bpf $jset 4 5 $suid       # 28 S_ISUID|S_ISGID -> 33, else 34
+  csbx_bpf $ld 0 0 32            # 29 A = low 32 bits of arg2
+  csbx_bpf $jset 2 3 $suid       # 30 -> 33 / 34
+  csbx_bpf $ld 0 0 40            # 31 A = low 32 bits of arg3
+  csbx_bpf $jset 0 1 $suid       # 32 -> 33 / 34
+  csbx_bpf $ret 0 0 $eperm       # 33
+  csbx_bpf $ret 0 0 $allow       # 34
 }
