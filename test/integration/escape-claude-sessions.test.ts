@@ -2,24 +2,20 @@ import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { chown, mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { afterEach, describe, expect, test } from "vitest";
+import { describe, expect, test } from "vitest";
 import {
-  createLauncherFixture,
   describeRun,
   IDENTITIES,
   type LauncherFixture,
   launch,
+  useLauncherFixture,
 } from "./launcher-harness.js";
 
 // ~/.claude is shared with the host's claude, but another project's sessions are not the sandbox's to read or
 // write (they hold what was said and done there; a line written into one is read by the host's claude when the
 // user resumes it), and scripts the host's claude runs stay read-only even when settings.json names them.
 
-let fx: LauncherFixture | undefined;
-afterEach(async () => {
-  await fx?.cleanup();
-  fx = undefined;
-});
+const fixtures = useLauncherFixture();
 
 /** Claude Code's directory name under ~/.claude/projects for a working directory (its own rule). */
 function claudeProjectKey(cwd: string): string {
@@ -44,7 +40,7 @@ async function plant(f: LauncherFixture, rel: string, content: string): Promise<
 
 describe.each(IDENTITIES)("Claude sessions, as %s", (_name, user) => {
   test("other projects' transcripts, file history and todos are out of reach; this project's sessions persist", async () => {
-    fx = await createLauncherFixture(user());
+    const fx = await fixtures.create(user());
     const f = fx;
     const secret = `other-project-secret-${randomBytes(6).toString("hex")}`;
     await plant(f, "projects/-home-someone-other-project/0b1c.jsonl", `{"message":"${secret}"}\n`);
@@ -98,7 +94,7 @@ describe.each(IDENTITIES)("Claude sessions, as %s", (_name, user) => {
   });
 
   test("a project whose path is long and not ASCII gets Claude Code's own directory name", async () => {
-    fx = await createLauncherFixture(user(), `prøject-😀-${"n".repeat(210)}`);
+    const fx = await fixtures.create(user(), `prøject-😀-${"n".repeat(210)}`);
     const key = claudeProjectKey(fx.project);
     expect(key.length).toBeGreaterThan(200);
     const r = await launch(fx, [
@@ -114,7 +110,7 @@ describe.each(IDENTITIES)("Claude sessions, as %s", (_name, user) => {
   });
 
   test("hook scripts settings.json names under ~/.claude stay read-only, and so does their directory", async () => {
-    fx = await createLauncherFixture(user());
+    const fx = await fixtures.create(user());
     const f = fx;
     await plant(f, "hooks/pre.sh", "#!/bin/sh\nexit 0\n");
     await plant(

@@ -1,27 +1,22 @@
 import { randomBytes } from "node:crypto";
 import { readdir, readFile } from "node:fs/promises";
 import { execa } from "execa";
-import { afterEach, describe, expect, test } from "vitest";
+import { describe, expect, test } from "vitest";
 import { LAUNCHER, waitFor } from "../helpers/sandbox-launcher.js";
 import { userCommand } from "../helpers/sandbox-user.js";
 import {
-  createLauncherFixture,
   describeRun,
   IDENTITIES,
-  type LauncherFixture,
   launch,
   launcherEnv,
   startLive,
+  useLauncherFixture,
 } from "./launcher-harness.js";
 
 // The sandbox's environment is the allowlist and nothing else, whatever the host environment holds, and the
 // values that do cross (an API key) never appear on a command line, which every local user can read.
 
-let fx: LauncherFixture | undefined;
-afterEach(async () => {
-  await fx?.cleanup();
-  fx = undefined;
-});
+const fixtures = useLauncherFixture();
 
 const token = () => randomBytes(8).toString("hex");
 
@@ -48,7 +43,7 @@ async function cmdlinesHolding(needle: string): Promise<string[]> {
 
 describe.each(IDENTITIES)("environment, as %s", (_name, user) => {
   test("host variables whose names a shell cannot unset stay out of new and joined sandboxes", async () => {
-    fx = await createLauncherFixture(user());
+    const fx = await fixtures.create(user());
     const secret = `odd-name-secret-${token()}`;
     // bash passes such entries through to every child and `export -n` cannot remove them.
     const env = { "AWS-SECRET.KEY": secret, "my secret": secret, ANTHROPIC_API_KEY: `key-${token()}` };
@@ -81,7 +76,7 @@ describe.each(IDENTITIES)("environment, as %s", (_name, user) => {
   });
 
   test("an API key that crosses into the sandbox is on no command line, at launch or while joining", async () => {
-    fx = await createLauncherFixture(user());
+    const fx = await fixtures.create(user());
     const apiKey = `sk-ant-${token()}`;
     const env = { ANTHROPIC_API_KEY: apiKey };
     const { live } = await startLive(fx, [], { env });
@@ -103,7 +98,7 @@ describe.each(IDENTITIES)("environment, as %s", (_name, user) => {
   });
 
   test("a large environment crosses whole, and nothing of it is left in the state dir", async () => {
-    fx = await createLauncherFixture(user());
+    const fx = await fixtures.create(user());
     // Far beyond one pipe page: the launcher hands it over through a file it removes at once.
     const big = `${"x".repeat(100_000)}-${token()}`;
     const env = { LC_CLAUDE_SANDBOX_TEST: big };
@@ -122,7 +117,7 @@ describe.each(IDENTITIES)("environment, as %s", (_name, user) => {
   });
 
   test("the caller's session keyring (Kerberos tickets, disk keys) can be neither read nor cleared", async () => {
-    fx = await createLauncherFixture(user());
+    const fx = await fixtures.create(user());
     const secret = `keyring-secret-${token()}`;
     // The caller puts a key into its session keyring, then becomes the launcher: what a login session holds.
     const withKey = [

@@ -1,27 +1,17 @@
 import { chown, readFile, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { afterEach, describe, expect, test } from "vitest";
+import { describe, expect, test } from "vitest";
 import { REPO } from "../helpers/sandbox-launcher.js";
-import {
-  createLauncherFixture,
-  describeRun,
-  IDENTITIES,
-  type LauncherFixture,
-  launch,
-} from "./launcher-harness.js";
+import { describeRun, IDENTITIES, launch, useLauncherFixture } from "./launcher-harness.js";
 
 // The `chromium` on the sandbox PATH: per-project profile, no session bus, the managed policy from the spec.
 // (Rendering on a real display is covered by the Chromium render test; this one runs headless.)
 
-let fx: LauncherFixture | undefined;
-afterEach(async () => {
-  await fx?.cleanup();
-  fx = undefined;
-});
+const fixtures = useLauncherFixture();
 
 describe.each(IDENTITIES)("Chromium inside the sandbox, as %s", (_name, user) => {
   test("chromium uses the project's profile dir and sees the spec's managed policy", async () => {
-    fx = await createLauncherFixture(user());
+    const fx = await fixtures.create(user());
     const page = path.join(fx.project, "page.html");
     await writeFile(page, "<html><body><p id=x>rendered-in-sandbox</p></body></html>");
     await chown(page, fx.user.uid, fx.user.gid);

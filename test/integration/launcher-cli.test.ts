@@ -1,25 +1,15 @@
 import { chown, mkdir, readFile, stat, utimes, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { afterEach, describe, expect, test } from "vitest";
-import {
-  createLauncherFixture,
-  describeRun,
-  IDENTITIES,
-  type LauncherFixture,
-  launch,
-} from "./launcher-harness.js";
+import { describe, expect, test } from "vitest";
+import { describeRun, IDENTITIES, launch, useLauncherFixture } from "./launcher-harness.js";
 
 // The command line and the per-project state dir: what a user sees before any agent runs.
 
-let fx: LauncherFixture | undefined;
-afterEach(async () => {
-  await fx?.cleanup();
-  fx = undefined;
-});
+const fixtures = useLauncherFixture();
 
 describe.each(IDENTITIES)("claude-sandbox command line, as %s", (_name, user) => {
   test("--help prints usage on stdout and exits 0", async () => {
-    fx = await createLauncherFixture(user());
+    const fx = await fixtures.create(user());
     for (const flag of ["--help", "-h"]) {
       const r = await launch(fx, [flag]);
       expect(r.exitCode, describeRun(r)).toBe(0);
@@ -42,7 +32,7 @@ describe.each(IDENTITIES)("claude-sandbox command line, as %s", (_name, user) =>
   });
 
   test("an unknown option exits 2 and says to put agent arguments after --", async () => {
-    fx = await createLauncherFixture(user());
+    const fx = await fixtures.create(user());
     const r = await launch(fx, ["--model", "opus", fx.project]);
     expect(r.exitCode, describeRun(r)).toBe(2);
     expect(String(r.stderr)).toContain("unknown option '--model'");
@@ -55,7 +45,7 @@ describe.each(IDENTITIES)("claude-sandbox command line, as %s", (_name, user) =>
   });
 
   test("a project dir that is missing, a file, or contains HOME is refused with the reason", async () => {
-    fx = await createLauncherFixture(user());
+    const fx = await fixtures.create(user());
     const missing = await launch(fx, ["--shell", path.join(fx.root, "nope"), "--", "-c", "true"]);
     expect(missing.exitCode).toBe(1);
     expect(String(missing.stderr)).toContain("does not exist");
@@ -70,7 +60,7 @@ describe.each(IDENTITIES)("claude-sandbox command line, as %s", (_name, user) =>
   });
 
   test("host system dirs and dirs holding host sockets are refused as project dirs, and nothing runs", async () => {
-    fx = await createLauncherFixture(user());
+    const fx = await fixtures.create(user());
     // An SSH agent socket dir inside a would-be project: binding the project would hand over the agent dir.
     const agentDir = path.join(fx.project, "ssh-agent-dir");
     await mkdir(agentDir);
@@ -92,7 +82,7 @@ describe.each(IDENTITIES)("claude-sandbox command line, as %s", (_name, user) =>
   });
 
   test("--enter without a live sandbox exits 1 and says how to start one; --stop says there is none", async () => {
-    fx = await createLauncherFixture(user());
+    const fx = await fixtures.create(user());
     const enter = await launch(fx, ["--enter", fx.project]);
     expect(enter.exitCode, describeRun(enter)).toBe(1);
     expect(String(enter.stderr)).toContain(`no live sandbox for ${fx.project}; start one with`);
@@ -102,7 +92,7 @@ describe.each(IDENTITIES)("claude-sandbox command line, as %s", (_name, user) =>
   });
 
   test("the state dir follows the seed's layout, is private, and detects a hash collision", async () => {
-    fx = await createLauncherFixture(user(), "my project!");
+    const fx = await fixtures.create(user(), "my project!");
     const r = await launch(fx, ["--no-network", "--shell", fx.project, "--", "-c", "true"]);
     expect(r.exitCode, describeRun(r)).toBe(0);
     // basename with unsafe characters replaced, then 12 hex of sha256(path + "\n")
@@ -127,7 +117,7 @@ describe.each(IDENTITIES)("claude-sandbox command line, as %s", (_name, user) =>
   });
 
   test("the user's tmux.conf edits are kept across launches", async () => {
-    fx = await createLauncherFixture(user());
+    const fx = await fixtures.create(user());
     const first = await launch(fx, ["--no-network", "--shell", fx.project, "--", "-c", "true"]);
     expect(first.exitCode, describeRun(first)).toBe(0);
     await writeFile(path.join(fx.state, "tmux.conf"), "set -g status-style bg=blue\n");
@@ -137,7 +127,7 @@ describe.each(IDENTITIES)("claude-sandbox command line, as %s", (_name, user) =>
   });
 
   test("a seccomp filter cached by another install is rebuilt, even when that cache looks newer", async () => {
-    fx = await createLauncherFixture(user());
+    const fx = await fixtures.create(user());
     // What an upgrade through Nix leaves: a cache from the old store path, newer than every file of the new one
     // (store files carry mtime 1). Here the stale cache is a filter that allows everything.
     const root = path.join(fx.stateHome, "claude-sandbox");

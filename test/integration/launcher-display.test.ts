@@ -1,26 +1,18 @@
 import { afterEach, describe, expect, test } from "vitest";
 import { startXvfb, type XDisplay } from "../helpers/sandbox-xvfb.js";
-import {
-  createLauncherFixture,
-  describeRun,
-  IDENTITIES,
-  type LauncherFixture,
-  launch,
-} from "./launcher-harness.js";
+import { describeRun, IDENTITIES, launch, useLauncherFixture } from "./launcher-harness.js";
 
 // The display: a sandbox gets its own X socket and that display's cookie, nothing of other displays.
 
-let fx: LauncherFixture | undefined;
+const fixtures = useLauncherFixture();
 const displays: XDisplay[] = [];
 afterEach(async () => {
   for (const d of displays.splice(0)) await d.stop();
-  await fx?.cleanup();
-  fx = undefined;
 });
 
 describe.each(IDENTITIES)("display forwarding, as %s", (_name, user) => {
   test("only this sandbox's X display and its cookie are inside; another display is out of reach", async () => {
-    fx = await createLauncherFixture(user());
+    const fx = await fixtures.create(user());
     const mine = await startXvfb(fx.user, fx.root);
     displays.push(mine);
     const other = await startXvfb(fx.user, fx.root);
@@ -46,7 +38,7 @@ describe.each(IDENTITIES)("display forwarding, as %s", (_name, user) => {
   }, 60_000);
 
   test("a DISPLAY whose socket is gone does not fail the launch (seed bug 30)", async () => {
-    fx = await createLauncherFixture(user());
+    const fx = await fixtures.create(user());
     const r = await launch(
       fx,
       ["--no-network", "--shell", fx.project, "--", "-c", 'echo ran; echo "$' + '{DISPLAY:-none}"'],

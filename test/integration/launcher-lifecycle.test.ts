@@ -1,11 +1,10 @@
 import { readdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import { execa } from "execa";
-import { afterEach, describe, expect, test } from "vitest";
+import { describe, expect, test } from "vitest";
 import { findProcesses, LAUNCHER, waitFor } from "../helpers/sandbox-launcher.js";
 import { userCommand } from "../helpers/sandbox-user.js";
 import {
-  createLauncherFixture,
   describeRun,
   IDENTITIES,
   installAgent,
@@ -14,21 +13,18 @@ import {
   launcherEnv,
   shellOut,
   startLive,
+  useLauncherFixture,
 } from "./launcher-harness.js";
 
 // One live sandbox per project: joining, --enter, --new, --stop, and --tmux.
 
-let fx: LauncherFixture | undefined;
-afterEach(async () => {
-  await fx?.cleanup();
-  fx = undefined;
-});
+const fixtures = useLauncherFixture();
 
 const PIDNS = "readlink /proc/self/ns/pid";
 
 describe.each(IDENTITIES)("per-project sandbox, as %s", (_name, user) => {
   test("--enter lands in the live sandbox: same pid namespace, its private /tmp, its processes", async () => {
-    fx = await createLauncherFixture(user());
+    const fx = await fixtures.create(user());
     const { live, marker } = await startLive(fx);
     const inside = await shellOut(
       fx,
@@ -47,7 +43,7 @@ describe.each(IDENTITIES)("per-project sandbox, as %s", (_name, user) => {
   });
 
   test("launching again joins the live sandbox; --new starts a separate one and leaves the registry alone", async () => {
-    fx = await createLauncherFixture(user());
+    const fx = await fixtures.create(user());
     const { live } = await startLive(fx);
     const joined = await launch(fx, ["--shell", fx.project, "--", "-c", PIDNS]);
     const again = await launch(fx, ["--shell", fx.project, "--", "-c", PIDNS]);
@@ -68,7 +64,7 @@ describe.each(IDENTITIES)("per-project sandbox, as %s", (_name, user) => {
     ["with network", [] as string[]],
     ["without network", ["--no-network"]],
   ])("simultaneous first launches found one sandbox and the others join it (%s)", async (_label, flags) => {
-    fx = await createLauncherFixture(user());
+    const fx = await fixtures.create(user());
     const f = fx;
     // Each prints its pid namespace at once and stays a while, so all three overlap.
     const runs = await Promise.all(
@@ -83,7 +79,7 @@ describe.each(IDENTITIES)("per-project sandbox, as %s", (_name, user) => {
   });
 
   test("--stop ends the whole sandbox, background children included, and the next launch starts fresh", async () => {
-    fx = await createLauncherFixture(user());
+    const fx = await fixtures.create(user());
     const { live } = await startLive(fx);
     // Children the payload does not wait for: they must not survive the stop (seed bug 29).
     const bg = await launch(fx, [
@@ -111,7 +107,7 @@ describe.each(IDENTITIES)("per-project sandbox, as %s", (_name, user) => {
   });
 
   test("a registry whose pid now belongs to another process is not taken for the sandbox", async () => {
-    fx = await createLauncherFixture(user());
+    const fx = await fixtures.create(user());
     const { live } = await startLive(fx, ["--no-network"]);
     const registry = await readFile(path.join(fx.state, "ns"), "utf8");
     await launch(fx, ["--stop", fx.project]);
@@ -132,7 +128,7 @@ describe.each(IDENTITIES)("per-project sandbox, as %s", (_name, user) => {
   });
 
   test("--tmux runs the agent in a tmux session, attachable with claude-sandbox --tmux (never a host tmux client); --stop ends it", async () => {
-    fx = await createLauncherFixture(user());
+    const fx = await fixtures.create(user());
     await installAgent(fx, path.join(fx.state, "local", "bin", "claude"));
     const r = await launch(fx, ["--tmux", fx.project, "--", "--sleep", "300"]);
     expect(r.exitCode, describeRun(r)).toBe(0);
@@ -173,7 +169,7 @@ describe.each(IDENTITIES)("per-project sandbox, as %s", (_name, user) => {
   });
 
   test("--die-with-parent ends the sandbox when the caller dies; without it the sandbox outlives the caller", async () => {
-    fx = await createLauncherFixture(user());
+    const fx = await fixtures.create(user());
     const f = fx;
     for (const [flags, survives] of [
       [["--die-with-parent"], false],

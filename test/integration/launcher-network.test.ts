@@ -3,27 +3,24 @@ import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, test } from "vitest";
 import { closeAll, type HostResource, startEgressPeer } from "../helpers/sandbox-host.js";
 import {
-  createLauncherFixture,
   describeRun,
   IDENTITIES,
-  type LauncherFixture,
   launch,
   shellOut,
   startLive,
+  useLauncherFixture,
 } from "./launcher-harness.js";
 
 // Network on: the outside is reachable through pasta, the host's loopback and its other addresses are not.
 // Network off: only `lo`. "Outside" is a peer in a network namespace of its own, joined to the host by a veth
 // pair (no internet needed): traffic to it leaves the sandbox through pasta like traffic to any remote host.
 
-let fx: LauncherFixture | undefined;
+const fixtures = useLauncherFixture();
 const cleanups: (() => Promise<void>)[] = [];
 const peers: HostResource[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
   await closeAll(peers.splice(0));
-  await fx?.cleanup();
-  fx = undefined;
 });
 
 async function serve(host: string): Promise<{ url: string }> {
@@ -53,7 +50,7 @@ const fetchScript = (url: string) => `curl -s --max-time 3 ${url} || echo unreac
 
 describe.each(IDENTITIES)("sandbox network, as %s", (_name, user) => {
   test("network on: an outside address answers; the host's 127.0.0.1 and its own other addresses do not", async () => {
-    fx = await createLauncherFixture(user());
+    const fx = await fixtures.create(user());
     const remote = await outside();
     const loopback = await serve("127.0.0.1");
     // A dev server on all addresses, asked for at the host's address on the link to the outside machine.
@@ -68,7 +65,7 @@ describe.each(IDENTITIES)("sandbox network, as %s", (_name, user) => {
   });
 
   test("--no-network: only lo exists, nothing answers, and a joined shell sees the same", async () => {
-    fx = await createLauncherFixture(user());
+    const fx = await fixtures.create(user());
     const remote = await outside();
     const probe = `ip -o link | awk -F': ' '{print $2}' | tr '\\n' ' '; echo; ${fetchScript(remote.url)}`;
     const r = await launch(fx, ["--no-network", "--shell", fx.project, "--", "-c", probe]);

@@ -1,28 +1,23 @@
 import { chown, lchown, mkdir, readFile, stat, symlink, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import path from "node:path";
-import { afterEach, describe, expect, test } from "vitest";
+import { describe, expect, test } from "vitest";
 import {
   agentRecord,
-  createLauncherFixture,
   describeRun,
   IDENTITIES,
   installAgent,
-  type LauncherFixture,
   launch,
+  useLauncherFixture,
 } from "./launcher-harness.js";
 
 // Running things inside: the agent with its args and environment, shell mode, the project, git's config.
 
-let fx: LauncherFixture | undefined;
-afterEach(async () => {
-  await fx?.cleanup();
-  fx = undefined;
-});
+const fixtures = useLauncherFixture();
 
 describe.each(IDENTITIES)("running inside the sandbox, as %s", (_name, user) => {
   test("shell mode runs one command with bash and returns its exit status and output", async () => {
-    fx = await createLauncherFixture(user());
+    const fx = await fixtures.create(user());
     for (const net of [["--no-network"], []]) {
       const r = await launch(fx, [
         ...net,
@@ -39,7 +34,7 @@ describe.each(IDENTITIES)("running inside the sandbox, as %s", (_name, user) => 
   });
 
   test("the project is writable at its real path and files land on the host as the user", async () => {
-    fx = await createLauncherFixture(user());
+    const fx = await fixtures.create(user());
     const r = await launch(fx, [
       "--no-network",
       "--shell",
@@ -58,7 +53,7 @@ describe.each(IDENTITIES)("running inside the sandbox, as %s", (_name, user) => 
   });
 
   test("the agent named claude runs on the sandbox PATH with the notices first, then the user's args", async () => {
-    fx = await createLauncherFixture(user());
+    const fx = await fixtures.create(user());
     // ~/.local/bin inside is the state dir's local/bin: a user-installed agent persists there.
     await installAgent(fx, path.join(fx.state, "local", "bin", "claude"));
     const r = await launch(
@@ -85,7 +80,7 @@ describe.each(IDENTITIES)("running inside the sandbox, as %s", (_name, user) => 
   });
 
   test("CLAUDE_SANDBOX_AGENT picks another agent by absolute path; only `claude` gets the notices", async () => {
-    fx = await createLauncherFixture(user());
+    const fx = await fixtures.create(user());
     const agent = path.join(fx.project, ".tools", "other-agent");
     await installAgent(fx, agent);
     const r = await launch(fx, ["--no-network", fx.project, "--", "hello"], {
@@ -102,7 +97,7 @@ describe.each(IDENTITIES)("running inside the sandbox, as %s", (_name, user) => 
   });
 
   test("git inside sees the user's git config; the config is read-only", async () => {
-    fx = await createLauncherFixture(user());
+    const fx = await fixtures.create(user());
     const gitconfig = path.join(fx.home, ".gitconfig");
     await writeFile(gitconfig, "[user]\n\tname = Sandbox Tester\n\temail = tester@example.invalid\n");
     await chown(gitconfig, fx.user.uid, fx.user.gid);
@@ -120,7 +115,7 @@ describe.each(IDENTITIES)("running inside the sandbox, as %s", (_name, user) => 
   });
 
   test("/etc has the spec's host files with their content, read-only; TLS certificates but no private keys", async () => {
-    fx = await createLauncherFixture(user());
+    const fx = await fixtures.create(user());
     const script = [
       "cat /etc/passwd; echo @@",
       "cat /etc/hosts; echo @@",
@@ -147,7 +142,7 @@ describe.each(IDENTITIES)("running inside the sandbox, as %s", (_name, user) => 
   });
 
   test("the environment is only the allowlist: host secrets are absent, GH_TOKEN only with --gh-token", async () => {
-    fx = await createLauncherFixture(user());
+    const fx = await fixtures.create(user());
     const env = { AWS_SECRET_ACCESS_KEY: "aws-secret-value", GH_TOKEN: "gh-secret", LC_TIME: "C.UTF-8" };
     const script = "env -0";
     const plain = await launch(fx, ["--no-network", "--shell", fx.project, "--", "-c", script], { env });
@@ -169,7 +164,7 @@ describe.each(IDENTITIES)("running inside the sandbox, as %s", (_name, user) => 
   });
 
   test("~/.claude persists read-write except its settings; ~/.claude.json is a copy", async () => {
-    fx = await createLauncherFixture(user());
+    const fx = await fixtures.create(user());
     const claude = path.join(fx.home, ".claude");
     await mkdir(claude);
     await writeFile(path.join(claude, "settings.json"), '{"theme":"dark"}\n');
@@ -198,7 +193,7 @@ describe.each(IDENTITIES)("running inside the sandbox, as %s", (_name, user) => 
   });
 
   test("~/.ssh: only config and known_hosts, keys only with --ssh-keys; the agent socket is forwarded", async () => {
-    fx = await createLauncherFixture(user());
+    const fx = await fixtures.create(user());
     const f = fx;
     const ssh = path.join(f.home, ".ssh");
     await mkdir(ssh, { mode: 0o700 });
@@ -240,7 +235,7 @@ describe.each(IDENTITIES)("running inside the sandbox, as %s", (_name, user) => 
   });
 
   test("the project's .git/hooks and .git/config are read-only, the rest of .git is not", async () => {
-    fx = await createLauncherFixture(user());
+    const fx = await fixtures.create(user());
     const init = await launch(fx, [
       "--no-network",
       "--shell",
@@ -267,7 +262,7 @@ describe.each(IDENTITIES)("running inside the sandbox, as %s", (_name, user) => 
     expect(await readFile(path.join(fx.project, ".git", "config"), "utf8")).not.toContain("fsmonitor");
   });
   test("a directory holding read-only paths cannot be renamed away and replaced (.git, submodules, hook dirs)", async () => {
-    fx = await createLauncherFixture(user());
+    const fx = await fixtures.create(user());
     const f = fx;
     const host = (cmd: string) => launch(f, ["--new", "--no-network", "--shell", f.project, "--", "-c", cmd]);
     // A repository with a submodule (its git dir under .git/modules, name with a slash), a project hook script
@@ -332,7 +327,7 @@ describe.each(IDENTITIES)("running inside the sandbox, as %s", (_name, user) => 
   });
 
   test("project paths kept read-only (.git/hooks, .claude, .mcp.json) never bind a symlink the sandbox planted", async () => {
-    fx = await createLauncherFixture(user());
+    const fx = await fixtures.create(user());
     // A private key outside the project, and links to it where the launcher binds project paths read-only:
     // following them on the host would hand the key to the sandbox.
     const keys = path.join(fx.home, ".ssh");
@@ -366,7 +361,7 @@ describe.each(IDENTITIES)("running inside the sandbox, as %s", (_name, user) => 
   });
 
   test("project .claude (settings, hooks) is read-only inside, and created empty when missing", async () => {
-    fx = await createLauncherFixture(user());
+    const fx = await fixtures.create(user());
     const r = await launch(fx, [
       "--new",
       "--no-network",

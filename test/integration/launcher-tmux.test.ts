@@ -1,10 +1,9 @@
 import path from "node:path";
 import { execa } from "execa";
-import { afterEach, describe, expect, test } from "vitest";
+import { describe, expect, test } from "vitest";
 import { LAUNCHER, waitFor } from "../helpers/sandbox-launcher.js";
 import { userCommand } from "../helpers/sandbox-user.js";
 import {
-  createLauncherFixture,
   describeRun,
   HOST_PATH,
   IDENTITIES,
@@ -12,23 +11,23 @@ import {
   type LauncherFixture,
   launch,
   shellOut,
+  useLauncherFixture,
 } from "./launcher-harness.js";
 
 // `claude-sandbox --tmux` from a real terminal: the terminal here is a pane of a tmux server the test owns
 // (standing in for the user's terminal emulator, which can be resized). The agent's tmux server is inside the
 // sandbox, and so must be the client attached to it.
 
-let fx: LauncherFixture | undefined;
 let terminal: string | undefined;
-afterEach(async () => {
-  if (fx && terminal) {
-    const [file, args] = userCommand(fx.user, "tmux", ["-S", terminal, "kill-server"]);
-    await execa(file, args, { reject: false });
-  }
-  if (fx) await launch(fx, ["--stop", fx.project]);
-  await fx?.cleanup();
-  fx = undefined;
-  terminal = undefined;
+const fixtures = useLauncherFixture({
+  beforeCleanup: async (fx) => {
+    if (terminal) {
+      const [file, args] = userCommand(fx.user, "tmux", ["-S", terminal, "kill-server"]);
+      await execa(file, args, { reject: false });
+    }
+    terminal = undefined;
+    await launch(fx, ["--stop", fx.project]);
+  },
 });
 
 const SESSION = "sandbox-project";
@@ -47,7 +46,7 @@ async function clientsInside(f: LauncherFixture): Promise<string[]> {
 describe.each(IDENTITIES)("--tmux from a terminal, as %s", (_name, user) => {
   for (const network of [false, true]) {
     test(`attaches with a client inside the sandbox that follows terminal resizes${network ? "" : " (--no-network)"}`, async () => {
-      fx = await createLauncherFixture(user());
+      const fx = await fixtures.create(user());
       const f = fx;
       await installAgent(f, path.join(f.state, "local", "bin", "claude"));
       // In the user's home: the fixture root is not writable for the unprivileged user.
