@@ -3,9 +3,9 @@ import path from "node:path";
 import { execa } from "execa";
 import { afterEach, describe, expect, test } from "vitest";
 import { startSessionBus } from "../helpers/sandbox-dbus.js";
-import { createSandboxFixture, type SandboxFixture } from "../helpers/sandbox-home.js";
+import { useSandboxFixture } from "../helpers/sandbox-fixture.js";
 import { closeAll, type HostResource } from "../helpers/sandbox-host.js";
-import { killStragglers, pathWithout } from "../helpers/sandbox-launcher.js";
+import { pathWithout } from "../helpers/sandbox-launcher.js";
 import { leaks, runProbe } from "../helpers/sandbox-probe.js";
 import { ensureTestUser, ROOT, type SandboxUser } from "../helpers/sandbox-user.js";
 import { startXvfb } from "../helpers/sandbox-xvfb.js";
@@ -27,19 +27,15 @@ const HIDDEN = [
   "org.gnome.Terminal",
 ];
 
-let fx: SandboxFixture | undefined;
+const fixtures = useSandboxFixture();
 const resources: (HostResource | undefined)[] = [];
 afterEach(async () => {
   await closeAll(resources.splice(0));
-  if (!fx) return;
-  await killStragglers(fx.root);
-  await fx.cleanup();
-  fx = undefined;
 });
 
 describe.each(users)("display and D-Bus, as %s", (_label, user) => {
   test("only its own X display and cookie, never another display's", async () => {
-    fx = await createSandboxFixture(user());
+    const fx = await fixtures.create(user());
     const own = await startXvfb(fx.owner, fx.outside, "640x480x24");
     resources.push({ close: own.stop });
     const other = await startXvfb(fx.owner, fx.outside, "640x480x24");
@@ -64,7 +60,7 @@ describe.each(users)("display and D-Bus, as %s", (_label, user) => {
   });
 
   test("on a host without xauth, still never another display's cookie", async () => {
-    fx = await createSandboxFixture(user());
+    const fx = await fixtures.create(user());
     const own = await startXvfb(fx.owner, fx.outside, "640x480x24");
     resources.push({ close: own.stop });
     const other = await startXvfb(fx.owner, fx.outside, "640x480x24");
@@ -88,7 +84,7 @@ describe.each(users)("display and D-Bus, as %s", (_label, user) => {
   });
 
   test("session bus: the Secret Service only", async () => {
-    fx = await createSandboxFixture(user());
+    const fx = await fixtures.create(user());
     const bus = await startSessionBus(fx.owner, fx.outside, [ALLOWED, ...HIDDEN]);
     resources.push({ close: bus.stop });
     const probe = await runProbe(
@@ -108,7 +104,7 @@ describe.each(users)("display and D-Bus, as %s", (_label, user) => {
   });
 
   test("on a host without xdg-dbus-proxy, no bus at all rather than an unfiltered one", async () => {
-    fx = await createSandboxFixture(user());
+    const fx = await fixtures.create(user());
     const bus = await startSessionBus(fx.owner, fx.outside, [ALLOWED, ...HIDDEN]);
     resources.push({ close: bus.stop });
     const bin = await pathWithout(fx.root, ["xdg-dbus-proxy"]);

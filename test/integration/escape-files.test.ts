@@ -1,17 +1,16 @@
 import { existsSync, readdirSync } from "node:fs";
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterEach, describe, expect, test } from "vitest";
+import { useSandboxFixture } from "../helpers/sandbox-fixture.js";
 import {
   chownTree,
   claudeProtectedPaths,
-  createSandboxFixture,
   diffSnapshots,
   type SandboxFixture,
   snapshotFiles,
   withoutPlaceholders,
 } from "../helpers/sandbox-home.js";
-import { killStragglers } from "../helpers/sandbox-launcher.js";
 import { leaks, type ProbeResult, runProbe } from "../helpers/sandbox-probe.js";
 import { ensureTestUser, ROOT, type SandboxUser } from "../helpers/sandbox-user.js";
 
@@ -24,21 +23,18 @@ const users: [string, () => SandboxUser][] = [
   ["unprivileged user", ensureTestUser],
 ];
 
-let fx: SandboxFixture | undefined;
+const fixtures = useSandboxFixture({
+  beforeCleanup: async (fx) => {
+    await Promise.all(
+      ["/tmp", "/usr", "/usr/local", "/etc"].map((d) =>
+        rm(path.join(d, `escape-${fx.token}`), { force: true }),
+      ),
+    );
+  },
+});
 const scratchFiles: string[] = [];
 afterEach(async () => {
-  const { rm } = await import("node:fs/promises");
   for (const p of scratchFiles.splice(0)) await rm(p, { force: true });
-  if (!fx) return;
-  await killStragglers(fx.root);
-  await fx.cleanup();
-  await Promise.all(
-    ["/tmp", "/usr", "/usr/local", "/etc"].map(async (d) => {
-      const { rm } = await import("node:fs/promises");
-      await rm(path.join(d, `escape-${fx?.token}`), { force: true });
-    }),
-  );
-  fx = undefined;
 });
 
 function hostEntries(dir: string): string[] {
@@ -134,7 +130,7 @@ async function hostView(f: SandboxFixture) {
 
 describe.each(users)("files, as %s", (_label, user) => {
   test("cannot read host files, keys or other users' homes, nor change anything outside the project", async () => {
-    fx = await createSandboxFixture(user());
+    const fx = await fixtures.create(user());
     const config = await filesConfig(fx);
     const before = await hostView(fx);
     const probe = await runProbe(fx, ["--new", "--no-network"], config, ["files", "writes", "claude", "env"]);
@@ -157,7 +153,7 @@ describe.each(users)("files, as %s", (_label, user) => {
   });
 
   test("~/.claude stays writable for sessions while its config is read-only", async () => {
-    fx = await createSandboxFixture(user());
+    const fx = await fixtures.create(user());
     const probe = await runProbe(fx, ["--new", "--no-network"], {}, ["claude"]);
     const protectedAttempts = probe.results.filter((r) => r.name.startsWith("claude-"));
     expect(protectedAttempts.length, probe.describe()).toBeGreaterThanOrEqual(14);
@@ -169,7 +165,7 @@ describe.each(users)("files, as %s", (_label, user) => {
   });
 
   test("private SSH keys are readable only with --ssh-keys", async () => {
-    fx = await createSandboxFixture(user());
+    const fx = await fixtures.create(user());
     const without = await runProbe(fx, ["--new", "--no-network"], {}, ["files"]);
     expect(without.byName("read-ssh-private-key").blocked, without.describe()).toBe(true);
     const withKeys = await runProbe(fx, ["--new", "--no-network", "--ssh-keys"], {}, ["files"]);
@@ -177,7 +173,7 @@ describe.each(users)("files, as %s", (_label, user) => {
   });
 
   test("GH_TOKEN and GITHUB_TOKEN cross only with --gh-token; other secrets never", async () => {
-    fx = await createSandboxFixture(user());
+    const fx = await fixtures.create(user());
     const without = await runProbe(fx, ["--new", "--no-network"], {}, ["env"]);
     expect(without.byName("env-gh-token").blocked, without.describe()).toBe(true);
     const withToken = await runProbe(fx, ["--new", "--no-network", "--gh-token"], {}, ["env"]);

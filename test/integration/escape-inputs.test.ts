@@ -2,14 +2,8 @@ import { existsSync } from "node:fs";
 import { chown, mkdir, rm } from "node:fs/promises";
 import path from "node:path";
 import { afterEach, describe, expect, test } from "vitest";
-import { createSandboxFixture, type SandboxFixture } from "../helpers/sandbox-home.js";
-import {
-  describeRun,
-  findProcesses,
-  killStragglers,
-  runLauncher,
-  waitFor,
-} from "../helpers/sandbox-launcher.js";
+import { useSandboxFixture } from "../helpers/sandbox-fixture.js";
+import { describeRun, findProcesses, runLauncher, waitFor } from "../helpers/sandbox-launcher.js";
 import { ensureTestUser, ROOT, type SandboxUser } from "../helpers/sandbox-user.js";
 
 // Hostile names: a project directory (or agent argument) full of shell syntax must be treated as data
@@ -20,20 +14,16 @@ const users: [string, () => SandboxUser][] = [
   ["unprivileged user", ensureTestUser],
 ];
 
-let fx: SandboxFixture | undefined;
+const fixtures = useSandboxFixture();
 let pwned: string | undefined;
 afterEach(async () => {
   if (pwned) await rm(pwned, { force: true });
   pwned = undefined;
-  if (!fx) return;
-  await killStragglers(fx.root);
-  await fx.cleanup();
-  fx = undefined;
 });
 
 describe.each(users)("hostile input, as %s", (_label, user) => {
   test("a project dir named with shell syntax is data, not code", async () => {
-    fx = await createSandboxFixture(user());
+    const fx = await fixtures.create(user());
     // No "/" in a file name, so the payload touches a relative path: wherever it runs, find() below sees it.
     const mark = `pwned-${fx.token}`;
     pwned = path.join("/tmp", mark);
@@ -101,7 +91,7 @@ describe.each(users)("hostile input, as %s", (_label, user) => {
   });
 
   test("a project dir inside a protected host path does not unprotect it", async () => {
-    fx = await createSandboxFixture(user());
+    const fx = await fixtures.create(user());
     const f = fx;
     const home = f.home;
     // The attack from inside, whatever the project dir is: read the key, change config that runs on the host.
@@ -143,7 +133,7 @@ describe.each(users)("hostile input, as %s", (_label, user) => {
   });
 
   test("project config that the host's claude would run (.claude/settings*.json, its hook scripts) is read-only inside", async () => {
-    fx = await createSandboxFixture(user());
+    const fx = await fixtures.create(user());
     const f = fx;
     // A project with committed Claude settings that run a hook script from the repo.
     const { mkdir: mk, writeFile: wf, chown: ch } = await import("node:fs/promises");

@@ -2,12 +2,12 @@ import { existsSync } from "node:fs";
 import { chmod, chown, lstat, readFile, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { execa } from "execa";
-import { afterEach, describe, expect, test } from "vitest";
-import { createSandboxFixture, type SandboxFixture } from "../helpers/sandbox-home.js";
+import { describe, expect, test } from "vitest";
+import { useSandboxFixture } from "../helpers/sandbox-fixture.js";
+import type { SandboxFixture } from "../helpers/sandbox-home.js";
 import {
   describeRun,
   findProcesses,
-  killStragglers,
   LAUNCHER,
   launcherEnv,
   runLauncher,
@@ -24,13 +24,7 @@ const users: [string, () => SandboxUser][] = [
   ["unprivileged user", ensureTestUser],
 ];
 
-let fx: SandboxFixture | undefined;
-afterEach(async () => {
-  if (!fx) return;
-  await killStragglers(fx.root);
-  await fx.cleanup();
-  fx = undefined;
-});
+const fixtures = useSandboxFixture();
 
 /** pid and the start of the command line of each process, for failure messages. */
 function brief(ps: { pid: number; cmdline: string }[]): string {
@@ -48,7 +42,7 @@ async function sleepers(marker: string) {
 
 describe.each(users)("lifecycle, as %s", (_label, user) => {
   test("the project is writable, git sees its config, CLAUDE_SANDBOX=1, /tmp is private", async () => {
-    fx = await createSandboxFixture(user());
+    const fx = await fixtures.create(user());
     const script = [
       'echo written > "$1/from-inside.txt"',
       'printf "git=%s\\n" "$(git config user.name)"',
@@ -92,7 +86,7 @@ describe.each(users)("lifecycle, as %s", (_label, user) => {
   });
 
   test("the agent runs with its arguments, from CLAUDE_SANDBOX_AGENT", async () => {
-    fx = await createSandboxFixture(user());
+    const fx = await fixtures.create(user());
     const agent = path.join(fx.project, "fixture-agent");
     await writeFile(agent, '#!/bin/bash\nprintf "%s\\n" "$@" > "$(dirname "$0")/agent-args"\n');
     await chmod(agent, 0o755);
@@ -107,7 +101,7 @@ describe.each(users)("lifecycle, as %s", (_label, user) => {
   });
 
   test("default agent is claude, given the sandbox notice and then the user's args; ~/.local/bin persists", async () => {
-    fx = await createSandboxFixture(user());
+    const fx = await fixtures.create(user());
     // Install a fake `claude` the way an agent would install a tool: into ~/.local/bin, from inside.
     const install = [
       'mkdir -p "$HOME/.local/bin"',
@@ -126,7 +120,7 @@ describe.each(users)("lifecycle, as %s", (_label, user) => {
   });
 
   test("SSH works through the forwarded agent socket, without the key file", async () => {
-    fx = await createSandboxFixture(user());
+    const fx = await fixtures.create(user());
     const f = fx;
     const key = path.join(f.outside, "agent-key");
     await execa("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", `csbx-${f.token}`, "-f", key]);
@@ -154,13 +148,13 @@ describe.each(users)("lifecycle, as %s", (_label, user) => {
   });
 
   test("the agent's exit status is the launcher's", async () => {
-    fx = await createSandboxFixture(user());
+    const fx = await fixtures.create(user());
     const r = await runLauncher(fx, ["--new", "--no-network", "--shell", fx.project, "--", "-c", "exit 37"]);
     expect(r.exitCode, describeRun(r)).toBe(37);
   });
 
   test("--enter lands in the same sandbox; --stop leaves no process", async () => {
-    fx = await createSandboxFixture(user());
+    const fx = await fixtures.create(user());
     const f = fx;
     const marker = sleepMarker();
     // Background children and a setsid'd grandchild: --stop must end them all, not just the first pid.
@@ -199,7 +193,7 @@ describe.each(users)("lifecycle, as %s", (_label, user) => {
   });
 
   test("with network, --stop also ends the network helper", async () => {
-    fx = await createSandboxFixture(user());
+    const fx = await fixtures.create(user());
     const f = fx;
     const marker = sleepMarker();
     const live = runLauncher(f, ["--shell", f.project, "--", "-c", `exec sleep ${marker}`], {
@@ -222,7 +216,7 @@ describe.each(users)("lifecycle, as %s", (_label, user) => {
 
   for (const network of [false, true]) {
     test(`--die-with-parent${network ? "" : " --no-network"}: the sandbox ends when its caller is killed`, async () => {
-      fx = await createSandboxFixture(user());
+      const fx = await fixtures.create(user());
       const f = fx;
       const marker = sleepMarker();
       // The caller is a bash that does not exec the launcher, like a manager process that spawned it.
@@ -238,7 +232,7 @@ describe.each(users)("lifecycle, as %s", (_label, user) => {
   }
 
   test("concurrent first launches in a fresh HOME all start", async () => {
-    fx = await createSandboxFixture(user());
+    const fx = await fixtures.create(user());
     const f = fx;
     const runs = await Promise.all(
       [1, 2, 3].map(() =>

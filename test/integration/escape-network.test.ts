@@ -1,7 +1,8 @@
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { afterEach, describe, expect, test } from "vitest";
-import { createSandboxFixture, type SandboxFixture } from "../helpers/sandbox-home.js";
+import { useSandboxFixture } from "../helpers/sandbox-fixture.js";
+import type { SandboxFixture } from "../helpers/sandbox-home.js";
 import {
   closeAll,
   type HostResource,
@@ -14,7 +15,6 @@ import {
 import {
   describeRun,
   findProcesses,
-  killStragglers,
   pathWithout,
   runLauncher,
   waitFor,
@@ -44,14 +44,10 @@ const WELL_KNOWN_SOCKETS = [
   "/run/user/1000/bus",
 ];
 
-let fx: SandboxFixture | undefined;
+const fixtures = useSandboxFixture();
 const resources: HostResource[] = [];
 afterEach(async () => {
   await closeAll(resources.splice(0));
-  if (!fx) return;
-  await killStragglers(fx.root);
-  await fx.cleanup();
-  fx = undefined;
 });
 
 async function track<T extends HostResource>(r: Promise<T>): Promise<T> {
@@ -116,7 +112,7 @@ async function hostTargets(f: SandboxFixture) {
 
 describe.each(users)("network, as %s", (_label, user) => {
   test("--no-network: loopback only, no route, nothing on the host reachable", async () => {
-    fx = await createSandboxFixture(user());
+    const fx = await fixtures.create(user());
     const t = await hostTargets(fx);
     const cfg = {
       httpTargets: [...t.config.loopbackTargets, ...t.config.hostAnyTargets, t.config.egressTarget],
@@ -133,7 +129,7 @@ describe.each(users)("network, as %s", (_label, user) => {
   });
 
   test("network on: outside reachable; host loopback, the host's other addresses and host sockets not", async () => {
-    fx = await createSandboxFixture(user());
+    const fx = await fixtures.create(user());
     const t = await hostTargets(fx);
     expect(t.config.hostAnyTargets.map((h) => h.host)).toContain(t.peer.hostAddress);
     const cfg = {
@@ -156,7 +152,7 @@ describe.each(users)("network, as %s", (_label, user) => {
   });
 
   test("--enter joins the sandbox's network namespace: no network there either", async () => {
-    fx = await createSandboxFixture(user());
+    const fx = await fixtures.create(user());
     const f = fx;
     const t = await hostTargets(f);
     // A live, registered sandbox without network, kept alive by its shell.
@@ -214,7 +210,7 @@ describe.each(users)("network, as %s", (_label, user) => {
   });
 
   test("without iproute2 to shut the host's other addresses out, a sandbox with network does not start", async () => {
-    fx = await createSandboxFixture(user());
+    const fx = await fixtures.create(user());
     const bin = await pathWithout(fx.root, ["ip"]);
     const run = await runLauncher(fx, ["--new", "--shell", fx.project, "--", "-c", "echo started"], {
       env: { PATH: bin },
@@ -233,7 +229,7 @@ describe.each(users)("network, as %s", (_label, user) => {
   });
 
   test("on a host without pasta or slirp4netns, a sandbox with network never falls back to the host's", async () => {
-    fx = await createSandboxFixture(user());
+    const fx = await fixtures.create(user());
     const t = await hostTargets(fx);
     const cfg = {
       httpTargets: t.config.loopbackTargets,

@@ -2,9 +2,9 @@ import { existsSync, readFileSync } from "node:fs";
 import { rm, stat } from "node:fs/promises";
 import path from "node:path";
 import { afterEach, describe, expect, test } from "vitest";
-import { createSandboxFixture, type SandboxFixture } from "../helpers/sandbox-home.js";
+import { useSandboxFixture } from "../helpers/sandbox-fixture.js";
 import { type HostProcess, startHostSleeper } from "../helpers/sandbox-host.js";
-import { describeRun, killStragglers, runLauncher } from "../helpers/sandbox-launcher.js";
+import { describeRun, runLauncher } from "../helpers/sandbox-launcher.js";
 import { leaks, runProbe } from "../helpers/sandbox-probe.js";
 import { ensureTestUser, ROOT, type SandboxUser } from "../helpers/sandbox-user.js";
 
@@ -17,16 +17,15 @@ const users: [string, () => SandboxUser][] = [
   ["unprivileged user", ensureTestUser],
 ];
 
-let fx: SandboxFixture | undefined;
+const fixtures = useSandboxFixture({
+  beforeCleanup: async (fx) => {
+    await rm(`/usr/.escape-${fx.token}`, { force: true });
+  },
+});
 let sleeper: HostProcess | undefined;
 afterEach(async () => {
   await sleeper?.close();
   sleeper = undefined;
-  if (!fx) return;
-  await killStragglers(fx.root);
-  await rm(`/usr/.escape-${fx.token}`, { force: true });
-  await fx.cleanup();
-  fx = undefined;
 });
 
 function diskNumbers(): { diskMajor: number; diskMinor: number; rawDisks: string[] } {
@@ -42,7 +41,7 @@ function diskNumbers(): { diskMajor: number; diskMinor: number; rawDisks: string
 
 describe.each(users)("processes and privilege, as %s", (_label, user) => {
   test("cannot see, signal, trace or read a host process", async () => {
-    fx = await createSandboxFixture(user());
+    const fx = await fixtures.create(user());
     sleeper = await startHostSleeper(fx.envSecret);
     const probe = await runProbe(
       fx,
@@ -57,7 +56,7 @@ describe.each(users)("processes and privilege, as %s", (_label, user) => {
   });
 
   test("kill -KILL -1 inside reaches only the sandbox's own processes", async () => {
-    fx = await createSandboxFixture(user());
+    const fx = await fixtures.create(user());
     sleeper = await startHostSleeper(fx.envSecret);
     // The broadest signal a process can send: everything it is allowed to signal. Outside a pid namespace,
     // for root, that is every process on the host.
@@ -76,7 +75,7 @@ describe.each(users)("processes and privilege, as %s", (_label, user) => {
   });
 
   test("holds no capability over the host: mounts, /usr, devices, kernel knobs, setuid files", async () => {
-    fx = await createSandboxFixture(user());
+    const fx = await fixtures.create(user());
     const probe = await runProbe(fx, ["--new", "--no-network"], diskNumbers(), ["caps"]);
     const attempts = probe.results.filter((r) => r.name !== "probe-done");
     expect(attempts.length, probe.describe()).toBeGreaterThanOrEqual(10);

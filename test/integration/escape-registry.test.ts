@@ -2,15 +2,10 @@ import { readdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { execa } from "execa";
 import { afterEach, describe, expect, test } from "vitest";
-import { createSandboxFixture, type SandboxFixture } from "../helpers/sandbox-home.js";
+import { useSandboxFixture } from "../helpers/sandbox-fixture.js";
+import type { SandboxFixture } from "../helpers/sandbox-home.js";
 import type { HostProcess } from "../helpers/sandbox-host.js";
-import {
-  describeRun,
-  findProcesses,
-  killStragglers,
-  runLauncher,
-  waitFor,
-} from "../helpers/sandbox-launcher.js";
+import { describeRun, findProcesses, runLauncher, waitFor } from "../helpers/sandbox-launcher.js";
 import { ensureTestUser, ROOT, type SandboxUser } from "../helpers/sandbox-user.js";
 
 // The per-project registry names the live sandbox by pid. If that sandbox dies and its pid is reused by an
@@ -23,15 +18,11 @@ const users: [string, () => SandboxUser][] = [
   ["unprivileged user", ensureTestUser],
 ];
 
-let fx: SandboxFixture | undefined;
+const fixtures = useSandboxFixture();
 let sleeper: HostProcess | undefined;
 afterEach(async () => {
   await sleeper?.close();
   sleeper = undefined;
-  if (!fx) return;
-  await killStragglers(fx.root);
-  await fx.cleanup();
-  fx = undefined;
 });
 
 async function startHostParent(): Promise<HostProcess> {
@@ -72,7 +63,7 @@ async function startTime(pid: number): Promise<string> {
 
 describe.each(users)("registry, as %s", (_label, user) => {
   test("a stale registry whose pid now belongs to a host process is neither joined nor stopped", async () => {
-    fx = await createSandboxFixture(user());
+    const fx = await fixtures.create(user());
     const f = fx;
     const marker = `300.${Math.floor(Math.random() * 1e9)}`;
     const live = runLauncher(f, ["--no-network", "--shell", f.project, "--", "-c", `sleep ${marker}`], {

@@ -2,12 +2,11 @@ import { existsSync } from "node:fs";
 import { chmod, chown, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { execa } from "execa";
-import { afterEach, describe, expect, test } from "vitest";
-import { createSandboxFixture, type SandboxFixture } from "../helpers/sandbox-home.js";
+import { describe, expect, test } from "vitest";
+import { useSandboxFixture } from "../helpers/sandbox-fixture.js";
 import {
   describeRun,
   findProcesses,
-  killStragglers,
   LAUNCHER,
   launcherEnv,
   REPO,
@@ -28,18 +27,15 @@ const users: [string, () => SandboxUser][] = [
   ["root", () => ROOT],
 ];
 
-let fx: SandboxFixture | undefined;
-afterEach(async () => {
-  if (!fx) return;
-  await runLauncher(fx, ["--stop", fx.project]);
-  await killStragglers(fx.root);
-  await fx.cleanup();
-  fx = undefined;
+const fixtures = useSandboxFixture({
+  beforeCleanup: async (fx) => {
+    await runLauncher(fx, ["--stop", fx.project]);
+  },
 });
 
 describe.each(users)("tmux attach, as %s", (_label, user) => {
   test("an agent that owns the tmux server cannot make the attached client run a host command", async () => {
-    fx = await createSandboxFixture(user());
+    const fx = await fixtures.create(user());
     const pwned = path.join(fx.outside, `pwned-${fx.token}`);
     const agent = path.join(fx.project, "evil-agent");
     // Waits for a client to attach, then tells every client to detach and exec a command.
@@ -76,7 +72,7 @@ describe.each(users)("tmux attach, as %s", (_label, user) => {
   });
 
   test("--stop ends the agent's tmux server and lets the attached client go", async () => {
-    fx = await createSandboxFixture(user());
+    const fx = await fixtures.create(user());
     const f = fx;
     const marker = `300.${Math.floor(Math.random() * 1e9)}`;
     const agent = path.join(f.project, "sleepy-agent");

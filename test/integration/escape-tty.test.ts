@@ -1,11 +1,11 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { execa } from "execa";
-import { afterEach, describe, expect, test } from "vitest";
-import { createSandboxFixture, type SandboxFixture } from "../helpers/sandbox-home.js";
+import { describe, expect, test } from "vitest";
+import { useSandboxFixture } from "../helpers/sandbox-fixture.js";
+import type { SandboxFixture } from "../helpers/sandbox-home.js";
 import {
   findProcesses,
-  killStragglers,
   LAUNCHER,
   launcherEnv,
   REPO,
@@ -26,13 +26,7 @@ const users: [string, () => SandboxUser][] = [
   ["unprivileged user", ensureTestUser],
 ];
 
-let fx: SandboxFixture | undefined;
-afterEach(async () => {
-  if (!fx) return;
-  await killStragglers(fx.root);
-  await fx.cleanup();
-  fx = undefined;
-});
+const fixtures = useSandboxFixture();
 
 function legacyTiocstiAllowed(): boolean {
   try {
@@ -55,7 +49,7 @@ async function onPty(fx: SandboxFixture, argv: string[]) {
 
 describe.each(users)("terminal injection, as %s", (_label, user) => {
   test("control: without a sandbox the harness sees TIOCSTI reach the outer shell", async () => {
-    fx = await createSandboxFixture(user());
+    const fx = await fixtures.create(user());
     const payload = `echo INJECTED-${fx.token}\n`;
     const bashArgs = await installProbe(fx, { tiocstiPayload: payload }, ["tty"], "tty-control");
     const r = await onPty(fx, ["/bin/bash", ...bashArgs]);
@@ -73,7 +67,7 @@ describe.each(users)("terminal injection, as %s", (_label, user) => {
   });
 
   test("a sandbox cannot push input into the caller's terminal", async () => {
-    fx = await createSandboxFixture(user());
+    const fx = await fixtures.create(user());
     const payload = `echo INJECTED-${fx.token}\n`;
     const bashArgs = await installProbe(fx, { tiocstiPayload: payload }, ["tty"], "tty");
     const r = await onPty(fx, [LAUNCHER, "--new", "--no-network", "--shell", fx.project, "--", ...bashArgs]);
@@ -86,7 +80,7 @@ describe.each(users)("terminal injection, as %s", (_label, user) => {
   });
 
   test("nor can a shell joined with --enter (e.g. run from a ~/.bashrc the agent planted)", async () => {
-    fx = await createSandboxFixture(user());
+    const fx = await fixtures.create(user());
     const f = fx;
     const payload = `echo INJECTED-${f.token}\n`;
     const bashArgs = await installProbe(f, { tiocstiPayload: payload }, ["tty"], "tty-enter");
