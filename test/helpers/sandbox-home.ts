@@ -2,7 +2,9 @@ import { createHash, randomBytes } from "node:crypto";
 import { chmod, chown, lstat, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { killStragglers } from "./sandbox-launcher.js";
 import type { SandboxUser } from "./sandbox-user.js";
+import { type Fixtures, type FixturesOptions, useFixtures } from "./use-fixtures.js";
 
 /** A temp HOME full of planted secrets, a project dir, and a dir outside every mount, owned by one user. */
 export interface SandboxFixture {
@@ -127,6 +129,17 @@ export async function createSandboxFixture(owner: SandboxUser): Promise<SandboxF
     guarded,
     cleanup: () => rm(root, { recursive: true, force: true, maxRetries: 3 }),
   };
+}
+
+/** Hands out sandbox fixtures; after the test that made one, what still runs under it is killed and it is removed. */
+export function useSandboxFixture(
+  options: FixturesOptions<SandboxFixture> = {},
+): Fixtures<Parameters<typeof createSandboxFixture>, SandboxFixture> {
+  const cleanup = async (fx: SandboxFixture) => {
+    await killStragglers(fx.root);
+    await fx.cleanup();
+  };
+  return useFixtures(createSandboxFixture, cleanup, options);
 }
 
 async function walk(p: string, out: Map<string, string>): Promise<void> {

@@ -3,7 +3,7 @@ import path from "node:path";
 import { execa } from "execa";
 import { afterEach, describe, expect, test } from "vitest";
 import { startSessionBus } from "../helpers/sandbox-dbus.js";
-import { useSandboxFixture } from "../helpers/sandbox-fixture.js";
+import { useSandboxFixture } from "../helpers/sandbox-home.js";
 import { closeAll, type HostResource } from "../helpers/sandbox-host.js";
 import { pathWithout } from "../helpers/sandbox-launcher.js";
 import { leaks, runProbe } from "../helpers/sandbox-probe.js";

@@ -2,13 +2,13 @@ import { existsSync, readdirSync } from "node:fs";
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterEach, describe, expect, test } from "vitest";
-import { useSandboxFixture } from "../helpers/sandbox-fixture.js";
 import {
   chownTree,
   claudeProtectedPaths,
   diffSnapshots,
   type SandboxFixture,
   snapshotFiles,
+  useSandboxFixture,
   withoutPlaceholders,
 } from "../helpers/sandbox-home.js";
 import { leaks, type ProbeResult, runProbe } from "../helpers/sandbox-probe.js";

@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { chown, mkdir, rm } from "node:fs/promises";
 import path from "node:path";
 import { afterEach, describe, expect, test } from "vitest";
-import { useSandboxFixture } from "../helpers/sandbox-fixture.js";
+import { useSandboxFixture } from "../helpers/sandbox-home.js";
 import { describeRun, findProcesses, runLauncher, waitFor } from "../helpers/sandbox-launcher.js";
 import { ensureTestUser, ROOT, type SandboxUser } from "../helpers/sandbox-user.js";
 

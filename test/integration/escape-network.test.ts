@@ -1,8 +1,7 @@
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { afterEach, describe, expect, test } from "vitest";
-import { useSandboxFixture } from "../helpers/sandbox-fixture.js";
-import type { SandboxFixture } from "../helpers/sandbox-home.js";
+import { type SandboxFixture, useSandboxFixture } from "../helpers/sandbox-home.js";
 import {
   closeAll,
   type HostResource,

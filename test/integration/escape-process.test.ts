@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { rm, stat } from "node:fs/promises";
 import path from "node:path";
 import { afterEach, describe, expect, test } from "vitest";
-import { useSandboxFixture } from "../helpers/sandbox-fixture.js";
+import { useSandboxFixture } from "../helpers/sandbox-home.js";
 import { type HostProcess, startHostSleeper } from "../helpers/sandbox-host.js";
 import { describeRun, runLauncher } from "../helpers/sandbox-launcher.js";
 import { leaks, runProbe } from "../helpers/sandbox-probe.js";

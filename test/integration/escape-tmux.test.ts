@@ -3,7 +3,7 @@ import { chmod, chown, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { execa } from "execa";
 import { describe, expect, test } from "vitest";
-import { useSandboxFixture } from "../helpers/sandbox-fixture.js";
+import { useSandboxFixture } from "../helpers/sandbox-home.js";
 import {
   describeRun,
   findProcesses,

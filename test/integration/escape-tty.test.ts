@@ -2,8 +2,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { execa } from "execa";
 import { describe, expect, test } from "vitest";
-import { useSandboxFixture } from "../helpers/sandbox-fixture.js";
-import type { SandboxFixture } from "../helpers/sandbox-home.js";
+import { type SandboxFixture, useSandboxFixture } from "../helpers/sandbox-home.js";
 import {
   findProcesses,
   LAUNCHER,

@@ -2,9 +2,9 @@ import { createHash } from "node:crypto";
 import { chmod, chown, copyFile, mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
 import path from "node:path";
 import { execa, type Result } from "execa";
-import { afterEach } from "vitest";
 import { findProcesses, killStragglers, LAUNCHER, REPO, waitFor } from "../helpers/sandbox-launcher.js";
 import { ensureTestUser, ROOT, type SandboxUser, userCommand } from "../helpers/sandbox-user.js";
+import { type Fixtures, type FixturesOptions, useFixtures } from "../helpers/use-fixtures.js";
 
 /** Both identities the launcher must work for: root (a manager, CI) and an ordinary user. */
 export const IDENTITIES: [string, () => SandboxUser][] = [
@@ -58,39 +58,11 @@ export async function createLauncherFixture(
   };
 }
 
-export interface LauncherFixtures {
-  /** Creates a fixture for `user`; it is removed after the test. */
-  create(user: SandboxUser, projectName?: string): Promise<LauncherFixture>;
-}
-
-export interface LauncherFixturesOptions {
-  /** Per fixture, after its test and before its processes are killed and its dirs removed. */
-  beforeCleanup?: (fx: LauncherFixture) => Promise<void>;
-}
-
-/**
- * Registers the afterEach that cleans up the fixtures a test created. A file's own afterEach registered after this
- * call runs first (Vitest runs after-hooks last-registered first), so it can stop what it started beside a fixture
- * while the fixture still exists.
- */
-export function useLauncherFixture(options: LauncherFixturesOptions = {}): LauncherFixtures {
-  const made: LauncherFixture[] = [];
-  afterEach(async () => {
-    for (const fx of made.splice(0).reverse()) {
-      try {
-        await options.beforeCleanup?.(fx);
-      } finally {
-        await fx.cleanup();
-      }
-    }
-  });
-  return {
-    async create(user, projectName) {
-      const fx = await createLauncherFixture(user, projectName);
-      made.push(fx);
-      return fx;
-    },
-  };
+/** Hands out launcher fixtures, each removed after the test that made it. */
+export function useLauncherFixture(
+  options: FixturesOptions<LauncherFixture> = {},
+): Fixtures<Parameters<typeof createLauncherFixture>, LauncherFixture> {
+  return useFixtures(createLauncherFixture, (fx) => fx.cleanup(), options);
 }
 
 /** <state home>/claude-sandbox/projects/<basename>-<12 hex of sha256(path + "\n")>, as the seed. */
