@@ -17,9 +17,10 @@ type TailLogsResponseInit = MessageInitShape<typeof TailLogsResponseSchema>;
 /**
  * Once a tail has ended, how long its HTTP response may go without progress before it is cut. A client that
  * stopped reading (LogEnd TOO_SLOW is the usual case) would otherwise hold the response open until it
- * disconnects; one that still reads gets its last chunks and the end. Well above a loaded machine's pause.
+ * disconnects; one that still reads gets its last chunks and the end. Generous: a client cut off early in a long
+ * burst may only come back to read once the burst is over, which on a loaded machine takes several seconds.
  */
-export const TAIL_END_GRACE_MS = 5_000;
+export const TAIL_END_GRACE_MS = 10_000;
 
 export interface TailLogsDeps {
   manager: SandboxManager;
