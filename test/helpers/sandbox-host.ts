@@ -201,13 +201,27 @@ export async function startEgressPeer(): Promise<EgressPeer> {
   };
 }
 
-/** The host's non-loopback IPv4 addresses and default gateway (from /proc/net/route). */
-export async function hostAddresses(): Promise<{ addresses: string[]; gateway: string | undefined }> {
+/**
+ * The host's non-loopback addresses and IPv4 default gateway (from /proc/net/route). IPv6 link-local addresses
+ * come as `fe80::…%*`: the probe tries them through every interface the sandbox has.
+ */
+export async function hostAddresses(): Promise<{
+  addresses: string[];
+  addresses6: string[];
+  gateway: string | undefined;
+}> {
   const { networkInterfaces } = await import("node:os");
-  const addresses = Object.values(networkInterfaces())
+  const external = Object.values(networkInterfaces())
     .flat()
-    .filter((a) => a !== undefined && a.family === "IPv4" && !a.internal)
-    .map((a) => (a as { address: string }).address);
+    .filter((a) => a !== undefined && !a.internal) as { address: string; family: string }[];
+  const addresses = external.filter((a) => a.family === "IPv4").map((a) => a.address);
+  const addresses6 = [
+    ...new Set(
+      external
+        .filter((a) => a.family === "IPv6")
+        .map((a) => (a.address.toLowerCase().startsWith("fe80:") ? `${a.address}%*` : a.address)),
+    ),
+  ];
   const { readFile } = await import("node:fs/promises");
   const route = await readFile("/proc/net/route", "utf8");
   let gateway: string | undefined;
@@ -218,7 +232,7 @@ export async function hostAddresses(): Promise<{ addresses: string[]; gateway: s
       gateway = [g[3], g[2], g[1], g[0]].join(".");
     }
   }
-  return { addresses, gateway };
+  return { addresses, addresses6, gateway };
 }
 
 /** Closes everything, continuing past failures so one bad close cannot leak the rest. */

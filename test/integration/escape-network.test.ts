@@ -63,6 +63,7 @@ async function hostTargets(f: SandboxFixture) {
   const loopback = await track(startHttpServer("127.0.0.1"));
   const loopback6 = await track(startHttpServer("::1"));
   const any = await track(startHttpServer("0.0.0.0"));
+  const any6 = await track(startHttpServer("::"));
   const peer = await track(startEgressPeer());
   const udpLoopback = await track(startUdpListener("127.0.0.1"));
   const managerSocket = `/tmp/csbx-manager-${f.token}.sock`;
@@ -70,7 +71,7 @@ async function hostTargets(f: SandboxFixture) {
   const outsideSocket = path.join(f.outside, "api.sock");
   await track(startUnixServer(outsideSocket));
   await track(startUnixServer(`csbx-escape-${f.token}`, true));
-  const { addresses, gateway } = await hostAddresses();
+  const { addresses, addresses6, gateway } = await hostAddresses();
   const http = (name: string, host: string, s: { port: number; token: string }) => ({
     name,
     host,
@@ -92,7 +93,10 @@ async function hostTargets(f: SandboxFixture) {
         ...addresses.map((a) => http(`host-address-${a}-to-loopback`, a, loopback)),
       ],
       // The peer link's host end is among the addresses: the host's newest address, as a VPN's would be.
-      hostAnyTargets: addresses.map((a) => http(`host-address-${a}`, a, any)),
+      hostAnyTargets: [
+        ...addresses.map((a) => http(`host-address-${a}`, a, any)),
+        ...addresses6.map((a) => http(`host-address-${a}`, a, any6)),
+      ],
       egressTarget: { name: "egress", host: peer.address, port: peer.http.port, token: peer.http.token },
       udpTargets: [
         { name: "host-loopback", host: "127.0.0.1", port: udpLoopback.port },

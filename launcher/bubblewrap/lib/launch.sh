@@ -102,16 +102,17 @@ csbx_pasta_opts=(--config-net --no-map-gw -T none -U none -t none -u none --quie
 
 # Through pasta the sandbox reaches the host's own addresses other than loopback like any outside
 # address, and through them every service the host runs on 0.0.0.0 or [::]: a dev server, a database,
-# whatever listens on docker0's 172.17.0.1 or a VPN's address. So the sandbox's network namespace gets an
-# unreachable route for each of them before anything runs in it. Sets csbx_routes to those routes as
-# `ip -batch` lines ('' when the host has none). Read from /proc without a fork: IPv4 from the LOCAL
-# entries of /proc/net/fib_trie (an address, or a prefix routed as local), IPv6 from /proc/net/if_inet6
-# (link-local ones excepted: they need an interface, and the sandbox's only link is pasta's). Addresses
-# the host gains later (a VPN coming up) are covered from the next launch on. The address pasta copies
-# into the namespace is the sandbox's own there, and a route for it changes nothing.
+# whatever listens on docker0's 172.17.0.1 or a VPN's address, or on an interface's IPv6 link-local
+# address. So the sandbox's network namespace gets an `unreachable` rule for each of them before anything
+# runs in it. Rules rather than routes: a route does not stop a link-local destination, which is looked up
+# on its interface only, while rules come first for every destination (the namespace's own addresses
+# still win, in the `local` table before them). Sets csbx_rules4 and csbx_rules6 to `ip -batch` lines
+# ('' when there are none). Read from /proc without a fork: IPv4 from the LOCAL entries of
+# /proc/net/fib_trie (an address, or a prefix routed as local), IPv6 from /proc/net/if_inet6. Addresses
+# the host gains later (a VPN coming up) are covered from the next launch on.
 csbx_host_routes() {
-  csbx_routes=''
-  local line last='' a hex dev
+  csbx_rules4='' csbx_rules6=''
+  local line last='' a hex dev rule='unreachable priority 100'
   local -A seen=()
   while IFS= read -r line; do
     line=${line#"${line%%[![:space:]]*}"}
@@ -121,15 +122,15 @@ csbx_host_routes() {
       a=$last/${BASH_REMATCH[1]}
       [[ -n ${seen[$a]-} ]] && continue
       seen[$a]=1
-      csbx_routes+="route add unreachable $a"$'\n'
+      csbx_rules4+="rule add to $a $rule"$'\n'
     fi
   done </proc/net/fib_trie
   while read -r hex _ _ _ _ dev; do
-    [[ $dev != lo && ${#hex} == 32 && $hex != fe[89ab]* ]] || continue
+    [[ $dev != lo && ${#hex} == 32 ]] || continue
     a=${hex:0:4}:${hex:4:4}:${hex:8:4}:${hex:12:4}:${hex:16:4}:${hex:20:4}:${hex:24:4}:${hex:28:4}
     [[ -n ${seen[$a]-} ]] && continue
     seen[$a]=1
-    csbx_routes+="route add unreachable $a/128"$'\n'
+    csbx_rules6+="rule add to $a/128 $rule"$'\n'
   done </proc/net/if_inet6
   return 0
 }
@@ -176,29 +177,22 @@ csbx_exec_sandbox() {
     pre=("${csbx_pasta[@]}" "${csbx_pasta_opts[@]}" --)
     how=pasta
     csbx_host_routes
-    if [[ -n $csbx_routes ]]; then
+    if [[ -n $csbx_rules4$csbx_rules6 ]]; then
       # pasta runs its command with every capability in the namespaces it made: a shell there adds the
-      # routes, then becomes bwrap. Refused routes stop the launch rather than leave the host open.
-      local tool_ip routes_fd
-      csbx_ip_tool
-      exec {routes_fd}<<<"$csbx_routes"
-      # shellcheck disable=SC2016 # the inner script's $1.. are its own arguments
+      # rules, then becomes bwrap. Refused rules stop the launch rather than leave the host open.
       # --norc: bash reads ~/.bashrc even for -c when its stdin is a socket (Debian's build).
-      pre+=("$BASH" --norc --noprofile -c 'if ! "$1" -batch - <&"$2" >/dev/null; then
+      local tool_ip fd4 fd6
+      csbx_ip_tool
+      exec {fd4}<<<"$csbx_rules4" {fd6}<<<"$csbx_rules6"
+      # shellcheck disable=SC2016 # the inner script's $1.. are its own arguments
+      pre+=("$BASH" --norc --noprofile -c 'fd4=$2 fd6=$3
+if ! "$1" -4 -batch - <&"$fd4" >/dev/null || ! "$1" -6 -batch - <&"$fd6" >/dev/null; then
   echo "claude-sandbox: could not keep the host'"'"'s own addresses out of the sandbox'"'"'s network; run with --no-network" >&2
   exit 1
 fi
-fd=$2
-exec {fd}<&-
-shift 2
-exec "$@"' claude-sandbox-net "$tool_ip" "$routes_fd")
-    fi
-    if ((opt_die_with_parent)); then
-      # bwrap's parent is pasta here, which would outlive our caller: tie pasta to the caller too
-      # (the death signal survives the exec into pasta).
-      local tool_setpriv
-      csbx_tool setpriv
-      pre=("$tool_setpriv" --pdeathsig KILL -- "${pre[@]}")
+exec {fd4}<&- {fd6}<&-
+shift 3
+exec "$@"' claude-sandbox-net "$tool_ip" "$fd4" "$fd6")
     fi
   elif ((uid != 0)) && ((register)); then
     # For a non-root user bwrap nests a second user namespace (to map the uid back after mounting
@@ -262,7 +256,7 @@ csbx_exec_attached() {
   csbx_tool env
   # Everything that could be missing is looked up before anything starts: nothing is left held.
   csbx_host_routes
-  if [[ -n $csbx_routes ]]; then
+  if [[ -n $csbx_rules4$csbx_rules6 ]]; then
     csbx_ip_tool
     csbx_tool nsenter
   fi
@@ -272,7 +266,7 @@ csbx_exec_attached() {
   # A background job in a script starts with SIGINT/SIGQUIT ignored and stdin on /dev/null: env
   # restores the default signals, and <&0 keeps the caller's stdin (the agent's terminal).
   (exec -c "$tool_env" --default-signal=INT,QUIT "$tool_bwrap" --args "$csbx_env_fd" "${bw[@]}" --unshare-net \
-    --info-fd 3 --block-fd 4 -- "$@") 3>&"$info" 4<&"$block" <&0 {csbx_lock_fd}>&- &
+    --info-fd 3 --block-fd 4 -- "$@") 3>&"$info" 4<&"$block" <&0 {info}>&- {block}>&- {csbx_lock_fd}>&- &
   local bw_pid=$! line pid=''
   until [[ -n $pid ]]; do
     if IFS= read -r -t 0.2 -u "$info" line; then
@@ -311,8 +305,9 @@ csbx_exec_attached() {
   rm -f -- "$pidfile"
   csbx_pasta_pid=$pasta_pid
   # The host's own addresses out of reach (see csbx_host_routes), while the payload is still held.
-  if [[ -n $csbx_routes ]]; then
-    if ! "$tool_nsenter" "--net=/proc/$pid/ns/net" -- "$tool_ip" -batch - <<<"$csbx_routes" >/dev/null; then
+  if [[ -n $csbx_rules4$csbx_rules6 ]]; then
+    if ! "$tool_nsenter" "--net=/proc/$pid/ns/net" -- "$tool_ip" -4 -batch - <<<"$csbx_rules4" >/dev/null ||
+      ! "$tool_nsenter" "--net=/proc/$pid/ns/net" -- "$tool_ip" -6 -batch - <<<"$csbx_rules6" >/dev/null; then
       kill -KILL "$pasta_pid" "$pid" 2>/dev/null || true
       wait "$bw_pid" || true
       csbx_die 1 "could not keep the host's own addresses out of the sandbox's network; run with --no-network"

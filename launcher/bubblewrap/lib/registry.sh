@@ -183,21 +183,20 @@ csbx_join() {
   if [[ $ppid =~ ^[1-9][0-9]*$ && ! /proc/$ppid/ns/user -ef /proc/self/ns/user ]]; then
     outer=("$tool_nsenter" "--user=/proc/$ppid/ns/user" --preserve-credentials --)
   fi
-  # Dropping privileges inside: for a user, setpriv (no capabilities survive the exec of a non-root
-  # uid anyway; no_new_privs keeps it so). For root, whose files are the host's root files, the same
-  # seccomp filter as the sandbox's own processes (no setuid files) is needed, and only bwrap can apply
-  # it: the host's bwrap, visible inside under /usr, run in a mount namespace identical to the sandbox's.
-  local drop=(setpriv --no-new-privs --inh-caps=-all --ambient-caps=-all --bounding-set=-all -- setsid --)
-  if ((uid == 0)); then
-    csbx_seccomp_file
-    drop=(bwrap --dev-bind / / --cap-drop ALL --new-session)
-    if [[ -n $csbx_seccomp_file ]]; then
-      local sfd
-      exec {sfd}<"$csbx_seccomp_file"
-      drop+=(--seccomp "$sfd")
-    fi
-    drop+=(--)
+  # Dropping privileges inside: setns into a user namespace grants every capability there, and a joined
+  # process must end up exactly as restricted as the sandbox's own: no capabilities, a new session (no
+  # TIOCSTI into the caller's terminal) and the same seccomp filter. Only bwrap can apply that filter
+  # (setpriv learned --seccomp-filter only in util-linux 2.40): the host's bwrap, visible inside under
+  # /usr, run in a mount namespace identical to the sandbox's. For a user it nests a user namespace of the
+  # same uid, which changes nothing the joined process can reach.
+  local drop=(bwrap --dev-bind / / --cap-drop ALL --new-session)
+  csbx_seccomp_file
+  if [[ -n $csbx_seccomp_file ]]; then
+    local sfd
+    exec {sfd}<"$csbx_seccomp_file"
+    drop+=(--seccomp "$sfd")
   fi
+  drop+=(--)
   # The environment travels on a pipe that the shell inside reads, not on a command line, and nothing
   # of the host's comes along (see environment.sh). The tools after nsenter are looked up inside the
   # sandbox's root, on the default PATH until the shell sets the sandbox's.
