@@ -59,7 +59,7 @@ describe.each(IDENTITIES)("environment, as %s", (_name, user) => {
     const { live } = await startLive(fx, ["--no-network"], { env });
     const joined = await launch(
       fx,
-      ["--enter", fx.project, "--", "-c", "env -0; echo; cat /proc/1/environ"],
+      ["--enter", fx.project, "--", "-c", "env -0; echo; cat /proc/1/environ 2>/dev/null; true"],
       {
         env,
       },
@@ -161,5 +161,48 @@ describe.each(IDENTITIES)("environment, as %s", (_name, user) => {
     expect(r.exitCode, describeRun(r)).toBe(0);
     expect(String(r.stdout)).not.toContain(secret);
     expect(String(r.stdout)).toBe("no-read \nnot-cleared");
+  });
+
+  test("a joined shell is as restricted as the sandbox: no capabilities, the same seccomp filter", async () => {
+    const fx = await fixtures.create(user());
+    const { live } = await startLive(fx, ["--no-network"]);
+    const script =
+      'grep -E "^(CapEff|Seccomp):" /proc/self/status; python3 -c "import ctypes; print(ctypes.CDLL(None).syscall(250, 0, -3, 0))"';
+    const joined = await launch(fx, ["--enter", fx.project, "--", "-c", script]);
+    expect(String(joined.stdout), describeRun(joined)).toBe("CapEff:\t0000000000000000\nSeccomp:\t2\n-1\n");
+    await launch(fx, ["--stop", fx.project]);
+    await live;
+  });
+
+  test("a descriptor the caller leaves open does not reach the sandbox", async () => {
+    const fx = await fixtures.create(user());
+    const secret = `fd-secret-${token()}`;
+    const file = `${fx.root}/caller-secret`;
+    const { writeFile, chown } = await import("node:fs/promises");
+    await writeFile(file, `${secret}\n`, { mode: 0o600 });
+    await chown(file, fx.user.uid, fx.user.gid);
+    const [cmd, args] = userCommand(fx.user, "bash", [
+      "-c",
+      'exec 9<"$1"; shift; exec "$@"',
+      "caller",
+      file,
+      LAUNCHER,
+      "--new",
+      "--no-network",
+      "--shell",
+      fx.project,
+      "--",
+      "-c",
+      "cat <&9 2>/dev/null; ls /proc/self/fd | tr '\\n' ' '",
+    ]);
+    const r = await execa(cmd, args, {
+      env: launcherEnv(fx),
+      extendEnv: false,
+      cwd: fx.project,
+      reject: false,
+    });
+    expect(String(r.stdout), describeRun(r)).not.toContain(secret);
+    // stdin, stdout, stderr and ls's own directory fd, nothing else.
+    expect(String(r.stdout).trim().split(" ")).toEqual(["0", "1", "2", "3"]);
   });
 });

@@ -43,6 +43,19 @@ async function clientsInside(f: LauncherFixture): Promise<string[]> {
   return out.split("\n").filter((l) => l.trim() !== "");
 }
 
+/** The pid namespace (as "pid:[inode]") of the host process that is `pid` inside the namespace `pidns`. */
+async function hostPidnsOf(pid: number, pidns: string): Promise<string | undefined> {
+  const { readdir, readFile, readlink } = await import("node:fs/promises");
+  for (const entry of (await readdir("/proc")).filter((e) => /^\d+$/.test(e))) {
+    const status = await readFile(`/proc/${entry}/status`, "utf8").catch(() => "");
+    const nspid = /^NSpid:\s+(.*)$/m.exec(status)?.[1]?.trim().split(/\s+/);
+    if (nspid?.at(-1) !== String(pid)) continue;
+    const ns = await readlink(`/proc/${entry}/ns/pid`).catch(() => undefined);
+    if (ns === pidns) return ns;
+  }
+  return undefined;
+}
+
 describe.each(IDENTITIES)("--tmux from a terminal, as %s", (_name, user) => {
   for (const network of [false, true]) {
     test(`attaches with a client inside the sandbox that follows terminal resizes${network ? "" : " (--no-network)"}`, async () => {
@@ -100,11 +113,12 @@ describe.each(IDENTITIES)("--tmux from a terminal, as %s", (_name, user) => {
         return clients.length > 0;
       }, 20_000);
       expect(attached, "no client attached to the agent's session").toBe(true);
-      // The client's pid, as the server inside sees it, is a tmux process in the sandbox's pid namespace.
-      const [pid, size, ns, ...comm] = clients[0]?.split(" ") ?? [];
+      // The client's pid, as the server inside sees it, is a tmux process in the sandbox's pid namespace. A joined
+      // shell runs in a user namespace of its own, so the namespace link is read from the host.
+      const [pid, size, , ...comm] = clients[0]?.split(" ") ?? [];
       expect(Number(pid)).toBeGreaterThan(0);
       expect(comm.join(" ")).toMatch(/^tmux/);
-      expect(ns).toBe(sandboxPidns);
+      expect(await hostPidnsOf(Number(pid), sandboxPidns)).toBe(sandboxPidns);
       expect(size).toMatch(/^80x\d+$/);
 
       const [rf, ra] = userCommand(f.user, "tmux", [

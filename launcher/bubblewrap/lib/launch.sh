@@ -194,6 +194,13 @@ exec {fd4}<&- {fd6}<&-
 shift 3
 exec "$@"' claude-sandbox-net "$tool_ip" "$fd4" "$fd6")
     fi
+    if ((opt_die_with_parent)); then
+      # bwrap's parent is pasta here, which would outlive our caller: tie pasta to the caller too
+      # (the death signal survives the exec into pasta).
+      local tool_setpriv
+      csbx_tool setpriv
+      pre=("$tool_setpriv" --pdeathsig KILL -- "${pre[@]}")
+    fi
   elif ((uid != 0)) && ((register)); then
     # For a non-root user bwrap nests a second user namespace (to map the uid back after mounting
     # devpts); the sandbox's mount, pid and ipc namespaces belong to the first one, which no process
