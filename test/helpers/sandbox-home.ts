@@ -36,6 +36,7 @@ const CLAUDE_PROTECTED = [
   "agents",
   "skills",
   "output-styles",
+  "rules",
   "CLAUDE.md",
   "shell-snapshots",
 ];

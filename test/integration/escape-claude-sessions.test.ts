@@ -132,4 +132,34 @@ describe.each(IDENTITIES)("Claude sessions, as %s", (_name, user) => {
       "#!/bin/sh\nexit 0\n",
     );
   });
+
+  test("scripts settings name but that do not exist are created empty and read-only, in every quoting", async () => {
+    const f = await fixtures.create(user());
+    // The forms Claude Code's own docs use in JSON: \"$CLAUDE_PROJECT_DIR\"/… and \"$HOME\"/….
+    await plant(
+      f,
+      "settings.json",
+      JSON.stringify({ statusLine: { type: "command", command: 'python3 "$HOME"/.claude/guard.py' } }),
+    );
+    const projectSettings = path.join(f.project, ".claude", "settings.json");
+    await mkdir(path.dirname(projectSettings), { recursive: true });
+    await writeFile(
+      projectSettings,
+      JSON.stringify({
+        hooks: {
+          Stop: [{ hooks: [{ type: "command", command: '"$CLAUDE_PROJECT_DIR"/tools/hooks/stop.sh' }] }],
+        },
+      }),
+    );
+    await chown(path.dirname(projectSettings), f.user.uid, f.user.gid);
+    const script = [
+      "(echo 'touch /tmp/pwned' > ~/.claude/guard.py) 2>/dev/null || echo guard-read-only",
+      "(echo 'touch /tmp/pwned' > tools/hooks/stop.sh) 2>/dev/null || echo hook-read-only",
+      "(echo x > ~/.claude/rules/team.md) 2>/dev/null || echo rules-read-only",
+    ].join("; ");
+    const r = await launch(f, ["--new", "--no-network", "--shell", f.project, "--", "-c", script]);
+    expect(String(r.stdout), describeRun(r)).toBe("guard-read-only\nhook-read-only\nrules-read-only\n");
+    expect(await readFile(path.join(f.home, ".claude", "guard.py"), "utf8")).toBe("");
+    expect(await readFile(path.join(f.project, "tools", "hooks", "stop.sh"), "utf8")).toBe("");
+  });
 });

@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { chown, lchown, mkdir, readFile, stat, symlink, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import path from "node:path";
@@ -324,6 +325,25 @@ describe.each(IDENTITIES)("running inside the sandbox, as %s", (_name, user) => 
     expect(
       await readFile(path.join(f.project, ".git", "modules", "libs", "sub", "config"), "utf8"),
     ).not.toContain("fsmonitor");
+  });
+
+  test("a repository without a hooks dir gets an empty read-only one, so no hook can be planted", async () => {
+    const fx = await fixtures.create(user());
+    const init = await launch(fx, [
+      "--new",
+      "--no-network",
+      "--shell",
+      fx.project,
+      "--",
+      "-c",
+      "git init -q . && rm -rf .git/hooks && echo ok",
+    ]);
+    expect(String(init.stdout), describeRun(init)).toBe("ok\n");
+    const script =
+      "(mkdir -p .git/hooks && echo 'touch /tmp/pwned' > .git/hooks/pre-commit) 2>/dev/null || echo hooks-read-only";
+    const r = await launch(fx, ["--new", "--no-network", "--shell", fx.project, "--", "-c", script]);
+    expect(String(r.stdout), describeRun(r)).toBe("hooks-read-only\n");
+    expect(existsSync(path.join(fx.project, ".git", "hooks", "pre-commit"))).toBe(false);
   });
 
   test("project paths kept read-only (.git/hooks, .claude, .mcp.json) never bind a symlink the sandbox planted", async () => {

@@ -200,19 +200,24 @@ csbx_fs_claude() {
   done
   csbx_fs_claude_projects "$c"
   # Scripts that settings.json runs (statusLine, hooks) by a path under ~/.claude are read-only too.
-  # shellcheck disable=SC2088,SC2016 # literal text of settings files, not paths to expand
-  local f text path re='~/\.claude/([A-Za-z0-9._/-]+)' tilde='~/.claude/' dollar_home='$HOME/.claude/' \
-    braced_home='${HOME}/.claude/'
+  # The ways a settings file names the home directory (a JSON string may quote $HOME as \"$HOME\") are all
+  # turned into ~ first.
+  # shellcheck disable=SC2088 # literal text of settings files, not paths to expand
+  local f text path re='~/\.claude/([A-Za-z0-9._/-]+)' tilde='~/.claude/' form
+  # shellcheck disable=SC2016 # the same
+  local forms=('$HOME/.claude/' '${HOME}/.claude/' '"$HOME"/.claude/' '"${HOME}"/.claude/'
+    '\"$HOME\"/.claude/' '\"${HOME}\"/.claude/')
   for f in "$c/settings.json" "$c/settings.local.json"; do
     [[ -s $f ]] || continue
     IFS= read -r -d '' text <"$f" || true
     text=${text//"$HOME/.claude/"/"$tilde"}
-    text=${text//"$dollar_home"/"$tilde"}
-    text=${text//"$braced_home"/"$tilde"}
+    for form in "${forms[@]}"; do
+      text=${text//"$form"/"$tilde"}
+    done
     while [[ $text =~ $re ]]; do
       path=${BASH_REMATCH[1]}
       text=${text#*"${BASH_REMATCH[0]}"}
-      csbx_ro_under "$c" "$path"
+      csbx_ro_named "$c" "$path"
     done
   done
   # Copied, not bound: claude rewrites this file often, and a bind of a file that gets replaced by
@@ -259,11 +264,43 @@ csbx_ro_under() {
   bw+=(--ro-bind "$at" "$at")
 }
 
+# csbx_ro_named BASE REL: like csbx_ro_under, for a script that a settings file names and the host's
+# claude will run. When it does not exist, an empty placeholder is created first (its directories too):
+# otherwise the sandbox could create it, and the host would run what it wrote.
+csbx_ro_named() {
+  local base=$1 rel=$2 at=$1 rest=$2 part
+  [[ $rel != /* && $rel != *..* && -n $rel ]] || return 0
+  if [[ ! -e $base/$rel && ! -L $base/$rel ]]; then
+    # One directory at a time, none of them a symlink: the sandbox may have planted one to make the
+    # launcher create files elsewhere on the host.
+    while [[ $rest == */* ]]; do
+      part=${rest%%/*}
+      rest=${rest#*/}
+      at=$at/$part
+      [[ -n $part ]] || continue
+      if [[ -L $at ]] || { [[ -e $at ]] && [[ ! -d $at ]]; }; then return 0; fi
+      [[ -d $at ]] || mkdir -m 0755 -- "$at" 2>/dev/null || return 0
+    done
+    # noclobber creates with O_EXCL, which never follows a symlink put there meanwhile.
+    set -C
+    { : >"$base/$rel"; } 2>/dev/null || { set +C; return 0; }
+    set +C
+    csbx_note "created an empty $base/$rel, which settings name as a command, so that the sandbox cannot create it"
+  fi
+  csbx_ro_under "$base" "$rel"
+}
+
 # Protects what the host's git runs from a repository (see csbx_fs_project) in the repository at
 # project-relative REL: a git dir (.git, or a submodule's under .git/modules).
 csbx_ro_gitdir() {
+  # hooks is created when missing (git init makes it; an empty one changes nothing), so the sandbox cannot
+  # create hooks there. commondir and config.worktree redirect or extend the config: read-only when they
+  # exist; one the sandbox creates is beyond this (see README).
+  [[ -e $project/$1/hooks || -L $project/$1/hooks ]] || mkdir -m 0755 -- "$project/$1/hooks" 2>/dev/null || true
   csbx_ro_under "$project" "$1/hooks"
   csbx_ro_under "$project" "$1/config"
+  csbx_ro_under "$project" "$1/commondir"
+  csbx_ro_under "$project" "$1/config.worktree"
 }
 
 # Submodules keep their git dirs under .git/modules/<name>, names may hold slashes, and submodules nest
@@ -313,15 +350,16 @@ csbx_fs_project() {
   csbx_ro_under "$project" .mcp.json
   # Hook scripts elsewhere in the project, named through $CLAUDE_PROJECT_DIR in those settings.
   # shellcheck disable=SC2016 # literal text of settings files
-  local f text rel re='CLAUDE_PROJECT_DIR\}?"?/([A-Za-z0-9._/-]+)'
+  # "$CLAUDE_PROJECT_DIR"/x, ${CLAUDE_PROJECT_DIR}/x, and in JSON \"$CLAUDE_PROJECT_DIR\"/x.
+  local f text rel re='CLAUDE_PROJECT_DIR\}?(\\?")?/([A-Za-z0-9._/-]+)'
   for f in "$c/settings.json" "$c/settings.local.json"; do
     [[ -s $f ]] || continue
     # read -d '' instead of $(<f): no subshell on the launch path.
     IFS= read -r -d '' text <"$f" || true
     while [[ $text =~ $re ]]; do
-      rel=${BASH_REMATCH[1]}
+      rel=${BASH_REMATCH[2]}
       text=${text#*"${BASH_REMATCH[0]}"}
-      [[ $rel == .claude/* ]] || csbx_ro_under "$project" "$rel"
+      [[ $rel == .claude/* ]] || csbx_ro_named "$project" "$rel"
     done
   done
   return 0
