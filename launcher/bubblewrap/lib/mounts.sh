@@ -110,7 +110,8 @@ csbx_fs_claude_projects() {
   key=$dir/$csbx_claude_key
   [[ -d $dir ]] || mkdir -m 0700 -- "$dir" 2>/dev/null || [[ -d $dir ]] || csbx_die 1 "cannot create $dir"
   [[ -d $key ]] || mkdir -m 0700 -- "$key" 2>/dev/null || [[ -d $key ]] || csbx_die 1 "cannot create $key"
-  bw+=(--perms 0700 --tmpfs "$dir" --bind "$key" "$key")
+  bw+=(--perms 0700 --tmpfs "$dir")
+  csbx_bind_checked rw "$key"
   csbx_pinned[$dir]=private
 }
 
@@ -177,7 +178,7 @@ csbx_fs_claude() {
         *) mkdir -m 0700 -- "$c/$name" 2>/dev/null || [[ -d $c/$name ]] || csbx_die 1 "cannot create $c/$name" ;;
       esac
     fi
-    bw+=(--ro-bind "$c/$name" "$c/$name")
+    csbx_bind_checked ro "$c/$name"
     # Scripts named in settings.json below it (~/.claude/hooks/x.sh) need no pin over it.
     csbx_pinned[$c/$name]=ro
   done
@@ -240,6 +241,30 @@ csbx_fs_claude() {
 # pinned first, bound onto itself: a mount point cannot be renamed. Pins come before the leaves they
 # hold, and a leaf already read-only is never pinned over (a pin is a writable bind of the host dir).
 declare -A csbx_pinned=()
+
+# csbx_bind_checked rw|ro PATH: binds PATH over itself, from a descriptor checked to be what PATH names.
+# PATH lies where a running sandbox can write (the project, ~/.claude), and bwrap, binding by path a
+# moment later, would follow a symlink swapped in meanwhile (renameat2 RENAME_EXCHANGE in a loop) and
+# bind whatever it points to: a running sandbox could hand the next one ~/.ssh read-write. So the path is
+# opened here, then checked: no part of it is a symlink now, and it still names the inode that was
+# opened; bwrap binds that descriptor (--bind-fd). A swap at any point is caught or comes too late.
+# Only plain files and directories are opened (a FIFO would block the launch).
+csbx_bind_checked() {
+  local mode=$1 path=$2 fd p
+  [[ -f $path || -d $path ]] && [[ ! -L $path ]] || return 0
+  exec {fd}<"$path" || csbx_die 1 "cannot open $path to protect it in the sandbox"
+  p=$path
+  while [[ $p == /*/* ]]; do
+    if [[ -L $p ]]; then
+      csbx_die 1 "$p changed into a symlink while the sandbox was being set up (a running sandbox may be racing this launch); not starting"
+    fi
+    p=${p%/*}
+  done
+  [[ /proc/self/fd/$fd -ef $path ]] ||
+    csbx_die 1 "$path changed while the sandbox was being set up (a running sandbox may be racing this launch); not starting"
+  if [[ $mode == ro ]]; then bw+=(--ro-bind-fd "$fd" "$path"); else bw+=(--bind-fd "$fd" "$path"); fi
+}
+
 csbx_ro_under() {
   local base=$1 rest=$2 at=$1 part dirs=() d
   [[ $rest != /* && $rest != *..* ]] || return 0
@@ -257,11 +282,11 @@ csbx_ro_under() {
   for d in "${dirs[@]}"; do
     [[ -n ${csbx_pinned[$d]-} ]] && continue
     csbx_pinned[$d]=pin
-    bw+=(--bind "$d" "$d")
+    csbx_bind_checked rw "$d"
   done
   [[ ${csbx_pinned[$at]-} == pin ]] && return 0
   csbx_pinned[$at]=ro
-  bw+=(--ro-bind "$at" "$at")
+  csbx_bind_checked ro "$at"
 }
 
 # csbx_ro_named BASE REL: like csbx_ro_under, for a script that a settings file names and the host's
