@@ -39,17 +39,16 @@ async function plant(f: LauncherFixture, rel: string, content: string): Promise<
 }
 
 describe.each(IDENTITIES)("Claude sessions, as %s", (_name, user) => {
-  test("other projects' transcripts, file history and todos are out of reach; this project's sessions persist", async () => {
+  test("other projects' transcripts and file history are out of reach; this project's sessions persist", async () => {
     const fx = await fixtures.create(user());
     const f = fx;
     const secret = `other-project-secret-${randomBytes(6).toString("hex")}`;
     await plant(f, "projects/-home-someone-other-project/0b1c.jsonl", `{"message":"${secret}"}\n`);
     await plant(f, "file-history/0b1c/3f2a@v1", `${secret}\n`);
-    await plant(f, "todos/0b1c-agent-0b1c.json", `[{"content":"${secret}"}]\n`);
     const key = claudeProjectKey(f.project);
     const script = [
       "cd ~/.claude",
-      "cat projects/*/*.jsonl file-history/*/* todos/* 2>/dev/null",
+      "cat projects/*/*.jsonl file-history/*/* 2>/dev/null",
       "ls projects",
       `echo '{"type":"user"}' > projects/${key}/session.jsonl && echo own-session-written`,
       "(mkdir -p projects/-home-someone-other-project && echo injected > projects/-home-someone-other-project/0b1c.jsonl) && echo wrote-elsewhere-inside",

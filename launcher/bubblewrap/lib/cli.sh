@@ -1,42 +1,6 @@
 # shellcheck shell=bash
 # Command line: options, project dir, agent args. Sets opt_*, project_arg and agent_args.
 
-csbx_usage() {
-  local usage
-  # read from a here-document instead of cat: no fork for --help.
-  IFS= read -r -d '' usage <<'USAGE' || true
-Usage: claude-sandbox [OPTIONS] [PROJECT-DIR] [-- AGENT-ARGS...]
-       claude-sandbox doctor [--json]
-
-Runs the agent (Claude Code by default) for PROJECT-DIR (default: .) inside a bubblewrap sandbox.
-The project is read-write at its real path; the rest of the host is out of reach. One sandbox per
-project: launching again joins the live one.
-
-Options:
-  --shell            run bash instead of the agent (AGENT-ARGS go to bash: -- -c 'cmd')
-  --tmux             run the agent in a tmux session inside the sandbox and attach to it (the tmux
-                     client runs inside too); on a live sandbox, attach to its session
-  --gh-token         pass GH_TOKEN / GITHUB_TOKEN into the sandbox
-  --no-network       loopback only; no route anywhere (also for shells that join with --enter)
-  --enter            open a shell inside the live sandbox of PROJECT-DIR
-  --new              start an extra sandbox even if one is live (it is not registered)
-  --stop             stop the live sandbox of PROJECT-DIR, with everything running in it
-  --ssh-keys         also expose ~/.ssh private keys (read-only); default is config + known_hosts only
-  --die-with-parent  end the sandbox when the calling process dies
-  -h, --help         show this help
-
-Environment:
-  CLAUDE_SANDBOX_AGENT  agent command (default: claude); a name on the sandbox PATH or an absolute
-                        path visible inside (e.g. under the project dir)
-  CLAUDE_SANDBOX_SPEC   sandbox spec JSON (default: launcher/sandbox-spec.json next to this program)
-  CLAUDE_SANDBOX_PATH   extra directories put first on the sandbox PATH (the Nix build sets it)
-  XDG_STATE_HOME        state lives in $XDG_STATE_HOME/claude-sandbox (default ~/.local/state)
-
-Put arguments meant for the agent after '--', e.g.: claude-sandbox ~/src/app -- --model opus
-USAGE
-  printf '%s' "$usage"
-}
-
 csbx_parse_args() {
   opt_shell=0 opt_tmux=0 opt_gh_token=0 opt_network=1 opt_enter=0 opt_new=0 opt_stop=0
   opt_ssh_keys=0 opt_die_with_parent=0
@@ -55,6 +19,8 @@ csbx_parse_args() {
       --ssh-keys) opt_ssh_keys=1 ;;
       --die-with-parent) opt_die_with_parent=1 ;;
       -h | --help)
+        # shellcheck source=launcher/bubblewrap/lib/usage.sh
+        source "$csbx_dir/lib/usage.sh"
         csbx_usage
         exit 0
         ;;

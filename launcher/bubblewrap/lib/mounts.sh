@@ -43,8 +43,7 @@ csbx_fs_etc() {
   local e fd
   # Entries are plain relative names without "..": the spec loader keeps no others.
   for e in "${spec_etc[@]}"; do
-    if [[ -f /etc/$e ]]; then
-      [[ -r /etc/$e ]] || continue
+    if [[ -f /etc/$e && -r /etc/$e ]]; then
       exec {fd}<"/etc/$e" || continue
       [[ $e != */* ]] || bw+=(--dir "/etc/${e%/*}")
       bw+=(--perms 0444 --file "$fd" "/etc/$e")
@@ -111,7 +110,7 @@ csbx_fs_claude_projects() {
   [[ -d $dir ]] || mkdir -m 0700 -- "$dir" 2>/dev/null || [[ -d $dir ]] || csbx_die 1 "cannot create $dir"
   [[ -d $key ]] || mkdir -m 0700 -- "$key" 2>/dev/null || [[ -d $key ]] || csbx_die 1 "cannot create $key"
   bw+=(--perms 0700 --tmpfs "$dir")
-  csbx_bind_checked rw "$key"
+  csbx_bind_checked rw "$key" "$dir"
   csbx_pinned[$dir]=private
 }
 
@@ -178,7 +177,7 @@ csbx_fs_claude() {
         *) mkdir -m 0700 -- "$c/$name" 2>/dev/null || [[ -d $c/$name ]] || csbx_die 1 "cannot create $c/$name" ;;
       esac
     fi
-    csbx_bind_checked ro "$c/$name"
+    csbx_bind_checked ro "$c/$name" "$c"
     # Scripts named in settings.json below it (~/.claude/hooks/x.sh) need no pin over it.
     csbx_pinned[$c/$name]=ro
   done
@@ -242,7 +241,7 @@ csbx_fs_claude() {
 # hold, and a leaf already read-only is never pinned over (a pin is a writable bind of the host dir).
 declare -A csbx_pinned=()
 
-# csbx_bind_checked rw|ro PATH: binds PATH over itself, from a descriptor checked to be what PATH names.
+# csbx_bind_checked rw|ro PATH [BASE]: binds PATH over itself, from a descriptor checked to be what PATH names.
 # PATH lies where a running sandbox can write (the project, ~/.claude), and bwrap, binding by path a
 # moment later, would follow a symlink swapped in meanwhile (renameat2 RENAME_EXCHANGE in a loop) and
 # bind whatever it points to: a running sandbox could hand the next one ~/.ssh read-write. So the path is
@@ -250,19 +249,19 @@ declare -A csbx_pinned=()
 # opened; bwrap binds that descriptor (--bind-fd). A swap at any point is caught or comes too late.
 # Only plain files and directories are opened (a FIFO would block the launch).
 csbx_bind_checked() {
-  local mode=$1 path=$2 fd p
-  [[ -f $path || -d $path ]] && [[ ! -L $path ]] || return 0
+  local path=$2 base=${3:-${2%/*}} fd p
+  [[ -f $path || -d $path ]] || return 0
   exec {fd}<"$path" || csbx_die 1 "cannot open $path to protect it in the sandbox"
+  # Only the parts below BASE (a mount point in every sandbox, so no sandbox can swap it) can change.
   p=$path
-  while [[ $p == /*/* ]]; do
-    if [[ -L $p ]]; then
+  while [[ $p != "$base" && $p == "$base"/* ]]; do
+    [[ -L $p ]] &&
       csbx_die 1 "$p changed into a symlink while the sandbox was being set up (a running sandbox may be racing this launch); not starting"
-    fi
     p=${p%/*}
   done
   [[ /proc/self/fd/$fd -ef $path ]] ||
     csbx_die 1 "$path changed while the sandbox was being set up (a running sandbox may be racing this launch); not starting"
-  if [[ $mode == ro ]]; then bw+=(--ro-bind-fd "$fd" "$path"); else bw+=(--bind-fd "$fd" "$path"); fi
+  if [[ $1 == ro ]]; then bw+=(--ro-bind-fd "$fd" "$path"); else bw+=(--bind-fd "$fd" "$path"); fi
 }
 
 csbx_ro_under() {
@@ -282,11 +281,11 @@ csbx_ro_under() {
   for d in "${dirs[@]}"; do
     [[ -n ${csbx_pinned[$d]-} ]] && continue
     csbx_pinned[$d]=pin
-    csbx_bind_checked rw "$d"
+    csbx_bind_checked rw "$d" "$base"
   done
   [[ ${csbx_pinned[$at]-} == pin ]] && return 0
   csbx_pinned[$at]=ro
-  csbx_bind_checked ro "$at"
+  csbx_bind_checked ro "$at" "$base"
 }
 
 # csbx_ro_named BASE REL: like csbx_ro_under, for a script that a settings file names and the host's
@@ -390,94 +389,6 @@ csbx_fs_project() {
   return 0
 }
 
-# Only this sandbox's display: its X socket and a cookie for that display alone.
-csbx_fs_display() {
-  if [[ -n ${DISPLAY-} ]]; then
-    local num=${DISPLAY#unix}
-    if [[ $num =~ ^:([0-9]+)(\.[0-9]+)?$ ]]; then
-      local sock=/tmp/.X11-unix/X${BASH_REMATCH[1]}
-      if [[ -S $sock ]]; then
-        bw+=(--tmpfs /tmp/.X11-unix --ro-bind "$sock" "$sock")
-        csbx_env_add DISPLAY "$DISPLAY"
-        csbx_fs_xauth "${BASH_REMATCH[1]}"
-      else
-        csbx_warn "DISPLAY=$DISPLAY but $sock is not a socket; starting without a display"
-      fi
-    else
-      csbx_warn "DISPLAY=$DISPLAY is not a local display (:N); X over TCP is not forwarded"
-    fi
-  fi
-  if [[ -n ${WAYLAND_DISPLAY-} && -n ${XDG_RUNTIME_DIR-} && $WAYLAND_DISPLAY != */* ]]; then
-    if [[ -S $XDG_RUNTIME_DIR/$WAYLAND_DISPLAY ]]; then
-      bw+=(--ro-bind "$XDG_RUNTIME_DIR/$WAYLAND_DISPLAY" "$sbx_runtime_dir/$WAYLAND_DISPLAY")
-      csbx_env_add WAYLAND_DISPLAY "$WAYLAND_DISPLAY"
-    fi
-  fi
-  if [[ -n ${XDG_RUNTIME_DIR-} ]]; then
-    [[ -S $XDG_RUNTIME_DIR/pipewire-0 ]] &&
-      bw+=(--ro-bind "$XDG_RUNTIME_DIR/pipewire-0" "$sbx_runtime_dir/pipewire-0")
-    [[ -S $XDG_RUNTIME_DIR/pulse/native ]] &&
-      bw+=(--ro-bind "$XDG_RUNTIME_DIR/pulse/native" "$sbx_runtime_dir/pulse/native")
-  fi
-  return 0
-}
-
-csbx_fs_xauth() {
-  local src=${XAUTHORITY:-$HOME/.Xauthority}
-  [[ -r $src ]] || return 0
-  local dest=$sbx_runtime_dir/Xauthority fd
-  # Only this display's cookie: the user's file may hold cookies of other displays (other sandboxes).
-  if command -v xauth >/dev/null; then
-    # -i: no lock file, which could not be created next to a cookie file in a directory we cannot write.
-    exec {fd}< <(xauth -i -f "$src" extract - "$DISPLAY" 2>/dev/null)
-  else
-    # Never the whole file: without xauth, cut it down ourselves.
-    # shellcheck source=launcher/bubblewrap/lib/xauth.sh
-    source "$csbx_dir/lib/xauth.sh"
-    csbx_xauth_entries "$src" "$1"
-    if [[ -z $csbx_xauth_out ]]; then
-      csbx_warn "no cookie for display :$1 in $src (read without xauth); the sandbox gets the display without one"
-      return 0
-    fi
-    exec {fd}< <(printf '%b' "$csbx_xauth_out")
-  fi
-  bw+=(--perms 0600 --ro-bind-data "$fd" "$dest")
-  csbx_env_add XAUTHORITY "$dest"
-}
-
-# The session bus only through xdg-dbus-proxy, filtered to the Secret Service (the keyring) and
-# nothing else: no systemd --user, no portals, no other application (seed bug: the whole bus was
-# forwarded). The system bus is not forwarded at all; see the report in README for why.
-# The proxy writes a byte on its --fd when ready and exits when that pipe's read end is closed; bwrap
-# keeps the read end open in the sandbox's pid 1 (--sync-fd), so the proxy lives exactly as long as
-# the sandbox.
-csbx_fs_dbus() {
-  [[ -n ${DBUS_SESSION_BUS_ADDRESS-} ]] || return 0
-  local tool_xdg_dbus_proxy
-  if ! hash xdg-dbus-proxy 2>/dev/null; then
-    csbx_warn "DBUS_SESSION_BUS_ADDRESS is set but xdg-dbus-proxy is not installed; the sandbox gets no session bus (Debian: apt-get install xdg-dbus-proxy)"
-    return 0
-  fi
-  tool_xdg_dbus_proxy=${BASH_CMDS[xdg-dbus-proxy]}
-  local dir=$state/dbus f pid
-  [[ -d $dir ]] || mkdir -m 0700 -- "$dir" 2>/dev/null || [[ -d $dir ]] || csbx_die 1 "cannot create $dir"
-  for f in "$dir"/bus.*; do
-    pid=${f##*.}
-    [[ $pid =~ ^[0-9]+$ && -e /proc/$pid ]] || rm -f -- "$f"
-  done
-  local sock=$dir/bus.$BASHPID sync ready=''
-  # The proxy lives as long as the sandbox: it must not keep the launch lock (registry.sh).
-  exec {sync}< <(exec {csbx_lock_fd}>&- "$tool_xdg_dbus_proxy" --fd=1 "$DBUS_SESSION_BUS_ADDRESS" "$sock" --filter \
-    --talk=org.freedesktop.secrets)
-  if ! IFS= read -r -N 1 -t 5 -u "$sync" ready || [[ ! -S $sock ]]; then
-    csbx_warn "xdg-dbus-proxy did not start for DBUS_SESSION_BUS_ADDRESS=$DBUS_SESSION_BUS_ADDRESS; the sandbox gets no session bus"
-    exec {sync}<&-
-    return 0
-  fi
-  bw+=(--sync-fd "$sync" --ro-bind "$sock" "$sbx_runtime_dir/bus")
-  csbx_env_add DBUS_SESSION_BUS_ADDRESS "unix:path=$sbx_runtime_dir/bus"
-}
-
 csbx_fs_sockets() {
   if [[ -n ${SSH_AUTH_SOCK-} && -S $SSH_AUTH_SOCK ]]; then
     bw+=(--ro-bind "$SSH_AUTH_SOCK" "$sbx_runtime_dir/ssh-agent.sock")
@@ -558,9 +469,13 @@ csbx_build_mounts() {
   csbx_fs_system
   csbx_fs_home
   csbx_fs_project
-  csbx_fs_display
+  if [[ -n ${DISPLAY-}${WAYLAND_DISPLAY-}${XDG_RUNTIME_DIR-}${DBUS_SESSION_BUS_ADDRESS-} ]]; then
+    # shellcheck source=launcher/bubblewrap/lib/display.sh
+    source "$csbx_dir/lib/display.sh"
+    csbx_fs_display
+    csbx_fs_dbus
+  fi
   csbx_fs_sockets
-  csbx_fs_dbus
   csbx_fs_chromium
   # Last: everything that goes into the /etc tmpfs is in it now.
   bw+=(--remount-ro /etc)

@@ -109,6 +109,8 @@ csbx_registry_writer() {
       ((${#kids[@]} == 1)) && pid=${kids[0]}
     fi
   fi
+  # shellcheck source=launcher/bubblewrap/lib/attach.sh
+  source "$csbx_dir/lib/attach.sh"
   if [[ -z $pid ]] || ! csbx_wait_setup "$pid"; then
     # A pid that is gone means bwrap failed its setup and has said why; only a live one is news.
     [[ -n $pid && -e /proc/$pid ]] &&
