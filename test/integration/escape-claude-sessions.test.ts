@@ -6,8 +6,8 @@ import { describe, expect, test } from "vitest";
 import {
   describeRun,
   IDENTITIES,
+  inSandbox,
   type LauncherFixture,
-  launch,
   useLauncherFixture,
 } from "./launcher-harness.js";
 
@@ -53,7 +53,7 @@ describe.each(IDENTITIES)("Claude sessions, as %s", (_name, user) => {
       `echo '{"type":"user"}' > projects/${key}/session.jsonl && echo own-session-written`,
       "(mkdir -p projects/-home-someone-other-project && echo injected > projects/-home-someone-other-project/0b1c.jsonl) && echo wrote-elsewhere-inside",
     ].join("; ");
-    const r = await launch(f, ["--new", "--no-network", "--shell", f.project, "--", "-c", script]);
+    const r = await inSandbox(f, script);
     expect(r.exitCode, describeRun(r)).toBe(0);
     const out = String(r.stdout);
     expect(out).not.toContain(secret);
@@ -69,25 +69,12 @@ describe.each(IDENTITIES)("Claude sessions, as %s", (_name, user) => {
       ),
     ).toBe(`{"message":"${secret}"}\n`);
     // A sandbox's own file history persists for its next run.
-    const again = await launch(f, [
-      "--new",
-      "--no-network",
-      "--shell",
-      f.project,
-      "--",
-      "-c",
+    const again = await inSandbox(
+      f,
       "mkdir -p ~/.claude/file-history/s && echo v1 > ~/.claude/file-history/s/f@v1",
-    ]);
+    );
     expect(again.exitCode, describeRun(again)).toBe(0);
-    const kept = await launch(f, [
-      "--new",
-      "--no-network",
-      "--shell",
-      f.project,
-      "--",
-      "-c",
-      "cat ~/.claude/file-history/s/f@v1",
-    ]);
+    const kept = await inSandbox(f, "cat ~/.claude/file-history/s/f@v1");
     expect(String(kept.stdout)).toBe("v1\n");
     expect(existsSync(path.join(f.home, ".claude", "file-history", "s"))).toBe(false);
   });
@@ -96,15 +83,7 @@ describe.each(IDENTITIES)("Claude sessions, as %s", (_name, user) => {
     const fx = await fixtures.create(user(), `prøject-😀-${"n".repeat(210)}`);
     const key = claudeProjectKey(fx.project);
     expect(key.length).toBeGreaterThan(200);
-    const r = await launch(fx, [
-      "--new",
-      "--no-network",
-      "--shell",
-      fx.project,
-      "--",
-      "-c",
-      "ls ~/.claude/projects",
-    ]);
+    const r = await inSandbox(fx, "ls ~/.claude/projects");
     expect(String(r.stdout), describeRun(r)).toBe(`${key}\n`);
   });
 
@@ -125,7 +104,7 @@ describe.each(IDENTITIES)("Claude sessions, as %s", (_name, user) => {
       "(echo x > hooks/new.sh) 2>/dev/null || echo dir-read-only",
       "mv hooks hooks.old 2>/dev/null || echo dir-kept",
     ].join("; ");
-    const r = await launch(f, ["--new", "--no-network", "--shell", f.project, "--", "-c", script]);
+    const r = await inSandbox(f, script);
     expect(String(r.stdout), describeRun(r)).toBe("script-read-only\ndir-read-only\ndir-kept\n");
     expect(await readFile(path.join(f.home, ".claude", "hooks", "pre.sh"), "utf8")).toBe(
       "#!/bin/sh\nexit 0\n",
@@ -156,7 +135,7 @@ describe.each(IDENTITIES)("Claude sessions, as %s", (_name, user) => {
       "(echo 'touch /tmp/pwned' > tools/hooks/stop.sh) 2>/dev/null || echo hook-read-only",
       "(echo x > ~/.claude/rules/team.md) 2>/dev/null || echo rules-read-only",
     ].join("; ");
-    const r = await launch(f, ["--new", "--no-network", "--shell", f.project, "--", "-c", script]);
+    const r = await inSandbox(f, script);
     expect(String(r.stdout), describeRun(r)).toBe("guard-read-only\nhook-read-only\nrules-read-only\n");
     expect(await readFile(path.join(f.home, ".claude", "guard.py"), "utf8")).toBe("");
     expect(await readFile(path.join(f.project, "tools", "hooks", "stop.sh"), "utf8")).toBe("");

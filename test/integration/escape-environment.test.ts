@@ -7,6 +7,7 @@ import { userCommand } from "../helpers/sandbox-user.js";
 import {
   describeRun,
   IDENTITIES,
+  inSandbox,
   launch,
   launcherEnv,
   startLive,
@@ -47,7 +48,7 @@ describe.each(IDENTITIES)("environment, as %s", (_name, user) => {
     const secret = `odd-name-secret-${token()}`;
     // bash passes such entries through to every child and `export -n` cannot remove them.
     const env = { "AWS-SECRET.KEY": secret, "my secret": secret, ANTHROPIC_API_KEY: `key-${token()}` };
-    const fresh = await launch(fx, ["--new", "--no-network", "--shell", fx.project, "--", "-c", "env -0"], {
+    const fresh = await inSandbox(fx, "env -0", {
       env,
     });
     expect(fresh.exitCode, describeRun(fresh)).toBe(0);
@@ -103,7 +104,7 @@ describe.each(IDENTITIES)("environment, as %s", (_name, user) => {
     const big = `${"x".repeat(100_000)}-${token()}`;
     const env = { LC_CLAUDE_SANDBOX_TEST: big };
     const script = 'printf %s "$LC_CLAUDE_SANDBOX_TEST"';
-    const fresh = await launch(fx, ["--new", "--no-network", "--shell", fx.project, "--", "-c", script], {
+    const fresh = await inSandbox(fx, script, {
       env,
     });
     expect(fresh.exitCode, describeRun(fresh)).toBe(0);

@@ -1,7 +1,7 @@
 import { chown, mkdir, readFile, stat, utimes, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { describe, expect, test } from "vitest";
-import { describeRun, IDENTITIES, launch, useLauncherFixture } from "./launcher-harness.js";
+import { describeRun, IDENTITIES, inSandbox, launch, useLauncherFixture } from "./launcher-harness.js";
 
 // The command line and the per-project state dir: what a user sees before any agent runs.
 
@@ -145,15 +145,7 @@ describe.each(IDENTITIES)("claude-sandbox command line, as %s", (_name, user) =>
     }
     // keyctl(KEYCTL_CLEAR, session keyring): refused by the current filter, allowed by the stale one.
     const probe = "import ctypes; print(ctypes.CDLL(None).syscall(250, 7, -3))";
-    const r = await launch(fx, [
-      "--new",
-      "--no-network",
-      "--shell",
-      fx.project,
-      "--",
-      "-c",
-      `python3 -c "${probe}"`,
-    ]);
+    const r = await inSandbox(fx, `python3 -c "${probe}"`);
     expect(r.exitCode, describeRun(r)).toBe(0);
     expect(String(r.stdout)).toBe("-1\n");
     expect((await stat(path.join(root, "seccomp.bpf"))).size).toBeGreaterThan(allowAll.length);

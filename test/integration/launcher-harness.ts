@@ -106,6 +106,14 @@ export function launch(fx: LauncherFixture, args: string[], opts: LaunchOptions 
   });
 }
 
+/**
+ * Runs `bash -c SCRIPT` in a new, unregistered sandbox without network (`--new --no-network --shell`), the way
+ * most launcher tests look at what a sandbox sees.
+ */
+export function inSandbox(fx: LauncherFixture, script: string, opts: LaunchOptions = {}) {
+  return launch(fx, ["--new", "--no-network", "--shell", fx.project, "--", "-c", script], opts);
+}
+
 export function describeRun(r: Run): string {
   return `exit=${r.exitCode} signal=${r.signal ?? "-"} timedOut=${r.timedOut}\n--- stdout\n${String(r.stdout)}\n--- stderr\n${String(r.stderr)}`;
 }

@@ -7,6 +7,7 @@ import {
   agentRecord,
   describeRun,
   IDENTITIES,
+  inSandbox,
   installAgent,
   launch,
   useLauncherFixture,
@@ -127,7 +128,7 @@ describe.each(IDENTITIES)("running inside the sandbox, as %s", (_name, user) => 
       "(: > /etc/new-file) 2>/dev/null || echo etc-read-only",
       "getent passwd root | cut -d: -f1",
     ].join("; ");
-    const r = await launch(fx, ["--new", "--no-network", "--shell", fx.project, "--", "-c", script]);
+    const r = await inSandbox(fx, script);
     expect(r.exitCode, describeRun(r)).toBe(0);
     const [passwd, hosts, rest] = String(r.stdout).split("@@\n");
     expect(passwd).toBe(await readFile("/etc/passwd", "utf8"));
@@ -265,7 +266,7 @@ describe.each(IDENTITIES)("running inside the sandbox, as %s", (_name, user) => 
   test("a directory holding read-only paths cannot be renamed away and replaced (.git, submodules, hook dirs)", async () => {
     const fx = await fixtures.create(user());
     const f = fx;
-    const host = (cmd: string) => launch(f, ["--new", "--no-network", "--shell", f.project, "--", "-c", cmd]);
+    const host = (cmd: string) => inSandbox(f, cmd);
     // A repository with a submodule (its git dir under .git/modules, name with a slash), a project hook script
     // in a nested directory, and a statusLine script in a nested directory of ~/.claude.
     const setup = [
@@ -277,7 +278,7 @@ describe.each(IDENTITIES)("running inside the sandbox, as %s", (_name, user) => 
       "mkdir -p scripts/hooks && echo 'exit 0' > scripts/hooks/stop.sh",
       "echo ok",
     ].join("\n");
-    const init = await launch(f, ["--new", "--no-network", "--shell", f.project, "--", "-c", setup]);
+    const init = await inSandbox(f, setup);
     expect(String(init.stdout), describeRun(init)).toBe("ok\n");
     await writeFile(
       path.join(f.project, ".claude", "settings.json"),
@@ -329,19 +330,11 @@ describe.each(IDENTITIES)("running inside the sandbox, as %s", (_name, user) => 
 
   test("a repository without a hooks dir gets an empty read-only one, so no hook can be planted", async () => {
     const fx = await fixtures.create(user());
-    const init = await launch(fx, [
-      "--new",
-      "--no-network",
-      "--shell",
-      fx.project,
-      "--",
-      "-c",
-      "git init -q . && rm -rf .git/hooks && echo ok",
-    ]);
+    const init = await inSandbox(fx, "git init -q . && rm -rf .git/hooks && echo ok");
     expect(String(init.stdout), describeRun(init)).toBe("ok\n");
     const script =
       "(mkdir -p .git/hooks && echo 'touch /tmp/pwned' > .git/hooks/pre-commit) 2>/dev/null || echo hooks-read-only";
-    const r = await launch(fx, ["--new", "--no-network", "--shell", fx.project, "--", "-c", script]);
+    const r = await inSandbox(fx, script);
     expect(String(r.stdout), describeRun(r)).toBe("hooks-read-only\n");
     expect(existsSync(path.join(fx.project, ".git", "hooks", "pre-commit"))).toBe(false);
   });
@@ -366,15 +359,10 @@ describe.each(IDENTITIES)("running inside the sandbox, as %s", (_name, user) => 
       await symlink(target, link);
       await lchown(link, fx.user.uid, fx.user.gid);
     }
-    const r = await launch(fx, [
-      "--new",
-      "--no-network",
-      "--shell",
-      fx.project,
-      "--",
-      "-c",
+    const r = await inSandbox(
+      fx,
       "cat .git/hooks/id_ed25519 .claude/id_ed25519 .mcp.json 2>/dev/null; echo done",
-    ]);
+    );
     expect(r.exitCode, describeRun(r)).toBe(0);
     expect(String(r.stdout)).toBe("done\n");
     expect(String(r.stderr)).toMatch(/\.claude is a symlink/);
@@ -382,15 +370,10 @@ describe.each(IDENTITIES)("running inside the sandbox, as %s", (_name, user) => 
 
   test("project .claude (settings, hooks) is read-only inside, and created empty when missing", async () => {
     const fx = await fixtures.create(user());
-    const r = await launch(fx, [
-      "--new",
-      "--no-network",
-      "--shell",
-      fx.project,
-      "--",
-      "-c",
+    const r = await inSandbox(
+      fx,
       "echo '{}' > .claude/settings.json 2>/dev/null; echo settings=$?; mkdir .claude/hooks 2>/dev/null; echo hooks=$?; echo ok > notes.md; echo notes=$?",
-    ]);
+    );
     expect(r.exitCode, describeRun(r)).toBe(0);
     expect(String(r.stdout)).toBe("settings=1\nhooks=1\nnotes=0\n");
     const dotClaude = await stat(path.join(fx.project, ".claude"));
