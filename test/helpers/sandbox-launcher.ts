@@ -112,6 +112,19 @@ export async function waitFor(
  * A PATH for a host that lacks some tools: a dir of symlinks to everything in /usr/bin and /usr/sbin except
  * `missing`. Used to check that the launcher fails closed (refuses, or goes without) rather than open.
  */
+/** A PATH directory under `dir` holding only `tools` (those found on this PATH), for a machine that lacks the rest. */
+export async function pathWith(dir: string, tools: string[]): Promise<string> {
+  const { mkdir, symlink } = await import("node:fs/promises");
+  const { execa } = await import("execa");
+  const bin = path.join(dir, "bin");
+  await mkdir(bin, { recursive: true });
+  for (const tool of tools) {
+    const { stdout } = await execa("bash", ["-c", 'command -v "$1"', "bash", tool], { reject: false });
+    if (stdout) await symlink(stdout.trim(), path.join(bin, tool));
+  }
+  return bin;
+}
+
 export async function pathWithout(dir: string, missing: string[]): Promise<string> {
   const { mkdir, readdir, symlink } = await import("node:fs/promises");
   const bin = path.join(dir, `path-without-${missing.join("-")}`);

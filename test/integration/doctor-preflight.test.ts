@@ -1,9 +1,9 @@
-import { chmod, chown, mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
+import { chmod, chown, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { execa } from "execa";
 import { afterEach, describe, expect, test } from "vitest";
-import { LAUNCHER } from "../helpers/sandbox-launcher.js";
+import { LAUNCHER, pathWith } from "../helpers/sandbox-launcher.js";
 import { asUser, ensureTestUser, ROOT, type SandboxUser } from "../helpers/sandbox-user.js";
 import { startXvfb, type XDisplay } from "../helpers/sandbox-xvfb.js";
 
@@ -136,9 +136,7 @@ describe("doctor on a machine without the tools", () => {
   test("missing bwrap, pasta, ip and jq each FAIL with the package to install", async () => {
     tmp = await makeTmp();
     // A PATH with what any system has, but none of the sandbox's tools.
-    const bin = path.join(tmp, "bin");
-    await mkdir(bin);
-    for (const tool of [
+    const bin = await pathWith(tmp, [
       "bash",
       "cat",
       "id",
@@ -149,10 +147,7 @@ describe("doctor on a machine without the tools", () => {
       "env",
       "xdpyinfo",
       "tmux",
-    ]) {
-      const { stdout } = await execa("bash", ["-c", 'command -v "$1"', "bash", tool], { reject: false });
-      if (stdout) await symlink(stdout.trim(), path.join(bin, tool));
-    }
+    ]);
     const r = await execa(
       path.join(bin, "bash"),
       [path.join(path.dirname(LAUNCHER), "doctor.sh"), "--json"],
@@ -198,10 +193,8 @@ describe("doctor on a machine without the tools", () => {
 
   test("a display without xauth is a warning: the whole cookie file would cross", async () => {
     tmp = await makeTmp();
-    const bin = path.join(tmp, "bin");
-    await mkdir(bin);
     // Everything doctor uses from PATH except xauth.
-    for (const tool of [
+    const bin = await pathWith(tmp, [
       "bash",
       "cat",
       "id",
@@ -213,10 +206,7 @@ describe("doctor on a machine without the tools", () => {
       "bwrap",
       "pasta",
       "jq",
-    ]) {
-      const { stdout } = await execa("bash", ["-c", 'command -v "$1"', "bash", tool], { reject: false });
-      if (stdout) await symlink(stdout.trim(), path.join(bin, tool));
-    }
+    ]);
     const r = await execa(
       path.join(bin, "bash"),
       [path.join(path.dirname(LAUNCHER), "doctor.sh"), "--json"],

@@ -93,7 +93,7 @@ describe.each(IDENTITIES)("claude-sandbox command line, as %s", (_name, user) =>
 
   test("the state dir follows the seed's layout, is private, and detects a hash collision", async () => {
     const fx = await fixtures.create(user(), "my project!");
-    const r = await launch(fx, ["--no-network", "--shell", fx.project, "--", "-c", "true"]);
+    const r = await inSandbox(fx, "true", { flags: ["--no-network"] });
     expect(r.exitCode, describeRun(r)).toBe(0);
     // basename with unsafe characters replaced, then 12 hex of sha256(path + "\n")
     expect(path.basename(fx.state)).toMatch(/^my-project--[0-9a-f]{12}$/);
@@ -111,17 +111,17 @@ describe.each(IDENTITIES)("claude-sandbox command line, as %s", (_name, user) =>
 
     // Another project whose name hashes here (simulated by rewriting `path`) must not share the state.
     await writeFile(path.join(fx.state, "path"), "/somewhere/else\n");
-    const clash = await launch(fx, ["--no-network", "--shell", fx.project, "--", "-c", "true"]);
+    const clash = await inSandbox(fx, "true", { flags: ["--no-network"] });
     expect(clash.exitCode, describeRun(clash)).toBe(1);
     expect(String(clash.stderr)).toContain("state directory hash collision");
   });
 
   test("the user's tmux.conf edits are kept across launches", async () => {
     const fx = await fixtures.create(user());
-    const first = await launch(fx, ["--no-network", "--shell", fx.project, "--", "-c", "true"]);
+    const first = await inSandbox(fx, "true", { flags: ["--no-network"] });
     expect(first.exitCode, describeRun(first)).toBe(0);
     await writeFile(path.join(fx.state, "tmux.conf"), "set -g status-style bg=blue\n");
-    const again = await launch(fx, ["--no-network", "--shell", fx.project, "--", "-c", "true"]);
+    const again = await inSandbox(fx, "true", { flags: ["--no-network"] });
     expect(again.exitCode, describeRun(again)).toBe(0);
     expect(await readFile(path.join(fx.state, "tmux.conf"), "utf8")).toBe("set -g status-style bg=blue\n");
   });

@@ -107,11 +107,15 @@ export function launch(fx: LauncherFixture, args: string[], opts: LaunchOptions 
 }
 
 /**
- * Runs `bash -c SCRIPT` in a new, unregistered sandbox without network (`--new --no-network --shell`), the way
- * most launcher tests look at what a sandbox sees.
+ * Runs `bash -c SCRIPT` in a sandbox started with `flags` (default: a new, unregistered one without network) and
+ * `--shell`, the way most launcher tests look at what a sandbox sees.
  */
-export function inSandbox(fx: LauncherFixture, script: string, opts: LaunchOptions = {}) {
-  return launch(fx, ["--new", "--no-network", "--shell", fx.project, "--", "-c", script], opts);
+export function inSandbox(
+  fx: LauncherFixture,
+  script: string,
+  { flags = ["--new", "--no-network"], ...opts }: LaunchOptions & { flags?: string[] } = {},
+) {
+  return launch(fx, [...flags, "--shell", fx.project, "--", "-c", script], opts);
 }
 
 export function describeRun(r: Run): string {

@@ -5,6 +5,7 @@ import { closeAll, type HostResource, startEgressPeer } from "../helpers/sandbox
 import {
   describeRun,
   IDENTITIES,
+  inSandbox,
   launch,
   shellOut,
   startLive,
@@ -68,7 +69,7 @@ describe.each(IDENTITIES)("sandbox network, as %s", (_name, user) => {
     const fx = await fixtures.create(user());
     const remote = await outside();
     const probe = `ip -o link | awk -F': ' '{print $2}' | tr '\\n' ' '; echo; ${fetchScript(remote.url)}`;
-    const r = await launch(fx, ["--no-network", "--shell", fx.project, "--", "-c", probe]);
+    const r = await inSandbox(fx, probe, { flags: ["--no-network"] });
     expect(r.exitCode, describeRun(r)).toBe(0);
     expect(String(r.stdout)).toBe("lo \nunreachable\n");
     const { live } = await startLive(fx, ["--no-network"]);

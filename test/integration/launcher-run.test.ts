@@ -37,14 +37,11 @@ describe.each(IDENTITIES)("running inside the sandbox, as %s", (_name, user) => 
 
   test("the project is writable at its real path and files land on the host as the user", async () => {
     const fx = await fixtures.create(user());
-    const r = await launch(fx, [
-      "--no-network",
-      "--shell",
-      fx.project,
-      "--",
-      "-c",
+    const r = await inSandbox(
+      fx,
       "pwd; echo from-inside > made-inside.txt; mkdir -p sub && echo deep > sub/f && id -u",
-    ]);
+      { flags: ["--no-network"] },
+    );
     expect(r.exitCode, describeRun(r)).toBe(0);
     const [cwd, uid] = String(r.stdout).trim().split("\n");
     expect(cwd).toBe(fx.project);
@@ -103,14 +100,11 @@ describe.each(IDENTITIES)("running inside the sandbox, as %s", (_name, user) => 
     const gitconfig = path.join(fx.home, ".gitconfig");
     await writeFile(gitconfig, "[user]\n\tname = Sandbox Tester\n\temail = tester@example.invalid\n");
     await chown(gitconfig, fx.user.uid, fx.user.gid);
-    const r = await launch(fx, [
-      "--no-network",
-      "--shell",
-      fx.project,
-      "--",
-      "-c",
+    const r = await inSandbox(
+      fx,
       "git config --global user.name; git init -q . && git -c commit.gpgsign=false commit -q --allow-empty -m one && git log --format=%an; git config --global user.name evil 2>/dev/null || echo refused",
-    ]);
+      { flags: ["--no-network"] },
+    );
     expect(r.exitCode, describeRun(r)).toBe(0);
     expect(String(r.stdout).trim().split("\n")).toEqual(["Sandbox Tester", "Sandbox Tester", "refused"]);
     expect(await readFile(gitconfig, "utf8")).toContain("Sandbox Tester");
@@ -147,7 +141,7 @@ describe.each(IDENTITIES)("running inside the sandbox, as %s", (_name, user) => 
     const fx = await fixtures.create(user());
     const env = { AWS_SECRET_ACCESS_KEY: "aws-secret-value", GH_TOKEN: "gh-secret", LC_TIME: "C.UTF-8" };
     const script = "env -0";
-    const plain = await launch(fx, ["--no-network", "--shell", fx.project, "--", "-c", script], { env });
+    const plain = await inSandbox(fx, script, { flags: ["--no-network"], env });
     expect(plain.exitCode, describeRun(plain)).toBe(0);
     const names = (out: unknown) =>
       String(out)
@@ -174,19 +168,16 @@ describe.each(IDENTITIES)("running inside the sandbox, as %s", (_name, user) => 
     for (const p of [claude, path.join(claude, "settings.json"), path.join(fx.home, ".claude.json")]) {
       await chown(p, fx.user.uid, fx.user.gid);
     }
-    const r = await launch(fx, [
-      "--no-network",
-      "--shell",
-      fx.project,
-      "--",
-      "-c",
+    const r = await inSandbox(
+      fx,
       [
         "echo session > ~/.claude/history.jsonl",
         "echo '{}' > ~/.claude/settings.json 2>/dev/null; echo settings=$?",
         "mkdir ~/.claude/hooks/x 2>/dev/null; echo hooks=$?",
         "cat ~/.claude.json; echo '{\"numStartups\":2}' > ~/.claude.json; echo copy=$?",
       ].join("; "),
-    ]);
+      { flags: ["--no-network"] },
+    );
     expect(r.exitCode, describeRun(r)).toBe(0);
     expect(String(r.stdout)).toBe('settings=1\nhooks=1\n{"numStartups":1}\ncopy=0\n');
     expect(await readFile(path.join(claude, "history.jsonl"), "utf8")).toBe("session\n");
@@ -221,7 +212,7 @@ describe.each(IDENTITIES)("running inside the sandbox, as %s", (_name, user) => 
         "python3 -c \"import os,socket; s=socket.socket(socket.AF_UNIX); s.connect(os.environ['SSH_AUTH_SOCK']); print(s.recv(9).decode())\"",
       ].join("; ");
       const env = { SSH_AUTH_SOCK: agentSock };
-      const plain = await launch(f, ["--no-network", "--shell", f.project, "--", "-c", script], { env });
+      const plain = await inSandbox(f, script, { flags: ["--no-network"], env });
       expect(plain.exitCode, describeRun(plain)).toBe(0);
       expect(String(plain.stdout)).toBe("config known_hosts \nno-key\nconfig-read-only\npong\n");
       const keys = await launch(f, ["--no-network", "--ssh-keys", "--shell", f.project, "--", "-c", script], {
@@ -238,27 +229,17 @@ describe.each(IDENTITIES)("running inside the sandbox, as %s", (_name, user) => 
 
   test("the project's .git/hooks and .git/config are read-only, the rest of .git is not", async () => {
     const fx = await fixtures.create(user());
-    const init = await launch(fx, [
-      "--no-network",
-      "--shell",
-      fx.project,
-      "--",
-      "-c",
-      "git init -q . && echo ok",
-    ]);
+    const init = await inSandbox(fx, "git init -q . && echo ok", { flags: ["--no-network"] });
     expect(String(init.stdout), describeRun(init)).toBe("ok\n");
-    const r = await launch(fx, [
-      "--no-network",
-      "--shell",
-      fx.project,
-      "--",
-      "-c",
+    const r = await inSandbox(
+      fx,
       [
         "echo 'exit 0' > .git/hooks/pre-commit 2>/dev/null || echo hooks-read-only",
         "git config core.fsmonitor 'touch /tmp/pwned' 2>/dev/null || echo config-read-only",
         "git -c user.name=t -c user.email=t@e -c commit.gpgsign=false commit -q --allow-empty -m x && echo committed",
       ].join("; "),
-    ]);
+      { flags: ["--no-network"] },
+    );
     expect(r.exitCode, describeRun(r)).toBe(0);
     expect(String(r.stdout)).toBe("hooks-read-only\nconfig-read-only\ncommitted\n");
     expect(await readFile(path.join(fx.project, ".git", "config"), "utf8")).not.toContain("fsmonitor");
