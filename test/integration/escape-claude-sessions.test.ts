@@ -140,4 +140,21 @@ describe.each(IDENTITIES)("Claude sessions, as %s", (_name, user) => {
     expect(await readFile(path.join(f.home, ".claude", "guard.py"), "utf8")).toBe("");
     expect(await readFile(path.join(f.project, "tools", "hooks", "stop.sh"), "utf8")).toBe("");
   });
+
+  test("a protected entry that is the user's own symlink (dotfiles) shows its target, read-only", async () => {
+    const f = await fixtures.create(user());
+    await plant(f, "shared/CLAUDE.md", "# my instructions\n");
+    const { symlink, lchown } = await import("node:fs/promises");
+    const link = path.join(f.home, ".claude", "CLAUDE.md");
+    await symlink("shared/CLAUDE.md", link);
+    await lchown(link, f.user.uid, f.user.gid);
+    const r = await inSandbox(
+      f,
+      "cat ~/.claude/CLAUDE.md; (echo x >> ~/.claude/CLAUDE.md) 2>/dev/null || echo read-only",
+    );
+    expect(String(r.stdout), describeRun(r)).toBe("# my instructions\nread-only\n");
+    expect(await readFile(path.join(f.home, ".claude", "shared", "CLAUDE.md"), "utf8")).toBe(
+      "# my instructions\n",
+    );
+  });
 });

@@ -177,7 +177,13 @@ csbx_fs_claude() {
         *) mkdir -m 0700 -- "$c/$name" 2>/dev/null || [[ -d $c/$name ]] || csbx_die 1 "cannot create $c/$name" ;;
       esac
     fi
-    csbx_bind_checked ro "$c/$name" "$c"
+    if [[ -L $c/$name ]]; then
+      # A link of the user's own (dotfiles): what it points to, read-only. No running sandbox can have
+      # swapped it, since the entry is a mount point in every one.
+      bw+=(--ro-bind "$c/$name" "$c/$name")
+    else
+      csbx_bind_checked ro "$c/$name" "$c"
+    fi
     # Scripts named in settings.json below it (~/.claude/hooks/x.sh) need no pin over it.
     csbx_pinned[$c/$name]=ro
   done
