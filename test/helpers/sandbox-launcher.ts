@@ -6,8 +6,12 @@ import type { SandboxFixture } from "./sandbox-home.js";
 import { userCommand } from "./sandbox-user.js";
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
-/** The launcher under test, run by its repo path as the CLI contract says. */
-export const LAUNCHER = path.join(REPO, "launcher", "bubblewrap", "claude-sandbox");
+/**
+ * The launcher under test, run by its repo path as the CLI contract says. CLAUDE_SANDBOX_TEST_LAUNCHER points the
+ * tests at another copy (an older commit's, to show that an attack test fails without its fix).
+ */
+export const LAUNCHER =
+  process.env.CLAUDE_SANDBOX_TEST_LAUNCHER || path.join(REPO, "launcher", "bubblewrap", "claude-sandbox");
 
 const HOST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
