@@ -50,6 +50,10 @@ csbx_parse_args() {
   return 0
 }
 
+# The lists below come from launcher/protected-paths.json, which the manager's CreateSandbox reads too.
+# shellcheck source=launcher/bubblewrap/lib/protected-paths.sh
+source "$csbx_dir/lib/protected-paths.sh"
+
 # Real path of the project, checked. Refuses dirs whose read-write bind would hand the sandbox the
 # user's home or the launcher's own state (the registry must never be writable from inside).
 csbx_resolve_project() {
@@ -70,8 +74,7 @@ csbx_resolve_project() {
   # What the sandbox gets read-only or not at all must not come back read-write as (part of) the project:
   # the project bind is mounted over them. Compared by the path and by its real path (cd -P, no fork),
   # since either side may be reached through a symlink.
-  for p in "$HOME/.ssh" "$HOME/.claude" "$HOME/.config/gh" "$HOME/.config/git" "$HOME/.gitconfig" \
-    "$HOME/.claude.json" "${XDG_STATE_HOME:-$HOME/.local/state}"; do
+  for p in "${csbx_protected_home[@]/#/"$HOME"/}" "${XDG_STATE_HOME:-$HOME/.local/state}"; do
     real=$p
     if [[ -d $p ]] && cd -P -- "$p" 2>/dev/null; then real=$PWD; fi
     for q in "$p" "$real"; do
@@ -83,19 +86,19 @@ csbx_resolve_project() {
   done
   # The host system: a sandbox started by root writes there as the host's root (a manager running as
   # root takes project dirs from its API clients), and no user project lives there.
-  for p in /etc /usr /bin /sbin /lib /lib32 /lib64 /libx32 /boot /dev /proc /sys /run /nix /var/lib \
-    /var/spool /var/run /var/cache; do
+  for p in "${csbx_protected_system[@]}"; do
     if [[ $project == "$p" || $project == "$p"/* ]]; then
       csbx_die 1 "refusing project dir '$project': it is part of the host system ($p), which the sandbox must not be able to write; use a directory of your own"
     fi
   done
   # Sockets the sandbox must not reach (other X displays, the user's host tmux server, the session
-  # bus, the SSH agent): a project dir that holds them would bind them all in, read-write.
+  # bus, the SSH agent), other users' homes, other programs' files: a project dir that holds them
+  # would bind them all in, read-write.
   local agent_dir=${SSH_AUTH_SOCK-}
   agent_dir=${agent_dir%/*}
-  for p in /var /tmp /tmp/.X11-unix "/tmp/tmux-$EUID" "/run/user/$EUID" "${XDG_RUNTIME_DIR-}" "$agent_dir"; do
+  for p in "${csbx_protected_holders[@]}" "/tmp/tmux-$EUID" "/run/user/$EUID" "${XDG_RUNTIME_DIR-}" "$agent_dir"; do
     if [[ $p == /?* && ($p == "$project" || $p == "$project"/*) ]]; then
-      csbx_die 1 "refusing project dir '$project': it is or holds $p (host sockets, other programs' files), which the sandbox must not reach; use a project subdirectory"
+      csbx_die 1 "refusing project dir '$project': it is or holds $p (host sockets, other users' or programs' files), which the sandbox must not reach; use a project subdirectory"
     fi
   done
   cd -- "$project" || csbx_die 1 "cannot enter project dir '$project'"

@@ -1,0 +1,42 @@
+# shellcheck shell=bash disable=SC2034
+# Generated from launcher/protected-paths.json by `npm run protected-paths`: edit the JSON, not this file.
+# Sourced, not run, so the launch path reads the shared list without forking jq.
+csbx_protected_home=(
+  .ssh
+  .claude
+  .config/gh
+  .config/git
+  .gitconfig
+  .claude.json
+)
+csbx_protected_system=(
+  /etc
+  /usr
+  /bin
+  /sbin
+  /lib
+  /lib32
+  /lib64
+  /libx32
+  /boot
+  /dev
+  /proc
+  /sys
+  /run
+  /nix
+  /var/lib
+  /var/spool
+  /var/run
+  /var/cache
+  /var/log
+)
+csbx_protected_holders=(
+  /var
+  /tmp
+  /tmp/.X11-unix
+  /home
+  /opt
+  /srv
+  /mnt
+  /media
+)
