@@ -64,7 +64,12 @@ csbx_fs_home() {
   csbx_fs_claude
   csbx_ro_if_exists "$HOME/.gitconfig"
   csbx_ro_if_exists "$HOME/.config/git"
-  csbx_ro_if_exists "$HOME/.config/gh"
+  # hosts.yml holds gh's token: with --gh-token only, like GH_TOKEN.
+  if ((opt_gh_token)); then
+    csbx_ro_if_exists "$HOME/.config/gh"
+  else
+    csbx_ro_if_exists "$HOME/.config/gh/config.yml"
+  fi
   if ((opt_ssh_keys)); then
     csbx_ro_if_exists "$HOME/.ssh"
   else

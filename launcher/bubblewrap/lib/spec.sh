@@ -12,10 +12,8 @@ csbx_spec_jq='
   | (.envAllowlist | names) as $env
   | (.envWithGhToken | names) as $gh
   | (.claudeReadOnly | names) as $ro
-  | (.claudeReadOnlyIfPresent | names) as $opt
-  | (.claudePrivate | names) as $priv
-  | ([$etc, $env, $gh, $ro, $opt, $priv] | map(length | tostring) | join(" ")),
-    ($etc[], $env[], $gh[], $ro[], $opt[], $priv[]),
+  | ([$etc, $env, $gh, $ro] | map(length | tostring) | join(" ")),
+    ($etc[], $env[], $gh[], $ro[]),
     (.chromium.policy | tojson),
     (.notices.sandbox + "\n\n" + .notices.persistence)
   | . + "\u0000"'
@@ -29,7 +27,7 @@ csbx_load_spec() {
   fi
   # The first record names the cache format and the spec the cache was made from, so switching
   # CLAUDE_SANDBOX_SPEC, or a launcher that writes another format, reloads.
-  local src="src2"$'\x1f'"$spec" sizes='^[0-9]+( [0-9]+){5}$'
+  local src="src3"$'\x1f'"$spec" sizes='^[0-9]+( [0-9]+){3}$'
   if ((${#records[@]} < 2)) || [[ ${records[0]} != "$src" || ! ${records[1]} =~ $sizes ]]; then
     command -v jq >/dev/null || csbx_die 1 "jq is not installed; install it (Debian: apt-get install jq)"
     if ! { printf '%s\0' "$src" && jq -j "$csbx_spec_jq" -- "$spec"; } >"$cache.$$"; then
@@ -39,7 +37,7 @@ csbx_load_spec() {
     mv -f -- "$cache.$$" "$cache"
     mapfile -d '' -t records <"$cache"
   fi
-  # records: src, sizes, the six lists, policy, notice.
+  # records: src, sizes, the four lists, policy, notice.
   [[ ${records[1]-} =~ $sizes ]] || csbx_die 1 "sandbox spec cache '$cache' is damaged; remove it and run again"
   local n=() i=2
   read -r -a n <<<"${records[1]}"
@@ -51,10 +49,6 @@ csbx_load_spec() {
   i=$((i + n[2]))
   spec_claude_ro=("${records[@]:i:n[3]}")
   i=$((i + n[3]))
-  spec_claude_ro_opt=("${records[@]:i:n[4]}")
-  i=$((i + n[4]))
-  spec_claude_private=("${records[@]:i:n[5]}")
-  i=$((i + n[5]))
   spec_policy=${records[i]-}
   spec_notice=${records[i + 1]-}
 }
