@@ -60,9 +60,19 @@ csbx_resolve_project() {
   local arg=${project_arg:-.}
   [[ -e $arg ]] || csbx_die 1 "project dir '$arg' does not exist; create it or pass an existing directory"
   [[ -d $arg ]] || csbx_die 1 "project dir '$arg' is not a directory"
-  # cd -P resolves symlinks without forking realpath; bwrap gets absolute paths, so the cwd is ours.
-  cd -P -- "$arg" 2>/dev/null || csbx_die 1 "cannot enter project dir '$arg' (permission denied?)"
+  # Opened once, and from then on reached only through this descriptor (project_fd): a running sandbox of
+  # a parent directory can swap the path for a symlink (to ~/.ssh) at any moment, and whatever re-walks
+  # the path afterwards (bwrap binding it, mkdir of .claude) would follow it. So the real path is taken
+  # from the descriptor (cd -P through /proc/self/fd: no fork), every check below judges that path, the
+  # launcher creates what it needs relative to the descriptor (mounts-project.sh), and bwrap binds the
+  # descriptor itself (--bind-fd). "/." makes the open fail for anything but a directory (a FIFO
+  # swapped in would block it).
+  { exec {project_fd}<"$arg/."; } 2>/dev/null || csbx_die 1 "cannot open project dir '$arg' (permission denied?)"
+  cd -P -- "/proc/self/fd/$project_fd" 2>/dev/null || csbx_die 1 "cannot enter project dir '$arg' (permission denied?)"
   project=$PWD
+  # PWD was resolved from the descriptor's path; it must still name what was opened.
+  [[ $project -ef /proc/self/fd/$project_fd ]] ||
+    csbx_die 1 "project dir '$arg' changed while the sandbox was being set up (a running sandbox may be racing this launch); not starting"
   [[ -n ${HOME-} && $HOME == /* ]] || csbx_die 1 "HOME is not set to an absolute path; set HOME to your home directory"
   [[ $project != / ]] || csbx_die 1 "refusing project dir '/': the sandbox would get the whole host read-write; use a project directory"
   local p q real
@@ -79,7 +89,6 @@ csbx_resolve_project() {
     if [[ -d $p ]] && cd -P -- "$p" 2>/dev/null; then real=$PWD; fi
     for q in "$p" "$real"; do
       if [[ $q == "$project" || $q == "$project"/* || $project == "$q"/* ]]; then
-        cd -- "$project" || csbx_die 1 "cannot enter project dir '$project'"
         csbx_die 1 "refusing project dir '$project': the sandbox keeps $q out of reach or read-only, and a project dir that is, holds or lies inside it would make it writable; use another directory"
       fi
     done
@@ -101,5 +110,6 @@ csbx_resolve_project() {
       csbx_die 1 "refusing project dir '$project': it is or holds $p (host sockets, other users' or programs' files), which the sandbox must not reach; use a project subdirectory"
     fi
   done
-  cd -- "$project" || csbx_die 1 "cannot enter project dir '$project'"
+  # Back into the opened directory, not into whatever the path names now.
+  cd -P -- "/proc/self/fd/$project_fd" || csbx_die 1 "cannot enter project dir '$project'"
 }

@@ -14,6 +14,18 @@
 # hold, and a leaf already read-only is never pinned over (a pin is a writable bind of the host dir).
 declare -A csbx_pinned=()
 
+# A BASE that the host reaches through a descriptor rather than its path: csbx_base_src[BASE] is the
+# host-side path to use for it (/proc/self/fd/N of the project, opened once in cli.sh, since the project
+# path itself can be swapped by a sandbox of a parent directory). Checks, opens and the files created
+# go through that; bwrap destinations stay the paths as the sandbox sees them.
+declare -A csbx_base_src=()
+
+# csbx_host_path PATH BASE: sets csbx_host to where the host reaches PATH (BASE or below it).
+csbx_host_path() {
+  local src=${csbx_base_src[$2]-}
+  if [[ -n $src && ($1 == "$2" || $1 == "$2"/*) ]]; then csbx_host=$src${1#"$2"}; else csbx_host=$1; fi
+}
+
 # csbx_bind_checked rw|ro PATH [BASE]: binds PATH over itself, from a descriptor checked to be what PATH names.
 # PATH lies where a running sandbox can write (the project, ~/.claude), and bwrap, binding by path a
 # moment later, would follow a symlink swapped in meanwhile (renameat2 RENAME_EXCHANGE in a loop) and
@@ -22,30 +34,38 @@ declare -A csbx_pinned=()
 # opened; bwrap binds that descriptor (--bind-fd). A swap at any point is caught or comes too late.
 # Only plain files and directories are opened (a FIFO would block the launch).
 csbx_bind_checked() {
-  local path=$2 base=${3:-${2%/*}} fd p
-  [[ -f $path || -d $path ]] || return 0
-  exec {fd}<"$path" || csbx_die 1 "cannot open $path to protect it in the sandbox"
-  # Only the parts below BASE (a mount point in every sandbox, so no sandbox can swap it) can change.
-  p=$path
-  while [[ $p != "$base" && $p == "$base"/* ]]; do
+  local path=$2 base=${3:-${2%/*}} fd p csbx_host hbase
+  csbx_host_path "$path" "$base"
+  local host=$csbx_host
+  csbx_host_path "$base" "$base"
+  hbase=$csbx_host
+  [[ -f $host || -d $host ]] || return 0
+  exec {fd}<"$host" || csbx_die 1 "cannot open $path to protect it in the sandbox"
+  # Only the parts below BASE (a mount point in every sandbox, or a descriptor: nothing a sandbox can
+  # swap) can change.
+  p=$host
+  while [[ $p != "$hbase" && $p == "$hbase"/* ]]; do
     [[ -L $p ]] &&
-      csbx_die 1 "$p changed into a symlink while the sandbox was being set up (a running sandbox may be racing this launch); not starting"
+      csbx_die 1 "$base${p#"$hbase"} changed into a symlink while the sandbox was being set up (a running sandbox may be racing this launch); not starting"
     p=${p%/*}
   done
-  [[ /proc/self/fd/$fd -ef $path ]] ||
+  [[ /proc/self/fd/$fd -ef $host ]] ||
     csbx_die 1 "$path changed while the sandbox was being set up (a running sandbox may be racing this launch); not starting"
   if [[ $1 == ro ]]; then bw+=(--ro-bind-fd "$fd" "$path"); else bw+=(--bind-fd "$fd" "$path"); fi
 }
 
 csbx_ro_under() {
-  local base=$1 rest=$2 at=$1 part dirs=() d
+  local base=$1 rest=$2 at=$1 part dirs=() d csbx_host
   [[ $rest != /* && $rest != *..* ]] || return 0
+  csbx_host_path "$base" "$base"
+  local host=$csbx_host
   while [[ -n $rest ]]; do
     part=${rest%%/*}
     [[ $part == "$rest" ]] && rest='' || rest=${rest#*/}
     [[ -n $part ]] || continue
     at=$at/$part
-    [[ -e $at && ! -L $at ]] || return 0
+    host=$host/$part
+    [[ -e $host && ! -L $host ]] || return 0
     # Below a path already bound read-only everything is read-only.
     [[ ${csbx_pinned[$at]-} == ro ]] && return 0
     [[ -n $rest ]] && dirs+=("$at")
@@ -56,34 +76,99 @@ csbx_ro_under() {
     csbx_pinned[$d]=pin
     csbx_bind_checked rw "$d" "$base"
   done
-  [[ ${csbx_pinned[$at]-} == pin ]] && return 0
+  case ${csbx_pinned[$at]-} in
+    ro | rodir | private) return 0 ;;
+    pin)
+      # Pinned on the way to a leaf below, and now wanted read-only as a whole (a core.hooksPath dir
+      # holding a script a hook names): a read-only bind on top covers the pin and what it holds, unless
+      # that is a directory of the sandbox's own, which must stay out of sight.
+      for d in "${!csbx_pinned[@]}"; do
+        [[ $d == "$at"/* && ${csbx_pinned[$d]} == private ]] && return 0
+      done
+      ;;
+  esac
   csbx_pinned[$at]=ro
   csbx_bind_checked ro "$at" "$base"
 }
 
-# csbx_ro_named BASE REL: like csbx_ro_under, for a script that a settings file names and the host's
-# claude will run. When it does not exist, an empty placeholder is created first (its directories too):
-# otherwise the sandbox could create it, and the host would run what it wrote.
+# csbx_below_ro PATH: whether PATH lies below a path already bound read-only (nothing there needs a
+# placeholder: the sandbox cannot create it).
+csbx_below_ro() {
+  local p=${1%/*}
+  while [[ $p == /?* ]]; do
+    [[ ${csbx_pinned[$p]-} == ro ]] && return 0
+    p=${p%/*}
+  done
+  return 1
+}
+
+# csbx_open_dir_checked HOSTBASE REL: opens HOSTBASE/REL (REL '' or /a/b), a directory no part of which
+# below HOSTBASE is a symlink, and sets csbx_dfd to it; 1 when it is not such a directory. What is
+# created through /proc/self/fd/$csbx_dfd lands in that directory even if a racing sandbox swaps a part
+# of the path for a symlink meanwhile (a name, like ~/.ssh/.claude, must never appear elsewhere on the
+# host). The caller closes csbx_dfd: a descriptor left open would reach the sandbox.
+csbx_open_dir_checked() {
+  local p=$1$2
+  { exec {csbx_dfd}<"$p/."; } 2>/dev/null || return 1
+  while [[ $p != "$1" ]]; do
+    if [[ -L $p ]]; then
+      exec {csbx_dfd}<&-
+      return 1
+    fi
+    p=${p%/*}
+  done
+  [[ /proc/self/fd/$csbx_dfd -ef $1$2 ]] && return 0
+  exec {csbx_dfd}<&-
+  return 1
+}
+
+# csbx_mkdir_checked BASE REL: makes the directory BASE/REL and those missing above it, each inside a
+# directory opened and checked first (csbx_open_dir_checked); 1 when a part is a symlink or no directory.
+csbx_mkdir_checked() {
+  local rest=$2 at='' part csbx_host csbx_dfd
+  csbx_host_path "$1" "$1"
+  local hbase=$csbx_host
+  [[ $rest != /* && $rest != *..* ]] || return 1
+  while [[ -n $rest ]]; do
+    part=${rest%%/*}
+    [[ $part == "$rest" ]] && rest='' || rest=${rest#*/}
+    [[ -n $part && $part != . ]] || continue
+    if [[ ! -e $hbase$at/$part && ! -L $hbase$at/$part ]]; then
+      csbx_open_dir_checked "$hbase" "$at" || return 1
+      mkdir -m 0755 -- "/proc/self/fd/$csbx_dfd/$part" 2>/dev/null
+      exec {csbx_dfd}<&-
+    fi
+    at=$at/$part
+    [[ -d $hbase$at && ! -L $hbase$at ]] || return 1
+  done
+  return 0
+}
+
+# csbx_ro_named BASE REL [WHY]: like csbx_ro_under, for a script that a settings file names and the host's
+# claude will run (or a file git reads as config: WHY says so). When it does not exist, an empty
+# placeholder is created first (its directories too): otherwise the sandbox could create it, and the host
+# would run what it wrote.
 csbx_ro_named() {
-  local base=$1 rel=$2 at=$1 rest=$2 part
-  [[ $rel != /* && $rel != *..* && -n $rel ]] || return 0
-  if [[ ! -e $base/$rel && ! -L $base/$rel ]]; then
-    # One directory at a time, none of them a symlink: the sandbox may have planted one to make the
-    # launcher create files elsewhere on the host.
-    while [[ $rest == */* ]]; do
-      part=${rest%%/*}
-      rest=${rest#*/}
-      at=$at/$part
-      [[ -n $part ]] || continue
-      if [[ -L $at ]] || { [[ -e $at ]] && [[ ! -d $at ]]; }; then return 0; fi
-      [[ -d $at ]] || mkdir -m 0755 -- "$at" 2>/dev/null || return 0
-    done
+  local base=$1 rel=$2 why=${3:-settings name as a command} dir name csbx_host csbx_dfd
+  [[ $rel != /* && $rel != *..* && -n $rel && $rel != */ ]] || return 0
+  csbx_host_path "$base" "$base"
+  local hbase=$csbx_host
+  if [[ ! -e $hbase/$rel && ! -L $hbase/$rel ]]; then
+    name=${rel##*/}
+    dir=''
+    [[ $rel == */* ]] && dir=/${rel%/*}
+    csbx_mkdir_checked "$base" "${dir#/}" || return 0
+    csbx_open_dir_checked "$hbase" "$dir" || return 0
     # noclobber creates with O_EXCL, which never follows a symlink put there meanwhile.
     set -C
-    { : >"$base/$rel"; } 2>/dev/null || { set +C; return 0; }
+    if ! { : >"/proc/self/fd/$csbx_dfd/$name"; } 2>/dev/null; then
+      set +C
+      exec {csbx_dfd}<&-
+      return 0
+    fi
     set +C
-    csbx_note "created an empty $base/$rel, which settings name as a command, so that the sandbox cannot create it"
+    exec {csbx_dfd}<&-
+    csbx_note "created an empty $base/$rel, which $why, so that the sandbox cannot create it"
   fi
   csbx_ro_under "$base" "$rel"
 }
-
