@@ -2,6 +2,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { chmod, chown, lstat, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { claudeProjectKey } from "./claude-home.js";
 import { killStragglers } from "./sandbox-launcher.js";
 import type { SandboxUser } from "./sandbox-user.js";
 import { type Fixtures, type FixturesOptions, useFixtures } from "./use-fixtures.js";
@@ -27,23 +28,13 @@ export interface SandboxFixture {
   cleanup(): Promise<void>;
 }
 
-const CLAUDE_PROTECTED = [
-  "settings.json",
-  "settings.local.json",
-  "hooks",
-  "plugins",
-  "commands",
-  "agents",
-  "skills",
-  "output-styles",
-  "rules",
-  "CLAUDE.md",
-  "shell-snapshots",
-];
-
-/** Paths under ~/.claude the sandbox must not be able to create or change on the host. */
-export function claudeProtectedPaths(home: string): string[] {
-  return CLAUDE_PROTECTED.map((p) => path.join(home, ".claude", p));
+/**
+ * The only path under the host's ~/.claude a sandbox of `project` may write: that project's sessions. Everything
+ * else there (the user's configuration, the global .config.json, other projects' sessions, names Claude Code adds
+ * later) must stay as it was, whatever the sandbox does in its own ~/.claude.
+ */
+export function claudeSessionsDir(home: string, project: string): string {
+  return path.join(home, ".claude", "projects", claudeProjectKey(project));
 }
 
 /** chown -R, for files a test plants after the fixture was created. */
@@ -61,9 +52,9 @@ async function plant(file: string, content: string, mode = 0o644): Promise<void>
 }
 
 /**
- * Creates the fixture. Some protected ~/.claude entries exist on the host (settings.json, hooks/, commands/) and
- * some do not (agents/, plugins/, settings.local.json): a launcher that only guards what exists would let the
- * sandbox create the missing ones on the host.
+ * Creates the fixture. Some of the user's ~/.claude configuration exists on the host (settings.json, hooks/,
+ * commands/) and some does not (agents/, plugins/, settings.local.json): a launcher that only guards what exists
+ * would let the sandbox create the missing ones on the host.
  */
 export async function createSandboxFixture(owner: SandboxUser): Promise<SandboxFixture> {
   const root = await mkdtemp(path.join(tmpdir(), "csbx-escape-"));

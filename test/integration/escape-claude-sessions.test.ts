@@ -3,6 +3,7 @@ import { existsSync } from "node:fs";
 import { chown, mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { describe, expect, test } from "vitest";
+import { claudeProjectKey, plantHome, privateClaudeDir } from "../helpers/claude-home.js";
 import {
   describeRun,
   IDENTITIES,
@@ -11,32 +12,15 @@ import {
   useLauncherFixture,
 } from "./launcher-harness.js";
 
-// ~/.claude is shared with the host's claude, but another project's sessions are not the sandbox's to read or
-// write (they hold what was said and done there; a line written into one is read by the host's claude when the
+// Of the host's ~/.claude a sandbox sees this project's sessions (read-write, where the host's claude --resume
+// finds them) and the user's configuration, read-only. Another project's sessions are not the sandbox's to read
+// or write (they hold what was said and done there; a line written into one is read by the host's claude when the
 // user resumes it), and scripts the host's claude runs stay read-only even when settings.json names them.
 
 const fixtures = useLauncherFixture();
 
-/** Claude Code's directory name under ~/.claude/projects for a working directory (its own rule). */
-function claudeProjectKey(cwd: string): string {
-  const key = cwd.replace(/[^a-zA-Z0-9]/g, "-");
-  if (key.length <= 200) return key;
-  let h = 0;
-  for (let i = 0; i < cwd.length; i++) h = ((h << 5) - h + cwd.charCodeAt(i)) | 0;
-  return `${key.slice(0, 200)}-${Math.abs(h).toString(36)}`;
-}
-
-async function plant(f: LauncherFixture, rel: string, content: string): Promise<string> {
-  const file = path.join(f.home, ".claude", rel);
-  await mkdir(path.dirname(file), { recursive: true });
-  await writeFile(file, content);
-  let p = file;
-  while (p.startsWith(f.home)) {
-    await chown(p, f.user.uid, f.user.gid);
-    p = path.dirname(p);
-  }
-  return file;
-}
+const plant = (f: LauncherFixture, rel: string, content: string) =>
+  plantHome(f.home, f.user, path.join(".claude", rel), content);
 
 describe.each(IDENTITIES)("Claude sessions, as %s", (_name, user) => {
   test("other projects' transcripts and file history are out of reach; this project's sessions persist", async () => {
@@ -68,7 +52,7 @@ describe.each(IDENTITIES)("Claude sessions, as %s", (_name, user) => {
         "utf8",
       ),
     ).toBe(`{"message":"${secret}"}\n`);
-    // A sandbox's own file history persists for its next run.
+    // A sandbox's own file history persists for its next run, in the project's own ~/.claude.
     const again = await inSandbox(
       f,
       "mkdir -p ~/.claude/file-history/s && echo v1 > ~/.claude/file-history/s/f@v1",
@@ -77,6 +61,7 @@ describe.each(IDENTITIES)("Claude sessions, as %s", (_name, user) => {
     const kept = await inSandbox(f, "cat ~/.claude/file-history/s/f@v1");
     expect(String(kept.stdout)).toBe("v1\n");
     expect(existsSync(path.join(f.home, ".claude", "file-history", "s"))).toBe(false);
+    expect(existsSync(path.join(privateClaudeDir(f.state), "file-history", "s", "f@v1"))).toBe(true);
   });
 
   test("a project whose path is long and not ASCII gets Claude Code's own directory name", async () => {
@@ -111,13 +96,17 @@ describe.each(IDENTITIES)("Claude sessions, as %s", (_name, user) => {
     );
   });
 
-  test("scripts settings name but that do not exist are created empty and read-only, in every quoting", async () => {
+  test("scripts settings name under ~/.claude are read-only inside, in every quoting; one the host lacks is never made there", async () => {
     const f = await fixtures.create(user());
     // The forms Claude Code's own docs use in JSON: \"$CLAUDE_PROJECT_DIR\"/… and \"$HOME\"/….
+    await plant(f, "guard.py", "print('guard')\n");
     await plant(
       f,
       "settings.json",
-      JSON.stringify({ statusLine: { type: "command", command: 'python3 "$HOME"/.claude/guard.py' } }),
+      JSON.stringify({
+        statusLine: { type: "command", command: 'python3 "$HOME"/.claude/guard.py' },
+        hooks: { Stop: [{ hooks: [{ type: "command", command: "$HOME/.claude/scripts/missing.sh" }] }] },
+      }),
     );
     const projectSettings = path.join(f.project, ".claude", "settings.json");
     await mkdir(path.dirname(projectSettings), { recursive: true });
@@ -131,14 +120,22 @@ describe.each(IDENTITIES)("Claude sessions, as %s", (_name, user) => {
     );
     await chown(path.dirname(projectSettings), f.user.uid, f.user.gid);
     const script = [
+      "cat ~/.claude/guard.py",
       "(echo 'touch /tmp/pwned' > ~/.claude/guard.py) 2>/dev/null || echo guard-read-only",
       "(echo 'touch /tmp/pwned' > tools/hooks/stop.sh) 2>/dev/null || echo hook-read-only",
-      "(echo x > ~/.claude/rules/team.md) 2>/dev/null || echo rules-read-only",
+      // Missing on the host: what the sandbox writes there stays in the project's own ~/.claude.
+      "mkdir -p ~/.claude/scripts && echo 'touch /tmp/pwned' > ~/.claude/scripts/missing.sh && echo missing-stays-inside",
+      "mkdir -p ~/.claude/rules && echo x > ~/.claude/rules/team.md && echo rules-stay-inside",
     ].join("; ");
     const r = await inSandbox(f, script);
-    expect(String(r.stdout), describeRun(r)).toBe("guard-read-only\nhook-read-only\nrules-read-only\n");
-    expect(await readFile(path.join(f.home, ".claude", "guard.py"), "utf8")).toBe("");
+    expect(String(r.stdout), describeRun(r)).toBe(
+      "print('guard')\nguard-read-only\nhook-read-only\nmissing-stays-inside\nrules-stay-inside\n",
+    );
+    expect(await readFile(path.join(f.home, ".claude", "guard.py"), "utf8")).toBe("print('guard')\n");
     expect(await readFile(path.join(f.project, "tools", "hooks", "stop.sh"), "utf8")).toBe("");
+    expect(existsSync(path.join(f.home, ".claude", "scripts"))).toBe(false);
+    expect(existsSync(path.join(f.home, ".claude", "rules"))).toBe(false);
+    expect(existsSync(path.join(privateClaudeDir(f.state), "scripts", "missing.sh"))).toBe(true);
   });
 
   test("a protected entry that is the user's own symlink (dotfiles) shows its target, read-only", async () => {

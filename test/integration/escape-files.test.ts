@@ -2,9 +2,10 @@ import { existsSync, readdirSync } from "node:fs";
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterEach, describe, expect, test } from "vitest";
+import { privateClaudeDir } from "../helpers/claude-home.js";
 import {
   chownTree,
-  claudeProtectedPaths,
+  claudeSessionsDir,
   diffSnapshots,
   type SandboxFixture,
   snapshotFiles,
@@ -13,6 +14,7 @@ import {
 } from "../helpers/sandbox-home.js";
 import { leaks, type ProbeResult, runProbe } from "../helpers/sandbox-probe.js";
 import { ensureTestUser, ROOT, type SandboxUser } from "../helpers/sandbox-user.js";
+import { stateDirFor } from "./launcher-harness.js";
 
 // Files a sandboxed agent must neither read nor change: host files outside the mounts, other users' homes,
 // planted keys and credentials, HOME dotfiles, ~/.claude config that would run on the host, /usr, host /tmp.
@@ -108,22 +110,23 @@ async function filesConfig(f: SandboxFixture) {
   };
 }
 
-/** Attempts that succeed inside by design (a private tmpfs, the rw project); the host check decides. */
-const HOST_JUDGED = /^write:|^home-write:\.claude\.json$/;
+/**
+ * Attempts that succeed inside by design (a private tmpfs, the rw project, the project's own ~/.claude); the host
+ * check decides, and the ~/.claude test below judges the claude-* ones one by one.
+ */
+const HOST_JUDGED = /^write:|^home-write:\.claude\.json$|^claude-/;
 
 function mustBeBlocked(results: ProbeResult[]): ProbeResult[] {
   return results.filter((r) => !HOST_JUDGED.test(r.name));
 }
 
-/** Host files outside the sandbox's writable areas (~/.claude minus its protected entries, the state dir). */
+/** Host files outside the sandbox's writable areas: all but this project's sessions and the state dir. */
 async function hostView(f: SandboxFixture) {
-  const claudeDir = path.join(f.home, ".claude");
+  const sessions = claudeSessionsDir(f.home, f.project);
   const localDir = path.join(f.home, ".local");
-  const guarded = claudeProtectedPaths(f.home);
   const snap = await snapshotFiles([f.outside, f.home]);
   for (const p of [...snap.keys()]) {
-    const isProtected = guarded.some((q) => p === q || p.startsWith(`${q}/`));
-    if ((p.startsWith(`${claudeDir}/`) && !isProtected) || p.startsWith(`${localDir}/`)) snap.delete(p);
+    if (p.startsWith(`${sessions}/`) || p.startsWith(`${localDir}/`)) snap.delete(p);
   }
   return snap;
 }
@@ -152,16 +155,44 @@ describe.each(users)("files, as %s", (_label, user) => {
     }
   });
 
-  test("~/.claude stays writable for sessions while its config is read-only", async () => {
+  test("~/.claude: the user's configuration is read-only inside, and what the sandbox writes elsewhere there stays in the project's own", async () => {
     const fx = await fixtures.create(user());
+    const claude = path.join(fx.home, ".claude");
+    const own = privateClaudeDir(stateDirFor(path.join(fx.home, ".local", "state"), fx.project));
+    // The first path component of each attempt's target, e.g. "hooks" for claude-write:hooks/x.
+    const entryOf = (name: string) => (name.split(":")[1] ?? "").split("/")[0] ?? "";
+    const onHost = new Set(
+      ["settings.json", "hooks", "commands"].filter((e) => existsSync(path.join(claude, e))),
+    );
+    expect([...onHost]).toEqual(["settings.json", "hooks", "commands"]);
+    const before = await hostView(fx);
     const probe = await runProbe(fx, ["--new", "--no-network"], {}, ["claude"]);
-    const protectedAttempts = probe.results.filter((r) => r.name.startsWith("claude-"));
-    expect(protectedAttempts.length, probe.describe()).toBeGreaterThanOrEqual(14);
-    expect.soft(leaks(protectedAttempts), probe.describe()).toBe("");
-    // The rename attack writes its temp file next to settings.json: that part must work, since sessions,
-    // todos and logins live in ~/.claude and must persist.
-    const tmp = path.join(fx.home, ".claude", `.settings-${fx.token}.tmp`);
-    expect.soft(existsSync(tmp), `~/.claude is not writable from inside:\n${probe.describe()}`).toBe(true);
+    const attempts = probe.results.filter((r) => r.name.startsWith("claude-"));
+    expect(attempts.length, probe.describe()).toBeGreaterThanOrEqual(14);
+    // What the host has is shown read-only: every attempt on it is refused.
+    const onHostAttempts = attempts.filter((r) => onHost.has(entryOf(r.name)));
+    expect(onHostAttempts.length, probe.describe()).toBeGreaterThanOrEqual(8);
+    expect.soft(leaks(onHostAttempts), probe.describe()).toBe("");
+    // The rest lands in the project's own ~/.claude, never in the host's.
+    for (const r of attempts.filter((a) => a.name.startsWith("claude-write:") && !a.blocked)) {
+      const rel = r.name.slice("claude-write:".length);
+      expect.soft(existsSync(path.join(claude, rel)), `${rel} reached the host`).toBe(false);
+      // (The dir-swap attempts after the writes move agents/ and plugins/ aside, to <dir>.old-<token>.)
+      const moved = rel.replace(/^[^/]+/, (d) => `${d}.old-${fx.token}`);
+      expect
+        .soft(
+          existsSync(path.join(own, rel)) || existsSync(path.join(own, moved)),
+          `${rel} is not in the project's own ~/.claude`,
+        )
+        .toBe(true);
+    }
+    // The rename attack writes its temp file next to settings.json: that part works, in the project's own dir.
+    const tmp = `.settings-${fx.token}.tmp`;
+    expect
+      .soft(existsSync(path.join(own, tmp)), `~/.claude is not writable inside:\n${probe.describe()}`)
+      .toBe(true);
+    expect.soft(existsSync(path.join(claude, tmp)), "the temp file reached the host").toBe(false);
+    expect.soft(diffSnapshots(before, await hostView(fx)), "host files changed by the sandbox").toEqual([]);
   });
 
   test("private SSH keys are readable only with --ssh-keys", async () => {
