@@ -159,13 +159,18 @@ describe.each(IDENTITIES)("running inside the sandbox, as %s", (_name, user) => 
     expect(String(gh.stdout)).not.toContain("aws-secret-value");
   });
 
-  test("~/.claude persists read-write except its settings; ~/.claude.json is a copy", async () => {
+  test("~/.claude persists per project, the user's settings in it read-only; ~/.claude.json is a copy", async () => {
     const fx = await fixtures.create(user());
     const claude = path.join(fx.home, ".claude");
-    await mkdir(claude);
+    await mkdir(path.join(claude, "commands"), { recursive: true });
     await writeFile(path.join(claude, "settings.json"), '{"theme":"dark"}\n');
     await writeFile(path.join(fx.home, ".claude.json"), '{"numStartups":1}\n');
-    for (const p of [claude, path.join(claude, "settings.json"), path.join(fx.home, ".claude.json")]) {
+    for (const p of [
+      claude,
+      path.join(claude, "commands"),
+      path.join(claude, "settings.json"),
+      path.join(fx.home, ".claude.json"),
+    ]) {
       await chown(p, fx.user.uid, fx.user.gid);
     }
     const r = await inSandbox(
@@ -173,14 +178,17 @@ describe.each(IDENTITIES)("running inside the sandbox, as %s", (_name, user) => 
       [
         "echo session > ~/.claude/history.jsonl",
         "echo '{}' > ~/.claude/settings.json 2>/dev/null; echo settings=$?",
-        "mkdir ~/.claude/hooks/x 2>/dev/null; echo hooks=$?",
-        "cat ~/.claude.json; echo '{\"numStartups\":2}' > ~/.claude.json; echo copy=$?",
+        "mkdir ~/.claude/commands/x 2>/dev/null; echo commands=$?",
+        "tr -d ' \\n' < ~/.claude.json; echo; echo '{\"numStartups\":2}' > ~/.claude.json; echo copy=$?",
       ].join("; "),
       { flags: ["--no-network"] },
     );
     expect(r.exitCode, describeRun(r)).toBe(0);
-    expect(String(r.stdout)).toBe('settings=1\nhooks=1\n{"numStartups":1}\ncopy=0\n');
-    expect(await readFile(path.join(claude, "history.jsonl"), "utf8")).toBe("session\n");
+    expect(String(r.stdout)).toBe('settings=1\ncommands=1\n{"numStartups":1}\ncopy=0\n');
+    // The history is the project's own: kept for its next sandbox, never written to the host's ~/.claude.
+    expect(existsSync(path.join(claude, "history.jsonl"))).toBe(false);
+    const again = await inSandbox(fx, "cat ~/.claude/history.jsonl");
+    expect(String(again.stdout), describeRun(again)).toBe("session\n");
     expect(await readFile(path.join(claude, "settings.json"), "utf8")).toBe('{"theme":"dark"}\n');
     expect(await readFile(path.join(fx.home, ".claude.json"), "utf8")).toBe('{"numStartups":1}\n');
   });
@@ -299,7 +307,8 @@ describe.each(IDENTITIES)("running inside the sandbox, as %s", (_name, user) => 
     expect(r.exitCode, describeRun(r)).toBe(0);
     expect(String(r.stdout).trim().split("\n")).toEqual([
       ...swaps.map((d) => `kept ${d}`),
-      "kept statusline",
+      // The project's own ~/.claude is the sandbox's to rearrange; the host's script stays as it was.
+      "moved statusline",
       "sub-config-read-only",
       "submodule-worktree-writable",
       "committed",
@@ -307,6 +316,8 @@ describe.each(IDENTITIES)("running inside the sandbox, as %s", (_name, user) => 
     expect(
       await readFile(path.join(f.project, ".git", "modules", "libs", "sub", "config"), "utf8"),
     ).not.toContain("fsmonitor");
+    expect(await readFile(path.join(claudeScripts, "run.sh"), "utf8")).toBe("echo status\n");
+    expect(existsSync(path.join(f.home, ".claude", "statusline.old"))).toBe(false);
   });
 
   test("a repository without a hooks dir gets an empty read-only one, so no hook can be planted", async () => {
