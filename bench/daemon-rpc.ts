@@ -2,19 +2,22 @@
 //   1. Unary round trips (GetSandbox of a running sandbox) over every protocol the daemon serves, against a
 //      bare Node HTTP/1.1 server in its own process answering a fixed JSON body: the floor of one request
 //      between two Node processes on this machine.
+//      Also over a fresh Unix socket connection per call: what accepting a connection costs, the peer
+//      credential check included.
 //   2. CreateSandbox→running through the daemon (client in this process, daemon in its own), against
 //      manager.create() called in-process on another state directory, alternating, in the same run.
 // Prints p50/p99 of each and the ratios to the baselines.
 // Run: npm run build && node dist/bench/daemon-rpc.js [unary_calls=2000] [creates=10]
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { once } from "node:events";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { Agent, request } from "node:http";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { type Client, createClient } from "@connectrpc/connect";
+import { type Client, createClient, type Interceptor } from "@connectrpc/connect";
 import {
   createConnectTransport,
   createGrpcTransport,
@@ -128,11 +131,21 @@ async function main(): Promise<void> {
     children.push(await startChild(["-e", BARE_SERVER, String(barePort)], process.env, "listening"));
     const daemonPort = await freePort();
     const socketPath = join(work, "api.sock");
+    // The TCP listener takes only requests carrying its token.
+    const token = randomBytes(32).toString("base64url");
+    const tokenFile = join(work, "token");
+    writeFileSync(tokenFile, token, { mode: 0o600 });
+    const withToken: Interceptor = (next) => (req) => {
+      req.header.set("authorization", `Bearer ${token}`);
+      return next(req);
+    };
+    const interceptors = [withToken];
     const daemonEnv = {
       ...process.env,
       PATH,
       MANAGER_STATE_DIR: stateDirs[0],
       MANAGER_LISTEN: `127.0.0.1:${daemonPort}`,
+      MANAGER_TOKEN_FILE: tokenFile,
     };
     children.push(await startChild([join(root, "dist/server/main.js")], daemonEnv, "listening on "));
     // A second daemon would need its own state directory; the Unix socket numbers come from a daemon of its own.
@@ -148,8 +161,16 @@ async function main(): Promise<void> {
     const project = join(work, "project");
     mkdirSync(project);
     const baseUrl = `http://127.0.0.1:${daemonPort}`;
-    const tcp = createSandboxClient({ baseUrl });
+    const tcp = createSandboxClient({ baseUrl, token });
     const unix = createSandboxClient({ socketPath });
+    const unixFresh = createClient(
+      SandboxService,
+      createConnectTransport({
+        baseUrl: "http://localhost",
+        httpVersion: "1.1",
+        nodeOptions: { socketPath, agent: new Agent({ keepAlive: false }) },
+      }),
+    );
     const { sandbox } = await tcp.createSandbox({
       name: "bench",
       backend: Backend.BUBBLEWRAP,
@@ -159,27 +180,28 @@ async function main(): Promise<void> {
       await unix.createSandbox({ name: "bench", backend: Backend.BUBBLEWRAP, projectDir: project })
     ).sandbox;
     const id = sandbox?.id ?? "";
-    const grpcTransport = createGrpcTransport({ baseUrl });
+    const grpcTransport = createGrpcTransport({ baseUrl, interceptors });
     const clients: [string, Client<typeof SandboxService>, string][] = [
       ["Connect binary, HTTP/1.1, TCP", tcp, id],
       ["Connect binary, HTTP/1.1, unix", unix, unixSandbox?.id ?? ""],
+      ["Connect binary, HTTP/1.1, unix, new connection", unixFresh, unixSandbox?.id ?? ""],
       [
         "Connect JSON, HTTP/1.1, TCP",
         createClient(
           SandboxService,
-          createConnectTransport({ baseUrl, httpVersion: "1.1", useBinaryFormat: false }),
+          createConnectTransport({ baseUrl, httpVersion: "1.1", useBinaryFormat: false, interceptors }),
         ),
         id,
       ],
       [
         "gRPC-Web, HTTP/1.1, TCP",
-        createClient(SandboxService, createGrpcWebTransport({ baseUrl, httpVersion: "1.1" })),
+        createClient(SandboxService, createGrpcWebTransport({ baseUrl, httpVersion: "1.1", interceptors })),
         id,
       ],
       ["gRPC, h2c, TCP", createClient(SandboxService, grpcTransport), id],
       [
         "Connect binary, h2c, TCP",
-        createClient(SandboxService, createConnectTransport({ baseUrl, httpVersion: "2" })),
+        createClient(SandboxService, createConnectTransport({ baseUrl, httpVersion: "2", interceptors })),
         id,
       ],
     ];

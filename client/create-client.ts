@@ -8,12 +8,18 @@ export type SandboxClientOptions =
   | {
       /** Base URL of the manager, for example "http://127.0.0.1:3000". */
       baseUrl: string;
+      /**
+       * The token of a manager listening on TCP (the content of its MANAGER_TOKEN_FILE), sent as
+       * `Authorization: Bearer <token>` with every call. Not needed through a tunnel to its Unix socket.
+       */
+      token?: string;
       socketPath?: undefined;
     }
   | {
-      /** Path of the manager's Unix socket (MANAGER_LISTEN=unix:/path). */
+      /** Path of the manager's Unix socket (by default `<state dir>/api.sock`). */
       socketPath: string;
       baseUrl?: undefined;
+      token?: undefined;
     };
 
 /**
@@ -23,6 +29,7 @@ export type SandboxClientOptions =
 export function createSandboxClient(options: SandboxClientOptions): SandboxClient {
   const where = options.socketPath ?? options.baseUrl;
   const interceptors = [unreachableAsUnavailable(where)];
+  if (options.token !== undefined) interceptors.push(bearer(options.token));
   const transport =
     options.socketPath !== undefined
       ? createConnectTransport({
@@ -35,9 +42,17 @@ export function createSandboxClient(options: SandboxClientOptions): SandboxClien
   return createClient(SandboxService, transport);
 }
 
+function bearer(token: string): Interceptor {
+  return (next) => (req) => {
+    req.header.set("authorization", `Bearer ${token}`);
+    return next(req);
+  };
+}
+
 // connect-node reports a missing Unix socket (ENOENT) as `internal`; for a caller it means the same as a
-// refused TCP connection: no manager is listening there. Say so, with the address, as `unavailable`.
-const UNREACHABLE = new Set(["ENOENT", "ECONNREFUSED", "EACCES"]);
+// refused TCP connection: no manager is listening there. Say so, with the address, as `unavailable`. A socket
+// the caller may not open (EACCES) is the manager's access control at work: `permission_denied`.
+const UNREACHABLE = new Set(["ENOENT", "ECONNREFUSED"]);
 
 function unreachableAsUnavailable(where: string): Interceptor {
   return (next) => async (req) => {
@@ -45,9 +60,20 @@ function unreachableAsUnavailable(where: string): Interceptor {
       return await next(req);
     } catch (err) {
       const cause = (err as { cause?: { code?: unknown } }).cause;
-      if (err instanceof ConnectError && typeof cause?.code === "string" && UNREACHABLE.has(cause.code)) {
+      const code = typeof cause?.code === "string" ? cause.code : undefined;
+      if (err instanceof ConnectError && code === "EACCES") {
         throw new ConnectError(
-          `no claude-sandbox-manager reachable at ${where} (${cause.code}); is it running?`,
+          `permission denied opening ${where}: only the manager's own user, root and members of the socket's ` +
+            "group may use it",
+          Code.PermissionDenied,
+          undefined,
+          undefined,
+          err,
+        );
+      }
+      if (err instanceof ConnectError && code !== undefined && UNREACHABLE.has(code)) {
+        throw new ConnectError(
+          `no claude-sandbox-manager reachable at ${where} (${code}); is it running?`,
           Code.Unavailable,
           undefined,
           undefined,

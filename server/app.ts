@@ -1,25 +1,33 @@
 // The daemon's network side: one listener (TCP or Unix socket) carrying Connect and gRPC-Web over HTTP/1.1 and
 // native gRPC/Connect over h2c, told apart by the HTTP/2 client preface. Non-RPC HTTP/1.1 requests and
-// upgrades go to the web gateway when one is mounted.
+// upgrades go to the web gateway when one is mounted. Who may use it is decided per connection (Unix socket:
+// the peer's credentials) or per request (TCP: the token) before any of that runs (service/access.ts).
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { createServer as createHttp2Server, type Http2Server, type Http2Session } from "node:http2";
 import { createServer as createNetServer, type Server as NetServer, type Socket } from "node:net";
 import type { Duplex } from "node:stream";
-import { Code, ConnectError, createRouterTransport } from "@connectrpc/connect";
+import { Code, ConnectError, createRouterTransport, type Transport } from "@connectrpc/connect";
 import { type ConnectNodeAdapterOptions, connectNodeAdapter } from "@connectrpc/connect-node";
 import { describeListen, type ListenAddress } from "./config.js";
 import type { LogHub } from "./logs/log-hub.js";
 import { createRoutes } from "./routes.js";
 import { SandboxError } from "./sandbox/errors.js";
 import type { SandboxManager } from "./sandbox/sandbox-manager.js";
+import { type AccessRequest, createAccess } from "./service/access.js";
+import { actAs, type Caller, callerValues } from "./service/caller.js";
 import type { GatewayFactory } from "./service/gateway.js";
 import { listenError } from "./service/listen-error.js";
 import { createRequestGuard } from "./service/request-guard.js";
 import { withoutResponseDeadline, withResponseDeadline } from "./service/response-deadline.js";
-import { listenUnixSocket, removeOwnSocket } from "./service/unix-socket.js";
+import { blockedFor, listenUnixSocket, removeOwnSocket } from "./service/unix-socket.js";
+import { loadPeerCredentials } from "./tools/peer-credentials.js";
 
 export interface AppOptions {
   listen: ListenAddress;
+  /** TCP, and required there: the bearer token every request must carry (`Authorization: Bearer …`). */
+  token?: string;
+  /** Unix socket: the group given the socket, whose members may connect; default the daemon's group. */
+  socketGid?: number;
   manager: SandboxManager;
   /** Closed by App.close() so that open tails end with LogEnd SHUTDOWN. */
   logHub: LogHub;
@@ -56,6 +64,14 @@ const MAX_REQUEST_BYTES = 1024 * 1024;
 
 export function createApp(options: AppOptions): App {
   const { manager, logHub, log } = options;
+  if (options.listen.kind === "tcp" && (options.token === undefined || options.token === "")) {
+    throw new Error("a TCP listener needs a token: any local user can reach the port");
+  }
+  const socketGid = options.socketGid ?? process.getegid?.() ?? 0;
+  const access =
+    options.listen.kind === "tcp"
+      ? createAccess({ kind: "tcp", token: options.token ?? "" })
+      : createAccess({ kind: "unix", where: describeListen(options.listen), socketGid, log });
   const shutdown = new AbortController();
   const routes = createRoutes({
     manager,
@@ -68,7 +84,12 @@ export function createApp(options: AppOptions): App {
         `${rpc} failed: ${err instanceof SandboxError && err.kind !== "internal" ? err.message : describeError(err)}`,
       ),
   });
-  const adapterOptions = { routes, shutdownSignal: shutdown.signal, readMaxBytes: MAX_REQUEST_BYTES };
+  const adapterOptions = {
+    routes,
+    shutdownSignal: shutdown.signal,
+    readMaxBytes: MAX_REQUEST_BYTES,
+    contextValues: (req: AccessRequest) => callerValues(access.callerOf(req)),
+  };
   const guard = createRequestGuard(options.listen);
   let activeRequests = 0;
   const counted =
@@ -76,21 +97,42 @@ export function createApp(options: AppOptions): App {
     (req, res) => {
       activeRequests++;
       res.once("close", () => activeRequests--);
-      const refusal = guard(req);
+      const guardRefusal = guard(req);
+      const refusal =
+        guardRefusal === undefined
+          ? access.check(req)
+          : { status: 403, code: "permission_denied", message: guardRefusal };
       if (refusal === undefined) {
         // Streams that end while their client has stopped reading (TailLogs) bound how long the response lingers.
         withResponseDeadline(res, () => handler(req, res));
         return;
       }
-      log(`refused ${req.method} ${req.url}: ${refusal}`);
+      // A refused peer (Unix socket) was logged once, when it connected.
+      const peerRefused = guardRefusal === undefined && options.listen.kind === "unix";
+      if (!peerRefused) log(`refused ${req.method} ${req.url}: ${refusal.message}`);
       // The Connect protocol's error body, so Connect clients show the reason; others see the status.
-      const body = JSON.stringify({ code: "permission_denied", message: refusal });
-      (res as ServerResponse).writeHead(403, { "content-type": "application/json" });
+      const body = JSON.stringify({ code: refusal.code, message: refusal.message });
+      (res as ServerResponse).writeHead(refusal.status, {
+        "content-type": "application/json",
+        ...(refusal.status === 401 ? { "www-authenticate": 'Bearer realm="claude-sandbox-manager"' } : {}),
+      });
       (res as ServerResponse).end(body);
     };
-  const gateway = options.gateway?.(
-    createRouterTransport(routes, { router: { shutdownSignal: shutdown.signal } }),
-  );
+  const inProcess = (caller: Caller | undefined) =>
+    createRouterTransport(routes, {
+      router: { shutdownSignal: shutdown.signal, interceptors: [actAs(caller)] },
+    });
+  // One transport per caller (per connection), not per request.
+  const transports = new WeakMap<Caller, Transport>();
+  const gateway = options.gateway?.(inProcess(undefined), (req) => {
+    const caller = access.callerOf(req);
+    if (caller === undefined) return inProcess(undefined);
+    const known = transports.get(caller);
+    if (known !== undefined) return known;
+    const transport = inProcess(caller);
+    transports.set(caller, transport);
+    return transport;
+  });
   // The gateway's RPCs run in-process within its request: a stream of theirs that ends is not its response.
   const gatewayHandler =
     gateway &&
@@ -104,13 +146,15 @@ export function createApp(options: AppOptions): App {
     ),
   );
   http1.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    const refusal = guard(req);
-    if (refusal !== undefined) log(`refused upgrade ${req.url}: ${refusal}`);
-    if (refusal === undefined && gateway?.upgrade !== undefined) {
+    const guardRefusal = guard(req);
+    const refused = guardRefusal === undefined ? access.check(req) : { status: 403, message: guardRefusal };
+    if (refused !== undefined) log(`refused upgrade ${req.url}: ${refused.message}`);
+    if (refused === undefined && gateway?.upgrade !== undefined) {
       gateway.upgrade(req, socket, head);
       return;
     }
-    const status = refusal === undefined ? "404 Not Found" : "403 Forbidden";
+    const status =
+      refused === undefined ? "404 Not Found" : refused.status === 401 ? "401 Unauthorized" : "403 Forbidden";
     socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
   });
   const http2: Http2Server = createHttp2Server({}, counted(connectNodeAdapter(adapterOptions)));
@@ -124,6 +168,7 @@ export function createApp(options: AppOptions): App {
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
     socket.on("error", () => socket.destroy());
+    access.onConnection(socket);
     socket.setTimeout(FIRST_BYTES_TIMEOUT_MS, () => socket.destroy());
     sniffProtocol(socket, (isHttp2) => {
       socket.setTimeout(0);
@@ -142,7 +187,17 @@ export function createApp(options: AppOptions): App {
   return {
     async listen() {
       if (options.listen.kind === "unix") {
-        socketInode = await listenUnixSocket(front, options.listen.path);
+        // Fail closed: a manager that cannot tell who connects does not listen.
+        loadPeerCredentials();
+        socketInode = await listenUnixSocket(front, options.listen.path, { gid: socketGid });
+        const blocked = await blockedFor(options.listen.path, socketGid);
+        if (blocked !== undefined && socketGid !== process.getegid?.()) {
+          log(
+            `warning: members of group ${socketGid} cannot reach ${options.listen.path}: ${blocked} gives them ` +
+              "no search permission (the state directory is 0700 on purpose; put the socket elsewhere, e.g. " +
+              "MANAGER_LISTEN=unix:/run/claude-sandbox/api.sock)",
+          );
+        }
       } else {
         const { host, port } = options.listen;
         await new Promise<void>((resolve, reject) => {

@@ -16,6 +16,16 @@ export type ListenAddress =
 
 export interface ServerConfig {
   listen: ListenAddress;
+  /**
+   * TCP only, and required there: absolute path of the file holding the bearer token every request must carry.
+   * Read at start (server/service/token-file.ts), not here: parsing stays free of file system access.
+   */
+  tokenFile?: string;
+  /**
+   * Unix socket only: the group (name or number) given the socket, whose members may use the manager besides
+   * its own user and root. Default: the daemon's own group.
+   */
+  socketGroup?: string;
   /** Absolute path of the state directory. */
   stateDir: string;
   /** Xvfb screen geometry, WIDTHxHEIGHTxDEPTH. */
@@ -39,7 +49,8 @@ export class ConfigError extends Error {
   }
 }
 
-export const DEFAULT_LISTEN = "127.0.0.1:3000";
+/** The default listener is a Unix socket of this name in the state directory (mode 0700: the daemon's user only). */
+export const DEFAULT_SOCKET_NAME = "api.sock";
 export const DEFAULT_STATE_DIR = "state";
 export const DEFAULT_SCREEN = "1920x1080x24";
 export const DEFAULT_DISPLAY_BASE = 50;
@@ -58,6 +69,8 @@ const LAUNCHER_VARIABLES: Record<BackendName, string> = {
 /** Every variable the daemon reads, for the unknown-variable warning. */
 export const KNOWN_VARIABLES = [
   "MANAGER_LISTEN",
+  "MANAGER_TOKEN_FILE",
+  "MANAGER_SOCKET_GROUP",
   "MANAGER_ALLOW_NON_LOOPBACK",
   "MANAGER_STATE_DIR",
   "MANAGER_SCREEN",
@@ -81,9 +94,15 @@ type Env = Readonly<Record<string, string | undefined>>;
  */
 export function loadConfig(env: Env, cwd: string): ServerConfig {
   const allowNonLoopback = parseBoolean(env, "MANAGER_ALLOW_NON_LOOPBACK", false);
-  const listen = parseListen(value(env, "MANAGER_LISTEN") ?? DEFAULT_LISTEN, cwd, allowNonLoopback);
   const stateDirRaw = value(env, "MANAGER_STATE_DIR") ?? DEFAULT_STATE_DIR;
   rejectControlCharacters("MANAGER_STATE_DIR", stateDirRaw);
+  const stateDir = resolve(cwd, stateDirRaw);
+  const listenRaw = value(env, "MANAGER_LISTEN");
+  const listen =
+    listenRaw === undefined
+      ? defaultListen(stateDirRaw, stateDir)
+      : parseListen(listenRaw, cwd, allowNonLoopback);
+  const access = parseAccess(env, listen, cwd);
   const launchers = { ...DEFAULT_LAUNCHERS };
   for (const backend of Object.keys(LAUNCHER_VARIABLES) as BackendName[]) {
     const variable = LAUNCHER_VARIABLES[backend];
@@ -92,7 +111,8 @@ export function loadConfig(env: Env, cwd: string): ServerConfig {
   }
   return {
     listen,
-    stateDir: resolve(cwd, stateDirRaw),
+    ...access,
+    stateDir,
     screen: parseScreen(value(env, "MANAGER_SCREEN") ?? DEFAULT_SCREEN),
     displayBase: parseDisplayBase(value(env, "MANAGER_DISPLAY_BASE")),
     launchers,
@@ -136,6 +156,57 @@ function parseBoolean(env: Env, variable: string, fallback: boolean): boolean {
   if (raw === "1" || raw === "true" || raw === "yes") return true;
   if (raw === "0" || raw === "false" || raw === "no") return false;
   return fail(variable, raw, "expected 1 or 0 (also true/false, yes/no)");
+}
+
+function defaultListen(stateDirRaw: string, stateDir: string): ListenAddress {
+  const path = resolve(stateDir, DEFAULT_SOCKET_NAME);
+  if (Buffer.byteLength(path) > MAX_SOCKET_PATH_BYTES) {
+    fail(
+      "MANAGER_STATE_DIR",
+      stateDirRaw,
+      `the default socket ${path} is longer than ${MAX_SOCKET_PATH_BYTES} bytes, the limit of a Unix socket ` +
+        "address; use a shorter state directory or set MANAGER_LISTEN=unix:/shorter/path.sock",
+    );
+  }
+  return { kind: "unix", path };
+}
+
+// Who may use the manager follows from the listener: a Unix socket checks the peer's credentials (and may be
+// shared with a group), TCP cannot tell local users apart and takes only requests carrying the token.
+function parseAccess(
+  env: Env,
+  listen: ListenAddress,
+  cwd: string,
+): Pick<ServerConfig, "tokenFile" | "socketGroup"> {
+  const tokenFile = value(env, "MANAGER_TOKEN_FILE");
+  const socketGroup = value(env, "MANAGER_SOCKET_GROUP");
+  if (listen.kind === "tcp") {
+    if (socketGroup !== undefined) {
+      fail("MANAGER_SOCKET_GROUP", socketGroup, "only a Unix socket listener has a group; unset it for TCP");
+    }
+    if (tokenFile === undefined) {
+      throw new ConfigError(
+        "MANAGER_TOKEN_FILE",
+        `MANAGER_TOKEN_FILE is not set, and a TCP listener (${describeListen(listen)}) needs a token: any local ` +
+          "user can reach a TCP port. Put a token in a file only the daemon's user can read (mode 0600) and set " +
+          "MANAGER_TOKEN_FILE to its path, or leave MANAGER_LISTEN unset for the Unix socket in the state directory",
+      );
+    }
+    rejectControlCharacters("MANAGER_TOKEN_FILE", tokenFile);
+    return { tokenFile: resolve(cwd, tokenFile) };
+  }
+  if (tokenFile !== undefined) {
+    fail(
+      "MANAGER_TOKEN_FILE",
+      tokenFile,
+      "only a TCP listener takes a token; a Unix socket checks who connects (unset it, or use MANAGER_SOCKET_GROUP)",
+    );
+  }
+  if (socketGroup === undefined) return {};
+  if (!/^(?:[0-9]{1,10}|[A-Za-z_][A-Za-z0-9_.-]{0,31}\$?)$/.test(socketGroup)) {
+    fail("MANAGER_SOCKET_GROUP", socketGroup, "expected a group name or number, for example claude-sandbox");
+  }
+  return { socketGroup };
 }
 
 function parseListen(raw: string, cwd: string, allowNonLoopback: boolean): ListenAddress {

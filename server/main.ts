@@ -9,6 +9,8 @@ import { createLogHub } from "./logs/create-log-hub.js";
 import { createSandboxManager } from "./sandbox/manager.js";
 import type { SandboxManager } from "./sandbox/sandbox-manager.js";
 import { logSandboxEvents } from "./service/log-sandbox-events.js";
+import { readTokenFile } from "./service/token-file.js";
+import { findGroup } from "./tools/user-database.js";
 
 const EXIT_OK = 0;
 const EXIT_START_FAILED = 1;
@@ -31,6 +33,16 @@ async function main(): Promise<number> {
   }
   for (const name of unknownVariables(process.env)) {
     log(`warning: ignoring ${name}, which is not a setting (known: ${KNOWN_VARIABLES.join(", ")})`);
+  }
+  let token: string | undefined;
+  let socketGid: number | undefined;
+  try {
+    if (config.tokenFile !== undefined) token = await readTokenFile(config.tokenFile);
+    if (config.socketGroup !== undefined) socketGid = await resolveGroup(config.socketGroup);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    log(`configuration error: ${err.message}`);
+    return EXIT_BAD_CONFIG;
   }
   try {
     await prepareStateDir(config.stateDir);
@@ -57,10 +69,16 @@ async function main(): Promise<number> {
   logAdoption(manager);
   logSandboxEvents(manager, log);
 
-  const app = createApp({ listen: config.listen, manager, logHub, log });
+  const app = createApp({ listen: config.listen, token, socketGid, manager, logHub, log });
   try {
     const where = await app.listen();
     log(`listening on ${where} (state in ${config.stateDir})`);
+    log(
+      config.listen.kind === "tcp"
+        ? "every request must carry the token from MANAGER_TOKEN_FILE (Authorization: Bearer …)"
+        : `may connect: this daemon's user (uid ${process.geteuid?.()}), root and members of group ` +
+            `${socketGid ?? process.getegid?.()}; they act as this user`,
+    );
   } catch (err) {
     log(messageOf(err));
     await app.close();
@@ -93,6 +111,17 @@ async function main(): Promise<number> {
   }
   log("stopped");
   return EXIT_OK;
+}
+
+async function resolveGroup(name: string): Promise<number> {
+  const group = await findGroup(name);
+  if (group === undefined) {
+    throw new ConfigError(
+      "MANAGER_SOCKET_GROUP",
+      `MANAGER_SOCKET_GROUP=${JSON.stringify(name)}: no such group; create it (groupadd ${name}) or name another`,
+    );
+  }
+  return group.gid;
 }
 
 async function prepareStateDir(dir: string): Promise<void> {

@@ -3,6 +3,7 @@
 
 export type SandboxErrorKind =
   | "invalid_argument"
+  | "permission_denied"
   | "not_found"
   | "already_exists"
   | "failed_precondition"
@@ -24,6 +25,9 @@ export class SandboxError extends Error {
 
 export const invalidArgument = (field: string, message: string): SandboxError =>
   new SandboxError("invalid_argument", `${field}: ${message}`, { field });
+
+export const permissionDenied = (field: string, message: string): SandboxError =>
+  new SandboxError("permission_denied", `${field}: ${message}`, { field });
 
 export const notFound = (id: string): SandboxError =>
   new SandboxError("not_found", `sandbox ${JSON.stringify(id)} not found`);

@@ -11,6 +11,7 @@ import { TOOL_PACKAGES } from "./launcher-argv.js";
 import { createLiveness } from "./liveness.js";
 import { acquireManagerLock } from "./manager-lock.js";
 import { checkManagerOptions, makeChildEnv } from "./manager-options.js";
+import { ownIdentity } from "./project-access.js";
 import { reconcile } from "./reconcile.js";
 import { releaseLauncher } from "./release-launcher.js";
 import { resolveTools } from "./resolve-tools.js";
@@ -25,7 +26,7 @@ import { startSession } from "./start-session.js";
 import { createStateStore, loadState } from "./state-store.js";
 import { createTeardown, targetOf } from "./teardown.js";
 import { createTmuxServerHandle } from "./tmux-server-handle.js";
-import type { CreateSandboxInput, SandboxEvent, SandboxRecord } from "./types.js";
+import type { CreateSandboxInput, Requester, SandboxEvent, SandboxRecord } from "./types.js";
 import { validateCreateInput } from "./validate-input.js";
 
 /** How often adopted Xvfb processes and the tmux server are checked in /proc (no process is spawned). */
@@ -152,9 +153,14 @@ export async function createSandboxManager(options: SandboxManagerOptions): Prom
 
   // --- create -----------------------------------------------------------------------------------------------
 
-  async function create(input: CreateSandboxInput): Promise<SandboxRecord> {
+  async function create(input: CreateSandboxInput, requester?: Requester): Promise<SandboxRecord> {
     assertOpen();
-    const valid = await validateCreateInput(input);
+    const valid = await validateCreateInput(input, {
+      requester: requester ?? ownIdentity(),
+      stateDir,
+      env: childEnv,
+      path: searchPath,
+    });
     const tools = await resolveTools(valid.backend, options.launchers, searchPath);
     assertOpen();
     let id = randomUUID();
@@ -320,7 +326,7 @@ export async function createSandboxManager(options: SandboxManagerOptions): Prom
 
   return {
     tmuxSocket,
-    create: (input) => track(create(input)),
+    create: (input, requester) => track(create(input, requester)),
     list: () =>
       [...records.values()]
         .sort((a, b) => b.created_at.localeCompare(a.created_at) || a.id.localeCompare(b.id))

@@ -1,4 +1,4 @@
-import type { BackendName, CreateSandboxInput, SandboxEvent, SandboxRecord } from "./types.js";
+import type { BackendName, CreateSandboxInput, Requester, SandboxEvent, SandboxRecord } from "./types.js";
 
 /** What the manager needs from its surroundings; filled in from the environment by server/config.ts. */
 export interface SandboxManagerOptions {
@@ -19,8 +19,12 @@ export interface SandboxManagerOptions {
  * Every method that takes an id throws SandboxError("not_found") for an unknown one.
  */
 export interface SandboxManager {
-  /** Validates, then starts display + tmux session + launcher; tears everything down if a step fails. */
-  create(input: CreateSandboxInput): Promise<SandboxRecord>;
+  /**
+   * Validates, then starts display + tmux session + launcher; tears everything down if a step fails. The
+   * project must be a directory `requester` could write (default: the manager's own user) and none the
+   * launcher protects; otherwise invalid_argument or permission_denied, and nothing is started or stored.
+   */
+  create(input: CreateSandboxInput, requester?: Requester): Promise<SandboxRecord>;
   /** Every sandbox, newest first. */
   list(): SandboxRecord[];
   get(id: string): SandboxRecord;

@@ -44,5 +44,17 @@ export interface CreateSandboxInput {
   agentArgs?: string[];
 }
 
+/**
+ * Who asks for a sandbox. The sandbox runs as the manager's own user, but its project must be a directory this
+ * identity could write itself, so sharing a manager hands nobody a directory they could not already change.
+ */
+export interface Requester {
+  uid: number;
+  /** Primary group at the time of the request. */
+  gid: number;
+  /** Supplementary groups at the time of the request (the user database's are added when checking). */
+  groups: readonly number[];
+}
+
 /** A change to the set of sandboxes, for WatchSandboxes. */
 export type SandboxEvent = { type: "upserted"; sandbox: SandboxRecord } | { type: "deleted"; id: string };

@@ -1,7 +1,8 @@
 import { realpath, stat } from "node:fs/promises";
 import { isAbsolute } from "node:path";
 import { invalidArgument } from "./errors.js";
-import { BACKENDS, type BackendName, type CreateSandboxInput } from "./types.js";
+import { checkProjectAccess, type ProjectAccessContext } from "./project-access.js";
+import { BACKENDS, type BackendName, type CreateSandboxInput, type Requester } from "./types.js";
 
 export const MAX_NAME_LENGTH = 128;
 export const MAX_AGENT_ARGS = 256;
@@ -21,8 +22,19 @@ export interface ValidCreateInput {
 // something other than what it is.
 const FORBIDDEN_IN_NAME = /[\p{Cc}\u2028\u2029\u202a-\u202e\u2066-\u2069]/u;
 
-/** Checks every field before anything is started; errors name the field as the API spells it. */
-export async function validateCreateInput(input: CreateSandboxInput): Promise<ValidCreateInput> {
+/** Who asks, and what the manager protects: decides which project directories are acceptable. */
+export interface ProjectPolicy extends ProjectAccessContext {
+  requester: Requester;
+}
+
+/**
+ * Checks every field before anything is started; errors name the field as the API spells it. With a policy
+ * (the manager always passes one), the project directory must also pass checkProjectAccess.
+ */
+export async function validateCreateInput(
+  input: CreateSandboxInput,
+  policy?: ProjectPolicy,
+): Promise<ValidCreateInput> {
   if (typeof input !== "object" || input === null) throw invalidArgument("request", "must be an object");
   const name = input.name as unknown;
   if (typeof name !== "string") throw invalidArgument("name", "must be a string");
@@ -46,6 +58,7 @@ export async function validateCreateInput(input: CreateSandboxInput): Promise<Va
 
   const agentArgs = validateAgentArgs(input.agentArgs as unknown);
   const projectDir = await validateProjectDir(input.projectDir as unknown);
+  if (policy !== undefined) await checkProjectAccess(projectDir, policy.requester, policy);
   return {
     name,
     backend: backend as BackendName,

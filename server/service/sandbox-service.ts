@@ -11,6 +11,7 @@ import {
 import type { LogHub } from "../logs/log-hub.js";
 import { resolveReadLimit } from "../logs/log-limits.js";
 import type { SandboxManager } from "../sandbox/sandbox-manager.js";
+import { callerKey } from "./caller.js";
 import { tailLogs } from "./tail-logs.js";
 import { toConnectError } from "./to-connect-error.js";
 import { toSafeOffset } from "./to-safe-offset.js";
@@ -44,8 +45,17 @@ export function createSandboxService(deps: SandboxServiceDeps): ServiceImpl<type
   };
 
   return {
-    createSandbox: (req) =>
+    createSandbox: (req, ctx) =>
       guard("CreateSandbox", async () => {
+        // The project is checked as the caller; a request nobody vouched for (an in-process call that names
+        // no caller) gets nothing rather than the daemon's own rights.
+        const caller = ctx.values.get(callerKey);
+        if (caller === undefined) {
+          throw new ConnectError(
+            "CreateSandbox needs to know who asks; this request carries no caller identity",
+            Code.PermissionDenied,
+          );
+        }
         const backend = backendFromMessage(req.backend);
         if (backend === undefined) {
           throw new ConnectError(
@@ -55,14 +65,17 @@ export function createSandboxService(deps: SandboxServiceDeps): ServiceImpl<type
             Code.InvalidArgument,
           );
         }
-        const record = await manager.create({
-          name: req.name,
-          backend,
-          projectDir: req.projectDir,
-          network: req.network ?? true,
-          shell: req.shell,
-          agentArgs: [...req.agentArgs],
-        });
+        const record = await manager.create(
+          {
+            name: req.name,
+            backend,
+            projectDir: req.projectDir,
+            network: req.network ?? true,
+            shell: req.shell,
+            agentArgs: [...req.agentArgs],
+          },
+          caller,
+        );
         return { sandbox: toSandboxMessage(record, tmuxSocket()) };
       }),
 

@@ -4,6 +4,7 @@ import { SandboxError, type SandboxErrorKind } from "../sandbox/errors.js";
 /** The one table from domain error kinds to Connect codes. */
 export const CODE_BY_KIND: Readonly<Record<SandboxErrorKind, Code>> = {
   invalid_argument: Code.InvalidArgument,
+  permission_denied: Code.PermissionDenied,
   not_found: Code.NotFound,
   already_exists: Code.AlreadyExists,
   failed_precondition: Code.FailedPrecondition,

@@ -1,14 +1,24 @@
-// Listening on a Unix socket path safely: created mode 0660 from the start, a stale file left by a crashed
-// manager is replaced, a live manager's socket is never stolen, and only our own socket is removed at exit.
-import { chmod, lstat, stat, unlink } from "node:fs/promises";
+// Listening on a Unix socket path safely: only the daemon's user can connect until the socket has its group
+// and mode 0660, its directories are ones no other user can change, a stale file left by a crashed manager is
+// replaced, a live manager's socket is never stolen, and only our own socket is removed at exit.
+import { chmod, chown, lstat, stat, unlink } from "node:fs/promises";
 import { connect, type Server } from "node:net";
 import { dirname } from "node:path";
 import { listenError } from "./listen-error.js";
 
 export const SOCKET_MODE = 0o660;
 
+export interface UnixSocketOptions {
+  /** Group given the socket (its members may connect); default the daemon's group. */
+  gid?: number;
+}
+
 /** Listens on `path`; resolves with the socket file's inode, the proof of ownership for removeOwnSocket. */
-export async function listenUnixSocket(server: Server, path: string): Promise<number> {
+export async function listenUnixSocket(
+  server: Server,
+  path: string,
+  options: UnixSocketOptions = {},
+): Promise<number> {
   // libuv reports a missing directory as EACCES; look first so the message says what is wrong.
   const dir = dirname(path);
   const dirInfo = await stat(dir).catch((err: NodeJS.ErrnoException) => {
@@ -16,10 +26,12 @@ export async function listenUnixSocket(server: Server, path: string): Promise<nu
   });
   if (!dirInfo.isDirectory())
     throw listenError({ kind: "unix", path }, Object.assign(new Error(dir), { code: "ENOTDIR" }));
+  await checkDirectories(path);
   await clearStaleSocket(path);
-  // The umask applies while bind() creates the file, so the socket is never reachable with wider permissions,
-  // not even between bind and chmod. bind() happens synchronously inside listen().
-  const previous = process.umask(0o117);
+  // The umask applies while bind() creates the file: 0600 until the group is set, so nobody the group was not
+  // meant for (the daemon's own group, before chown) gets a moment to connect. bind() happens synchronously
+  // inside listen().
+  const previous = process.umask(0o177);
   try {
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
@@ -33,8 +45,61 @@ export async function listenUnixSocket(server: Server, path: string): Promise<nu
   } finally {
     process.umask(previous);
   }
-  await chmod(path, SOCKET_MODE);
-  return (await lstat(path)).ino;
+  const { ino } = await lstat(path);
+  try {
+    if (options.gid !== undefined && options.gid !== process.getegid?.()) await chown(path, -1, options.gid);
+    await chmod(path, SOCKET_MODE);
+  } catch (err) {
+    await removeOwnSocket(path, ino);
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new Error(
+      `cannot give unix:${path} group ${options.gid}: ${code === "EPERM" ? "the daemon is neither root nor a member of that group" : String(err)}`,
+      { cause: err },
+    );
+  }
+  return ino;
+}
+
+/**
+ * The first directory on the way to the socket that members of `gid` cannot pass (no search permission for
+ * them), or undefined when they can reach it.
+ */
+export async function blockedFor(path: string, gid: number): Promise<string | undefined> {
+  for (const dir of ancestors(dirname(path))) {
+    const info = await stat(dir);
+    const bits = info.gid === gid ? (info.mode >> 3) & 0o7 : info.mode & 0o7;
+    if ((bits & 1) === 0) return dir;
+  }
+  return undefined;
+}
+
+// Whoever can rename or replace an entry on the way to the socket can put a socket of their own in its place and
+// receive what clients send: every directory must belong to root or the daemon's user and be writable by no one
+// else (a sticky one, like /tmp, lets nobody else rename what is ours).
+async function checkDirectories(path: string): Promise<void> {
+  const euid = process.geteuid?.() ?? 0;
+  for (const dir of ancestors(dirname(path))) {
+    const info = await stat(dir);
+    const mode = (info.mode & 0o7777).toString(8).padStart(4, "0");
+    if (info.uid !== 0 && info.uid !== euid) {
+      throw new Error(
+        `cannot listen on unix:${path}: ${dir} belongs to uid ${info.uid}, who could replace the socket; ` +
+          "put the socket in a directory of root or of the daemon's user",
+      );
+    }
+    if ((info.mode & 0o022) !== 0 && (info.mode & 0o1000) === 0) {
+      throw new Error(
+        `cannot listen on unix:${path}: ${dir} is writable by other users (mode ${mode}), who could replace ` +
+          `the socket; chmod go-w ${dir} or put the socket elsewhere`,
+      );
+    }
+  }
+}
+
+/** "/", "/a", "/a/b" for "/a/b". */
+function ancestors(dir: string): string[] {
+  const parts = dir.split("/").filter((p) => p !== "");
+  return ["/", ...parts.map((_, i) => `/${parts.slice(0, i + 1).join("/")}`)];
 }
 
 /** Removes the socket file if it is still the one we created (another manager may have replaced it). */

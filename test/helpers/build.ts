@@ -16,7 +16,7 @@ const SOURCE_DIRS = ["server", "client", "gen"];
  */
 export async function ensureBuilt(): Promise<void> {
   const built = await mtimeOf(DAEMON_ENTRY);
-  if (built !== undefined && built >= (await newestSource())) return;
+  if (built !== undefined && built >= (await newestSource())) return buildNative();
   const tsc = join(REPO_ROOT, "node_modules/typescript/bin/tsc");
   try {
     await promisify(execFile)(process.execPath, [tsc, "-p", "tsconfig.build.json"], {
@@ -26,6 +26,19 @@ export async function ensureBuilt(): Promise<void> {
   } catch (err) {
     const out = (err as { stdout?: string }).stdout ?? "";
     throw new Error(`npm run build failed:\n${out}`, { cause: err });
+  }
+  await buildNative();
+}
+
+/** The native part of `npm run build` (scripts/build-native.mjs), which skips itself when up to date. */
+async function buildNative(): Promise<void> {
+  try {
+    await promisify(execFile)(process.execPath, [join(REPO_ROOT, "scripts/build-native.mjs")], {
+      cwd: REPO_ROOT,
+    });
+  } catch (err) {
+    const stderr = (err as { stderr?: string }).stderr ?? "";
+    throw new Error(`building the native addon failed:\n${stderr}`, { cause: err });
   }
 }
 

@@ -4,11 +4,18 @@
 import type { LogEndReason, LogHub, LogRange, TailEvent, TailOptions } from "../../server/logs/log-hub.js";
 import { invalidArgument, notFound } from "../../server/sandbox/errors.js";
 import type { SandboxManager } from "../../server/sandbox/sandbox-manager.js";
-import type { CreateSandboxInput, SandboxEvent, SandboxRecord } from "../../server/sandbox/types.js";
+import type {
+  CreateSandboxInput,
+  Requester,
+  SandboxEvent,
+  SandboxRecord,
+} from "../../server/sandbox/types.js";
 
 export interface FakeManager extends SandboxManager {
   /** Inputs of every create call, in order. */
   readonly creates: CreateSandboxInput[];
+  /** Who asked, for every create call, in order. */
+  readonly requesters: (Requester | undefined)[];
   /** Puts a record in place as if the manager had adopted it at start. */
   seed(record: SandboxRecord): void;
   /** Replaces a record and emits the upserted event, as a liveness change would. */
@@ -47,6 +54,7 @@ export function createFakeManager(options: { tmuxSocket?: string } = {}): FakeMa
   const records = new Map<string, SandboxRecord>();
   const listeners = new Set<(event: SandboxEvent) => void>();
   const creates: CreateSandboxInput[] = [];
+  const requesters: (Requester | undefined)[] = [];
   let counter = 0;
   const emit = (event: SandboxEvent) => {
     for (const listener of listeners) listener(event);
@@ -58,6 +66,7 @@ export function createFakeManager(options: { tmuxSocket?: string } = {}): FakeMa
   };
   const manager: FakeManager = {
     creates,
+    requesters,
     tmuxSocket: options.tmuxSocket ?? "/state/tmux.sock",
     get listenerCount() {
       return listeners.size;
@@ -69,8 +78,9 @@ export function createFakeManager(options: { tmuxSocket?: string } = {}): FakeMa
       records.set(record.id, record);
       emit({ type: "upserted", sandbox: record });
     },
-    async create(input) {
+    async create(input, requester) {
       creates.push(input);
+      requesters.push(requester);
       if (manager.failCreateWith !== undefined) throw manager.failCreateWith;
       if (input.name === "") throw invalidArgument("name", "must not be empty");
       counter++;

@@ -1,8 +1,9 @@
 // Runs the real daemon (`node dist/server/main.js`) as a child process for integration tests, and cleans up
 // everything a daemon and its sandboxes leave behind: the tmux server, Xvfb displays and the state directory.
 import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { chown, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -15,8 +16,11 @@ export const FIXTURE_BIN = join(REPO_ROOT, "test/fixtures/bin-api");
 export interface DaemonOptions {
   /** Reuse a state directory (restart tests); default a fresh temp dir. */
   stateDir?: string;
-  /** TCP on a free loopback port (default) or a Unix socket in the state directory. */
-  transport?: "tcp" | "unix";
+  /**
+   * A Unix socket in the state directory named by MANAGER_LISTEN (default), the daemon's own default (no
+   * MANAGER_LISTEN at all), or TCP on a free loopback port with a token file in the state directory.
+   */
+  transport?: "unix" | "default" | "tcp";
   /** Extra environment, or replacements (MANAGER_LISTEN, PATH…). */
   env?: Record<string, string>;
   /** Working directory of the daemon; default the system temp directory. */
@@ -31,6 +35,8 @@ export interface Daemon {
   /** `http://127.0.0.1:PORT` or `unix:/path`. */
   readonly address: string;
   readonly socketPath: string | undefined;
+  /** The token a TCP daemon wants (from its MANAGER_TOKEN_FILE); undefined for a Unix socket. */
+  readonly token: string | undefined;
   readonly client: SandboxClient;
   /** Everything the daemon wrote to stderr so far. */
   stderr(): string;
@@ -61,13 +67,42 @@ export function daemonEnv(extra: Record<string, string> = {}): Record<string, st
   return { ...env, ...extra };
 }
 
+/**
+ * Writes a fresh token into `dir`/token, mode 0600 (owned by `owner` if given), as MANAGER_TOKEN_FILE wants it.
+ */
+export async function writeTokenFile(
+  dir: string,
+  owner?: { uid: number; gid: number },
+): Promise<{ path: string; token: string }> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const path = join(dir, "token");
+  const token = randomBytes(32).toString("base64url");
+  await writeFile(path, `${token}\n`, { mode: 0o600 });
+  if (owner !== undefined) await chown(path, owner.uid, owner.gid);
+  return { path, token };
+}
+
 /** Spawns the daemon and waits until it accepts RPCs (not a fixed sleep); throws with its stderr if it exits. */
 export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> {
   const stateDir = options.stateDir ?? (await makeStateDir());
-  const transport = options.transport ?? "tcp";
-  const listen =
-    transport === "unix" ? `unix:${join(stateDir, "api.sock")}` : `127.0.0.1:${await freePort()}`;
-  const env = daemonEnv({ MANAGER_STATE_DIR: stateDir, MANAGER_LISTEN: listen, ...options.env });
+  const transport = options.transport ?? "unix";
+  const listen: Record<string, string> =
+    transport === "unix"
+      ? { MANAGER_LISTEN: `unix:${join(stateDir, "api.sock")}` }
+      : transport === "tcp"
+        ? { MANAGER_LISTEN: `127.0.0.1:${await freePort()}` }
+        : {};
+  const env = daemonEnv({ MANAGER_STATE_DIR: stateDir, ...listen, ...options.env });
+  let token: string | undefined;
+  if (env.MANAGER_LISTEN !== undefined && !env.MANAGER_LISTEN.startsWith("unix:")) {
+    if (env.MANAGER_TOKEN_FILE === undefined) {
+      const written = await writeTokenFile(stateDir, options.runAs);
+      env.MANAGER_TOKEN_FILE = written.path;
+      token = written.token;
+    } else {
+      token = (await readFile(env.MANAGER_TOKEN_FILE, "utf8")).trim();
+    }
+  }
   // setpriv execs node, so the child's pid is the daemon's and signals reach it directly.
   const [file, args] =
     options.runAs === undefined
@@ -100,23 +135,6 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
       resolve({ code: null, signal: null });
     });
   });
-  // The client follows MANAGER_LISTEN as the daemon will see it, including an override in options.env.
-  const listenValue = env.MANAGER_LISTEN ?? listen;
-  const boundSocket = listenValue.startsWith("unix:") ? listenValue.slice("unix:".length) : undefined;
-  const address = boundSocket !== undefined ? listenValue : `http://${listenValue}`;
-  const client =
-    boundSocket !== undefined
-      ? createSandboxClient({ socketPath: boundSocket })
-      : createSandboxClient({ baseUrl: address });
-  const daemon: Daemon = {
-    child,
-    stateDir,
-    address,
-    socketPath: boundSocket,
-    client,
-    stderr: () => stderr,
-    exited: () => exited,
-  };
   const deadline = Date.now() + READY_TIMEOUT_MS;
   let gone = false;
   void exited.then(() => {
@@ -130,6 +148,23 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     }
     await Promise.race([exited, new Promise((resolve) => child.stderr?.once("data", resolve))]);
   }
+  // The client goes where the daemon says it listens (MANAGER_LISTEN, an override in options.env, or its default).
+  const address = /listening on (\S+)/.exec(stderr)?.[1] ?? "";
+  const socketPath = address.startsWith("unix:") ? address.slice("unix:".length) : undefined;
+  const client =
+    socketPath !== undefined
+      ? createSandboxClient({ socketPath })
+      : createSandboxClient({ baseUrl: address, token });
+  const daemon: Daemon = {
+    child,
+    stateDir,
+    address,
+    socketPath,
+    token,
+    client,
+    stderr: () => stderr,
+    exited: () => exited,
+  };
   await client.listSandboxes({});
   return daemon;
 }

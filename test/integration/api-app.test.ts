@@ -6,7 +6,7 @@ import { connect as connectHttp2 } from "node:http2";
 import { connect as connectTcp } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
+import { Code, ConnectError, createClient, type Interceptor, type Transport } from "@connectrpc/connect";
 import {
   createConnectTransport,
   createGrpcTransport,
@@ -32,11 +32,20 @@ async function tempDir(): Promise<string> {
   return dir;
 }
 
+// Every TCP listener needs one; the helpers below send it unless a test says otherwise.
+const TOKEN = "test-token-0123456789abcdef0123456789abcdef";
+const AUTH = { authorization: `Bearer ${TOKEN}` };
+const withToken: Interceptor = (next) => (req) => {
+  req.header.set("authorization", `Bearer ${TOKEN}`);
+  return next(req);
+};
+
 async function start(listen: ListenAddress, extra: Partial<Parameters<typeof createApp>[0]> = {}) {
   const manager = createFakeManager();
   const logHub = createFakeLogHub();
   const lines: string[] = [];
-  const app = createApp({ listen, manager, logHub, log: (l) => lines.push(l), ...extra });
+  const token = listen.kind === "tcp" ? TOKEN : undefined;
+  const app = createApp({ listen, token, manager, logHub, log: (l) => lines.push(l), ...extra });
   cleanups.push(() => app.close());
   const where = await app.listen();
   return { app, manager, logHub, lines, where };
@@ -63,6 +72,9 @@ function upgrade(port: number, path: string, headers: Record<string, string>): P
         "Connection: Upgrade",
         "Upgrade: websocket",
         ...(headers.origin === undefined ? [] : [`Origin: ${headers.origin}`]),
+        ...(headers.authorization === ""
+          ? []
+          : [`Authorization: ${headers.authorization ?? AUTH.authorization}`]),
       ];
       socket.write(`${lines.join("\r\n")}\r\n\r\n`);
     });
@@ -93,7 +105,7 @@ function postJson(
         port,
         method: "POST",
         path: `/claude_sandbox.v1.SandboxService/${rpc}`,
-        headers: { "content-type": "application/json", ...headers },
+        headers: { "content-type": "application/json", ...AUTH, ...headers },
       },
       (res) => {
         let text = "";
@@ -115,7 +127,7 @@ function get(
   headers: Record<string, string> = {},
 ): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: "127.0.0.1", port, path, headers }, (res) => {
+    const req = request({ host: "127.0.0.1", port, path, headers: { ...AUTH, ...headers } }, (res) => {
       let body = "";
       res.setEncoding("utf8");
       res.on("data", (c: string) => {
@@ -133,14 +145,24 @@ describe("the daemon's listener", () => {
     const { port, where } = await tcp();
     expect(where).toBe(`http://127.0.0.1:${port}`);
     const baseUrl = `http://127.0.0.1:${port}`;
-    const connect = createClient(SandboxService, createConnectTransport({ baseUrl, httpVersion: "1.1" }));
+    const interceptors = [withToken];
+    const connect = createClient(
+      SandboxService,
+      createConnectTransport({ baseUrl, httpVersion: "1.1", interceptors }),
+    );
     await connect.createSandbox({ name: "one", backend: Backend.BUBBLEWRAP, projectDir: "/p" });
-    const grpcWeb = createClient(SandboxService, createGrpcWebTransport({ baseUrl, httpVersion: "1.1" }));
+    const grpcWeb = createClient(
+      SandboxService,
+      createGrpcWebTransport({ baseUrl, httpVersion: "1.1", interceptors }),
+    );
     expect((await grpcWeb.listSandboxes({})).sandboxes.map((s) => s.name)).toEqual(["one"]);
-    const grpc = createGrpcTransport({ baseUrl });
+    const grpc = createGrpcTransport({ baseUrl, interceptors });
     const h2 = createClient(SandboxService, grpc);
     expect((await h2.listSandboxes({})).sandboxes.map((s) => s.name)).toEqual(["one"]);
-    const connectH2 = createClient(SandboxService, createConnectTransport({ baseUrl, httpVersion: "2" }));
+    const connectH2 = createClient(
+      SandboxService,
+      createConnectTransport({ baseUrl, httpVersion: "2", interceptors }),
+    );
     const err = await connectH2.getSandbox({ id: "nope" }).catch((e: unknown) => ConnectError.from(e));
     expect(err).toMatchObject({ code: Code.NotFound });
   });
@@ -149,7 +171,7 @@ describe("the daemon's listener", () => {
     const port = await freePort();
     const { where } = await start({ kind: "tcp", host: "::1", port });
     expect(where).toBe(`http://[::1]:${port}`);
-    const client = createSandboxClient({ baseUrl: where });
+    const client = createSandboxClient({ baseUrl: where, token: TOKEN });
     await client.createSandbox({ name: "v6", backend: Backend.VM, projectDir: "/p" });
     expect((await client.listSandboxes({})).sandboxes.map((s) => s.name)).toEqual(["v6"]);
   });
@@ -171,18 +193,39 @@ describe("the daemon's listener", () => {
     expect((await get(without.port, "/dashboard")).status).toBe(404);
   });
 
-  it("gives the gateway an in-process transport to the same service", async () => {
+  it("gives the gateway an in-process transport to the same service, acting as the caller of its request", async () => {
     let rpc: Transport | undefined;
-    const { manager } = await tcp({
-      gateway: (transport) => {
+    const { manager, port } = await tcp({
+      gateway: (transport, rpcAs) => {
         rpc = transport;
-        return { handle: (_req, res) => res.end() };
+        return {
+          handle: (req, res) => {
+            const client = createClient(SandboxService, rpcAs(req));
+            void client
+              .createSandbox({ name: "from-the-gateway", backend: Backend.VM, projectDir: "/p" })
+              .then(
+                () => res.end("created"),
+                (err: unknown) => res.end(String(err)),
+              );
+          },
+        };
       },
     });
     if (rpc === undefined) throw new Error("the gateway factory was not called");
-    const client = createClient(SandboxService, rpc);
-    await client.createSandbox({ name: "from-the-gateway", backend: Backend.VM, projectDir: "/p" });
+    expect(await get(port, "/create")).toEqual({ status: 200, body: "created" });
     expect(manager.list().map((r) => r.name)).toEqual(["from-the-gateway"]);
+    // A token holder acts as the daemon's own user.
+    expect(manager.requesters).toEqual([
+      expect.objectContaining({ uid: process.getuid?.(), via: "tcp-token" }),
+    ]);
+    // The anonymous transport reads, but never creates: nobody vouches for its caller.
+    const anonymous = createClient(SandboxService, rpc);
+    expect((await anonymous.listSandboxes({})).sandboxes).toHaveLength(1);
+    const refused = await anonymous
+      .createSandbox({ name: "anonymous", backend: Backend.VM, projectDir: "/p" })
+      .catch((e: unknown) => ConnectError.from(e));
+    expect(refused).toMatchObject({ code: Code.PermissionDenied });
+    expect(manager.creates).toHaveLength(1);
   });
 
   it("hands upgrade requests (WebSocket) to the gateway after the Host/Origin checks, 404 without a handler", async () => {
@@ -231,7 +274,7 @@ describe("the daemon's listener", () => {
     const session = connectHttp2(`http://127.0.0.1:${port}`);
     cleanups.push(() => session.close());
     const status = await new Promise<number>((resolve, reject) => {
-      const req = session.request({ ":path": "/dashboard" });
+      const req = session.request({ ":path": "/dashboard", ...AUTH });
       req.on("response", (headers) => resolve(Number(headers[":status"])));
       req.on("error", reject);
       req.end();
@@ -313,7 +356,7 @@ describe("the daemon's listener", () => {
 
   it("releases a tail on the server when its client aborts", async () => {
     const { port, logHub } = await tcp();
-    const client = createSandboxClient({ baseUrl: `http://127.0.0.1:${port}` });
+    const client = createSandboxClient({ baseUrl: `http://127.0.0.1:${port}`, token: TOKEN });
     const { sandbox } = await client.createSandbox({
       name: "x",
       backend: Backend.BUBBLEWRAP,
@@ -403,6 +446,7 @@ describe("the daemon's listener", () => {
     const first = await tcp();
     const second = createApp({
       listen: { kind: "tcp", host: "127.0.0.1", port: first.port },
+      token: TOKEN,
       manager: createFakeManager(),
       logHub: createFakeLogHub(),
       log: () => {},
@@ -414,7 +458,7 @@ describe("the daemon's listener", () => {
 
   it("on close ends TailLogs with LogEnd SHUTDOWN and WatchSandboxes with Unavailable, promptly", async () => {
     const { app, port, logHub } = await tcp();
-    const client = createSandboxClient({ baseUrl: `http://127.0.0.1:${port}` });
+    const client = createSandboxClient({ baseUrl: `http://127.0.0.1:${port}`, token: TOKEN });
     const { sandbox } = await client.createSandbox({
       name: "x",
       backend: Backend.BUBBLEWRAP,
@@ -441,7 +485,7 @@ describe("the daemon's listener", () => {
 
   it("ends the log tails of a sandbox deleted through the manager", async () => {
     const { port, logHub } = await tcp();
-    const client = createSandboxClient({ baseUrl: `http://127.0.0.1:${port}` });
+    const client = createSandboxClient({ baseUrl: `http://127.0.0.1:${port}`, token: TOKEN });
     const { sandbox } = await client.createSandbox({
       name: "x",
       backend: Backend.BUBBLEWRAP,

@@ -28,6 +28,7 @@ import {
   startDaemon,
   stopDaemon,
   waitUntil,
+  writeTokenFile,
   xvfbProcesses,
 } from "../helpers/start-daemon.js";
 
@@ -142,6 +143,7 @@ describe("state", () => {
     const result = await runDaemonToExit({
       MANAGER_STATE_DIR: first.stateDir,
       MANAGER_LISTEN: "127.0.0.1:1",
+      MANAGER_TOKEN_FILE: (await writeTokenFile(await stateDir())).path,
     });
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/another manager \(pid \d+\) is using state directory/);
@@ -170,11 +172,13 @@ describe("unix socket", () => {
   });
 
   it("reports a TCP port in use", async () => {
-    const first = await start();
+    const first = await start({ transport: "tcp" });
     const port = new URL(first.address).port;
+    const other = await stateDir();
     const result = await runDaemonToExit({
-      MANAGER_STATE_DIR: await stateDir(),
+      MANAGER_STATE_DIR: other,
       MANAGER_LISTEN: `127.0.0.1:${port}`,
+      MANAGER_TOKEN_FILE: (await writeTokenFile(other)).path,
     });
     expect(result.code).toBe(1);
     expect(result.stderr).toContain(`cannot listen on http://127.0.0.1:${port}: EADDRINUSE`);

@@ -71,7 +71,7 @@ interface RawTail {
  * TailLogs over the Connect protocol (JSON) by hand. Its response is paused as soon as it arrives (the daemon
  * sends headers with the first message), and read only once resume() is called.
  */
-function rawTail(port: string, request: object): RawTail {
+function rawTail(port: string, token: string | undefined, request: object): RawTail {
   const body = Buffer.from(JSON.stringify(request));
   const envelope = Buffer.concat([Buffer.from([0, 0, 0, 0, 0]), body]);
   envelope.writeUInt32BE(body.length, 1);
@@ -82,7 +82,7 @@ function rawTail(port: string, request: object): RawTail {
         port,
         method: "POST",
         path: "/claude_sandbox.v1.SandboxService/TailLogs",
-        headers: { "content-type": "application/connect+json" },
+        headers: { "content-type": "application/connect+json", authorization: `Bearer ${token}` },
       },
       (res) => {
         res.pause();
@@ -165,7 +165,8 @@ async function consume(
 
 describe("TailLogs under load", () => {
   it("keeps a reading client complete while a stalled one is cut off with TOO_SLOW and resumes without a gap", async () => {
-    const daemon = await startDaemon();
+    // TCP: the raw client's kernel buffers are what fills up.
+    const daemon = await startDaemon({ transport: "tcp" });
     daemons.push(daemon);
     const { client } = daemon;
     const sandbox = await createFloodSandbox(daemon);
@@ -175,7 +176,7 @@ describe("TailLogs under load", () => {
     const start = (await client.getLogs({ id, limit: 1 })).size;
     const fast = client.tailLogs({ id, fromOffset: start }, { signal: abortLater() })[Symbol.asyncIterator]();
     // A raw HTTP client that stops reading its socket: the kernel buffers fill and the daemon must cope.
-    const slow = rawTail(new URL(daemon.address).port, { id, fromOffset: String(start) });
+    const slow = rawTail(new URL(daemon.address).port, daemon.token, { id, fromOffset: String(start) });
     const fastHash = createHash("sha256");
     const fastRun = consume(fast, { from: start, until: DONE, hash: fastHash });
     // The slow client reads nothing at all from here on, until the flood is over.
@@ -224,14 +225,15 @@ describe("TailLogs responses", () => {
   });
 
   it("closes the connection of a client cut off with TOO_SLOW that never reads again, within the grace period", async () => {
-    const daemon = await startDaemon();
+    // TCP: the connection's state is read from the kernel's TCP table.
+    const daemon = await startDaemon({ transport: "tcp" });
     daemons.push(daemon);
     const { client } = daemon;
     const sandbox = await createFloodSandbox(daemon);
     const { id } = sandbox;
     const start = (await client.getLogs({ id, limit: 1 })).size;
     const serverPort = Number(new URL(daemon.address).port);
-    const stalled = rawTail(String(serverPort), { id, fromOffset: String(start) });
+    const stalled = rawTail(String(serverPort), daemon.token, { id, fromOffset: String(start) });
     const clientPort = await stalled.localPort();
     expect(await serverSideState(serverPort, clientPort)).toBe(TCP_ESTABLISHED);
 

@@ -60,6 +60,7 @@ async function startApp() {
   const lines: string[] = [];
   const app = createApp({
     listen: { kind: "tcp", host: "127.0.0.1", port },
+    token: TOKEN,
     manager,
     logHub,
     log: (line) => lines.push(line),
@@ -73,6 +74,9 @@ async function startApp() {
   return { id: record.id, port, hub, released, lines, flood };
 }
 
+// A TCP listener takes only requests carrying its token.
+const TOKEN = "tail-deadline-token-0123456789abcdef0123456789";
+
 /** TailLogs over the Connect protocol by hand, its response paused as soon as its headers arrive. */
 function pausedTail(port: number, body: object): Promise<IncomingMessage> {
   const json = Buffer.from(JSON.stringify(body));
@@ -85,7 +89,7 @@ function pausedTail(port: number, body: object): Promise<IncomingMessage> {
         port,
         method: "POST",
         path: "/claude_sandbox.v1.SandboxService/TailLogs",
-        headers: { "content-type": "application/connect+json" },
+        headers: { "content-type": "application/connect+json", authorization: `Bearer ${TOKEN}` },
       },
       (res) => {
         res.pause();

@@ -3,6 +3,8 @@ import { ConfigError, describeListen, loadConfig, unknownVariables } from "../..
 
 const CWD = "/home/user/work";
 const load = (env: Record<string, string>) => loadConfig({ PATH: "/usr/bin", ...env }, CWD);
+// What a TCP listener needs besides its address.
+const TOKEN = { MANAGER_TOKEN_FILE: "/etc/claude-sandbox/token" };
 
 function errorOf(env: Record<string, string>): ConfigError {
   try {
@@ -15,9 +17,9 @@ function errorOf(env: Record<string, string>): ConfigError {
 }
 
 describe("loadConfig", () => {
-  it("defaults to loopback port 3000, ./state, 1920x1080x24, display 50 and the launchers on PATH", () => {
+  it("defaults to a Unix socket in ./state, 1920x1080x24, display 50 and the launchers on PATH", () => {
     expect(load({})).toEqual({
-      listen: { kind: "tcp", host: "127.0.0.1", port: 3000 },
+      listen: { kind: "unix", path: "/home/user/work/state/api.sock" },
       stateDir: "/home/user/work/state",
       screen: "1920x1080x24",
       displayBase: 50,
@@ -31,11 +33,21 @@ describe("loadConfig", () => {
   });
 
   it("treats an empty variable as unset", () => {
-    expect(load({ MANAGER_LISTEN: "", MANAGER_STATE_DIR: "" }).listen).toEqual({
-      kind: "tcp",
-      host: "127.0.0.1",
-      port: 3000,
+    expect(load({ MANAGER_LISTEN: "", MANAGER_STATE_DIR: "", MANAGER_TOKEN_FILE: "" }).listen).toEqual({
+      kind: "unix",
+      path: "/home/user/work/state/api.sock",
     });
+  });
+
+  it("puts the default socket in the state directory, and names MANAGER_STATE_DIR when that path is too long", () => {
+    expect(load({ MANAGER_STATE_DIR: "/var/lib/claude" }).listen).toEqual({
+      kind: "unix",
+      path: "/var/lib/claude/api.sock",
+    });
+    const err = errorOf({ MANAGER_STATE_DIR: `/${"x".repeat(110)}` });
+    expect(err.variable).toBe("MANAGER_STATE_DIR");
+    expect(err.message).toContain("longer than 107 bytes");
+    expect(err.message).toContain("MANAGER_LISTEN=unix:");
   });
 
   it.each([
@@ -43,10 +55,44 @@ describe("loadConfig", () => {
     ["127.1.2.3:1", { kind: "tcp", host: "127.1.2.3", port: 1 }],
     ["localhost:3001", { kind: "tcp", host: "127.0.0.1", port: 3001 }],
     ["[::1]:65535", { kind: "tcp", host: "::1", port: 65535 }],
+  ])("accepts MANAGER_LISTEN=%s with a token file", (raw, expected) => {
+    const config = load({ MANAGER_LISTEN: raw, ...TOKEN });
+    expect(config.listen).toEqual(expected);
+    expect(config.tokenFile).toBe("/etc/claude-sandbox/token");
+  });
+
+  it.each([
     ["unix:/run/claude/api.sock", { kind: "unix", path: "/run/claude/api.sock" }],
     ["unix:api.sock", { kind: "unix", path: "/home/user/work/api.sock" }],
   ])("accepts MANAGER_LISTEN=%s", (raw, expected) => {
     expect(load({ MANAGER_LISTEN: raw }).listen).toEqual(expected);
+  });
+
+  it("refuses a TCP listener without MANAGER_TOKEN_FILE, naming the variable", () => {
+    const err = errorOf({ MANAGER_LISTEN: "127.0.0.1:3000" });
+    expect(err.variable).toBe("MANAGER_TOKEN_FILE");
+    expect(err.message).toContain("MANAGER_TOKEN_FILE is not set");
+    expect(err.message).toContain("any local user can reach a TCP port");
+    expect(load({ MANAGER_LISTEN: "127.0.0.1:3000", MANAGER_TOKEN_FILE: "token" }).tokenFile).toBe(
+      "/home/user/work/token",
+    );
+  });
+
+  it("refuses a token with a Unix socket and a socket group with TCP", () => {
+    expect(errorOf({ MANAGER_TOKEN_FILE: "/t" }).message).toContain(
+      'MANAGER_TOKEN_FILE="/t": only a TCP listener takes a token',
+    );
+    expect(errorOf({ MANAGER_LISTEN: "127.0.0.1:3000", ...TOKEN, MANAGER_SOCKET_GROUP: "x" }).variable).toBe(
+      "MANAGER_SOCKET_GROUP",
+    );
+  });
+
+  it("takes MANAGER_SOCKET_GROUP as a group name or number", () => {
+    expect(load({ MANAGER_SOCKET_GROUP: "claude-sandbox" }).socketGroup).toBe("claude-sandbox");
+    expect(load({ MANAGER_SOCKET_GROUP: "1001" }).socketGroup).toBe("1001");
+    expect(errorOf({ MANAGER_SOCKET_GROUP: "a group" }).message).toBe(
+      'MANAGER_SOCKET_GROUP="a group": expected a group name or number, for example claude-sandbox',
+    );
   });
 
   it.each([
@@ -74,7 +120,9 @@ describe("loadConfig", () => {
       const err = errorOf({ MANAGER_LISTEN: raw });
       expect(err.message).toContain("not a loopback address");
       expect(err.message).toContain("MANAGER_ALLOW_NON_LOOPBACK=1");
-      expect(load({ MANAGER_LISTEN: raw, MANAGER_ALLOW_NON_LOOPBACK: "1" }).listen.kind).toBe("tcp");
+      expect(load({ MANAGER_LISTEN: raw, MANAGER_ALLOW_NON_LOOPBACK: "1", ...TOKEN }).listen.kind).toBe(
+        "tcp",
+      );
     },
   );
 

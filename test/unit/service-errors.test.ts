@@ -6,6 +6,7 @@ import { CODE_BY_KIND, INTERNAL_MESSAGE, toConnectError } from "../../server/ser
 describe("toConnectError", () => {
   it.each([
     ["invalid_argument", Code.InvalidArgument],
+    ["permission_denied", Code.PermissionDenied],
     ["not_found", Code.NotFound],
     ["already_exists", Code.AlreadyExists],
     ["failed_precondition", Code.FailedPrecondition],
@@ -24,6 +25,7 @@ describe("toConnectError", () => {
       "internal",
       "invalid_argument",
       "not_found",
+      "permission_denied",
       "unavailable",
     ]);
   });
@@ -52,6 +54,7 @@ describe("toConnectError", () => {
     ["unavailable", true],
     ["internal", true],
     ["invalid_argument", false],
+    ["permission_denied", false],
     ["not_found", false],
     ["already_exists", false],
   ] as [SandboxErrorKind, boolean][])("reports %s to the daemon log: %s", (kind, reported) => {

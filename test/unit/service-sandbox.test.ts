@@ -19,6 +19,7 @@ import {
 } from "../../gen/claude_sandbox/v1/sandbox_service_pb.js";
 import { createRoutes } from "../../server/routes.js";
 import { SandboxError } from "../../server/sandbox/errors.js";
+import { type Caller, callerKey } from "../../server/service/caller.js";
 import { createSandboxService } from "../../server/service/sandbox-service.js";
 import { INTERNAL_MESSAGE } from "../../server/service/to-connect-error.js";
 import { MAX_PENDING_WATCH_EVENTS } from "../../server/service/watch-sandboxes.js";
@@ -29,7 +30,10 @@ afterEach(() => {
   for (const ac of aborts.splice(0)) ac.abort();
 });
 
-function setup(options: { watchKeepaliveMs?: number } = {}) {
+// Who the listener would name as the caller of these requests (the gateway passes it the same way).
+const CALLER: Caller = { uid: 1234, gid: 1234, groups: [1234, 27], pid: 4321, via: "unix-peer" };
+
+function setup(options: { watchKeepaliveMs?: number; caller?: Caller | null } = {}) {
   const manager = createFakeManager({ tmuxSocket: "/srv/state/tmux.sock" });
   const logHub = createFakeLogHub();
   const shutdown = new AbortController();
@@ -42,7 +46,18 @@ function setup(options: { watchKeepaliveMs?: number } = {}) {
     watchKeepaliveMs: options.watchKeepaliveMs,
     reportError: (rpc, err) => reported.push({ rpc, err }),
   });
-  const transport = createRouterTransport(routes, { router: { shutdownSignal: shutdown.signal } });
+  const caller = options.caller === undefined ? CALLER : options.caller;
+  const transport = createRouterTransport(routes, {
+    router: {
+      shutdownSignal: shutdown.signal,
+      interceptors: [
+        (next) => (req) => {
+          if (caller !== null) req.contextValues.set(callerKey, caller);
+          return next(req);
+        },
+      ],
+    },
+  });
   return { client: createClient(SandboxService, transport), manager, logHub, shutdown, reported };
 }
 
@@ -119,6 +134,18 @@ describe("SandboxService over the router transport", () => {
     expect(sandbox?.stoppedAt).toBeUndefined();
     expect(sandbox?.exitCode).toBeUndefined();
     expect(sandbox?.qemuQmpSocket).toBeUndefined();
+    // The project is the caller's business: the manager checks it as the caller, not as the daemon.
+    expect(manager.requesters).toEqual([CALLER]);
+  });
+
+  it("CreateSandbox refuses a request that names no caller with permission_denied, creating nothing", async () => {
+    const { client, manager } = setup({ caller: null });
+    const result = await codeOf(
+      client.createSandbox({ name: "x", backend: Backend.BUBBLEWRAP, projectDir: "/srv/web" }),
+    );
+    expect(result.code).toBe(Code.PermissionDenied);
+    expect(result.message).toContain("no caller identity");
+    expect(manager.creates).toEqual([]);
   });
 
   it("CreateSandbox passes network=false through and defaults it to true", async () => {

@@ -1,0 +1,233 @@
+// Whether a requester may have a directory as a sandbox's project. The sandbox runs as the manager's user and
+// gets the project read-write, so a directory is refused when it is one the launcher protects (the shared list
+// in launcher/protected-paths.json), when it is or holds something of the manager's or of a user's home that
+// the sandbox must not write, or when the requester could not write it on its own: sharing a manager must
+// hand nobody a directory they could not already change.
+import { execFile } from "node:child_process";
+import { constants, type Stats } from "node:fs";
+import { access, realpath, stat } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { promisify } from "node:util";
+import { PACKAGE_ROOT } from "../tools/package-root.js";
+import { findUser, groupsOf, localUsers, type UserEntry } from "../tools/user-database.js";
+import { invalidArgument, missingTool, permissionDenied } from "./errors.js";
+import { protectedPaths } from "./protected-paths.js";
+import type { Requester } from "./types.js";
+
+export interface ProjectAccessContext {
+  /** The manager's state directory (its tmux socket controls every sandbox). */
+  stateDir: string;
+  /** The environment the launcher runs with: its HOME, XDG_* and SSH_AUTH_SOCK decide what it protects. */
+  env: NodeJS.ProcessEnv;
+  /** PATH to find setpriv on, for the kernel's own access check as the requester. */
+  path: string;
+}
+
+const FIELD = "project_dir";
+const CHECK_TIMEOUT_MS = 5000;
+// Run as the requester by setpriv: fixed text, the directory is a positional parameter.
+const CAN_WRITE = 'test -w "$1" && test -x "$1"';
+const run = promisify(execFile);
+
+/** The manager process's own identity: what it acts as for in-process callers and token holders. */
+export function ownIdentity(): Requester {
+  return {
+    uid: process.geteuid?.() ?? 0,
+    gid: process.getegid?.() ?? 0,
+    groups: process.getgroups?.() ?? [],
+  };
+}
+
+/** Throws invalid_argument or permission_denied, naming the directory and why, unless `project` may be used. */
+export async function checkProjectAccess(
+  project: string,
+  requester: Requester,
+  context: ProjectAccessContext,
+): Promise<void> {
+  const euid = process.geteuid?.() ?? 0;
+  const user = await findUser(requester.uid);
+  const daemonUser = requester.uid === euid ? user : await findUser(euid);
+  await checkProtected(project, requester, user, daemonUser, context);
+  if (requester.uid === 0) return; // root may write any directory
+  await checkWritable(project, requester, user, euid, context.path);
+}
+
+// --- protected paths ----------------------------------------------------------------------------------------
+
+async function checkProtected(
+  project: string,
+  requester: Requester,
+  user: UserEntry | undefined,
+  daemonUser: UserEntry | undefined,
+  context: ProjectAccessContext,
+): Promise<void> {
+  const refuse = (why: string): never => {
+    throw invalidArgument(FIELD, `refusing ${JSON.stringify(project)}: ${why}`);
+  };
+  if (project === "/") refuse("it is the whole host; use a project directory");
+  const list = protectedPaths();
+  const { env } = context;
+  const euid = process.geteuid?.() ?? 0;
+
+  for (const p of list.system) {
+    if (isOrInside(project, p)) {
+      refuse(`it is part of the host system (${p}), which a sandbox must not be able to write`);
+    }
+  }
+  const holders = [
+    ...list.holders,
+    ...new Set([euid, requester.uid].flatMap((uid) => [`/tmp/tmux-${uid}`, `/run/user/${uid}`])),
+    env.XDG_RUNTIME_DIR,
+    env.SSH_AUTH_SOCK === undefined ? undefined : dirname(env.SSH_AUTH_SOCK),
+  ];
+  for (const p of holders) {
+    if (p?.startsWith("/") && p !== "/" && isOrHolds(project, p)) {
+      refuse(
+        `it is or holds ${p} (host sockets, other users' or programs' files), which a sandbox must not reach`,
+      );
+    }
+  }
+
+  // Homes: the launcher's (its HOME), the daemon user's and the requester's. The sandbox must not write a home,
+  // the protected entries in it, or any of its dot directories (configuration, credentials, tools on PATH).
+  const homes = unique([env.HOME, daemonUser?.home, user?.home]);
+  for (const home of await withRealPaths(homes)) {
+    if (isOrHolds(project, home)) refuse(`it contains the home directory ${home}`);
+    const rest = project.startsWith(`${home}/`) ? project.slice(home.length + 1) : undefined;
+    if (rest?.startsWith(".")) {
+      refuse(`it lies inside ${join(home, rest.split("/")[0] ?? "")}, a dot directory of the home ${home}`);
+    }
+    for (const entry of await withRealPaths(list.home.map((e) => join(home, e)))) {
+      if (isOrHolds(project, entry) || isOrInside(project, entry)) {
+        refuse(
+          `the sandbox keeps ${entry} out of reach or read-only; a project that is, holds or lies inside it would make it writable`,
+        );
+      }
+    }
+  }
+  const launcherState =
+    env.XDG_STATE_HOME ?? (env.HOME === undefined ? undefined : join(env.HOME, ".local/state"));
+  for (const p of await withRealPaths(unique([launcherState]))) {
+    if (isOrHolds(project, p) || isOrInside(project, p))
+      refuse(`it is, holds or lies inside the launcher's state ${p}`);
+  }
+  for (const other of await localUsers()) {
+    if (other.home.startsWith("/") && other.home !== "/" && isOrHolds(project, other.home)) {
+      refuse(`it contains the home directory of ${other.name} (${other.home})`);
+    }
+  }
+
+  const own: [string, string][] = [
+    [context.stateDir, "the manager's state directory (its tmux socket controls every sandbox)"],
+    [PACKAGE_ROOT, "the manager's own installation (the launcher it runs on the host)"],
+  ];
+  for (const [dir, what] of own) {
+    for (const p of await withRealPaths([dir])) {
+      if (isOrHolds(project, p) || isOrInside(project, p))
+        refuse(`it is, holds or lies inside ${what}, ${p}`);
+    }
+  }
+}
+
+// --- what the requester could write --------------------------------------------------------------------------
+
+async function checkWritable(
+  project: string,
+  requester: Requester,
+  user: UserEntry | undefined,
+  euid: number,
+  searchPath: string,
+): Promise<void> {
+  const who = `uid ${requester.uid}${user === undefined ? "" : ` (${user.name})`}`;
+  const deny = (why: string): never => {
+    throw permissionDenied(FIELD, `${JSON.stringify(project)}: ${who} could not write it: ${why}`);
+  };
+  const groups = new Set([
+    requester.gid,
+    ...requester.groups,
+    ...(user === undefined ? [] : await groupsOf(user)),
+  ]);
+  // Every directory on the way must let the requester through, and the project itself must let it in and write.
+  const chain = ancestors(project);
+  for (const dir of chain) {
+    const info = await stat(dir);
+    const last = dir === project;
+    const want = last ? WRITE | SEARCH : SEARCH;
+    if (!allows(info, requester.uid, groups, want)) {
+      deny(
+        `${last ? "it" : dir} is ${describeMode(info)}, which gives ${who} no ${last ? "write" : "search"} permission`,
+      );
+    }
+  }
+  // Mode bits miss ACLs and read-only mounts: the kernel's own answer, where the manager can get it.
+  if (requester.uid === euid) {
+    try {
+      await access(project, constants.W_OK | constants.X_OK);
+    } catch (err) {
+      deny(`the kernel refuses it (${(err as NodeJS.ErrnoException).code})`);
+    }
+  } else if (euid === 0) {
+    await kernelCheckAs(project, requester.uid, requester.gid, [...groups], searchPath, deny);
+  }
+}
+
+async function kernelCheckAs(
+  project: string,
+  uid: number,
+  gid: number,
+  groups: number[],
+  searchPath: string,
+  deny: (why: string) => never,
+): Promise<void> {
+  const groupArgs = groups.length === 0 ? ["--clear-groups"] : [`--groups=${groups.join(",")}`];
+  const argv = [`--reuid=${uid}`, `--regid=${gid}`, ...groupArgs, "--", "sh", "-c", CAN_WRITE, "sh", project];
+  try {
+    await run("setpriv", argv, { env: { PATH: searchPath }, timeout: CHECK_TIMEOUT_MS });
+  } catch (err) {
+    const e = err as { code?: unknown };
+    if (e.code === "ENOENT") throw missingTool("setpriv", "util-linux", err);
+    if (e.code === 1) deny("the kernel refuses it (an ACL or a read-only mount)");
+    throw err;
+  }
+}
+
+const SEARCH = 1;
+const WRITE = 2;
+
+function allows(info: Stats, uid: number, groups: ReadonlySet<number>, want: number): boolean {
+  const shift = info.uid === uid ? 6 : groups.has(info.gid) ? 3 : 0;
+  return ((info.mode >> shift) & want) === want;
+}
+
+function describeMode(info: Stats): string {
+  return `mode ${(info.mode & 0o7777).toString(8).padStart(4, "0")}, owner uid ${info.uid}, group ${info.gid}`;
+}
+
+/** "/", "/a", "/a/b" for "/a/b". */
+function ancestors(path: string): string[] {
+  const parts = path.split("/").filter((p) => p !== "");
+  return ["/", ...parts.map((_, i) => `/${parts.slice(0, i + 1).join("/")}`)];
+}
+
+function isOrInside(project: string, dir: string): boolean {
+  return project === dir || project.startsWith(`${dir}/`);
+}
+
+function isOrHolds(project: string, dir: string): boolean {
+  return dir === project || dir.startsWith(`${project}/`);
+}
+
+function unique(paths: (string | undefined)[]): string[] {
+  const absolute = paths.filter((p): p is string => p?.startsWith("/") === true && p !== "/");
+  return [...new Set(absolute.map((p) => p.replace(/\/+$/, "")))];
+}
+
+/** Each path, plus its real path when it exists and differs (either may be how a project reaches it). */
+async function withRealPaths(paths: readonly string[]): Promise<string[]> {
+  const all = new Set(paths);
+  for (const p of paths) {
+    const real = await realpath(p).catch(() => undefined);
+    if (real !== undefined) all.add(real);
+  }
+  return [...all];
+}
