@@ -9,6 +9,7 @@ import {
   describeRun,
   IDENTITIES,
   inSandbox,
+  installAgent,
   type LauncherFixture,
   launch,
   useLauncherFixture,
@@ -238,6 +239,22 @@ describe.each(IDENTITIES)("the host's ~/.claude, as %s", (_name, user) => {
       "cat ~/.claude/.credentials.json 2>/dev/null || echo no-login",
     );
     expect(String(b.stdout), describeRun(b)).toBe("no-login\n");
+  });
+
+  test("the agent's first start says once that the project logs in on its own; CLAUDE_CODE_OAUTH_TOKEN passes in", async () => {
+    const f = await fixtures.create(user());
+    await plant(f, ".claude/.credentials.json", '{"claudeAiOauth":{}}\n');
+    await installAgent(f, path.join(f.state, "local", "bin", "claude"));
+    const run = () => launch(f, ["--new", "--no-network", f.project]);
+    const first = await run();
+    expect(first.exitCode, describeRun(first)).toBe(0);
+    expect(String(first.stderr)).toContain("keeps a Claude login of its own");
+    const second = await run();
+    expect(String(second.stderr), describeRun(second)).not.toContain("login");
+    const token = await inSandbox(f, 'echo "$CLAUDE_CODE_OAUTH_TOKEN"', {
+      env: { CLAUDE_CODE_OAUTH_TOKEN: "sk-ant-oat01-test" },
+    });
+    expect(String(token.stdout), describeRun(token)).toBe("sk-ant-oat01-test\n");
   });
 
   test("with CLAUDE_SANDBOX_SHARE_LOGIN=1 the host's login is shared read-write, written in place", async () => {
