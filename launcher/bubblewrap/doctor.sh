@@ -6,11 +6,13 @@ set -uo pipefail
 
 usage() {
   cat <<'EOF'
-Usage: claude-sandbox doctor [--json]
+Usage: claude-sandbox doctor [--json] [DIR]
 
 Checks what the bubblewrap sandbox needs: unprivileged user namespaces (including Debian's and Ubuntu's
 kernel switches), a working bwrap, the user-mode network helper (pasta or slirp4netns), iproute2, the display,
 the agent binary, Chromium and jq. Each line is ok, warn or FAIL; problems come with a command to fix them.
+It also says which Claude settings of the project DIR (default: the current directory) define commands that
+the host's claude runs, and which files those commands name.
 
   --json   print one JSON object per check: {"check","status","detail","fix"}
   --help   show this help
@@ -20,6 +22,8 @@ EOF
 }
 
 json=0
+project_dir=.
+have_dir=0
 for arg in "$@"; do
   case $arg in
   --json) json=1 ;;
@@ -27,9 +31,17 @@ for arg in "$@"; do
     usage
     exit 0
     ;;
-  *)
+  -*)
     echo "claude-sandbox doctor: unknown option '$arg' (try --help)" >&2
     exit 2
+    ;;
+  *)
+    if ((have_dir)); then
+      echo "claude-sandbox doctor: unexpected argument '$arg' (one project dir at most; try --help)" >&2
+      exit 2
+    fi
+    project_dir=$arg
+    have_dir=1
     ;;
   esac
 done
@@ -305,6 +317,48 @@ if [[ -n ${DBUS_SESSION_BUS_ADDRESS:-} ]] && ! command -v xdg-dbus-proxy >/dev/n
 fi
 if ! command -v tmux >/dev/null; then
   report tmux warn "tmux is not installed; --tmux will not work" "${sudo}apt-get install -y tmux"
+fi
+
+# --- project settings that run commands on the host ----------------------------------------------------------
+# The host's claude runs the hooks, statusLine and *Helper commands of the project's settings and the servers of
+# its .mcp.json, with the project as working directory. The launcher keeps .claude/ and the files those commands
+# name read-only inside, but not what the named scripts run in turn (npm scripts, a Makefile, node_modules).
+if [[ -d $project_dir ]] && real_dir=$(cd -P -- "$project_dir" 2>/dev/null && pwd -P); then
+  doctor_lib=$(dirname -- "$(readlink -f -- "${BASH_SOURCE[0]}")")/lib
+  # shellcheck source=launcher/bubblewrap/lib/hooks.sh
+  source "$doctor_lib/hooks.sh"
+  hook_files=()
+  while IFS= read -r -d '' f; do hook_files+=("$f"); done < <(
+    find "$real_dir" -maxdepth 3 \( -name node_modules -o -name .git \) -prune -o \
+      \( -path '*/.claude/settings.json' -o -path '*/.claude/settings.local.json' -o -name .mcp.json \) -print0 2>/dev/null | sort -z
+  )
+  hook_detail=''
+  for f in "${hook_files[@]}" "$HOME/.claude/settings.json" "$HOME/.claude/settings.local.json"; do
+    kind=settings
+    [[ $f == */.mcp.json ]] && kind=mcp
+    root=${f%/.claude/*}
+    [[ $kind == mcp ]] && root=${f%/.mcp.json}
+    [[ $f == "$HOME/.claude/"* ]] && root=$real_dir
+    csbx_hooks_collect '' "$kind" "$f" "$f" "$root"
+    ((${#csbx_hook_defined[@]})) || continue
+    named=()
+    for ((i = 0; i < ${#csbx_hook_cand[@]}; i += 2)); do
+      p=${csbx_hook_cand[i + 1]}
+      [[ $p == "$real_dir"/* ]] || continue
+      [[ ${csbx_hook_cand[i]} == s || -f $p ]] || continue
+      named+=("${p#"$real_dir"/}")
+    done
+    # The user's own settings matter here only for the files they name in the project.
+    [[ $f == "$HOME/.claude/"* && ${#named[@]} -eq 0 ]] && continue
+    hook_detail+="${hook_detail:+; }$f"
+    ((${#named[@]})) && hook_detail+=" (names ${named[*]})"
+  done
+  if [[ -n $hook_detail ]]; then
+    report project-hooks warn "commands the host's claude runs in $real_dir are defined by: $hook_detail. Inside a sandbox these settings and the files named are read-only, but not what those files run in turn (npm scripts, a Makefile, node_modules)" \
+      "after a session, review these commands and what they run before starting claude on the host in $real_dir"
+  else
+    report project-hooks ok "no Claude settings or .mcp.json in $real_dir define commands for the host's claude"
+  fi
 fi
 
 if ((!json)); then
