@@ -168,7 +168,8 @@ csbx_claude_login() {
 # (the seed's lesson); what the agent's claude writes to it is lost. Other projects' entries are left out
 # of the copy: they hold their local-scope MCP servers (with their tokens), allowed tools and, in older
 # versions, prompt history. Filtering takes jq (~20 ms), so the result is kept in the state dir (out of the
-# sandbox's reach) and made again only when the host's file is newer.
+# sandbox's reach) and made again only when the host's file is newer (a change made while jq runs waits for
+# the host's next write, which claude makes often).
 # shellcheck disable=SC2016 # jq's own $p
 csbx_claude_json_jq='def mine: . == $p or startswith($p + "/");
   if type == "object" then

@@ -6,6 +6,7 @@
 #   path         the project path this dir belongs to
 #   ns, ns.env   registry of the live sandbox (written by the launcher; NOT visible inside)
 #   chromium/    Chromium profile (CHROMIUM_USER_DATA_DIR)
+#   claude/      the project's own ~/.claude (mounts-claude.sh); claude.json.1 the filtered ~/.claude.json copy
 #   local/{bin,lib,share}   persistent ~/.local/*
 #   tmp/         the sandbox's /tmp (0700; its parent is the private state dir, never shared /tmp)
 #   tmux.conf    created once, user-editable; read-only inside
