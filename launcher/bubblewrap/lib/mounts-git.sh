@@ -76,7 +76,8 @@ csbx_git_value() {
 }
 
 # csbx_git_config FILE: what matters here from one git config file, includes followed (depth 3): appends
-# core.hooksPath values to csbx_gc_hooks and the absolute paths of included files to csbx_gc_includes,
+# core.hooksPath values to csbx_gc_hooks, the absolute paths of included files to csbx_gc_includes and
+# submodule paths (.gitmodules) to csbx_gc_subpaths,
 # sets csbx_gc_wtconfig to 1 when extensions.worktreeConfig is on and csbx_gc_worktree to core.worktree.
 # Files without any of these keys are skipped after one substring test (the common case).
 csbx_git_config() {
@@ -84,7 +85,7 @@ csbx_git_config() {
   [[ -f $file && -r $file ]] || return 0
   IFS= read -r -d '' text <"$file" || true
   lower=${text,,}
-  [[ $lower == *hookspath* || $lower == *include* || $lower == *worktree* ]] || return 0
+  [[ $lower == *hookspath* || $lower == *include* || $lower == *worktree* || $lower == *submodule* ]] || return 0
   re_s='^\[[[:space:]]*([A-Za-z0-9.-]+)([[:space:]]+"([^"\\]|\\.)*")?[[:space:]]*\][[:space:]]*(.*)$'
   re_k='^([A-Za-z][A-Za-z0-9-]*)[[:space:]]*(=(.*))?$'
   local -a lines
@@ -102,7 +103,7 @@ csbx_git_config() {
     fi
     [[ -n $line && $line != [#\;]* ]] || continue
     case $sect in
-      core | include | includeif | extensions) ;;
+      core | include | includeif | extensions | submodule) ;;
       *) continue ;;
     esac
     [[ $line =~ $re_k ]] || continue
@@ -116,13 +117,14 @@ csbx_git_config() {
       raw+=${lines[i]}
     done
     case $key in
-      core.hookspath | core.worktree | include.path | includeif.path | extensions.worktreeconfig) ;;
+      core.hookspath | core.worktree | include.path | includeif.path | extensions.worktreeconfig | submodule.path) ;;
       *) continue ;;
     esac
     csbx_git_value "$raw"
     case $key in
       core.hookspath) [[ -n $csbx_gv ]] && csbx_gc_hooks+=("$csbx_gv") ;;
       core.worktree) csbx_gc_worktree=$csbx_gv ;;
+      submodule.path) [[ -n $csbx_gv ]] && csbx_gc_subpaths+=("$csbx_gv") ;;
       extensions.worktreeconfig)
         if [[ -z $has || ${csbx_gv,,} == @(true|yes|on|1) ]]; then csbx_gc_wtconfig=1; else csbx_gc_wtconfig=0; fi
         ;;
@@ -143,7 +145,7 @@ csbx_git_config() {
 # The user's and the system's git config: read once per launch, for core.hooksPath (which applies to
 # every repository, relative ones to each worktree) and for included files that lie in the project.
 csbx_git_global() {
-  csbx_gc_hooks=() csbx_gc_includes=() csbx_gc_wtconfig=0 csbx_gc_worktree=''
+  csbx_gc_hooks=() csbx_gc_includes=() csbx_gc_wtconfig=0 csbx_gc_worktree='' csbx_gc_subpaths=()
   local f
   for f in /etc/gitconfig "${XDG_CONFIG_HOME:-$HOME/.config}/git/config" "$HOME/.gitconfig"; do
     csbx_git_config "$f"
@@ -197,6 +199,7 @@ csbx_git_dir() {
   csbx_ro_under "$project" "$g/config"
   csbx_ro_under "$project" "$g/commondir"
   csbx_gc_hooks=() csbx_gc_includes=() csbx_gc_wtconfig=$csbx_git_global_wtconfig csbx_gc_worktree=''
+  local csbx_gc_subpaths=()
   csbx_git_config "$csbx_phost/$g/config"
   local hooks=("${csbx_gc_hooks[@]}") wtc=$csbx_gc_wtconfig worktree=$csbx_gc_worktree
   csbx_git_includes "${csbx_gc_includes[@]//"$csbx_phost"/"$project"}"
@@ -221,6 +224,16 @@ csbx_git_dir() {
     # The checkout's .git file points git at this git dir: read-only, so it cannot be pointed elsewhere.
     [[ -f $csbx_phost${wt:+/$wt}/.git ]] && csbx_ro_under "$project" "${wt:+$wt/}.git"
     for v in "${hooks[@]}" "${csbx_git_global_hooks[@]}"; do csbx_git_hookspath "$wt" "$v"; done
+    # Submodules checked out with a .git of their own (an existing repository added as one) keep their
+    # git dir in the checkout, at any depth; the host's `git status` runs git in each.
+    if [[ -f $csbx_phost${wt:+/$wt}/.gitmodules ]]; then
+      local csbx_gc_subpaths=() csbx_rel csbx_normed
+      csbx_gc_hooks=() csbx_gc_includes=()
+      csbx_git_config "$csbx_phost${wt:+/$wt}/.gitmodules"
+      for v in "${csbx_gc_subpaths[@]}"; do
+        csbx_proj_rel "$project${wt:+/$wt}/$v" && [[ -n $csbx_rel ]] && csbx_git_repo "$csbx_rel"
+      done
+    fi
   fi
   csbx_git_worktrees "$g" "$wtc" "${hooks[@]}"
   [[ -d $csbx_phost/$g/modules ]] && csbx_git_modules "$g"
