@@ -339,7 +339,9 @@ if [[ -d $project_dir ]] && real_dir=$(cd -P -- "$project_dir" 2>/dev/null && pw
     root=${f%/.claude/*}
     [[ $kind == mcp ]] && root=${f%/.mcp.json}
     [[ $f == "$HOME/.claude/"* ]] && root=$real_dir
-    csbx_hooks_collect '' "$kind" "$f" "$f" "$root"
+    [[ -f $f && -r $f ]] || continue
+    text=$(<"$f")
+    csbx_hooks_parse "$kind" "$f" "$root" "$text"
     ((${#csbx_hook_defined[@]})) || continue
     named=()
     for ((i = 0; i < ${#csbx_hook_cand[@]}; i += 2)); do

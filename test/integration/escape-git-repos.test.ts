@@ -70,7 +70,7 @@ describe.each(IDENTITIES)("git dirs in the project, as %s", (_name, user) => {
 
   test.each([
     ["one level down", "b"],
-    ["two levels down", "tools/a"],
+    ["two levels down, in a monorepo's packages/", "packages/a"],
     ["deeper, as a submodule with a .git of its own", "deep/x/y"],
   ])("a repository nested in the project keeps its config and hooks read-only: %s", async (_what, rel) => {
     const fx = await fixtures.create(user());

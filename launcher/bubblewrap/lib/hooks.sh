@@ -1,11 +1,12 @@
 # shellcheck shell=bash
 # Commands the host's claude runs from settings files (hooks, statusLine, the *Helper commands) and from
-# .mcp.json (servers), read for the files they name (sourced by mounts-project.sh and doctor.sh). The host's
-# claude runs them with the project as working directory, so `sh scripts/session.sh`, `./x`,
-# `node tools/h.js`, `cd sub && ./x` or `bash -c "…"` all run files of the project, which the sandbox
-# could rewrite. Nothing here is evaluated: commands are split into words the way a shell would (quotes,
-# escapes, operators, `sh -c` strings, `cd`), and only $CLAUDE_PROJECT_DIR, $HOME, $PWD and ~ are
-# expanded; a word with any other expansion or a glob names nothing we can know.
+# .mcp.json (servers), read for the files they name (sourced by mounts-project.sh when its cache of the
+# result is out of date, and by doctor.sh). The host's claude runs them with the project as working
+# directory, so `sh scripts/session.sh`, `./x`, `node tools/h.js`, `cd sub && ./x` or `bash -c "…"` all
+# run files of the project, which the sandbox could rewrite. Nothing here is evaluated: commands are split
+# into words the way a shell would (quotes, escapes, operators, `sh -c` strings, `cd`), and only
+# $CLAUDE_PROJECT_DIR, $HOME, $PWD and ~ are expanded; a word with any other expansion or a glob names
+# nothing we can know.
 #
 # Result: csbx_hook_cand, pairs of ROLE and absolute PATH. ROLE s: a script the command runs (a path-like
 # command word, or the script an interpreter is given); a: any other word that may name a file.
@@ -358,60 +359,17 @@ csbx_hook_text() {
   return 0
 }
 
-# csbx_hooks_collect CACHE [KIND FILE NAME ROOT]...: csbx_hook_cand for every FILE (read there, known as
-# NAME) that exists, and csbx_hook_defined to the NAMEs of those that define commands. Parsing a few kB of
-# settings costs bash some milliseconds, so the result is kept in CACHE (in the state dir, which no
-# sandbox sees), keyed by the files' whole text: a changed file is parsed again, whatever its timestamps
-# say.
-csbx_hooks_collect() {
-  local cache=$1 key=$'csbx-hooks-1\x02'$HOME kind file name root text
-  shift
-  local -a srcs=()
+# csbx_hooks_parse [KIND NAME ROOT TEXT]...: csbx_hook_cand for the given files' texts, and
+# csbx_hook_defined to the NAMEs of those that define commands.
+csbx_hooks_parse() {
+  local before
   csbx_hook_cand=()
   csbx_hook_defined=()
   while (($# >= 4)); do
-    kind=$1 file=$2 name=$3 root=$4
-    shift 4
-    [[ -f $file && -s $file ]] || continue
-    text=''
-    IFS= read -r -d '' text <"$file" || true
-    # Only files with a command-bearing key can name anything.
-    [[ $text == *'"command"'* || $text == *'Helper"'* || $text == *'"awsAuthRefresh"'* || $text == *'"awsCredentialExport"'* ]] ||
-      continue
-    srcs+=("$kind" "$name" "$root" "$text")
-    key+=$'\x02'$kind$'\x02'$name$'\x02'$root$'\x02'$text
-  done
-  ((${#srcs[@]})) || return 0
-  local -a rec=()
-  if [[ -n $cache && -f $cache ]]; then
-    mapfile -d '' -t rec <"$cache" 2>/dev/null || rec=()
-  fi
-  if ((${#rec[@]} >= 2)) && [[ ${rec[0]} == "$key" && ${rec[-1]} == end ]]; then
-    local i
-    for ((i = 1; i + 1 < ${#rec[@]}; i++)); do
-      if [[ ${rec[i]} == D ]]; then
-        csbx_hook_defined+=("${rec[i + 1]}")
-        ((++i))
-      else
-        csbx_hook_cand+=("${rec[i]}" "${rec[i + 1]}")
-        ((++i))
-      fi
-    done
-    return 0
-  fi
-  local i before
-  for ((i = 0; i < ${#srcs[@]}; i += 4)); do
     before=${#csbx_hook_cand[@]}
-    csbx_hook_text "${srcs[i]}" "${srcs[i + 3]}" "${srcs[i + 2]}"
-    ((${#csbx_hook_cand[@]} > before)) && csbx_hook_defined+=("${srcs[i + 1]}")
+    csbx_hook_text "$1" "$4" "$3"
+    ((${#csbx_hook_cand[@]} > before)) && csbx_hook_defined+=("$2")
+    shift 4
   done
-  [[ -n $cache ]] || return 0
-  local out=("$key")
-  for file in "${csbx_hook_defined[@]}"; do out+=(D "$file"); done
-  out+=("${csbx_hook_cand[@]}" end)
-  # Written whole, then renamed: a concurrent launch reads the old cache or the new one.
-  if printf '%s\0' "${out[@]}" >"$cache.$BASHPID" 2>/dev/null; then
-    mv -f -- "$cache.$BASHPID" "$cache" 2>/dev/null || rm -f -- "$cache.$BASHPID"
-  fi
   return 0
 }

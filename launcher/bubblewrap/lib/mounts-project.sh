@@ -3,30 +3,74 @@
 # The project directory and what the host later runs from it (sourced by mounts.sh).
 #
 # The project was opened once (project_fd, cli.sh) and is reached on the host only through that
-# descriptor (csbx_phost, /proc/self/fd/N): a sandbox of a parent directory can swap the project path for
-# a symlink to ~/.ssh at any moment, and bwrap binding the path, or mkdir of .claude, would follow it.
-# bwrap binds the descriptor itself; everything below is checked and created relative to it.
+# descriptor: a sandbox of a parent directory can swap the project path for a symlink to ~/.ssh at any
+# moment, and bwrap binding the path, or mkdir of .claude, would follow it. bwrap binds the descriptor
+# itself; everything below is checked and created relative to the launcher's working directory, which is
+# that same directory (cli.sh entered it through the descriptor): csbx_phost is `.`, since a path through
+# /proc/self/fd/N costs procfs lookups on every one of the many names tried here.
 
-# shellcheck source=launcher/bubblewrap/lib/mounts-git.sh
-source "$csbx_dir/lib/mounts-git.sh"
-
-# Names never searched for repositories or .claude dirs: package trees, big and never a project of
-# their own.
+# Directories never looked into for repositories or .claude dirs: package trees.
 csbx_nested_skip=' node_modules bower_components '
+# Directories whose subdirectories are looked into too: where monorepos keep their packages and
+# directories of repositories their members. Only these: finding the second level means reading the first
+# level's directories, whose size has no bound.
+csbx_nested_containers=' packages apps libs services modules plugins crates projects repos vendor third_party external '
 
 csbx_fs_project() {
-  csbx_phost=/proc/self/fd/$project_fd
+  [[ . -ef /proc/self/fd/$project_fd ]] || cd -P -- "/proc/self/fd/$project_fd" ||
+    csbx_die 1 "cannot enter project dir '$project'"
+  csbx_phost=.
   csbx_base_src[$project]=$csbx_phost
   bw+=(--bind-fd "$project_fd" "$project")
   csbx_hook_srcs=()
   # The project's own .claude first: what is read-only as a whole is never pinned writable by a
   # script named inside it.
   csbx_fs_claude_dir ''
-  csbx_git_global
-  csbx_git_repo ''
+  csbx_git_loaded=0
+  [[ -e $csbx_phost/.git ]] && csbx_git_repo_of ''
   csbx_fs_nested
   csbx_fs_hook_paths
   return 0
+}
+
+# csbx_git_repo_of ROOT: the repository at project-relative ROOT, with mounts-git.sh read on first use.
+csbx_git_repo_of() {
+  if ((!csbx_git_loaded)); then
+    # shellcheck source=launcher/bubblewrap/lib/mounts-git.sh
+    source "$csbx_dir/lib/mounts-git.sh"
+    csbx_git_loaded=1
+    csbx_git_global
+  fi
+  csbx_git_repo "$1"
+}
+
+# csbx_norm PATH: sets csbx_normed to absolute PATH with . and .. resolved by name.
+csbx_norm() {
+  if [[ $1 == /* && $1 != *//* && $1 != */./* && $1 != */../* && $1 != */. && $1 != */.. && $1 != */ ]]; then
+    csbx_normed=$1
+    return 0
+  fi
+  local p=$1/ part out=''
+  while [[ -n $p ]]; do
+    part=${p%%/*}
+    p=${p#*/}
+    case $part in
+      '' | .) ;;
+      ..) out=${out%/*} ;;
+      *) out+=/$part ;;
+    esac
+  done
+  csbx_normed=${out:-/}
+}
+
+# csbx_proj_rel ABS: sets csbx_rel to ABS relative to the project ('' for the project itself); 1 when ABS
+# lies outside it.
+csbx_proj_rel() {
+  csbx_norm "$1"
+  csbx_rel=''
+  [[ $csbx_normed == "$project" ]] && return 0
+  [[ $csbx_normed == "$project"/* ]] || return 1
+  csbx_rel=${csbx_normed#"$project"/}
 }
 
 # csbx_fs_claude_dir REL: the host's claude, started later in the project (or in its subdirectory REL),
@@ -49,33 +93,36 @@ csbx_fs_claude_dir() {
     mcp "$csbx_phost${1:+/$1}/.mcp.json" "$root/.mcp.json" "$root")
 }
 
-# Repositories and .claude dirs below the project, present at launch, within two levels (a directory of
-# repositories, a monorepo's packages/*): protected like the project's own. Bounded so the launch stays
-# cheap: a glob per level, no walk of package trees, 32 of each. Deeper ones, and those created while a
-# sandbox runs, are the sandbox's (README, "Known limits").
+# Repositories and .claude dirs one level below the project, present at launch (a directory of
+# repositories, a vendored clone), and two levels below in the usual monorepo containers (packages/*,
+# apps/*, …): protected like the project's own. A stat per name, so the cost follows the number of
+# directories, never their size. Deeper ones, and those created while a sandbox runs, are the sandbox's
+# (README, "Known limits").
 csbx_fs_nested() {
-  local d e name repos=0 claudes=0 dirs=()
-  for d in "$csbx_phost"/*/; do
+  local d name sub repos=0 claudes=0 dirs=()
+  for d in ./*/; do
+    [[ -e $d.git || -e $d.claude || -e $d.mcp.json ]] && dirs+=("$d")
     name=${d%/}
     name=${name##*/}
-    [[ $csbx_nested_skip != *" $name "* && ! -L ${d%/} ]] || continue
-    dirs+=("$name")
-    for e in "$d"*/; do
-      e=${e%/}
-      name=${e##*/}
-      [[ $csbx_nested_skip != *" $name "* && ! -L $e ]] || continue
-      dirs+=("${e#"$csbx_phost"/}")
-    done
+    if [[ $csbx_nested_containers == *" $name "* ]]; then
+      for sub in "$d"*/; do
+        [[ -e $sub.git || -e $sub.claude || -e $sub.mcp.json ]] && dirs+=("$sub")
+      done
+    fi
   done
   for d in "${dirs[@]}"; do
-    if [[ -e $csbx_phost/$d/.git ]]; then
+    d=${d#./}
+    d=${d%/}
+    # Not through a symlink the sandbox may have planted, nor in a package tree.
+    [[ ! -L $d && ! -L ${d%%/*} && $csbx_nested_skip != *" ${d%%/*} "* ]] || continue
+    if [[ -e $d/.git ]]; then
       if ((++repos <= 32)); then
-        csbx_git_repo "$d"
+        csbx_git_repo_of "$d"
       elif ((repos == 33)); then
         csbx_warn "more than 32 git repositories in $project: those after $d are not protected from the sandbox (their hooks and config stay writable)"
       fi
     fi
-    if [[ -e $csbx_phost/$d/.claude || -e $csbx_phost/$d/.mcp.json ]]; then
+    if [[ -e $d/.claude || -e $d/.mcp.json ]]; then
       if ((++claudes <= 32)); then
         csbx_fs_claude_dir "$d"
       elif ((claudes == 33)); then
@@ -89,26 +136,41 @@ csbx_fs_nested() {
 # Scripts the host's claude runs by a path in the project, named by the commands of the project's
 # settings (and nested ones) and .mcp.json, and by the user's own settings (their hooks run with the
 # project as working directory too): every file they name is read-only inside, a script they name that
-# does not exist is created empty first (lib/hooks.sh says which words count).
+# does not exist is created empty first (lib/hooks.sh says which words count). Parsing the commands costs
+# bash some milliseconds, so what they name is kept in the state dir (which no sandbox sees), keyed by
+# the files' whole text: a changed file is parsed again, whatever its timestamps say.
 csbx_fs_hook_paths() {
-  local f=$HOME/.claude
+  local f=$HOME/.claude i file text key=$'csbx-hooks-2\x02'$HOME srcs=()
   csbx_hook_srcs+=(settings "$f/settings.json" "$f/settings.json" "$project"
     settings "$f/settings.local.json" "$f/settings.local.json" "$project"
     settings /etc/claude-code/managed-settings.json /etc/claude-code/managed-settings.json "$project")
-  # Loaded only when some file exists (most projects have none with commands).
-  local i any=0
-  for ((i = 1; i < ${#csbx_hook_srcs[@]}; i += 4)); do
-    if [[ -s ${csbx_hook_srcs[i]} ]]; then
-      any=1
-      break
-    fi
+  for ((i = 0; i < ${#csbx_hook_srcs[@]}; i += 4)); do
+    file=${csbx_hook_srcs[i + 1]}
+    [[ -s $file && -f $file ]] || continue
+    text=''
+    IFS= read -r -d '' text <"$file" || true
+    # Only files with a command-bearing key can name anything.
+    [[ $text == *'"command"'* || $text == *'Helper"'* || $text == *'"awsAuthRefresh"'* || $text == *'"awsCredentialExport"'* ]] ||
+      continue
+    srcs+=("${csbx_hook_srcs[i]}" "${csbx_hook_srcs[i + 2]}" "${csbx_hook_srcs[i + 3]}" "$text")
+    key+=$'\x02'${csbx_hook_srcs[i]}$'\x02'${csbx_hook_srcs[i + 2]}$'\x02'${csbx_hook_srcs[i + 3]}$'\x02'$text
   done
-  ((any)) || return 0
-  # shellcheck source=launcher/bubblewrap/lib/hooks.sh
-  source "$csbx_dir/lib/hooks.sh"
-  csbx_hooks_collect "$state/hooks.cache" "${csbx_hook_srcs[@]}"
-  local role p csbx_rel csbx_normed csbx_host
-  for ((i = 0; i < ${#csbx_hook_cand[@]}; i += 2)); do
+  ((${#srcs[@]})) || return 0
+  local cache=$state/hooks.cache rec=()
+  [[ -f $cache ]] && { mapfile -d '' -t rec <"$cache" 2>/dev/null || rec=(); }
+  if ((${#rec[@]} >= 2)) && [[ ${rec[0]} == "$key" && ${rec[-1]} == end ]]; then
+    csbx_hook_cand=("${rec[@]:1:${#rec[@]}-2}")
+  else
+    # shellcheck source=launcher/bubblewrap/lib/hooks.sh
+    source "$csbx_dir/lib/hooks.sh"
+    csbx_hooks_parse "${srcs[@]}"
+    # Written whole, then renamed: a concurrent launch reads the old cache or the new one.
+    if printf '%s\0' "$key" "${csbx_hook_cand[@]}" end >"$cache.$BASHPID" 2>/dev/null; then
+      mv -f -- "$cache.$BASHPID" "$cache" 2>/dev/null || rm -f -- "$cache.$BASHPID"
+    fi
+  fi
+  local role p csbx_rel csbx_normed
+  for ((i = 0; i + 1 < ${#csbx_hook_cand[@]}; i += 2)); do
     role=${csbx_hook_cand[i]} p=${csbx_hook_cand[i + 1]}
     csbx_proj_rel "$p" || continue
     [[ -n $csbx_rel ]] || continue
