@@ -49,11 +49,11 @@ function figures(name: string, samples: number[]): Figures {
 
 function print(title: string, baseline: Figures, rows: Figures[]): void {
   console.log(`\n${title}`);
-  console.log(`  ${"".padEnd(46)} ${"p50 ms".padStart(9)} ${"p99 ms".padStart(9)} ${"p50 ×".padStart(7)}`);
+  console.log(`  ${"".padEnd(54)} ${"p50 ms".padStart(9)} ${"p99 ms".padStart(9)} ${"p50 ×".padStart(7)}`);
   for (const f of [baseline, ...rows]) {
     const ratio = f === baseline ? "1.00" : (f.p50 / baseline.p50).toFixed(2);
     console.log(
-      `  ${f.name.padEnd(46)} ${f.p50.toFixed(3).padStart(9)} ${f.p99.toFixed(3).padStart(9)} ${ratio.padStart(7)}`,
+      `  ${f.name.padEnd(54)} ${f.p50.toFixed(3).padStart(9)} ${f.p99.toFixed(3).padStart(9)} ${ratio.padStart(7)}`,
     );
   }
 }
@@ -184,7 +184,7 @@ async function main(): Promise<void> {
     const clients: [string, Client<typeof SandboxService>, string][] = [
       ["Connect binary, HTTP/1.1, TCP", tcp, id],
       ["Connect binary, HTTP/1.1, unix", unix, unixSandbox?.id ?? ""],
-      ["Connect binary, HTTP/1.1, unix, new connection", unixFresh, unixSandbox?.id ?? ""],
+      ["Connect binary, HTTP/1.1, unix, new conn.", unixFresh, unixSandbox?.id ?? ""],
       [
         "Connect JSON, HTTP/1.1, TCP",
         createClient(

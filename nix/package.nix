@@ -21,7 +21,7 @@ buildNpmPackage {
       --set CLAUDE_SANDBOX_SPEC $out/lib/node_modules/claude-sandbox/launcher/sandbox-spec.json \
       --prefix PATH : ${lib.makeBinPath ([ bubblewrap passt xdg-dbus-proxy jq util-linux coreutils iproute2 chromium ] ++ spec.packages)}
     wrapProgram $out/bin/claude-sandbox-manager \
-      --prefix PATH : ${lib.makeBinPath [ tmux xorg.xorgserver xauth ]}:$out/bin
+      --prefix PATH : ${lib.makeBinPath [ tmux xorg.xorgserver xauth util-linux coreutils ]}:$out/bin
   '';
   meta = {
     description = "Run many Claude Code agents in real isolation and watch them from a laptop";

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { mkdir, rm } from "node:fs/promises";
+import { type FileHandle, mkdir, rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { findExecutable } from "../tools/find-executable.js";
 import { createTmux } from "../tools/tmux.js";
@@ -27,7 +27,7 @@ import { createStateStore, loadState } from "./state-store.js";
 import { createTeardown, targetOf } from "./teardown.js";
 import { createTmuxServerHandle } from "./tmux-server-handle.js";
 import type { CreateSandboxInput, Requester, SandboxEvent, SandboxRecord } from "./types.js";
-import { validateCreateInput } from "./validate-input.js";
+import { type ValidCreateInput, validateCreateInput } from "./validate-input.js";
 
 /** How often adopted Xvfb processes and the tmux server are checked in /proc (no process is spawned). */
 const POLL_INTERVAL_MS = 1500;
@@ -153,6 +153,21 @@ export async function createSandboxManager(options: SandboxManagerOptions): Prom
 
   // --- create -----------------------------------------------------------------------------------------------
 
+  // The checked project directory of each starting or running sandbox, open: the launcher reaches the project
+  // through this descriptor, so it gets the directory that was checked whatever happens to its path.
+  const projectHandles = new Map<string, FileHandle>();
+  listeners.add((event) => {
+    const id =
+      event.type === "deleted" ? event.id : event.sandbox.status === "running" ? undefined : event.sandbox.id;
+    if (id !== undefined) releaseProject(id);
+  });
+
+  function releaseProject(id: string): void {
+    const handle = projectHandles.get(id);
+    projectHandles.delete(id);
+    void handle?.close().catch(() => {});
+  }
+
   async function create(input: CreateSandboxInput, requester?: Requester): Promise<SandboxRecord> {
     assertOpen();
     const valid = await validateCreateInput(input, {
@@ -161,6 +176,19 @@ export async function createSandboxManager(options: SandboxManagerOptions): Prom
       env: childEnv,
       path: searchPath,
     });
+    try {
+      const record = await launch(valid);
+      if (valid.projectHandle !== undefined) projectHandles.set(record.id, valid.projectHandle);
+      // It may have ended already (its event found no handle to release).
+      if (records.get(record.id)?.status !== "running") releaseProject(record.id);
+      return record;
+    } catch (error) {
+      await valid.projectHandle?.close().catch(() => {});
+      throw error;
+    }
+  }
+
+  async function launch(valid: ValidCreateInput): Promise<SandboxRecord> {
     const tools = await resolveTools(valid.backend, options.launchers, searchPath);
     assertOpen();
     let id = randomUUID();
@@ -349,6 +377,7 @@ export async function createSandboxManager(options: SandboxManagerOptions): Prom
       exitWatcher.close();
       for (const runtime of runtimes.values()) runtime.xvfbChild?.removeAllListeners("exit");
       await Promise.allSettled([...inFlight]);
+      for (const id of [...projectHandles.keys()]) releaseProject(id);
       await spares.close();
       await store.save(records.values());
       listeners.clear();

@@ -3,11 +3,10 @@
 // in launcher/protected-paths.json), when it is or holds something of the manager's or of a user's home that
 // the sandbox must not write, or when the requester could not write it on its own: sharing a manager must
 // hand nobody a directory they could not already change.
-import { execFile } from "node:child_process";
+import { spawn } from "node:child_process";
 import { constants, type Stats } from "node:fs";
-import { access, realpath, stat } from "node:fs/promises";
+import { access, type FileHandle, open, readlink, realpath, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { promisify } from "node:util";
 import { PACKAGE_ROOT } from "../tools/package-root.js";
 import { findUser, groupsOf, localUsers, type UserEntry } from "../tools/user-database.js";
 import { invalidArgument, missingTool, permissionDenied } from "./errors.js";
@@ -23,11 +22,21 @@ export interface ProjectAccessContext {
   path: string;
 }
 
+/**
+ * A project directory opened once: every check judges this directory, and the launcher is handed this
+ * descriptor (launchPath), so a caller who renames or swaps the path afterwards changes nothing.
+ */
+export interface OpenedProject {
+  /** Where the opened directory is, as the kernel names it now. */
+  path: string;
+  handle: FileHandle;
+  info: Stats;
+}
+
 const FIELD = "project_dir";
 const CHECK_TIMEOUT_MS = 5000;
-// Run as the requester by setpriv: fixed text, the directory is a positional parameter.
-const CAN_WRITE = 'test -w "$1" && test -x "$1"';
-const run = promisify(execFile);
+// Run as the requester by setpriv, on the descriptor it inherits as fd 3: fixed text, no path walked again.
+const CAN_WRITE = "test -w /proc/self/fd/3 && test -x /proc/self/fd/3";
 
 /** The manager process's own identity: what it acts as for in-process callers and token holders. */
 export function ownIdentity(): Requester {
@@ -38,18 +47,49 @@ export function ownIdentity(): Requester {
   };
 }
 
+/** Opens the directory at `real` (a real path) for the checks and the launch. */
+export async function openProject(real: string): Promise<OpenedProject> {
+  const handle = await open(real, constants.O_RDONLY | constants.O_DIRECTORY);
+  try {
+    return { path: await currentPath(handle, real), handle, info: await handle.stat() };
+  } catch (error) {
+    await handle.close();
+    throw error;
+  }
+}
+
+/**
+ * What the launcher is given as the project: the manager's descriptor through /proc, which leads to the opened
+ * directory itself however its path changed (the launcher runs as the manager's user, so it may follow it).
+ */
+export function launchPath(project: OpenedProject): string {
+  return `/proc/${process.pid}/fd/${project.handle.fd}`;
+}
+
 /** Throws invalid_argument or permission_denied, naming the directory and why, unless `project` may be used. */
 export async function checkProjectAccess(
-  project: string,
+  project: OpenedProject,
   requester: Requester,
   context: ProjectAccessContext,
 ): Promise<void> {
   const euid = process.geteuid?.() ?? 0;
   const user = await findUser(requester.uid);
   const daemonUser = requester.uid === euid ? user : await findUser(euid);
-  await checkProtected(project, requester, user, daemonUser, context);
-  if (requester.uid === 0) return; // root may write any directory
-  await checkWritable(project, requester, user, euid, context.path);
+  await checkProtected(project.path, requester, user, daemonUser, context);
+  // Root may write any directory.
+  if (requester.uid !== 0) await checkWritable(project, requester, user, euid, context.path);
+  // The path checks judged where the directory was: it must still be there.
+  if ((await currentPath(project.handle, project.path)) !== project.path) {
+    throw invalidArgument(FIELD, `${JSON.stringify(project.path)} was moved while it was being checked`);
+  }
+}
+
+async function currentPath(handle: FileHandle, asked: string): Promise<string> {
+  const path = await readlink(`/proc/self/fd/${handle.fd}`);
+  if (!path.startsWith("/") || path.endsWith(" (deleted)")) {
+    throw invalidArgument(FIELD, `${JSON.stringify(asked)} was removed while it was being opened`);
+  }
+  return path;
 }
 
 // --- protected paths ----------------------------------------------------------------------------------------
@@ -132,7 +172,7 @@ async function checkProtected(
 // --- what the requester could write --------------------------------------------------------------------------
 
 async function checkWritable(
-  project: string,
+  project: OpenedProject,
   requester: Requester,
   user: UserEntry | undefined,
   euid: number,
@@ -140,18 +180,18 @@ async function checkWritable(
 ): Promise<void> {
   const who = `uid ${requester.uid}${user === undefined ? "" : ` (${user.name})`}`;
   const deny = (why: string): never => {
-    throw permissionDenied(FIELD, `${JSON.stringify(project)}: ${who} could not write it: ${why}`);
+    throw permissionDenied(FIELD, `${JSON.stringify(project.path)}: ${who} could not write it: ${why}`);
   };
   const groups = new Set([
     requester.gid,
     ...requester.groups,
     ...(user === undefined ? [] : await groupsOf(user)),
   ]);
-  // Every directory on the way must let the requester through, and the project itself must let it in and write.
-  const chain = ancestors(project);
-  for (const dir of chain) {
-    const info = await stat(dir);
-    const last = dir === project;
+  // Every directory on the way must let the requester through, and the opened directory itself must let it in
+  // and write.
+  for (const dir of ancestors(project.path)) {
+    const last = dir === project.path;
+    const info = last ? project.info : await stat(dir);
     const want = last ? WRITE | SEARCH : SEARCH;
     if (!allows(info, requester.uid, groups, want)) {
       deny(
@@ -162,33 +202,40 @@ async function checkWritable(
   // Mode bits miss ACLs and read-only mounts: the kernel's own answer, where the manager can get it.
   if (requester.uid === euid) {
     try {
-      await access(project, constants.W_OK | constants.X_OK);
+      await access(`/proc/self/fd/${project.handle.fd}`, constants.W_OK | constants.X_OK);
     } catch (err) {
       deny(`the kernel refuses it (${(err as NodeJS.ErrnoException).code})`);
     }
   } else if (euid === 0) {
-    await kernelCheckAs(project, requester.uid, requester.gid, [...groups], searchPath, deny);
+    const status = await kernelCheckAs(project, requester.uid, requester.gid, [...groups], searchPath);
+    if (status === 1) deny("the kernel refuses it (an ACL or a read-only mount)");
+    if (status !== 0) {
+      throw new Error(`setpriv could not check write access as uid ${requester.uid} (exit status ${status})`);
+    }
   }
 }
 
-async function kernelCheckAs(
-  project: string,
+/** Exit status of `test -w && test -x` on the opened directory, run as uid/gid/groups through setpriv. */
+function kernelCheckAs(
+  project: OpenedProject,
   uid: number,
   gid: number,
   groups: number[],
   searchPath: string,
-  deny: (why: string) => never,
-): Promise<void> {
+): Promise<number | null> {
   const groupArgs = groups.length === 0 ? ["--clear-groups"] : [`--groups=${groups.join(",")}`];
-  const argv = [`--reuid=${uid}`, `--regid=${gid}`, ...groupArgs, "--", "sh", "-c", CAN_WRITE, "sh", project];
-  try {
-    await run("setpriv", argv, { env: { PATH: searchPath }, timeout: CHECK_TIMEOUT_MS });
-  } catch (err) {
-    const e = err as { code?: unknown };
-    if (e.code === "ENOENT") throw missingTool("setpriv", "util-linux", err);
-    if (e.code === 1) deny("the kernel refuses it (an ACL or a read-only mount)");
-    throw err;
-  }
+  const argv = [`--reuid=${uid}`, `--regid=${gid}`, ...groupArgs, "--", "sh", "-c", CAN_WRITE];
+  return new Promise((resolve, reject) => {
+    const child = spawn("setpriv", argv, {
+      env: { PATH: searchPath },
+      stdio: ["ignore", "ignore", "ignore", project.handle.fd],
+      timeout: CHECK_TIMEOUT_MS,
+    });
+    child.once("error", (err: NodeJS.ErrnoException) =>
+      reject(err.code === "ENOENT" ? missingTool("setpriv", "util-linux", err) : err),
+    );
+    child.once("exit", (code) => resolve(code));
+  });
 }
 
 const SEARCH = 1;

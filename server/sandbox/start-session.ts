@@ -41,7 +41,7 @@ export async function startSession(
   const argv = wrapLauncher(
     tools.sh,
     { statusFile: options.exitWatcher.statusFile(session), goFifo: files.goFifo(id) },
-    launcherArgv({ ...valid, launcherPath: tools.launcher }),
+    launcherArgv({ ...valid, projectDir: valid.launchPath, launcherPath: tools.launcher }),
   );
   const env = ["-e", `DISPLAY=:${display}`, "-e", `XAUTHORITY=${files.authFile(id)}`];
   const dir = escapeTmuxFormat(valid.projectDir);

@@ -1,7 +1,7 @@
-import { realpath, stat } from "node:fs/promises";
+import { type FileHandle, realpath, stat } from "node:fs/promises";
 import { isAbsolute } from "node:path";
-import { invalidArgument } from "./errors.js";
-import { checkProjectAccess, type ProjectAccessContext } from "./project-access.js";
+import { invalidArgument, SandboxError } from "./errors.js";
+import { checkProjectAccess, launchPath, openProject, type ProjectAccessContext } from "./project-access.js";
 import { BACKENDS, type BackendName, type CreateSandboxInput, type Requester } from "./types.js";
 
 export const MAX_NAME_LENGTH = 128;
@@ -13,6 +13,13 @@ export interface ValidCreateInput {
   name: string;
   backend: BackendName;
   projectDir: string;
+  /**
+   * What the launcher is given as the project: with a policy, the manager's descriptor of the checked directory
+   * (`/proc/<pid>/fd/<n>`), so the directory launched is the one checked; otherwise projectDir.
+   */
+  launchPath: string;
+  /** With a policy: the open directory, for the caller to close once the launcher no longer needs it. */
+  projectHandle?: FileHandle;
   network: boolean;
   shell: boolean;
   agentArgs: string[];
@@ -57,15 +64,33 @@ export async function validateCreateInput(
   }
 
   const agentArgs = validateAgentArgs(input.agentArgs as unknown);
-  const projectDir = await validateProjectDir(input.projectDir as unknown);
-  if (policy !== undefined) await checkProjectAccess(projectDir, policy.requester, policy);
-  return {
+  const real = await validateProjectDir(input.projectDir as unknown);
+  const fields = {
     name,
     backend: backend as BackendName,
-    projectDir,
     network: input.network ?? true,
     shell: input.shell ?? false,
     agentArgs,
+  };
+  if (policy === undefined) return { ...fields, projectDir: real, launchPath: real };
+  const project = await openProject(real).catch((error: NodeJS.ErrnoException) => {
+    if (error instanceof SandboxError) throw error;
+    throw invalidArgument(
+      "project_dir",
+      `${JSON.stringify(input.projectDir)} cannot be opened (${error.code})`,
+    );
+  });
+  try {
+    await checkProjectAccess(project, policy.requester, policy);
+  } catch (error) {
+    await project.handle.close();
+    throw error;
+  }
+  return {
+    ...fields,
+    projectDir: project.path,
+    launchPath: launchPath(project),
+    projectHandle: project.handle,
   };
 }
 

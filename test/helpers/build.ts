@@ -10,9 +10,9 @@ export const DAEMON_ENTRY = join(REPO_ROOT, "dist/server/main.js");
 const SOURCE_DIRS = ["server", "client", "gen"];
 
 /**
- * Compiles the project (`tsc -p tsconfig.build.json`, as `npm run build` does) unless dist/server/main.js is
- * newer than every source file it can depend on, so daemon tests always run the code under test without each
- * test file paying for a full build.
+ * Compiles the project (`tsc -p tsconfig.build.json` and the native addon, as `npm run build` does) unless
+ * dist/server/main.js is newer than every source file it can depend on, so daemon tests always run the code
+ * under test without each test file paying for a full build.
  */
 export async function ensureBuilt(): Promise<void> {
   const built = await mtimeOf(DAEMON_ENTRY);

@@ -23,6 +23,8 @@ import {
   runDaemonToExit,
   startDaemon,
   stopDaemon,
+  typeIntoPane,
+  waitUntil,
   xvfbProcesses,
 } from "../helpers/start-daemon.js";
 
@@ -274,6 +276,46 @@ describe("a root manager and the local users", () => {
     expect(await xvfbProcesses(daemon.stateDir)).toHaveLength(1);
     // A client's refusals are the client's business: nothing in the daemon's log.
     expect(daemon.stderr()).not.toContain("CreateSandbox failed");
+  });
+
+  it("a member who swaps the checked directory for a link to a root dir after the check still gets the checked one", async () => {
+    const socket = join(workDir, `swap-${randomBytes(4).toString("hex")}.sock`);
+    const daemon = await start({
+      stateDir: await dir("state", 0o700),
+      env: { MANAGER_LISTEN: `unix:${socket}`, MANAGER_SOCKET_GROUP: String(user.gid) },
+    });
+    const parent = await dir("swap", 0o755, user);
+    const project = join(parent, "project");
+    await mkdir(project);
+    await chown(project, user.uid, user.gid);
+    const { path: secret } = await secretDir();
+    const [created] = await callAs(asUser, daemon.address, [
+      { rpc: "createSandbox", request: { name: "swap", backend: Backend.BUBBLEWRAP, projectDir: project } },
+    ]);
+    const sandbox = (created as { ok: { sandbox: { id: string; tmuxSession: string } } }).ok.sandbox;
+    // The member renames the checked directory away and puts a link to the root-only one at its path.
+    await promisify(execFile)("setpriv", [
+      `--reuid=${user.uid}`,
+      `--regid=${user.gid}`,
+      "--init-groups",
+      "--",
+      "sh",
+      "-c",
+      'mv "$1/project" "$1/moved" && ln -s "$2" "$1/project"',
+      "sh",
+      parent,
+      secret,
+    ]);
+    // The launcher resolves its project argument now, after the swap.
+    await typeIntoPane(daemon.stateDir, sandbox.tmuxSession, "project");
+    let logs = "";
+    await waitUntil("the launcher's answer", async () => {
+      logs = Buffer.from((await daemon.client.getLogs({ id: sandbox.id })).data).toString();
+      return /fixture-got: project\r?\nfixture-launcher project: /.test(logs);
+    });
+    const resolved = [...logs.matchAll(/fixture-launcher project: (\S+)/g)].map((m) => m[1]);
+    expect(resolved).toEqual([project, join(parent, "moved")]);
+    expect(logs).not.toContain(secret);
   });
 
   it("root itself is refused every protected path, each named with the reason", async () => {

@@ -100,7 +100,10 @@ describe.each(["tcp", "unix"] as const)("the daemon over %s", (transport) => {
       logs = Buffer.from((await client.getLogs({ id })).data).toString();
       return logs.includes("fixture-launcher DISPLAY=");
     });
-    expect(logs).toContain(`[${projectDir}] [--] [--model] [two words]`);
+    // The launcher reaches the project through the manager's descriptor of the directory it checked.
+    expect(logs).toMatch(/ \[\/proc\/\d+\/fd\/\d+\] \[--\] \[--model\] \[two words\]/);
+    expect(logs).toMatch(/fixture-launcher project: (\S+)\r?\n/);
+    expect(/fixture-launcher project: (\S+)\r?\n/.exec(logs)?.[1]).toBe(projectDir);
     expect(logs).toContain(`DISPLAY=:${sandbox.displayNum}`);
 
     const tail = collect<TailLogsResponse>(client.tailLogs({ id }, { signal: signal() }));

@@ -65,9 +65,12 @@ describe("manager lifecycle with the fixture launcher", () => {
       const text = await readLog(logPath);
       return text.includes("display-") && text.includes("semi;") ? text : undefined;
     });
-    expect(log.split(/\r?\n/)[0]).toBe(
-      `fixture-launcher claude-sandbox argv=[--new --die-with-parent --no-network ${h.projectDir} -- xdpyinfo print semi;] display=:${display}`,
+    // The project is handed over as the manager's descriptor of the directory it checked, which leads there.
+    const [argvLine, projectLine] = log.split(/\r?\n/);
+    expect(argvLine?.replace(new RegExp(`/proc/${process.pid}/fd/\\d+ `), "<project fd> ")).toBe(
+      `fixture-launcher claude-sandbox argv=[--new --die-with-parent --no-network <project fd> -- xdpyinfo print semi;] display=:${display}`,
     );
+    expect(projectLine).toBe(`fixture-launcher project=${h.projectDir}`);
     // xdpyinfo inside the sandbox reached the display with the cookie (no -ac) at the configured size.
     expect(log).toContain("display-ok 640x480");
     expect(xFilesOf(display)).toContain(`/tmp/.X11-unix/X${display}`);
@@ -118,9 +121,11 @@ describe("manager lifecycle with the fixture launcher", () => {
       const text = await readLog(manager.logPath(record.id));
       return text.includes("fixture-launcher") ? text : undefined;
     });
-    expect(log.split(/\r?\n/)[0]).toBe(
-      `fixture-launcher claude-sandbox argv=[--new --die-with-parent ${weird} -- ${args.join(" ")}] display=:${record.display_num}`,
+    const [argvLine, projectLine] = log.split(/\r?\n/);
+    expect(argvLine?.replace(new RegExp(`/proc/${process.pid}/fd/\\d+ `), "<project fd> ")).toBe(
+      `fixture-launcher claude-sandbox argv=[--new --die-with-parent <project fd> -- ${args.join(" ")}] display=:${record.display_num}`,
     );
+    expect(projectLine).toBe(`fixture-launcher project=${weird}`);
     // The tmux server is still there (no kill-server ran), and the pane runs in the project directory.
     expect(tmuxSessions(h.stateDir)).toEqual([record.tmux_session]);
     const cwd = execFileSync(

@@ -21,6 +21,7 @@ describe("create input validation", () => {
       name: "n",
       backend: "vm",
       projectDir: join(dir, "real"),
+      launchPath: join(dir, "real"),
       network: true,
       shell: false,
       agentArgs: [],
