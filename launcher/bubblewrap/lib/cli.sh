@@ -110,6 +110,7 @@ csbx_resolve_project() {
       csbx_die 1 "refusing project dir '$project': it is or holds $p (host sockets, other users' or programs' files), which the sandbox must not reach; use a project subdirectory"
     fi
   done
-  # Back into the opened directory, not into whatever the path names now.
-  cd -P -- "/proc/self/fd/$project_fd" || csbx_die 1 "cannot enter project dir '$project'"
+  # Back into the opened directory (if a check above left it), not into whatever the path names now.
+  [[ . -ef /proc/self/fd/$project_fd ]] || cd -P -- "/proc/self/fd/$project_fd" ||
+    csbx_die 1 "cannot enter project dir '$project'"
 }

@@ -29,7 +29,20 @@ csbx_fs_project() {
   csbx_git_loaded=0
   [[ -e $csbx_phost/.git ]] && csbx_git_repo_of ''
   csbx_fs_nested
-  csbx_fs_hook_paths
+  # Scripts that the commands of Claude settings name (mounts-hooks.sh): read only when there is a
+  # settings file to look at, the user's own included.
+  local f=$HOME/.claude k
+  csbx_hook_srcs+=(settings "$f/settings.json" "$f/settings.json" "$project"
+    settings "$f/settings.local.json" "$f/settings.local.json" "$project"
+    settings /etc/claude-code/managed-settings.json /etc/claude-code/managed-settings.json "$project")
+  for ((k = 1; k < ${#csbx_hook_srcs[@]}; k += 4)); do
+    if [[ -s ${csbx_hook_srcs[k]} ]]; then
+      # shellcheck source=launcher/bubblewrap/lib/mounts-hooks.sh
+      source "$csbx_dir/lib/mounts-hooks.sh"
+      csbx_fs_hook_paths
+      break
+    fi
+  done
   return 0
 }
 
@@ -44,33 +57,11 @@ csbx_git_repo_of() {
   csbx_git_repo "$1"
 }
 
-# csbx_norm PATH: sets csbx_normed to absolute PATH with . and .. resolved by name.
-csbx_norm() {
-  if [[ $1 == /* && $1 != *//* && $1 != */./* && $1 != */../* && $1 != */. && $1 != */.. && $1 != */ ]]; then
-    csbx_normed=$1
-    return 0
-  fi
-  local p=$1/ part out=''
-  while [[ -n $p ]]; do
-    part=${p%%/*}
-    p=${p#*/}
-    case $part in
-      '' | .) ;;
-      ..) out=${out%/*} ;;
-      *) out+=/$part ;;
-    esac
-  done
-  csbx_normed=${out:-/}
-}
-
-# csbx_proj_rel ABS: sets csbx_rel to ABS relative to the project ('' for the project itself); 1 when ABS
-# lies outside it.
+# csbx_proj_rel ABS: sets csbx_rel to ABS relative to the project (mounts-paths.sh, read on first use).
 csbx_proj_rel() {
-  csbx_norm "$1"
-  csbx_rel=''
-  [[ $csbx_normed == "$project" ]] && return 0
-  [[ $csbx_normed == "$project"/* ]] || return 1
-  csbx_rel=${csbx_normed#"$project"/}
+  # shellcheck source=launcher/bubblewrap/lib/mounts-paths.sh
+  source "$csbx_dir/lib/mounts-paths.sh"
+  csbx_proj_rel "$@"
 }
 
 # csbx_fs_claude_dir REL: the host's claude, started later in the project (or in its subdirectory REL),
@@ -133,57 +124,3 @@ csbx_fs_nested() {
   return 0
 }
 
-# Scripts the host's claude runs by a path in the project, named by the commands of the project's
-# settings (and nested ones) and .mcp.json, and by the user's own settings (their hooks run with the
-# project as working directory too): every file they name is read-only inside, a script they name that
-# does not exist is created empty first (lib/hooks.sh says which words count). Parsing the commands costs
-# bash some milliseconds, so what they name is kept in the state dir (which no sandbox sees), keyed by
-# the files' whole text: a changed file is parsed again, whatever its timestamps say.
-csbx_fs_hook_paths() {
-  local f=$HOME/.claude i file text key=$'csbx-hooks-2\x02'$HOME srcs=()
-  csbx_hook_srcs+=(settings "$f/settings.json" "$f/settings.json" "$project"
-    settings "$f/settings.local.json" "$f/settings.local.json" "$project"
-    settings /etc/claude-code/managed-settings.json /etc/claude-code/managed-settings.json "$project")
-  for ((i = 0; i < ${#csbx_hook_srcs[@]}; i += 4)); do
-    file=${csbx_hook_srcs[i + 1]}
-    [[ -s $file && -f $file ]] || continue
-    text=''
-    IFS= read -r -d '' text <"$file" || true
-    # Only files with a command-bearing key can name anything.
-    [[ $text == *'"command"'* || $text == *'Helper"'* || $text == *'"awsAuthRefresh"'* || $text == *'"awsCredentialExport"'* ]] ||
-      continue
-    srcs+=("${csbx_hook_srcs[i]}" "${csbx_hook_srcs[i + 2]}" "${csbx_hook_srcs[i + 3]}" "$text")
-    key+=$'\x02'${csbx_hook_srcs[i]}$'\x02'${csbx_hook_srcs[i + 2]}$'\x02'${csbx_hook_srcs[i + 3]}$'\x02'$text
-  done
-  ((${#srcs[@]})) || return 0
-  local cache=$state/hooks.cache rec=()
-  [[ -f $cache ]] && { mapfile -d '' -t rec <"$cache" 2>/dev/null || rec=(); }
-  if ((${#rec[@]} >= 2)) && [[ ${rec[0]} == "$key" && ${rec[-1]} == end ]]; then
-    csbx_hook_cand=("${rec[@]:1:${#rec[@]}-2}")
-  else
-    # shellcheck source=launcher/bubblewrap/lib/hooks.sh
-    source "$csbx_dir/lib/hooks.sh"
-    csbx_hooks_parse "${srcs[@]}"
-    # Written whole, then renamed: a concurrent launch reads the old cache or the new one.
-    if printf '%s\0' "$key" "${csbx_hook_cand[@]}" end >"$cache.$BASHPID" 2>/dev/null; then
-      mv -f -- "$cache.$BASHPID" "$cache" 2>/dev/null || rm -f -- "$cache.$BASHPID"
-    fi
-  fi
-  local role p csbx_rel csbx_normed
-  for ((i = 0; i + 1 < ${#csbx_hook_cand[@]}; i += 2)); do
-    role=${csbx_hook_cand[i]} p=${csbx_hook_cand[i + 1]}
-    csbx_proj_rel "$p" || continue
-    [[ -n $csbx_rel ]] || continue
-    p=$csbx_phost/$csbx_rel
-    if [[ -f $p ]]; then
-      csbx_ro_under "$project" "$csbx_rel"
-    elif [[ -d $p ]]; then
-      # A directory is code only where a script goes (node dir/, python3 dir/); elsewhere (a prettier
-      # target) it is the agent's work.
-      [[ $role == s ]] && csbx_ro_under "$project" "$csbx_rel"
-    elif [[ $role == s && ! -L $p ]] && ! csbx_below_ro "$project/$csbx_rel"; then
-      csbx_ro_named "$project" "$csbx_rel"
-    fi
-  done
-  return 0
-}
