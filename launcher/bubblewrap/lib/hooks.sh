@@ -11,6 +11,12 @@
 # Result: csbx_hook_cand, pairs of ROLE and absolute PATH. ROLE s: a script the command runs (a path-like
 # command word, or the script an interpreter is given); a: any other word that may name a file.
 
+# csbx_norm: doctor.sh sources this file alone.
+if ! declare -F csbx_norm >/dev/null; then
+  # shellcheck source=launcher/bubblewrap/lib/mounts-paths.sh
+  source "${BASH_SOURCE[0]%/*}/mounts-paths.sh"
+fi
+
 # Interpreters whose first non-option argument is the script they run.
 csbx_hook_interp=' sh bash dash zsh ksh node nodejs python python2 python3 ruby perl php bun tsx ts-node '
 csbx_hook_shells=' sh bash dash zsh ksh '
@@ -155,21 +161,12 @@ csbx_hook_var() {
 # csbx_hook_abs WORD: sets csbx_abs to WORD as an absolute path (relative to csbx_hook_base), with . and
 # .. resolved by name; '' when it cannot be one.
 csbx_hook_abs() {
-  local p=$1 part out=''
+  local p=$1 csbx_normed
   csbx_abs=''
   [[ -n $p && -n $csbx_hook_base ]] || return 0
   [[ $p == /* ]] || p=$csbx_hook_base/$p
-  p+=/
-  while [[ -n $p ]]; do
-    part=${p%%/*}
-    p=${p#*/}
-    case $part in
-      '' | .) ;;
-      ..) out=${out%/*} ;;
-      *) out+=/$part ;;
-    esac
-  done
-  csbx_abs=${out:-/}
+  csbx_norm "$p"
+  csbx_abs=$csbx_normed
 }
 
 csbx_hook_add() {
