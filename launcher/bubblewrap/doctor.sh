@@ -10,7 +10,8 @@ Usage: claude-sandbox doctor [--json] [DIR]
 
 Checks what the bubblewrap sandbox needs: unprivileged user namespaces (including Debian's and Ubuntu's
 kernel switches), a working bwrap, the user-mode network helper (pasta or slirp4netns), iproute2, the display,
-the agent binary, Chromium and jq. Each line is ok, warn or FAIL; problems come with a command to fix them.
+the agent binary, Chromium, jq, script (the terminal relay of joined shells) and whether sandboxes get a cgroup
+of their own. Each line is ok, warn or FAIL; problems come with a command to fix them.
 It also says which Claude settings of the project DIR (default: the current directory) define commands that
 the host's claude runs, and which files those commands name.
 
@@ -146,18 +147,21 @@ if [[ -z $bwrap ]]; then
 else
   version=$("$bwrap" --version 2>/dev/null || echo "unknown version")
   # The same namespaces the launcher asks for, so a kernel that refuses one of them shows up here, not at launch.
-  bwrap_args=(--unshare-all --unshare-user --die-with-parent --new-session --ro-bind /usr /usr
+  bwrap_args=(--unshare-all --unshare-user --disable-userns --die-with-parent --new-session --ro-bind /usr /usr
     --symlink usr/bin /bin --symlink usr/lib /lib --proc /proc --dev /dev --tmpfs /tmp)
   [[ -d /usr/lib64 ]] && bwrap_args+=(--symlink usr/lib64 /lib64)
   [[ -d /nix/store ]] && bwrap_args+=(--ro-bind /nix/store /nix/store)
   true_bin=$(command -v true)
   [[ $true_bin == /bin/* ]] && true_bin=/usr$true_bin
   if err=$(timeout 20 "$bwrap" "${bwrap_args[@]}" -- "$true_bin" 2>&1); then
-    report bwrap ok "$version at $bwrap runs a sandbox (user, mount, pid, ipc, uts, cgroup and net namespaces)"
+    report bwrap ok "$version at $bwrap runs a sandbox (user, mount, pid, ipc, uts, cgroup and net namespaces; no user namespaces inside)"
   else
     err=${err:-"exit status $? and no message"}
     fix="see the user-namespace checks above"
-    if ((userns_off)); then
+    if [[ $err == *"Unknown option --disable-userns"* ]]; then
+      detail="$version is too old: the launcher turns nested user namespaces off with --disable-userns (bubblewrap 0.8.0 or later)"
+      fix="upgrade bubblewrap to 0.8.0 or later (Debian 12 ships it); until then each launch needs --allow-userns"
+    elif ((userns_off)); then
       detail="bwrap cannot create a sandbox because user namespaces are disabled (see above): $err"
       fix=$userns_fix
     elif [[ ${apparmor_restricted:-0} == 1 ]]; then
@@ -317,6 +321,33 @@ if [[ -n ${DBUS_SESSION_BUS_ADDRESS:-} ]] && ! command -v xdg-dbus-proxy >/dev/n
 fi
 if ! command -v tmux >/dev/null; then
   report tmux warn "tmux is not installed; --tmux will not work" "${sudo}apt-get install -y tmux"
+fi
+
+# --- joining a live sandbox -----------------------------------------------------------------------------------
+# A shell that joins from a terminal (--enter, launching again, --tmux attach) gets a pty of its own, relayed by
+# util-linux's script, so that the caller's terminal never reaches the sandbox.
+if script_path=$(command -v script); then
+  report join-relay ok "script at $script_path (gives shells that join a sandbox from a terminal one of their own)"
+else
+  report join-relay fail "script (util-linux) is not installed, so joining a live sandbox from a terminal (--enter, launching again, --tmux) cannot start" \
+    "${sudo}apt-get install -y bsdutils   (elsewhere: util-linux; Nix: nixpkgs#util-linux)"
+fi
+
+# --- a cgroup of its own per sandbox ----------------------------------------------------------------------------
+# The same test the launcher makes (lib/cgroup.sh): whether it may create a cgroup below the one it runs in.
+doctor_dir=$(dirname -- "$(readlink -f -- "${BASH_SOURCE[0]}")")
+# shellcheck source=launcher/bubblewrap/lib/cgroup.sh
+source "$doctor_dir/lib/cgroup.sh"
+csbx_cgroup_parent
+cg_self=$(sed -n 's/^0:://p' /proc/self/cgroup 2>/dev/null)
+if [[ -n $csbx_cg_parent ]]; then
+  report cgroup ok "each sandbox gets a cgroup of its own below $csbx_cg_parent: it sees nothing above it, --stop ends all of it, and what a shell that joined starts ends with the join"
+elif ! grep -q ' - cgroup2 ' /proc/self/mountinfo 2>/dev/null; then
+  report cgroup warn "no cgroup2 hierarchy is mounted: sandboxes stay in the caller's cgroups, and what a shell that joined a sandbox leaves running lives on until --stop" \
+    "boot with the unified cgroup hierarchy (systemd: systemd.unified_cgroup_hierarchy=1)"
+else
+  report cgroup warn "your cgroup ${cg_self:-?} is not writable for $(id -un) (not delegated to you, or cgroupfs is read-only): sandboxes stay in it, which is harmless since it is not writable from inside either, but what a shell that joined a sandbox leaves running lives on until --stop" \
+    "start the launcher in a cgroup delegated to you: systemd-run --user --scope claude-sandbox DIR"
 fi
 
 # --- project settings that run commands on the host ----------------------------------------------------------

@@ -113,8 +113,8 @@ describe.each(IDENTITIES)("--tmux from a terminal, as %s", (_name, user) => {
         return clients.length > 0;
       }, 20_000);
       expect(attached, "no client attached to the agent's session").toBe(true);
-      // The client's pid, as the server inside sees it, is a tmux process in the sandbox's pid namespace. A joined
-      // shell runs in a user namespace of its own, so the namespace link is read from the host.
+      // The client's pid, as the server inside sees it, is a tmux process in the sandbox's pid namespace (looked
+      // up from the host).
       const [pid, size, , ...comm] = clients[0]?.split(" ") ?? [];
       expect(Number(pid)).toBeGreaterThan(0);
       expect(comm.join(" ")).toMatch(/^tmux/);

@@ -45,6 +45,8 @@ csbx_exec_attached() {
     csbx_tool nsenter
   fi
   csbx_env_args_fd
+  # This shell stays bwrap's parent and pasta's: all three go into the sandbox's cgroup.
+  csbx_cgroup_enter
   csbx_open_pipe block
   csbx_open_pipe info
   # A background job in a script starts with SIGINT/SIGQUIT ignored and stdin on /dev/null: env
@@ -69,13 +71,15 @@ csbx_exec_attached() {
   fi
   # pasta stays in the foreground as our child, tied to this shell by a death signal: an attached pasta
   # does not quit when the namespace goes away, and a daemonized one would outlive a killed launcher.
-  # It writes its pid file once the namespace is configured: that is the readiness signal.
+  # It writes its pid file once the namespace is configured: that is the readiness signal. It joins the
+  # network namespace as the host's root, not through the init's user namespace: with nested user
+  # namespaces disabled that is a second one, nested in the one that owns the network namespace.
   local pidfile=$state/pasta.$BASHPID.pid pasta_pid tool_setpriv deadline=$((EPOCHSECONDS + 10))
   csbx_tool setpriv
   rm -f -- "$pidfile"
   csbx_pasta_argv
   "$tool_setpriv" --pdeathsig KILL -- "${csbx_pasta[@]}" "${csbx_pasta_opts[@]}" --foreground --runas 0 \
-    --pid "$pidfile" --userns "/proc/$pid/ns/user" --netns "/proc/$pid/ns/net" {csbx_lock_fd}>&- &
+    --pid "$pidfile" --netns "/proc/$pid/ns/net" {csbx_lock_fd}>&- &
   pasta_pid=$!
   until [[ -s $pidfile ]]; do
     if ! kill -0 "$pasta_pid" 2>/dev/null || ((EPOCHSECONDS >= deadline)); then

@@ -3,7 +3,7 @@
 
 csbx_parse_args() {
   opt_shell=0 opt_tmux=0 opt_gh_token=0 opt_network=1 opt_enter=0 opt_new=0 opt_stop=0
-  opt_ssh_keys=0 opt_die_with_parent=0
+  opt_ssh_keys=0 opt_die_with_parent=0 opt_allow_userns=0
   project_arg=
   local have_project=0
   agent_args=()
@@ -18,6 +18,7 @@ csbx_parse_args() {
       --stop) opt_stop=1 ;;
       --ssh-keys) opt_ssh_keys=1 ;;
       --die-with-parent) opt_die_with_parent=1 ;;
+      --allow-userns) opt_allow_userns=1 ;;
       -h | --help)
         # shellcheck source=launcher/bubblewrap/lib/usage.sh
         source "$csbx_dir/lib/usage.sh"

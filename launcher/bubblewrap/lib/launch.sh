@@ -60,6 +60,11 @@ csbx_build_bwrap() {
   bw+=(--unshare-user --unshare-pid --unshare-ipc --unshare-uts --unshare-cgroup-try
     --hostname "$hostname" --uid "$uid" --gid "$gid"
     --new-session --cap-drop ALL --chdir "$project")
+  # No user namespaces inside unless asked for: in one of its own a process has every capability over
+  # the namespaces it then makes, enough to mount cgroup2 and kill the processes of a cgroup it sees, and
+  # the whole namespaced-capability surface of the kernel opens to it. bwrap sets the sandbox's
+  # user.max_user_namespaces to what it has used, one level out of the sandbox's reach.
+  ((opt_allow_userns)) || bw+=(--disable-userns)
   ((opt_network)) || bw+=(--unshare-net)
   ((opt_die_with_parent)) && bw+=(--die-with-parent)
   return 0
@@ -143,6 +148,9 @@ csbx_ip_tool() {
 
 csbx_launch() {
   csbx_check_userns
+  # Its mkdir runs while the arguments are built. With --tmux a background launch execs bwrap, and the
+  # cgroup is named after (and waited for by) that process.
+  ((opt_tmux)) || csbx_cgroup_start
   csbx_build_bwrap
   if ((opt_tmux)); then
     csbx_launch_tmux
@@ -172,6 +180,7 @@ csbx_exec_sandbox() {
     source "$csbx_dir/lib/attach.sh"
     csbx_exec_attached "$@"
   fi
+  csbx_cgroup_enter
   local pre=() how=direct
   if ((opt_network)); then
     csbx_tool pasta
@@ -226,3 +235,6 @@ exec "$@"' claude-sandbox-net "$tool_ip" "$fd4" "$fd6")
   fi
   exec -c "${pre[@]}" "$tool_bwrap" --args "$csbx_env_fd" "${bw[@]}" -- "$@" {csbx_lock_fd}>&-
 }
+
+# shellcheck source=launcher/bubblewrap/lib/cgroup.sh
+source "$csbx_dir/lib/cgroup.sh"

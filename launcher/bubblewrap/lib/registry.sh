@@ -6,6 +6,7 @@
 #   pid=<host pid of the sandbox's pid-1 (bwrap's init)>
 #   mnt=mnt:[…]  user=user:[…]  pidns=pid:[…]  net=net:[…]
 #   network=0|1  started=<epoch seconds>  pasta=<pid of an attached pasta, root only>
+#   userns=0|1 (started with --allow-userns)  cgroup=<the sandbox's own cgroup dir, or empty>
 #   start=<the init's start time in clock ticks, field 22 of /proc/PID/stat>: a cheap first check
 #   (no fork) that rules out a dead or reused pid before the namespace links are compared
 # $state/ns.env holds the sandbox's environment (NUL-separated) so joining shells get the same one.
@@ -30,6 +31,7 @@ csbx_ns_links() {
 csbx_find_live() {
   [[ -f $state/ns ]] || return 1
   reg_pid='' reg_pasta='' reg_start='' reg_mnt='' reg_user='' reg_pidns='' reg_net='' reg_network=1 reg_started=''
+  reg_userns=0 reg_cgroup=''
   local key value
   while IFS='=' read -r key value; do
     case $key in
@@ -42,6 +44,8 @@ csbx_find_live() {
       started) reg_started=$value ;;
       pasta) reg_pasta=$value ;;
       start) reg_start=$value ;;
+      userns) reg_userns=$value ;;
+      cgroup) reg_cgroup=$value ;;
     esac
   done <"$state/ns"
   csbx_start=''
@@ -129,8 +133,9 @@ csbx_write_registry() {
   # check every field against the live process, so a torn read can only look "not live".
   printf '%s\0' "${sbx_env[@]}" >"$state/ns.env"
   csbx_start_time "$1"
-  printf 'pid=%s\nmnt=%s\nuser=%s\npidns=%s\nnet=%s\nnetwork=%s\nstarted=%s\npasta=%s\nstart=%s\n' \
-    "$1" "${links[@]}" "$opt_network" "$EPOCHSECONDS" "${csbx_pasta_pid-}" "$csbx_start" >"$state/ns"
+  printf 'pid=%s\nmnt=%s\nuser=%s\npidns=%s\nnet=%s\nnetwork=%s\nstarted=%s\npasta=%s\nstart=%s\nuserns=%s\ncgroup=%s\n' \
+    "$1" "${links[@]}" "$opt_network" "$EPOCHSECONDS" "${csbx_pasta_pid-}" "$csbx_start" "$opt_allow_userns" \
+    "${csbx_cg-}" >"$state/ns"
 }
 
 csbx_stop() {
@@ -155,26 +160,57 @@ csbx_stop() {
     cmdline=$(tr '\0' ' ' <"/proc/$reg_pasta/cmdline" 2>/dev/null) || cmdline=''
     [[ $cmdline == *"/proc/$reg_pid/ns/net"* ]] && kill "$reg_pasta" 2>/dev/null
   fi
+  # Whatever is left in the sandbox's cgroup (host helpers, joined shells) goes with it.
+  [[ -n $reg_cgroup ]] && csbx_cgroup_kill "$reg_cgroup"
   rm -f -- "$state/ns" "$state/ns.env"
   printf 'Stopped sandbox for %s (pid %s)\n' "$project" "$reg_pid"
 }
 
-# Runs the entry inside the live sandbox: every namespace of it (network too, unlike the seed), its
-# root, capabilities dropped (setns into a user namespace grants all of them there, which would let a
-# joined shell unmount the read-only overlays), a new session, and the sandbox's own environment.
+# Runs the entry inside the live sandbox: every namespace of it (network too), its root, and the
+# sandbox's own environment, as restricted as the sandbox's own processes. Does not return.
+#
+# nsenter joins the mount, pid, net, uts, ipc and cgroup namespaces and the root from outside (where it
+# has the capabilities setns needs, over namespaces its user made); then the host's bwrap, seen inside
+# under /usr (or /nix/store), joins the sandbox's user namespace (--userns, a setns: nested user
+# namespaces may be disabled there), drops every capability that grants and applies the sandbox's
+# seccomp filter.
+#
+# The caller's terminal never reaches the sandbox: when stdin, stdout or stderr is a terminal,
+# util-linux `script` on the host relays between it and a pty of the join's own (raw mode, window size
+# changes, exit status), and the join runs in that pty's session. A process the joined shell leaves
+# behind (a ~/.bashrc the agent planted can start one) could otherwise keep the terminal and read what
+# the user types after the join returned; now it holds a pty that is gone. Without a terminal the join
+# gets a new session (no TIOCSTI into the caller's).
+#
+# And it ends with the join: the join runs in a cgroup of its own below the sandbox's, which this shell
+# kills (cgroup.kill) once the joined process has exited, so nothing it started survives it, however
+# detached (setsid, double fork, nohup). Where the sandbox has no cgroup (a user without cgroup
+# delegation, see cgroup.sh) what a joined shell leaves behind lives on inside the sandbox until --stop.
+# A pid namespace of the join's own would end them as well, but the sandbox's /proc would then show
+# other pids than the joined shell's kill(), pgrep and $$ use, and a new /proc cannot be mounted there.
 csbx_join() {
   if ((!opt_network)) && ((reg_network)); then
     csbx_die 1 "the live sandbox for $project has network, but --no-network was asked; stop it first (claude-sandbox --stop ${project@Q}) or use --new"
   fi
-  local env=() tool_nsenter
+  if ((opt_allow_userns)) && ((!reg_userns)); then
+    csbx_die 1 "the live sandbox for $project was started without --allow-userns, and a joined shell cannot get what the sandbox has not; stop it first (claude-sandbox --stop ${project@Q}) or use --new"
+  fi
+  # Nothing this launcher holds open goes along: with --tmux it has just set up a sandbox, and bwrap's
+  # arguments hold descriptors of host paths (a directory's lets a process walk up out of it), which the
+  # joined process would inherit.
+  csbx_close_inherited
+  # csbx_lock_fd must keep naming an fd of its own (every exec closes it): /dev/null now.
+  exec {csbx_lock_fd}</dev/null
+  local env=() tool_nsenter tool_bwrap
   [[ -f $state/ns.env ]] && mapfile -d '' -t env <"$state/ns.env"
   sbx_env=("${env[@]}" "TERM=${TERM:-xterm-256color}")
   csbx_tool nsenter
+  csbx_tool bwrap
   ((opt_enter)) || csbx_note "joining the live sandbox for $project (pid $reg_pid)"
-  # When pasta made the outermost user namespace (non-root with network), the sandbox's other
-  # namespaces belong to user namespaces nested inside it, and setns() into them needs capabilities
-  # that only that outer user namespace grants: enter it first (bwrap's monitor, the init's parent,
-  # lives in it), then everything else.
+  # When the launcher (non-root without network: unshare) or pasta made the outermost user namespace,
+  # the sandbox's namespaces belong to user namespaces nested inside it, and setns() into them needs the
+  # capabilities that only that outer one grants: enter it first (bwrap's monitor, the init's parent,
+  # lives in it).
   local outer=() key value ppid=''
   while IFS=$':\t ' read -r key value; do
     if [[ $key == PPid ]]; then
@@ -185,32 +221,83 @@ csbx_join() {
   if [[ $ppid =~ ^[1-9][0-9]*$ && ! /proc/$ppid/ns/user -ef /proc/self/ns/user ]]; then
     outer=("$tool_nsenter" "--user=/proc/$ppid/ns/user" --preserve-credentials --)
   fi
-  # Dropping privileges inside: setns into a user namespace grants every capability there, and a joined
-  # process must end up exactly as restricted as the sandbox's own: no capabilities, a new session (no
-  # TIOCSTI into the caller's terminal) and the same seccomp filter. Only bwrap can apply that filter
-  # (setpriv learned --seccomp-filter only in util-linux 2.40): the host's bwrap, visible inside under
-  # /usr, run in a mount namespace identical to the sandbox's. For a user it nests a user namespace of the
-  # same uid, which changes nothing the joined process can reach.
-  local drop=(bwrap --dev-bind / / --cap-drop ALL --new-session)
+  # The sandbox's user namespace, held open from here on and checked against the registry, so that a pid
+  # reused since csbx_find_live cannot hand bwrap another one.
+  local ufd link
+  exec {ufd}<"/proc/$reg_pid/ns/user" || csbx_die 1 "the live sandbox for $project has just ended"
+  link=$(readlink "/proc/self/fd/$ufd") || link=''
+  [[ $link == "$reg_user" ]] || csbx_die 1 "the live sandbox for $project has just ended"
+  local drop=("$tool_bwrap" --userns "$ufd" --uid "$EUID" --gid "${GROUPS[0]:-$EUID}" --dev-bind / /
+    --cap-drop ALL --die-with-parent)
+  local relay=0
+  [[ -t 0 || -t 1 || -t 2 ]] && relay=1
+  ((relay)) || drop+=(--new-session)
   csbx_seccomp_file
+  local sfd=''
   if [[ -n $csbx_seccomp_file ]]; then
-    local sfd
     exec {sfd}<"$csbx_seccomp_file"
     drop+=(--seccomp "$sfd")
   fi
-  drop+=(--)
   # The environment travels on a pipe that the shell inside reads, not on a command line, and nothing
-  # of the host's comes along (see environment.sh). The tools after nsenter are looked up inside the
-  # sandbox's root, on the default PATH until the shell sets the sandbox's.
+  # of the host's comes along (see environment.sh). The join is started in the background (below), and
+  # a background job starts with SIGINT and SIGQUIT ignored: env gives them back.
   local efd
   csbx_data_fd efd "${sbx_env[@]}"
-  # shellcheck disable=SC2016 # the inner script's $1/$@ are its own arguments
-  exec -c {csbx_lock_fd}>&- "${outer[@]}" "$tool_nsenter" --target "$reg_pid" --user --mount --pid --net --uts --ipc --root \
-    --preserve-credentials -- "${drop[@]}" \
-    bash -c 'fd=$2
+  # shellcheck disable=SC2016 # the inner script's $1.. are its own arguments
+  local argv=("${outer[@]}" "$tool_nsenter" --target "$reg_pid" --mount --pid --net --uts --ipc --cgroup --root --
+    "${drop[@]}" -- bash -c 'fd=$2 ufd=$3
 while IFS= read -r -d "" kv <&"$fd"; do export -- "$kv"; done
-exec {fd}<&-
+exec {fd}<&- {ufd}<&-
 cd -- "$1" || exit 1
-shift 2
-exec "$@"' claude-sandbox "$project" "$efd" "${entry[@]}"
+shift 3
+exec env --default-signal=INT,QUIT -- "$@"' claude-sandbox "$project" "$efd" "$ufd" "${entry[@]}")
+  local jcg='' procs=''
+  if csbx_cgroup_valid "$reg_cgroup" && mkdir -- "$reg_cgroup/join.$BASHPID" 2>/dev/null; then
+    jcg=$reg_cgroup/join.$BASHPID
+    procs=$jcg/cgroup.procs
+  fi
+  local pid
+  if ((relay)); then
+    # The relay's command is a constant: its argv (the cgroup to enter first, then the command) comes on
+    # fd 3, NUL-separated, and runs in script's child, the session leader on the new pty; script itself
+    # stays in the caller's cgroup, out of the sandbox's reach. <&0: a background job's stdin would be
+    # /dev/null.
+    local tool_script tool_env afd echo=()
+    csbx_tool script
+    csbx_tool env
+    [[ -t 0 ]] || echo=(--echo never)
+    csbx_data_fd afd "$procs" "${argv[@]}"
+    (exec -c "$tool_env" "SHELL=$BASH" "$tool_script" --quiet --return "${echo[@]}" \
+      --command "$csbx_join_relay" /dev/null) 3<&"$afd" <&0 {afd}<&- {csbx_lock_fd}>&- &
+    pid=$!
+    exec {afd}<&-
+  else
+    (
+      [[ -z $procs ]] || { printf '0\n' >"$procs"; } 2>/dev/null || true
+      exec -c "${argv[@]}"
+    ) <&0 {csbx_lock_fd}>&- &
+    pid=$!
+  fi
+  exec {csbx_lock_fd}>&- {ufd}<&- {efd}<&-
+  [[ -z $sfd ]] || exec {sfd}<&-
+  # This shell stays the join's parent: to end what it leaves behind, and because script leaves SIGHUP
+  # blocked and unread, to turn the hangup of a closed terminal (which the user's shell passes on to its
+  # jobs) into the SIGTERM that script ends the join on.
+  local status=0
+  # shellcheck disable=SC2064 # the pid is fixed now
+  trap "kill -TERM $pid 2>/dev/null" HUP TERM
+  while :; do
+    status=0
+    wait "$pid" || status=$?
+    # wait returns early (status > 128) when a trap ran; the join may still be running.
+    kill -0 "$pid" 2>/dev/null || break
+  done
+  [[ -z $jcg ]] || csbx_cgroup_kill "$jcg"
+  exit "$status"
 }
+
+# shellcheck disable=SC2016 # run by script's child; its variables are its own
+csbx_join_relay='mapfile -d "" -t a <&3 || exit 1
+exec 3<&-
+[[ -z ${a[0]} ]] || { printf "0\n" >"${a[0]}"; } 2>/dev/null
+exec -c "${a[@]:1}"'

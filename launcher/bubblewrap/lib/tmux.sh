@@ -59,25 +59,13 @@ exit 1' claude-sandbox-tmux-wait "$state/tmux.d/sock" "$2" "$tries")
 }
 
 # Attaches to the session NAME with a tmux client that runs inside the sandbox, when there is a
-# terminal; otherwise says how to attach later.
+# terminal; otherwise says how to attach later. The client gets a pty of the join's own, relayed from
+# this terminal (csbx_join), which passes on resizes as well.
 csbx_tmux_attach() {
   if [[ -t 0 && -t 1 ]]; then
     opt_enter=1
     entry=(tmux -S "$state/tmux.d/sock" attach-session -t "=$1")
-    # The client inside runs in a session of its own (no TIOCSTI into this terminal), so the kernel's
-    # SIGWINCH on a resize reaches only us, in the terminal's foreground group: pass it on to the
-    # processes of the join, which stays our child for that. <&0: a background job gets /dev/null.
-    (csbx_join) <&0 &
-    local join=$! status=0
-    # shellcheck disable=SC2064 # the pid is fixed now
-    trap "csbx_signal_tree WINCH $join" WINCH
-    while :; do
-      status=0
-      wait "$join" || status=$?
-      # wait returns early (status > 128) when a trap ran; the join may still be running.
-      kill -0 "$join" 2>/dev/null || break
-    done
-    exit "$status"
+    csbx_join
   fi
   printf 'Sandbox tmux session %s is running. Attach with: claude-sandbox --tmux %q\n' "$1" "$project"
   exit 0
@@ -91,20 +79,4 @@ csbx_tmux_attach_live() {
   if csbx_tmux_in_sandbox has "$name"; then
     csbx_tmux_attach "$name"
   fi
-}
-
-# csbx_signal_tree SIGNAL PID: sends SIGNAL to the processes below PID (not PID itself), read from
-# /proc without forking.
-csbx_signal_tree() {
-  local todo=("$2") kids=() p k
-  while ((${#todo[@]})); do
-    p=${todo[-1]}
-    unset 'todo[-1]'
-    kids=()
-    read -r -a kids 2>/dev/null <"/proc/$p/task/$p/children" || true
-    for k in "${kids[@]}"; do
-      kill "-$1" "$k" 2>/dev/null || true
-      todo+=("$k")
-    done
-  done
 }

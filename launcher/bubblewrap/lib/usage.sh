@@ -23,6 +23,9 @@ Options:
   --stop             stop the live sandbox of PROJECT-DIR, with everything running in it
   --ssh-keys         also expose ~/.ssh private keys (read-only); default is config + known_hosts only
   --die-with-parent  end the sandbox when the calling process dies
+  --allow-userns     let the sandbox create user namespaces (rootless containers, a bwrap of its own,
+                     Chromium's own sandbox); off by default, since in one the agent holds every
+                     capability over the namespaces it makes, and reaches the kernel code behind them
   -h, --help         show this help
 
 Environment:
