@@ -341,7 +341,7 @@ source "$doctor_dir/lib/cgroup.sh"
 csbx_cgroup_parent
 cg_self=$(sed -n 's/^0:://p' /proc/self/cgroup 2>/dev/null)
 if [[ -n $csbx_cg_parent ]]; then
-  report cgroup ok "each sandbox gets a cgroup of its own below $csbx_cg_parent: it sees nothing above it, --stop ends all of it, and what a shell that joined starts ends with the join"
+  report cgroup ok "sandboxes get a cgroup of their own below $csbx_cg_parent (--new ones only with --allow-userns): they see nothing above it, --stop ends all of it, and what a shell that joined starts ends with the join"
 elif ! grep -q ' - cgroup2 ' /proc/self/mountinfo 2>/dev/null; then
   report cgroup warn "no cgroup2 hierarchy is mounted: sandboxes stay in the caller's cgroups, and what a shell that joined a sandbox leaves running lives on until --stop" \
     "boot with the unified cgroup hierarchy (systemd: systemd.unified_cgroup_hierarchy=1)"

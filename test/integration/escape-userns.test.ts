@@ -51,8 +51,9 @@ describe.each(users)("nested user namespaces and cgroups, as %s", (_label, user)
   });
 
   test.each([
-    ["by default", [] as string[]],
-    ["with --allow-userns", ["--allow-userns"]],
+    ["by default", ["--new"]],
+    ["with --allow-userns", ["--new", "--allow-userns"]],
+    ["with --allow-userns, registered", ["--allow-userns"]],
   ])("cgroup.kill from inside kills no host process of the launch cgroup (%s)", async (_how, flags) => {
     const fx = await fixtures.create(user());
     cgroup = await createTestCgroup(fx.owner);
@@ -60,16 +61,7 @@ describe.each(users)("nested user namespaces and cgroups, as %s", (_label, user)
     const [vf, va] = cgroup.wrap(userCommand(fx.owner, "sleep", [`600.${process.pid}`]));
     victim = await startVictim(vf, va);
     const [file, args] = cgroup.wrap(
-      userCommand(fx.owner, LAUNCHER, [
-        ...flags,
-        "--new",
-        "--no-network",
-        "--shell",
-        fx.project,
-        "--",
-        "-c",
-        ATTACK,
-      ]),
+      userCommand(fx.owner, LAUNCHER, [...flags, "--no-network", "--shell", fx.project, "--", "-c", ATTACK]),
     );
     const r = await execa(file, args, {
       env: launcherEnv(fx),

@@ -17,10 +17,14 @@
 # sandboxes become sub-cgroups of the caller's unit, which systemd removes with the unit; a transient
 # unit of their own (systemd-run --scope) would add a D-Bus round trip, tens of ms, to every launch.
 #
-# mkdir is the one fork on the way to bwrap: it runs in the background while the launcher builds bwrap's
-# arguments, and the launcher waits for it just before moving in. Empty cgroups of finished sandboxes
-# go in the same job: rmdir fails on a populated cgroup, and one whose launcher still runs (created,
-# not yet entered) is skipped, so a live sandbox's cgroup is never touched.
+# Creating the cgroup and moving the launcher into it run in a background job while the launcher builds
+# bwrap's arguments, and the launcher waits for it just before bwrap starts: mkdir is a fork, and a move
+# waits for an RCU grace period (up to ~10 ms here) unless cgroup2 is mounted with favordynmods. That is
+# too much for the manager's launches (--new), which skip it unless --allow-userns: without user
+# namespaces a sandbox cannot reach cgroupfs at all, and an unregistered one is never joined or stopped.
+# Empty cgroups of finished sandboxes are removed by a later launch's job: rmdir fails on a populated
+# cgroup, and one whose launcher still runs (created, not yet entered) is skipped, so a live sandbox's
+# cgroup is never touched.
 
 # Sets csbx_cg_parent to the directory of this process's cgroup in the cgroup2 hierarchy when a sandbox
 # cgroup can be made below it, else ''. No fork: /proc/self/cgroup names the cgroup ("0::/path",
@@ -57,39 +61,41 @@ csbx_cgroup_parent() {
   return 0
 }
 
-# Starts creating this launch's cgroup in the background (see above); the process that will exec bwrap
-# calls it, since the cgroup is named after that pid. Sets csbx_cg ('' when there is none) and
-# csbx_cg_job.
+# Starts the job that creates this launch's cgroup and moves this process into it (see above); the
+# process that will exec bwrap calls it, since the cgroup is named after that pid. Sets csbx_cg ('' when
+# there is none) and csbx_cg_job.
 csbx_cgroup_start() {
   csbx_cg='' csbx_cg_job='' csbx_cg_owner=$BASHPID
+  # A --new sandbox without user namespaces goes without: it can neither reach cgroupfs nor be joined or
+  # stopped, and the move would cost every manager launch its RCU grace period.
+  ((opt_new && !opt_allow_userns)) && return 0
   csbx_cgroup_parent
   [[ -n $csbx_cg_parent ]] || return 0
-  local tool_mkdir tool_rmdir d p stale=()
+  local tool_mkdir tool_rmdir d p stale=() me=$BASHPID
   hash mkdir rmdir 2>/dev/null || return 0
   tool_mkdir=${BASH_CMDS[mkdir]} tool_rmdir=${BASH_CMDS[rmdir]}
-  csbx_cg=$csbx_cg_parent/claude-sandbox.$BASHPID
+  csbx_cg=$csbx_cg_parent/claude-sandbox.$me
   for d in "$csbx_cg_parent"/claude-sandbox.*; do
     p=${d##*.}
     [[ $p =~ ^[0-9]+$ && ! -e /proc/$p && $d != "$csbx_cg" ]] && stale+=("$d"/join.* "$d")
   done
-  # The same pid may have made it already: the root-with-network launch runs itself again under
-  # setpriv (exec keeps the pid), so an existing directory of that name is this launch's own.
-  if ((${#stale[@]})); then
-    ("$tool_rmdir" -- "${stale[@]}" 2>/dev/null
-      exec "$tool_mkdir" -p -- "$csbx_cg" 2>/dev/null) {csbx_lock_fd}>&- &
-  else
-    "$tool_mkdir" -p -- "$csbx_cg" 2>/dev/null {csbx_lock_fd}>&- &
-  fi
+  # -p: the same pid may have made it already (the root-with-network launch runs itself again under
+  # setpriv, and exec keeps the pid), and then it is this launch's own.
+  (
+    "$tool_mkdir" -p -- "$csbx_cg" 2>/dev/null || exit 1
+    { printf '%s\n' "$me" >"$csbx_cg/cgroup.procs"; } 2>/dev/null || exit 1
+    ((${#stale[@]} == 0)) || "$tool_rmdir" -- "${stale[@]}" 2>/dev/null &
+  ) {csbx_lock_fd}>&- &
   csbx_cg_job=$!
 }
 
-# Moves this process into its cgroup (started with csbx_cgroup_start, here if not yet), so that bwrap,
-# and the cgroup namespace it makes, start there. Without one the sandbox stays where the caller is.
+# Waits until this process is in its cgroup (started with csbx_cgroup_start, here if not yet), so that
+# bwrap, and the cgroup namespace it makes, start there. Without one the sandbox stays where the caller
+# is.
 csbx_cgroup_enter() {
   [[ ${csbx_cg_owner-} == "$BASHPID" ]] || csbx_cgroup_start
   [[ -n $csbx_cg ]] || return 0
-  wait "$csbx_cg_job" 2>/dev/null || true
-  if ! { printf '0\n' >"$csbx_cg/cgroup.procs"; } 2>/dev/null; then
+  if ! wait "$csbx_cg_job"; then
     ((opt_allow_userns)) &&
       csbx_warn "could not move the sandbox into a cgroup of its own ($csbx_cg); with --allow-userns it can kill or freeze the processes of $csbx_cg_parent"
     csbx_cg=''
