@@ -187,7 +187,8 @@ csbx_stop() {
 # detached (setsid, double fork, nohup). Where the sandbox has no cgroup (a user without cgroup
 # delegation, see cgroup.sh) what a joined shell leaves behind lives on inside the sandbox until --stop.
 # A pid namespace of the join's own would end them as well, but the sandbox's /proc would then show
-# other pids than the joined shell's kill(), pgrep and $$ use, and a new /proc cannot be mounted there.
+# other pids than the joined shell's kill(), pgrep and $$ use, and a /proc of its own cannot be mounted
+# in any mount namespace a join can make (the sandbox's /proc/sys cover is locked there).
 csbx_join() {
   if ((!opt_network)) && ((reg_network)); then
     csbx_die 1 "the live sandbox for $project has network, but --no-network was asked; stop it first (claude-sandbox --stop ${project@Q}) or use --new"
