@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { type FileHandle, mkdir, rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
+import { openSandboxCgroups } from "../tools/cgroup.js";
 import { findExecutable } from "../tools/find-executable.js";
 import { createTmux } from "../tools/tmux.js";
 import type { RunningXvfb } from "../tools/xvfb.js";
@@ -127,7 +128,8 @@ export async function createSandboxManager(options: SandboxManagerOptions): Prom
   });
 
   const spares = createSpareFiles(dirs.run);
-  const teardown = createTeardown({ tmux, tmuxServer, files });
+  const cgroups = await openSandboxCgroups(stateDir);
+  const teardown = createTeardown({ tmux, tmuxServer, files, cgroups });
   const liveness = createLiveness({
     records,
     runtimes,
@@ -218,7 +220,13 @@ export async function createSandboxManager(options: SandboxManagerOptions): Prom
       void displayStep.catch(xvfbSpawned);
       const [display, sessionResult] = await Promise.allSettled([
         displayStep,
-        spawned.then(() => startSession(sessionOptions, id, session, valid, tools, firstDisplay)),
+        spawned
+          .then(() => startSession(sessionOptions, id, session, valid, tools, firstDisplay))
+          .then(async (pane) => {
+            // The wrapper waits on its FIFO until the display is ready: moved now, the launcher starts inside.
+            if (pane !== null) await cgroups?.enter(id, pane.pid);
+            return pane;
+          }),
       ]);
       if (display.status === "fulfilled") xvfb = display.value;
       if (display.status === "rejected") throw stepFailed("start the Xvfb display", display.reason);
@@ -343,6 +351,10 @@ export async function createSandboxManager(options: SandboxManagerOptions): Prom
       store,
       runDir: dirs.run,
     });
+    // Cgroups of sandboxes that are no longer running (a create cut short by a crash, say).
+    for (const id of (await cgroups?.ids()) ?? []) {
+      if (records.get(id)?.status !== "running") await cgroups?.remove(id);
+    }
     await exitWatcher.start(liveness.onSessionExit);
   } catch (error) {
     exitWatcher.close();
@@ -380,6 +392,8 @@ export async function createSandboxManager(options: SandboxManagerOptions): Prom
       for (const id of [...projectHandles.keys()]) releaseProject(id);
       await spares.close();
       await store.save(records.values());
+      // Sandboxes keep running (and their cgroups) across a restart; with none left the manager's is removed.
+      await cgroups?.close();
       listeners.clear();
       await lock.release();
     },

@@ -1,4 +1,5 @@
 import { rm } from "node:fs/promises";
+import type { SandboxCgroups } from "../tools/cgroup.js";
 import { handleOf, type ProcessHandle, terminateProcesses } from "../tools/process-identity.js";
 import type { Tmux } from "../tools/tmux.js";
 import { removeStaleXFiles } from "../tools/xvfb.js";
@@ -36,9 +37,11 @@ export interface TeardownOptions {
   tmux: Tmux;
   tmuxServer: TmuxServerHandle;
   files: SandboxFiles;
+  /** Each sandbox's own cgroup, where the manager may make them. */
+  cgroups: SandboxCgroups | null;
 }
 
-export function createTeardown({ tmux, tmuxServer, files }: TeardownOptions): Teardown {
+export function createTeardown({ tmux, tmuxServer, files, cgroups }: TeardownOptions): Teardown {
   async function livePaneHandle(session: string): Promise<ProcessHandle | null> {
     const pane = (await tmux.listPanes()).find((p) => p.session === session);
     if (pane === undefined || pane.dead) return null;
@@ -57,6 +60,8 @@ export function createTeardown({ tmux, tmuxServer, files }: TeardownOptions): Te
       }
       await tmux.killSession(session).catch(() => {});
     }
+    // Whatever is left in the sandbox's cgroup, a process that left the tree and the XAUTHORITY trail included.
+    await cgroups?.remove(id).catch(() => {});
     if (target.xvfb !== null) {
       await terminateProcesses([target.xvfb]);
       if (target.display !== null) await removeStaleXFiles(target.display, target.xvfb.pid);
