@@ -126,6 +126,8 @@ describe("the manager's sandbox cgroups", () => {
     const a = await started(daemon, "cg-restart");
     const dir = await cgroupDirOf(await panePid(daemon, a.session));
     if (dir === null) throw new Error("no cgroup");
+    // Checked first: the orphan goes beside it, which must be among the manager's sandbox cgroups.
+    expect(dir).toMatch(new RegExp(`/claude-sandbox-manager\\.[0-9a-f]{12}/sandbox-${a.id}$`));
     // A create cut short by a crash leaves a cgroup no record names.
     const orphan = join(dirname(dir), "sandbox-00000000-0000-4000-8000-000000000000");
     await mkdir(orphan);
