@@ -355,9 +355,8 @@ fi
 # its .mcp.json, with the project as working directory. The launcher keeps .claude/ and the files those commands
 # name read-only inside, but not what the named scripts run in turn (npm scripts, a Makefile, node_modules).
 if [[ -d $project_dir ]] && real_dir=$(cd -P -- "$project_dir" 2>/dev/null && pwd -P); then
-  doctor_lib=$(dirname -- "$(readlink -f -- "${BASH_SOURCE[0]}")")/lib
   # shellcheck source=launcher/bubblewrap/lib/hooks.sh
-  source "$doctor_lib/hooks.sh"
+  source "$doctor_dir/lib/hooks.sh"
   hook_files=()
   while IFS= read -r -d '' f; do hook_files+=("$f"); done < <(
     find "$real_dir" -maxdepth 3 \( -name node_modules -o -name .git \) -prune -o \
