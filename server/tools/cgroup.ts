@@ -90,14 +90,9 @@ export async function openSandboxCgroups(stateDir: string): Promise<SandboxCgrou
     },
     async remove(id) {
       const dir = dirOf(id);
-      try {
-        await writeFile(join(dir, "cgroup.kill"), "1\n");
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code === "ENOENT") {
-          // No such cgroup, or a kernel before 5.14 without cgroup.kill: teardown has signalled the processes.
-          if (!(await exists(dir))) return;
-        }
-      }
+      // ENOENT: no such cgroup (rmdir below says so too), or a kernel before 5.14 without cgroup.kill: teardown
+      // has signalled the processes.
+      await writeFile(join(dir, "cgroup.kill"), "1\n").catch(() => {});
       // cgroup.kill is asynchronous: the cgroup is empty once its events say so; rmdir fails (EBUSY) before.
       const deadline = Date.now() + 3000;
       for (;;) {
@@ -105,9 +100,8 @@ export async function openSandboxCgroups(stateDir: string): Promise<SandboxCgrou
           await rmdir(dir);
           return;
         } catch (error) {
-          const code = (error as NodeJS.ErrnoException).code;
-          if (code === "ENOENT") return;
-          if (code !== "EBUSY" || Date.now() > deadline) return;
+          // ENOENT: there is no such cgroup, or it is gone already.
+          if ((error as NodeJS.ErrnoException).code !== "EBUSY" || Date.now() > deadline) return;
         }
         await new Promise((resolve) => setTimeout(resolve, 10));
       }
@@ -137,14 +131,5 @@ async function sweep(parent: string): Promise<void> {
       if (child.startsWith(PREFIX)) await rmdir(join(dir, child)).catch(() => {});
     }
     await rmdir(dir).catch(() => {});
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
   }
 }
