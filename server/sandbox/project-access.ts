@@ -7,6 +7,7 @@ import { spawn } from "node:child_process";
 import { constants, type Stats } from "node:fs";
 import { access, type FileHandle, open, readlink, realpath, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
+import { ancestors } from "../tools/ancestors.js";
 import { PACKAGE_ROOT } from "../tools/package-root.js";
 import { findUser, groupsOf, localUsers, type UserEntry } from "../tools/user-database.js";
 import { invalidArgument, missingTool, permissionDenied } from "./errors.js";
@@ -73,11 +74,13 @@ export async function checkProjectAccess(
   context: ProjectAccessContext,
 ): Promise<void> {
   const euid = process.geteuid?.() ?? 0;
-  const user = await findUser(requester.uid);
-  const daemonUser = requester.uid === euid ? user : await findUser(euid);
-  await checkProtected(project.path, requester, user, daemonUser, context);
+  // /etc/passwd read once for every check of this request.
+  const users = await localUsers();
+  const user = await findUser(requester.uid, users);
+  const daemonUser = requester.uid === euid ? user : await findUser(euid, users);
+  await checkProtected(project.path, requester, user, daemonUser, users, context);
   // Root may write any directory.
-  if (requester.uid !== 0) await checkWritable(project, requester, user, euid, context.path);
+  if (requester.uid !== 0) await checkWritable(project, requester, user, users, euid, context.path);
   // The path checks judged where the directory was: it must still be there.
   if ((await currentPath(project.handle, project.path)) !== project.path) {
     throw invalidArgument(FIELD, `${JSON.stringify(project.path)} was moved while it was being checked`);
@@ -99,6 +102,7 @@ async function checkProtected(
   requester: Requester,
   user: UserEntry | undefined,
   daemonUser: UserEntry | undefined,
+  users: readonly UserEntry[],
   context: ProjectAccessContext,
 ): Promise<void> {
   const refuse = (why: string): never => {
@@ -151,7 +155,7 @@ async function checkProtected(
     if (isOrHolds(project, p) || isOrInside(project, p))
       refuse(`it is, holds or lies inside the launcher's state ${p}`);
   }
-  for (const other of await localUsers()) {
+  for (const other of users) {
     if (other.home.startsWith("/") && other.home !== "/" && isOrHolds(project, other.home)) {
       refuse(`it contains the home directory of ${other.name} (${other.home})`);
     }
@@ -175,6 +179,7 @@ async function checkWritable(
   project: OpenedProject,
   requester: Requester,
   user: UserEntry | undefined,
+  users: readonly UserEntry[],
   euid: number,
   searchPath: string,
 ): Promise<void> {
@@ -185,7 +190,7 @@ async function checkWritable(
   const groups = new Set([
     requester.gid,
     ...requester.groups,
-    ...(user === undefined ? [] : await groupsOf(user)),
+    ...(user === undefined ? [] : await groupsOf(user, users)),
   ]);
   // Every directory on the way must let the requester through, and the opened directory itself must let it in
   // and write.
@@ -248,12 +253,6 @@ function allows(info: Stats, uid: number, groups: ReadonlySet<number>, want: num
 
 function describeMode(info: Stats): string {
   return `mode ${(info.mode & 0o7777).toString(8).padStart(4, "0")}, owner uid ${info.uid}, group ${info.gid}`;
-}
-
-/** "/", "/a", "/a/b" for "/a/b". */
-function ancestors(path: string): string[] {
-  const parts = path.split("/").filter((p) => p !== "");
-  return ["/", ...parts.map((_, i) => `/${parts.slice(0, i + 1).join("/")}`)];
 }
 
 function isOrInside(project: string, dir: string): boolean {

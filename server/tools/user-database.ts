@@ -37,19 +37,22 @@ export async function localGroups(): Promise<GroupEntry[]> {
   });
 }
 
-/** The account of `uid`, or undefined if no database knows it. */
-export async function findUser(uid: number): Promise<UserEntry | undefined> {
-  const local = (await localUsers()).find((u) => u.uid === uid);
+/** The account of `uid`, or undefined if no database knows it. `users`: localUsers(), when already read. */
+export async function findUser(uid: number, users?: readonly UserEntry[]): Promise<UserEntry | undefined> {
+  const local = (users ?? (await localUsers())).find((u) => u.uid === uid);
   if (local !== undefined) return local;
   const out = await nss("getent", ["passwd", String(uid)]);
   return out === undefined ? undefined : parsePasswd(out.split("\n")[0] ?? "");
 }
 
-/** The groups `user` belongs to in the database: its primary group and every group listing it. */
-export async function groupsOf(user: UserEntry): Promise<number[]> {
+/**
+ * The groups `user` belongs to in the database: its primary group and every group listing it. `users`:
+ * localUsers(), when already read.
+ */
+export async function groupsOf(user: UserEntry, users?: readonly UserEntry[]): Promise<number[]> {
   const groups = new Set([user.gid]);
   for (const group of await localGroups()) if (group.members.includes(user.name)) groups.add(group.gid);
-  if (!(await localUsers()).some((u) => u.uid === user.uid)) {
+  if (!(users ?? (await localUsers())).some((u) => u.uid === user.uid)) {
     // Not a local account: its groups come from NSS too (id uses getgrouplist).
     const out = await nss("id", ["-G", "--", user.name]);
     for (const gid of out?.trim().split(/\s+/) ?? []) if (/^[0-9]+$/.test(gid)) groups.add(Number(gid));
