@@ -4,6 +4,7 @@
 import { chmod, chown, lstat, stat, unlink } from "node:fs/promises";
 import { connect, type Server } from "node:net";
 import { dirname } from "node:path";
+import { ancestors } from "../tools/ancestors.js";
 import { listenError } from "./listen-error.js";
 
 export const SOCKET_MODE = 0o660;
@@ -94,12 +95,6 @@ async function checkDirectories(path: string): Promise<void> {
       );
     }
   }
-}
-
-/** "/", "/a", "/a/b" for "/a/b". */
-function ancestors(dir: string): string[] {
-  const parts = dir.split("/").filter((p) => p !== "");
-  return ["/", ...parts.map((_, i) => `/${parts.slice(0, i + 1).join("/")}`)];
 }
 
 /** Removes the socket file if it is still the one we created (another manager may have replaced it). */
