@@ -19,7 +19,7 @@ import {
 } from "../../gen/claude_sandbox/v1/sandbox_service_pb.js";
 import { createRoutes } from "../../server/routes.js";
 import { SandboxError } from "../../server/sandbox/errors.js";
-import { type Caller, callerKey } from "../../server/service/caller.js";
+import { actAs, type Caller } from "../../server/service/caller.js";
 import { createSandboxService } from "../../server/service/sandbox-service.js";
 import { INTERNAL_MESSAGE } from "../../server/service/to-connect-error.js";
 import { MAX_PENDING_WATCH_EVENTS } from "../../server/service/watch-sandboxes.js";
@@ -50,12 +50,7 @@ function setup(options: { watchKeepaliveMs?: number; caller?: Caller | null } = 
   const transport = createRouterTransport(routes, {
     router: {
       shutdownSignal: shutdown.signal,
-      interceptors: [
-        (next) => (req) => {
-          if (caller !== null) req.contextValues.set(callerKey, caller);
-          return next(req);
-        },
-      ],
+      interceptors: [actAs(caller ?? undefined)],
     },
   });
   return { client: createClient(SandboxService, transport), manager, logHub, shutdown, reported };
