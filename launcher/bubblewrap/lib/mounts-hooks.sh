@@ -8,9 +8,11 @@
 # does not exist is created empty first (lib/hooks.sh says which words count). Parsing the commands costs
 # bash some milliseconds, so what they name is kept in the state dir (which no sandbox sees), keyed by
 # the files' whole text: a changed file is parsed again, whatever its timestamps say.
+# csbx_fs_hook_paths FIRST: FIRST is the index in csbx_hook_srcs of the first entry whose file is not
+# empty (mounts-project.sh found it; those before it need no second look).
 csbx_fs_hook_paths() {
   local i file text key=$'csbx-hooks-2\x02'$HOME srcs=()
-  for ((i = 0; i < ${#csbx_hook_srcs[@]}; i += 4)); do
+  for ((i = $1; i < ${#csbx_hook_srcs[@]}; i += 4)); do
     file=${csbx_hook_srcs[i + 1]}
     [[ -s $file && -f $file ]] || continue
     text=''

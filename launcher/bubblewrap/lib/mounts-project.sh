@@ -17,8 +17,7 @@ csbx_nested_skip=' node_modules bower_components '
 csbx_nested_containers=' packages apps libs services modules plugins crates projects repos vendor third_party external '
 
 csbx_fs_project() {
-  [[ . -ef /proc/self/fd/$project_fd ]] || cd -P -- "/proc/self/fd/$project_fd" ||
-    csbx_die 1 "cannot enter project dir '$project'"
+  # The working directory is the opened project: csbx_resolve_project ends there, and nothing since moves.
   csbx_phost=.
   csbx_base_src[$project]=$csbx_phost
   bw+=(--bind-fd "$project_fd" "$project")
@@ -39,7 +38,7 @@ csbx_fs_project() {
     if [[ -s ${csbx_hook_srcs[k]} ]]; then
       # shellcheck source=launcher/bubblewrap/lib/mounts-hooks.sh
       source "$csbx_dir/lib/mounts-hooks.sh"
-      csbx_fs_hook_paths
+      csbx_fs_hook_paths $((k - 1))
       break
     fi
   done
