@@ -83,6 +83,23 @@ async function runOnHost(fx: LauncherFixture, dir: string, commands: string[], m
   return markers.filter((m) => existsSync(m)).map((m) => path.basename(m));
 }
 
+/**
+ * Rewrites each planted file from inside a sandbox, then runs its command on the host from the project: the
+ * sandbox reports every file kept, and no payload ran (WHY says what ran otherwise).
+ */
+async function expectKept(fx: LauncherFixture, planted: Planted[], why: string) {
+  const markers = planted.map((p) => hostMarker(fx, p.file.replaceAll("/", "-")));
+  const r = await inSandbox(fx, rewrite(planted, markers));
+  const ran = await runOnHost(
+    fx,
+    fx.project,
+    planted.map((p) => p.command),
+    markers,
+  );
+  expect(ran, why).toEqual([]);
+  expect(String(r.stdout).trim().split("\n"), describeRun(r)).toEqual(planted.map((p) => `kept ${p.file}`));
+}
+
 describe.each(IDENTITIES)("scripts that hook commands name, as %s", (_name, user) => {
   test("scripts named by the project's hook and statusLine commands, relative paths too, cannot be rewritten or created", async () => {
     const fx = await fixtures.create(user());
@@ -101,16 +118,7 @@ describe.each(IDENTITIES)("scripts that hook commands name, as %s", (_name, user
       settings([], "sh status/line.sh"),
     );
     await chownTree(fx.project, fx.user);
-    const markers = planted.map((p) => hostMarker(fx, p.file.replaceAll("/", "-")));
-    const r = await inSandbox(fx, rewrite(planted, markers));
-    const ran = await runOnHost(
-      fx,
-      fx.project,
-      planted.map((p) => p.command),
-      markers,
-    );
-    expect(ran, "hook scripts the sandbox rewrote ran on the host").toEqual([]);
-    expect(String(r.stdout).trim().split("\n"), describeRun(r)).toEqual(planted.map((p) => `kept ${p.file}`));
+    await expectKept(fx, planted, "hook scripts the sandbox rewrote ran on the host");
     // A missing script was created empty before the sandbox started.
     expect(await readFile(path.join(fx.project, "scripts", "missing.sh"), "utf8")).toBe("");
   });
@@ -129,16 +137,7 @@ describe.each(IDENTITIES)("scripts that hook commands name, as %s", (_name, user
     );
     await chownTree(fx.project, fx.user);
     await chownTree(path.join(fx.home, ".claude"), fx.user);
-    const markers = planted.map((p) => hostMarker(fx, p.file.replaceAll("/", "-")));
-    const r = await inSandbox(fx, rewrite(planted, markers));
-    const ran = await runOnHost(
-      fx,
-      fx.project,
-      planted.map((p) => p.command),
-      markers,
-    );
-    expect(ran, "scripts of the user's settings that the sandbox rewrote ran on the host").toEqual([]);
-    expect(String(r.stdout).trim().split("\n"), describeRun(r)).toEqual(planted.map((p) => `kept ${p.file}`));
+    await expectKept(fx, planted, "scripts of the user's settings that the sandbox rewrote ran on the host");
   });
 
   test("scripts that .mcp.json servers run cannot be rewritten", async () => {
@@ -156,16 +155,7 @@ describe.each(IDENTITIES)("scripts that hook commands name, as %s", (_name, user
     };
     await writeFile(path.join(fx.project, ".mcp.json"), `${JSON.stringify(servers, null, 2)}\n`);
     await chownTree(fx.project, fx.user);
-    const markers = planted.map((p) => hostMarker(fx, p.file.replaceAll("/", "-")));
-    const r = await inSandbox(fx, rewrite(planted, markers));
-    const ran = await runOnHost(
-      fx,
-      fx.project,
-      planted.map((p) => p.command),
-      markers,
-    );
-    expect(ran, "server scripts the sandbox rewrote ran on the host").toEqual([]);
-    expect(String(r.stdout).trim().split("\n"), describeRun(r)).toEqual(planted.map((p) => `kept ${p.file}`));
+    await expectKept(fx, planted, "server scripts the sandbox rewrote ran on the host");
   });
 
   test("a .claude dir in a subdirectory at launch is read-only, with the scripts its hooks name", async () => {
