@@ -76,3 +76,19 @@ export function plantGitDir(dir: string, marker: string): string {
     `git config -f ${dir}/config core.fsmonitor 'touch ${marker}'`,
   ].join("; ");
 }
+
+/** git with an identity and no signing, for commits made inside a sandbox. */
+export const GIT = "git -c user.name=t -c user.email=t@e -c commit.gpgsign=false";
+/** Where attacks plant their git dir (plantGitDir), in the sandbox's working directory. */
+export const EVIL = "$PWD/evil.git";
+
+/** A repository at DIR (the project by default) with one commit, made on the host. */
+export async function hostRepo(fx: LauncherFixture, dir = fx.project) {
+  await hostGit(fx, dir, ["init", "-q", "."]);
+  await hostGit(fx, dir, ["commit", "-q", "--allow-empty", "-m", "init"]);
+}
+
+/** Shell lines, run inside: plant EVIL for MARKER, then CHANGE; the outcome line is `changed` or `kept`. */
+export function gitAttack(marker: string, change: string): string {
+  return `${plantGitDir(EVIL, marker)}\n(${change}) 2>/dev/null && echo changed || echo kept`;
+}

@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import path from "node:path";
 import { describe, expect, test } from "vitest";
-import { hostGit, hostMarker, plantGitDir, userDir } from "../helpers/host-side.js";
+import { EVIL, GIT, gitAttack, hostGit, hostMarker, hostRepo, userDir } from "../helpers/host-side.js";
 import { chownTree } from "../helpers/sandbox-home.js";
 import {
   describeRun,
@@ -19,27 +19,14 @@ import {
 // real sandbox, then runs git on the host as the user would, and looks for what the payload would create.
 
 const fixtures = useLauncherFixture();
-const GIT = "git -c user.name=t -c user.email=t@e -c commit.gpgsign=false";
-const EVIL = "$PWD/evil.git";
-
-/** A repository in the project with one commit. */
-async function repo(fx: LauncherFixture, dir = fx.project) {
-  await hostGit(fx, dir, ["init", "-q", "."]);
-  await hostGit(fx, dir, ["commit", "-q", "--allow-empty", "-m", "init"]);
-}
 
 /** The project as a repository with a submodule at libs/sub (its git dir absorbed into .git/modules). */
 async function repoWithSubmodule(fx: LauncherFixture) {
   const origin = await userDir(fx, "home", "origin");
-  await repo(fx, origin);
-  await repo(fx);
+  await hostRepo(fx, origin);
+  await hostRepo(fx);
   await hostGit(fx, fx.project, ["submodule", "add", "-q", origin, "libs/sub"]);
   await hostGit(fx, fx.project, ["commit", "-q", "-m", "submodule"]);
-}
-
-/** A change run inside; the outcome line is `changed` or `kept`. */
-function attack(marker: string, change: string) {
-  return `${plantGitDir(EVIL, marker)}\n(${change}) 2>/dev/null && echo changed || echo kept`;
 }
 
 function hook(marker: string) {
@@ -61,7 +48,7 @@ describe.each(IDENTITIES)("git dirs in the project, as %s", (_name, user) => {
     const fx = await fixtures.create(user());
     await repoWithSubmodule(fx);
     const marker = hostMarker(fx, "fsmonitor");
-    const r = await inSandbox(fx, attack(marker, change));
+    const r = await inSandbox(fx, gitAttack(marker, change));
     // The host's `git status` in the superproject runs `git status` in each submodule.
     await hostGit(fx, fx.project, ["status", "--short"], true);
     expect(existsSync(marker), "the planted fsmonitor ran on the host's git status").toBe(false);
@@ -74,9 +61,9 @@ describe.each(IDENTITIES)("git dirs in the project, as %s", (_name, user) => {
     ["deeper, as a submodule with a .git of its own", "deep/x/y"],
   ])("a repository nested in the project keeps its config and hooks read-only: %s", async (_what, rel) => {
     const fx = await fixtures.create(user());
-    await repo(fx);
+    await hostRepo(fx);
     const nested = await userDir(fx, "project", ...rel.split("/"));
-    await repo(fx, nested);
+    await hostRepo(fx, nested);
     if (rel.startsWith("deep/")) await hostGit(fx, fx.project, ["submodule", "add", "-q", `./${rel}`, rel]);
     const marker = hostMarker(fx, "nested");
     const change = [
@@ -110,7 +97,7 @@ describe.each(IDENTITIES)("git dirs in the project, as %s", (_name, user) => {
     "core.hooksPath inside the project cannot be filled with hooks: %s",
     async (_what, hooksPath, change) => {
       const fx = await fixtures.create(user());
-      await repo(fx);
+      await hostRepo(fx);
       const marker = hostMarker(fx, "hook");
       if (hooksPath.startsWith("global:")) {
         await writeFile(path.join(fx.home, ".gitconfig"), `[core]\n\thooksPath = ${hooksPath.slice(7)}\n`);
@@ -146,7 +133,7 @@ describe.each(IDENTITIES)("git dirs in the project, as %s", (_name, user) => {
     ["a file .git/config includes", true],
   ])("config git includes from the project cannot be planted: %s", async (_what, exists) => {
     const fx = await fixtures.create(user());
-    await repo(fx);
+    await hostRepo(fx);
     await hostGit(fx, fx.project, ["config", "include.path", "../.gitconfig.project"]);
     if (exists) await writeFile(path.join(fx.project, ".gitconfig.project"), "[alias]\n\tst = status\n");
     await chownTree(fx.project, fx.user);

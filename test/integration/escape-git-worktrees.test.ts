@@ -1,7 +1,16 @@
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, test } from "vitest";
-import { hostGit, hostMarker, plantGitDir, userDir } from "../helpers/host-side.js";
+import {
+  EVIL,
+  GIT,
+  gitAttack,
+  hostGit,
+  hostMarker,
+  hostRepo,
+  plantGitDir,
+  userDir,
+} from "../helpers/host-side.js";
 import { waitFor } from "../helpers/sandbox-launcher.js";
 import {
   describeRun,
@@ -19,16 +28,24 @@ import {
 // worktree as the user would, and looks for what the planted fsmonitor would have created.
 
 const fixtures = useLauncherFixture();
-const GIT = "git -c user.name=t -c user.email=t@e -c commit.gpgsign=false";
-const EVIL = "$PWD/evil.git";
 
 /** A repository in the project with one commit, and a worktree of it outside the project (in HOME). */
 async function repoWithWorktree(fx: LauncherFixture) {
-  await hostGit(fx, fx.project, ["init", "-q", "."]);
-  await hostGit(fx, fx.project, ["commit", "-q", "--allow-empty", "-m", "init"]);
+  await hostRepo(fx);
   const outside = path.join(await userDir(fx, "home", "checkouts"), "wt-out");
   await hostGit(fx, fx.project, ["worktree", "add", "-q", outside]);
   return outside;
+}
+
+/** Runs CHANGE inside (gitAttack), then the host's git status in WORKTREE: the change is refused, nothing ran. */
+async function expectKept(fx: LauncherFixture, change: string, worktree: string) {
+  const marker = hostMarker(fx, "fsmonitor");
+  const r = await inSandbox(fx, gitAttack(marker, change));
+  await hostGit(fx, worktree, ["status", "--short"], true);
+  expect(existsSync(marker), "the planted fsmonitor ran on the host's git status in the worktree").toBe(
+    false,
+  );
+  expect(String(r.stdout), describeRun(r)).toBe("kept\n");
 }
 
 const A = ".git/worktrees/wt-out";
@@ -69,16 +86,7 @@ describe.each(IDENTITIES)("linked worktrees, as %s", (_name, user) => {
       const outside = await repoWithWorktree(fx);
       // config.worktree is read once the user has turned worktree config on.
       await hostGit(fx, fx.project, ["config", "extensions.worktreeConfig", "true"]);
-      const marker = hostMarker(fx, "fsmonitor");
-      const r = await inSandbox(
-        fx,
-        `${plantGitDir(EVIL, marker)}\n(${change}) 2>/dev/null && echo changed || echo kept`,
-      );
-      await hostGit(fx, outside, ["status", "--short"], true);
-      expect(existsSync(marker), "the planted fsmonitor ran on the host's git status in the worktree").toBe(
-        false,
-      );
-      expect(String(r.stdout), describeRun(r)).toBe("kept\n");
+      await expectKept(fx, change, outside);
     },
   );
 
@@ -112,16 +120,7 @@ describe.each(IDENTITIES)("linked worktrees, as %s", (_name, user) => {
       const fx = await fixtures.create(user());
       await repoWithWorktree(fx);
       await hostGit(fx, fx.project, ["worktree", "add", "-q", F]);
-      const marker = hostMarker(fx, "fsmonitor");
-      const r = await inSandbox(
-        fx,
-        `${plantGitDir(EVIL, marker)}\n(${change}) 2>/dev/null && echo changed || echo kept`,
-      );
-      await hostGit(fx, path.join(fx.project, F), ["status", "--short"], true);
-      expect(existsSync(marker), "the planted fsmonitor ran on the host's git status in the worktree").toBe(
-        false,
-      );
-      expect(String(r.stdout), describeRun(r)).toBe("kept\n");
+      await expectKept(fx, change, path.join(fx.project, F));
     },
   );
 
