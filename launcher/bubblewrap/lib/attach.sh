@@ -46,7 +46,7 @@ csbx_exec_attached() {
   fi
   csbx_env_args_fd
   # This shell stays bwrap's parent and pasta's: all three go into the sandbox's cgroup.
-  csbx_cgroup_enter
+  ((!csbx_cg_want)) || csbx_cgroup_enter
   csbx_open_pipe block
   csbx_open_pipe info
   # A background job in a script starts with SIGINT/SIGQUIT ignored and stdin on /dev/null: env

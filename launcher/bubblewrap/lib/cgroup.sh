@@ -61,14 +61,12 @@ csbx_cgroup_parent() {
   return 0
 }
 
-# Starts the job that creates this launch's cgroup and moves this process into it (see above); the
-# process that will exec bwrap calls it, since the cgroup is named after that pid. Sets csbx_cg ('' when
+# Starts the job that creates this launch's cgroup and moves this process into it (see above; launch.sh
+# skips it for a --new sandbox without --allow-userns); the process that will exec bwrap calls it, since
+# the cgroup is named after that pid. Sets csbx_cg ('' when
 # there is none) and csbx_cg_job.
 csbx_cgroup_start() {
   csbx_cg='' csbx_cg_job='' csbx_cg_owner=$BASHPID
-  # A --new sandbox without user namespaces goes without: it can neither reach cgroupfs nor be joined or
-  # stopped, and the move would cost every manager launch its RCU grace period.
-  ((opt_new && !opt_allow_userns)) && return 0
   csbx_cgroup_parent
   [[ -n $csbx_cg_parent ]] || return 0
   local tool_mkdir tool_rmdir d p stale=() me=$BASHPID

@@ -148,9 +148,17 @@ csbx_ip_tool() {
 
 csbx_launch() {
   csbx_check_userns
+  # A cgroup of its own for the sandbox (cgroup.sh, read with registry.sh), except for a --new one without
+  # --allow-userns: it can neither reach cgroupfs nor be joined or stopped, and the move would cost every
+  # manager launch its RCU grace period. Such a launch reads none of cgroup.sh.
+  csbx_cg='' csbx_cg_want=$((!opt_new || opt_allow_userns))
+  if ((opt_new && opt_allow_userns)); then
+    # shellcheck source=launcher/bubblewrap/lib/cgroup.sh
+    source "$csbx_dir/lib/cgroup.sh"
+  fi
   # Its mkdir runs while the arguments are built. With --tmux a background launch execs bwrap, and the
   # cgroup is named after (and waited for by) that process.
-  ((opt_tmux)) || csbx_cgroup_start
+  ((opt_tmux || !csbx_cg_want)) || csbx_cgroup_start
   csbx_build_bwrap
   if ((opt_tmux)); then
     csbx_launch_tmux
@@ -180,7 +188,7 @@ csbx_exec_sandbox() {
     source "$csbx_dir/lib/attach.sh"
     csbx_exec_attached "$@"
   fi
-  csbx_cgroup_enter
+  ((!csbx_cg_want)) || csbx_cgroup_enter
   local pre=() how=direct
   if ((opt_network)); then
     csbx_tool pasta
@@ -235,6 +243,3 @@ exec "$@"' claude-sandbox-net "$tool_ip" "$fd4" "$fd6")
   fi
   exec -c "${pre[@]}" "$tool_bwrap" --args "$csbx_env_fd" "${bw[@]}" -- "$@" {csbx_lock_fd}>&-
 }
-
-# shellcheck source=launcher/bubblewrap/lib/cgroup.sh
-source "$csbx_dir/lib/cgroup.sh"

@@ -302,3 +302,7 @@ csbx_join_relay='mapfile -d "" -t a <&3 || exit 1
 exec 3<&-
 [[ -z ${a[0]} ]] || { printf "0\n" >"${a[0]}"; } 2>/dev/null
 exec -c "${a[@]:1}"'
+
+# The sandbox's cgroup (--stop kills it, a join makes one below it), and the launch's when it founds one.
+# shellcheck source=launcher/bubblewrap/lib/cgroup.sh
+source "$csbx_dir/lib/cgroup.sh"
