@@ -63,8 +63,7 @@ csbx_cgroup_parent() {
 
 # Starts the job that creates this launch's cgroup and moves this process into it (see above; launch.sh
 # skips it for a --new sandbox without --allow-userns); the process that will exec bwrap calls it, since
-# the cgroup is named after that pid. Sets csbx_cg ('' when
-# there is none) and csbx_cg_job.
+# the cgroup is named after that pid. Sets csbx_cg ('' when there is none) and csbx_cg_job.
 csbx_cgroup_start() {
   csbx_cg='' csbx_cg_job='' csbx_cg_owner=$BASHPID
   csbx_cgroup_parent
