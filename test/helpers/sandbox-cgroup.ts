@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
-import { chown, mkdir, readdir, readFile, rmdir, stat, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rmdir, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
+import { chownTree } from "./sandbox-home.js";
 import type { SandboxUser } from "./sandbox-user.js";
 
 /** Where the cgroup2 hierarchy is mounted (its root), or undefined on a host without one. */
@@ -22,15 +23,6 @@ export interface TestCgroup {
   wrap(argv: [string, string[]]): [string, string[]];
   /** Kills what is left in it (and below) and removes it. */
   remove(): Promise<void>;
-}
-
-async function chownTree(dir: string, user: SandboxUser): Promise<void> {
-  await chown(dir, user.uid, user.gid);
-  for (const entry of await readdir(dir, { withFileTypes: true })) {
-    const p = path.join(dir, entry.name);
-    if (entry.isDirectory()) await chownTree(p, user);
-    else await chown(p, user.uid, user.gid).catch(() => undefined);
-  }
 }
 
 /**
