@@ -1,7 +1,7 @@
 // The daemon's network side: one listener (TCP or Unix socket) carrying Connect and gRPC-Web over HTTP/1.1 and
 // native gRPC/Connect over h2c, told apart by the HTTP/2 client preface. Non-RPC HTTP/1.1 requests and
 // upgrades go to the web gateway when one is mounted. Who may use it is decided per connection (Unix socket:
-// the peer's credentials) or per request (TCP: the token) before any of that runs (service/access.ts).
+// the peer's credentials) or per request (TCP: the token) before any of that runs (http/access.ts).
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { createServer as createHttp2Server, type Http2Server, type Http2Session } from "node:http2";
 import { createServer as createNetServer, type Server as NetServer, type Socket } from "node:net";
@@ -9,17 +9,19 @@ import type { Duplex } from "node:stream";
 import { Code, ConnectError, createRouterTransport, type Transport } from "@connectrpc/connect";
 import { type ConnectNodeAdapterOptions, connectNodeAdapter } from "@connectrpc/connect-node";
 import { describeListen, type ListenAddress } from "./config.js";
+import { DomainError } from "./errors.js";
+import { type AccessRequest, createAccess } from "./http/access.js";
+import type { Caller } from "./http/caller.js";
+import type { GatewayFactory } from "./http/gateway.js";
+import { listenError } from "./http/listen-error.js";
+import { createRequestGuard } from "./http/request-guard.js";
+import { withoutResponseDeadline, withResponseDeadline } from "./http/response-deadline.js";
+import { sniffProtocol } from "./http/sniff-protocol.js";
+import { blockedFor, listenUnixSocket, removeOwnSocket } from "./http/unix-socket.js";
 import type { LogHub } from "./logs/log-hub.js";
 import { createRoutes } from "./routes.js";
-import { SandboxError } from "./sandbox/errors.js";
 import type { SandboxManager } from "./sandbox/sandbox-manager.js";
-import { type AccessRequest, createAccess } from "./service/access.js";
-import { actAs, type Caller, callerValues } from "./service/caller.js";
-import type { GatewayFactory } from "./service/gateway.js";
-import { listenError } from "./service/listen-error.js";
-import { createRequestGuard } from "./service/request-guard.js";
-import { withoutResponseDeadline, withResponseDeadline } from "./service/response-deadline.js";
-import { blockedFor, listenUnixSocket, removeOwnSocket } from "./service/unix-socket.js";
+import { actAs, callerValues } from "./service/caller.js";
 import { loadPeerCredentials } from "./tools/peer-credentials.js";
 
 export interface AppOptions {
@@ -54,9 +56,6 @@ export interface App {
 type NodeHandlerFn = ReturnType<typeof connectNodeAdapter>;
 
 const DEFAULT_DRAIN_MS = 2000;
-const HTTP2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
-// Enough bytes to tell "PRI * HTTP/2.0" from every HTTP/1.1 request line.
-const SNIFF_BYTES = 4;
 // A connection that sends nothing is dropped rather than held forever.
 const FIRST_BYTES_TIMEOUT_MS = 10_000;
 // Largest request message; the biggest legitimate one (CreateSandbox with agent args) is under 100 KiB.
@@ -81,7 +80,7 @@ export function createApp(options: AppOptions): App {
     // A domain error's message says it all; anything else gets its stack for whoever debugs it.
     reportError: (rpc, err) =>
       log(
-        `${rpc} failed: ${err instanceof SandboxError && err.kind !== "internal" ? err.message : describeError(err)}`,
+        `${rpc} failed: ${err instanceof DomainError && err.kind !== "internal" ? err.message : describeError(err)}`,
       ),
   });
   const adapterOptions = {
@@ -237,24 +236,6 @@ export function createApp(options: AppOptions): App {
       return closing;
     },
   };
-}
-
-/** Calls `decide` once it can tell an HTTP/2 prior-knowledge connection from HTTP/1.1, with the bytes unread. */
-function sniffProtocol(socket: Socket, decide: (isHttp2: boolean) => void): void {
-  let held = Buffer.alloc(0);
-  const onReadable = () => {
-    // Read until null so that the stream asks for 'readable' again when more bytes arrive.
-    for (let chunk: Buffer | null = socket.read(); chunk !== null; chunk = socket.read()) {
-      held = Buffer.concat([held, chunk]);
-    }
-    const n = Math.min(held.length, HTTP2_PREFACE.length);
-    const matches = held.subarray(0, n).equals(HTTP2_PREFACE.subarray(0, n));
-    if (held.length === 0 || (matches && held.length < SNIFF_BYTES)) return; // "P" may still be POST or PUT
-    socket.off("readable", onReadable);
-    socket.unshift(held);
-    decide(matches);
-  };
-  socket.on("readable", onReadable);
 }
 
 function describeError(err: unknown): string {

@@ -18,7 +18,7 @@ export interface ServerConfig {
   listen: ListenAddress;
   /**
    * TCP only, and required there: absolute path of the file holding the bearer token every request must carry.
-   * Read at start (server/service/token-file.ts), not here: parsing stays free of file system access.
+   * Read at start (server/http/token-file.ts), not here: parsing stays free of file system access.
    */
   tokenFile?: string;
   /**

@@ -5,11 +5,11 @@
 import { mkdir, stat } from "node:fs/promises";
 import { createApp } from "./app.js";
 import { ConfigError, KNOWN_VARIABLES, loadConfig, type ServerConfig, unknownVariables } from "./config.js";
+import { readTokenFile } from "./http/token-file.js";
+import { logSandboxEvents } from "./log-sandbox-events.js";
 import { createLogHub } from "./logs/create-log-hub.js";
 import { createSandboxManager } from "./sandbox/manager.js";
 import type { SandboxManager } from "./sandbox/sandbox-manager.js";
-import { logSandboxEvents } from "./service/log-sandbox-events.js";
-import { readTokenFile } from "./service/token-file.js";
 import { findGroup } from "./tools/user-database.js";
 
 const EXIT_OK = 0;

@@ -1,4 +1,4 @@
-import { SandboxError } from "../sandbox/errors.js";
+import { DomainError } from "../errors.js";
 import { createLogChannel, type LogChannel } from "./log-channel.js";
 import type { LogEndReason, LogHub, LogRange, TailEvent, TailOptions } from "./log-hub.js";
 import { checkOffset, DEFAULT_BACKLOG_LINES } from "./log-limits.js";
@@ -94,7 +94,7 @@ export function createLogHub(options: LogHubOptions = {}): LogHubWithStats {
       keys.set(key, entry);
     } else if (entry.channel.path !== path) {
       return failing(
-        new SandboxError(
+        new DomainError(
           "internal",
           `log key ${JSON.stringify(key)} is tailed at ${entry.channel.path}, not ${path}`,
         ),

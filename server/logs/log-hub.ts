@@ -17,7 +17,7 @@ export interface TailOptions {
   /**
    * Resume exactly at this byte offset (no backlog): the stream continues with byte `fromOffset`, so a client
    * that passes the end of what it received gets no gap and no duplicate. An offset past the current size is
-   * refused (SandboxError invalid_argument naming from_offset and the size) by the first next().
+   * refused (DomainError invalid_argument naming from_offset and the size) by the first next().
    */
   fromOffset?: number;
   /** Ends the tail (client went away): the iterator finishes without an end event and lets go at once. */
@@ -42,7 +42,7 @@ export interface LogRange {
  * each subscriber has a bounded buffer, and a reader slower than the writer reads what it misses from the file
  * instead, so it stalls no one and costs no memory. Only a client that stops pulling events while more than
  * the buffer's size of new log is written is ended with "too_slow".
- * Every failure of a tail (bad options, unreadable file) surfaces as a SandboxError from its first next().
+ * Every failure of a tail (bad options, unreadable file) surfaces as a DomainError from its first next().
  */
 export interface LogHub {
   /** A bounded byte range; with no offset, the last `limit` bytes. A missing file reads as empty. */

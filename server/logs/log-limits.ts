@@ -1,4 +1,4 @@
-import { invalidArgument } from "../sandbox/errors.js";
+import { invalidArgument } from "../errors.js";
 
 /** GetLogs answers at most this many bytes when the request names no limit (or 0). */
 export const DEFAULT_READ_LIMIT = 256 * 1024;

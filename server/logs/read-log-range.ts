@@ -1,6 +1,6 @@
 import type { FileHandle } from "node:fs/promises";
 import { open } from "node:fs/promises";
-import { invalidArgument } from "../sandbox/errors.js";
+import { invalidArgument } from "../errors.js";
 import type { LogRange } from "./log-hub.js";
 import { checkOffset, MAX_READ_LIMIT } from "./log-limits.js";
 

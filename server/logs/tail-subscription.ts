@@ -1,4 +1,4 @@
-import { invalidArgument, SandboxError } from "../sandbox/errors.js";
+import { DomainError, invalidArgument } from "../errors.js";
 import { ChunkQueue } from "./chunk-queue.js";
 import type { ChannelSink, LogChannel } from "./log-channel.js";
 import type { LogEndReason, TailEvent } from "./log-hub.js";
@@ -173,7 +173,7 @@ export class TailSubscription implements AsyncIterableIterator<TailEvent>, Chann
     } catch (error) {
       // A failed tail must not keep its place in the channel.
       this.finish();
-      throw error instanceof SandboxError ? error : this.readFailure(error);
+      throw error instanceof DomainError ? error : this.readFailure(error);
     }
   }
 
@@ -202,9 +202,9 @@ export class TailSubscription implements AsyncIterableIterator<TailEvent>, Chann
     }
   }
 
-  private readFailure(cause: unknown): SandboxError {
+  private readFailure(cause: unknown): DomainError {
     const reason = cause instanceof Error ? cause.message : String(cause);
-    return new SandboxError("internal", `reading the log ${this.channel.path} failed: ${reason}`, { cause });
+    return new DomainError("internal", `reading the log ${this.channel.path} failed: ${reason}`, { cause });
   }
 
   /** Waits for the channel, then places `position` at the resume offset or the start of the backlog. */

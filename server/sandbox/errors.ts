@@ -1,26 +1,11 @@
-// Domain errors. Each carries a kind that the service layer maps to a Connect code in one table
-// (server/service/to-connect-error.ts); messages are written for the person who made the request.
+// The sandbox core's errors: DomainErrors (server/errors.ts), so the service layer maps their kinds to Connect
+// codes in its one table; messages are written for the person who made the request.
+import { DomainError, type ErrorKind } from "../errors.js";
 
-export type SandboxErrorKind =
-  | "invalid_argument"
-  | "permission_denied"
-  | "not_found"
-  | "already_exists"
-  | "failed_precondition"
-  | "unavailable"
-  | "internal";
+export type SandboxErrorKind = ErrorKind;
 
-export class SandboxError extends Error {
+export class SandboxError extends DomainError {
   override readonly name = "SandboxError";
-  constructor(
-    readonly kind: SandboxErrorKind,
-    message: string,
-    options?: { cause?: unknown; field?: string },
-  ) {
-    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
-    this.field = options?.field;
-  }
-  readonly field: string | undefined;
 }
 
 export const invalidArgument = (field: string, message: string): SandboxError =>

@@ -1,21 +1,12 @@
-// Who made a request, handed from the listener to the handlers through Connect's context values: the peer of a
-// Unix socket connection as the kernel recorded it, or, for a request carrying the TCP token, the daemon's own
-// user (a token holder acts as the daemon).
+// The caller of a request (server/http/caller.ts), handed from the listener to the handlers through Connect's
+// context values.
 import {
   type ContextValues,
   createContextKey,
   createContextValues,
   type Interceptor,
 } from "@connectrpc/connect";
-import { ownIdentity } from "../sandbox/project-access.js";
-import type { Requester } from "../sandbox/types.js";
-
-export interface Caller extends Requester {
-  /** Process that connected, when known (Unix socket). */
-  pid: number | null;
-  /** How the caller was identified. */
-  via: "unix-peer" | "tcp-token";
-}
+import type { Caller } from "../http/caller.js";
 
 export const callerKey = createContextKey<Caller | undefined>(undefined, { description: "the caller" });
 
@@ -32,9 +23,4 @@ export function actAs(caller: Caller | undefined): Interceptor {
     if (caller !== undefined) req.contextValues.set(callerKey, caller);
     return next(req);
   };
-}
-
-/** What a TCP token holder acts as: the daemon's own user. */
-export function tokenCaller(): Caller {
-  return { ...ownIdentity(), pid: null, via: "tcp-token" };
 }

@@ -5,9 +5,9 @@ import {
   type TailLogsRequest,
   type TailLogsResponseSchema,
 } from "../../gen/claude_sandbox/v1/sandbox_service_pb.js";
+import { responseDeadline } from "../http/response-deadline.js";
 import type { LogHub } from "../logs/log-hub.js";
 import type { SandboxManager } from "../sandbox/sandbox-manager.js";
-import { responseDeadline } from "./response-deadline.js";
 import { toConnectError } from "./to-connect-error.js";
 import { toSafeOffset } from "./to-safe-offset.js";
 import { logEndReasonToMessage } from "./to-sandbox-message.js";

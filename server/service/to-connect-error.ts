@@ -1,8 +1,8 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import { SandboxError, type SandboxErrorKind } from "../sandbox/errors.js";
+import { DomainError, type ErrorKind } from "../errors.js";
 
-/** The one table from domain error kinds to Connect codes. */
-export const CODE_BY_KIND: Readonly<Record<SandboxErrorKind, Code>> = {
+/** The one table from domain error kinds to Connect codes (the sandbox core's and the log tails' alike). */
+export const CODE_BY_KIND: Readonly<Record<ErrorKind, Code>> = {
   invalid_argument: Code.InvalidArgument,
   permission_denied: Code.PermissionDenied,
   not_found: Code.NotFound,
@@ -14,11 +14,7 @@ export const CODE_BY_KIND: Readonly<Record<SandboxErrorKind, Code>> = {
 
 // Failures the person running the daemon should hear about (a missing tool, a broken host), as opposed to a
 // client's own mistakes (bad input, unknown id), which only the client needs to see.
-const REPORTED_KINDS: ReadonlySet<SandboxErrorKind> = new Set([
-  "failed_precondition",
-  "unavailable",
-  "internal",
-]);
+const REPORTED_KINDS: ReadonlySet<ErrorKind> = new Set(["failed_precondition", "unavailable", "internal"]);
 
 export const INTERNAL_MESSAGE = "internal error in the manager; its log has the details";
 
@@ -29,7 +25,7 @@ export const INTERNAL_MESSAGE = "internal error in the manager; its log has the 
  */
 export function toConnectError(err: unknown, report: (err: unknown) => void): ConnectError {
   if (err instanceof ConnectError) return err;
-  if (err instanceof SandboxError) {
+  if (err instanceof DomainError) {
     if (REPORTED_KINDS.has(err.kind)) report(err);
     return new ConnectError(err.message, CODE_BY_KIND[err.kind]);
   }

@@ -14,9 +14,9 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it, onTestFinished } from "vitest";
+import { DomainError } from "../../server/errors.js";
 import { createLogHub, type LogHubWithStats } from "../../server/logs/create-log-hub.js";
 import type { TailEvent } from "../../server/logs/log-hub.js";
-import { SandboxError } from "../../server/sandbox/errors.js";
 import { collect, inotifyWatches, openFdsTo, waitUntil } from "./log-tail-helpers.js";
 
 let dir: string;
@@ -161,7 +161,7 @@ describe("resume", () => {
       () => undefined,
       (e: unknown) => e,
     );
-    expect(error).toBeInstanceOf(SandboxError);
+    expect(error).toBeInstanceOf(DomainError);
     expect(error).toMatchObject({ kind: "invalid_argument", field: "from_offset" });
     expect((error as Error).message).toMatch(/from_offset.*6.*size is 5 bytes/);
     appendFileSync(path, "6\n");
@@ -454,7 +454,7 @@ describe("edge cases", () => {
         () => undefined,
         (e: unknown) => e,
       );
-      expect(error).toBeInstanceOf(SandboxError);
+      expect(error).toBeInstanceOf(DomainError);
       expect(error).toMatchObject({ kind: "internal" });
       expect((error as Error).message).toContain(path);
     }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { logSandboxEvents } from "../../server/service/log-sandbox-events.js";
+import { logSandboxEvents } from "../../server/log-sandbox-events.js";
 import { createFakeManager, fakeRecord } from "../helpers/fake-manager.js";
 
 describe("logSandboxEvents", () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { createRequestGuard } from "../../server/service/request-guard.js";
+import { createRequestGuard } from "../../server/http/request-guard.js";
 
 const loopback = createRequestGuard({ kind: "tcp", host: "127.0.0.1", port: 3000 });
 const unix = createRequestGuard({ kind: "unix", path: "/run/csm/api.sock" });

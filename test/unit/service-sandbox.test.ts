@@ -17,9 +17,10 @@ import {
   type TailLogsResponse,
   type WatchSandboxesResponse,
 } from "../../gen/claude_sandbox/v1/sandbox_service_pb.js";
+import type { Caller } from "../../server/http/caller.js";
 import { createRoutes } from "../../server/routes.js";
 import { SandboxError } from "../../server/sandbox/errors.js";
-import { actAs, type Caller } from "../../server/service/caller.js";
+import { actAs } from "../../server/service/caller.js";
 import { createSandboxService } from "../../server/service/sandbox-service.js";
 import { INTERNAL_MESSAGE } from "../../server/service/to-connect-error.js";
 import { MAX_PENDING_WATCH_EVENTS } from "../../server/service/watch-sandboxes.js";

@@ -1,5 +1,5 @@
-import type { SandboxManager } from "../sandbox/sandbox-manager.js";
-import type { SandboxRecord, SandboxStatus } from "../sandbox/types.js";
+import type { SandboxManager } from "./sandbox/sandbox-manager.js";
+import type { SandboxRecord, SandboxStatus } from "./sandbox/types.js";
 
 /**
  * Logs one line per sandbox status change (created, stopped, died, deleted) and nothing for updates that
