@@ -3,6 +3,14 @@
 // table; creating the state directory is the daemon's job at start.
 import { isIP } from "node:net";
 import { resolve } from "node:path";
+import {
+  launcherCommandProblem,
+  type Parsed,
+  parseDisplayBase,
+  parseScreen,
+  socketPathProblem,
+  stateDirProblem,
+} from "./sandbox/manager-options.js";
 import type { BackendName } from "./sandbox/types.js";
 
 /** Where the daemon listens. */
@@ -78,14 +86,6 @@ export const KNOWN_VARIABLES = [
   ...Object.values(LAUNCHER_VARIABLES),
 ] as const;
 
-// sun_path is 108 bytes on Linux, including the terminating NUL.
-const MAX_SOCKET_PATH_BYTES = 107;
-// Xvfb accepts display numbers up to 65535, but X11 TCP ports (6000 + n) and lock files make the high end
-// pointless; leaving room for many sandboxes above the base is what matters.
-const MAX_DISPLAY_BASE = 60_000;
-const SCREEN_DEPTHS = new Set([8, 15, 16, 24, 30]);
-const MAX_SCREEN_SIDE = 16_384;
-
 type Env = Readonly<Record<string, string | undefined>>;
 
 /**
@@ -102,6 +102,8 @@ export function loadConfig(env: Env, cwd: string): ServerConfig {
     listenRaw === undefined
       ? defaultListen(stateDirRaw, stateDir)
       : parseListen(listenRaw, cwd, allowNonLoopback);
+  const stateDirRefusal = stateDirProblem(stateDir);
+  if (stateDirRefusal !== undefined) fail("MANAGER_STATE_DIR", stateDirRaw, stateDirRefusal);
   const access = parseAccess(env, listen, cwd);
   const launchers = { ...DEFAULT_LAUNCHERS };
   for (const backend of Object.keys(LAUNCHER_VARIABLES) as BackendName[]) {
@@ -113,8 +115,8 @@ export function loadConfig(env: Env, cwd: string): ServerConfig {
     listen,
     ...access,
     stateDir,
-    screen: parseScreen(value(env, "MANAGER_SCREEN") ?? DEFAULT_SCREEN),
-    displayBase: parseDisplayBase(value(env, "MANAGER_DISPLAY_BASE")),
+    screen: parsed("MANAGER_SCREEN", value(env, "MANAGER_SCREEN") ?? DEFAULT_SCREEN, parseScreen),
+    displayBase: parseDisplayBaseVariable(value(env, "MANAGER_DISPLAY_BASE")),
     launchers,
     path: env.PATH ?? "/usr/local/bin:/usr/bin:/bin",
   };
@@ -158,14 +160,20 @@ function parseBoolean(env: Env, variable: string, fallback: boolean): boolean {
   return fail(variable, raw, "expected 1 or 0 (also true/false, yes/no)");
 }
 
+/** A value checked by one of the manager's rules (server/sandbox/manager-options.ts), or the variable's error. */
+function parsed<T>(variable: string, raw: string, rule: (raw: string) => Parsed<T>): T {
+  const result = rule(raw);
+  return result.ok ? result.value : fail(variable, raw, result.problem);
+}
+
 function defaultListen(stateDirRaw: string, stateDir: string): ListenAddress {
   const path = resolve(stateDir, DEFAULT_SOCKET_NAME);
-  if (Buffer.byteLength(path) > MAX_SOCKET_PATH_BYTES) {
+  const problem = socketPathProblem(path);
+  if (problem !== undefined) {
     fail(
       "MANAGER_STATE_DIR",
       stateDirRaw,
-      `the default socket ${path} is longer than ${MAX_SOCKET_PATH_BYTES} bytes, the limit of a Unix socket ` +
-        "address; use a shorter state directory or set MANAGER_LISTEN=unix:/shorter/path.sock",
+      `the default ${problem}; use a shorter state directory or set MANAGER_LISTEN=unix:/shorter/path.sock`,
     );
   }
   return { kind: "unix", path };
@@ -221,13 +229,8 @@ function parseListen(raw: string, cwd: string, allowNonLoopback: boolean): Liste
         "expected a socket path after unix:, for example unix:/run/claude-sandbox/api.sock",
       );
     const path = resolve(cwd, rest);
-    if (Buffer.byteLength(path) > MAX_SOCKET_PATH_BYTES) {
-      fail(
-        variable,
-        raw,
-        `socket path ${path} is longer than ${MAX_SOCKET_PATH_BYTES} bytes, the limit of a Unix socket address`,
-      );
-    }
+    const problem = socketPathProblem(path);
+    if (problem !== undefined) fail(variable, raw, problem);
     return { kind: "unix", path };
   }
   const match = /^(?:\[([^\]]*)\]|([^:[\]]*)):([^:]*)$/.exec(raw);
@@ -265,34 +268,11 @@ export function isLoopbackHost(hostname: string): boolean {
   return name === "::1" || name === "0:0:0:0:0:0:0:1" || /^::ffff:127\./.test(name);
 }
 
-function parseScreen(raw: string): string {
-  const variable = "MANAGER_SCREEN";
-  const match = /^([0-9]{1,5})x([0-9]{1,5})x([0-9]{1,2})$/.exec(raw);
-  if (match === null) fail(variable, raw, "expected WIDTHxHEIGHTxDEPTH, for example 1920x1080x24");
-  const [width, height, depth] = [Number(match[1]), Number(match[2]), Number(match[3])];
-  if (width < 1 || height < 1 || width > MAX_SCREEN_SIDE || height > MAX_SCREEN_SIDE) {
-    fail(variable, raw, `width and height must be from 1 to ${MAX_SCREEN_SIDE}`);
-  }
-  if (!SCREEN_DEPTHS.has(depth)) fail(variable, raw, `depth must be one of ${[...SCREEN_DEPTHS].join(", ")}`);
-  return `${width}x${height}x${depth}`;
-}
-
-function parseDisplayBase(raw: string | undefined): number {
-  if (raw === undefined) return DEFAULT_DISPLAY_BASE;
-  if (!/^[0-9]{1,5}$/.test(raw) || Number(raw) > MAX_DISPLAY_BASE) {
-    fail("MANAGER_DISPLAY_BASE", raw, `expected a display number from 0 to ${MAX_DISPLAY_BASE}`);
-  }
-  return Number(raw);
+function parseDisplayBaseVariable(raw: string | undefined): number {
+  return raw === undefined ? DEFAULT_DISPLAY_BASE : parsed("MANAGER_DISPLAY_BASE", raw, parseDisplayBase);
 }
 
 function parseCommand(variable: string, raw: string): string {
-  rejectControlCharacters(variable, raw);
-  if (raw.includes("/") && !raw.startsWith("/")) {
-    fail(variable, raw, "expected a command name found on PATH or an absolute path");
-  }
-  if (/\s/.test(raw) && !raw.startsWith("/")) {
-    // A command line with arguments would need a shell to split it; the manager never builds shell strings.
-    fail(variable, raw, "expected a single command name, not a command line with arguments");
-  }
-  return raw;
+  const problem = launcherCommandProblem(raw);
+  return problem === undefined ? raw : fail(variable, raw, problem);
 }
