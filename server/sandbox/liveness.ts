@@ -4,23 +4,12 @@ import type { RunningXvfb } from "../tools/xvfb.js";
 import { describeExit } from "./describe-exit.js";
 import type { ExitWatcher, SessionExit } from "./exit-watcher.js";
 import { launcherExit } from "./launcher-exit.js";
-import type { SandboxRuntime } from "./sandbox-runtime.js";
-import { sessionName } from "./session-name.js";
+import type { EndInfo, SandboxRegistry } from "./registry.js";
 import { type Teardown, targetOf } from "./teardown.js";
 import type { TmuxServerHandle } from "./tmux-server-handle.js";
-import type { SandboxRecord } from "./types.js";
-
-/** How a sandbox ended, for its record. */
-export interface EndInfo {
-  reason: string;
-  exitCode?: number | null;
-  exitSignal?: string | null;
-}
 
 export interface LivenessOptions {
-  records: Map<string, SandboxRecord>;
-  runtimes: Map<string, SandboxRuntime>;
-  sessionToId: Map<string, string>;
+  registry: SandboxRegistry;
   /** True once the manager is closing: no new ends are started then. */
   isClosed: () => boolean;
   tmux: Tmux;
@@ -28,10 +17,6 @@ export interface LivenessOptions {
   exitWatcher: ExitWatcher;
   settledPanes: () => Promise<PaneState[]>;
   teardown: Teardown;
-  /** Runs operations on one sandbox one after another. */
-  withIdLock: (id: string, fn: () => Promise<void>) => Promise<void>;
-  /** Stores a changed record and announces it. */
-  commit: (record: SandboxRecord) => Promise<SandboxRecord>;
 }
 
 /** Notices sandboxes that end on their own (launcher exit, session closed, Xvfb or tmux server gone). */
@@ -49,31 +34,23 @@ export interface Liveness {
 }
 
 export function createLiveness(options: LivenessOptions): Liveness {
-  const { records, runtimes, sessionToId, tmux, tmuxServer, exitWatcher, teardown } = options;
+  const { registry, tmux, tmuxServer, exitWatcher, teardown } = options;
 
   function endUnexpectedly(id: string, info: EndInfo): void {
-    const runtime = runtimes.get(id);
+    const runtime = registry.runtime(id);
     if (runtime === undefined || runtime.ending || options.isClosed()) return;
     if (runtime.starting) {
       runtime.pendingEnd ??= () => endUnexpectedly(id, info);
       return;
     }
     runtime.ending = true;
-    void options
+    void registry
       .withIdLock(id, async () => {
-        const record = records.get(id);
+        const record = registry.get(id);
         if (record === undefined || record.status !== "running") return;
-        await teardown(id, record.tmux_session ?? sessionName(id), targetOf(record, runtime)).catch(() => {});
-        runtimes.delete(id);
+        await teardown(id, registry.sessionOf(record), targetOf(record, runtime)).catch(() => {});
         // Recorded even while closing: the teardown happened, and the next start must not adopt it.
-        await options.commit({
-          ...record,
-          status: "dead",
-          stopped_at: new Date().toISOString(),
-          exit_code: info.exitCode ?? null,
-          exit_signal: info.exitSignal ?? null,
-          status_reason: info.reason,
-        });
+        await registry.markEnded(id, "dead", info);
       })
       .catch(() => {});
   }
@@ -83,9 +60,9 @@ export function createLiveness(options: LivenessOptions): Liveness {
   }
 
   function onSessionExit(exit: SessionExit): void {
-    const id = sessionToId.get(exit.session);
-    const record = id === undefined ? undefined : records.get(id);
-    const runtime = id === undefined ? undefined : runtimes.get(id);
+    const id = registry.idOfSession(exit.session);
+    const record = id === undefined ? undefined : registry.get(id);
+    const runtime = id === undefined ? undefined : registry.runtime(id);
     if (id === undefined || (runtime === undefined && record?.status !== "running")) {
       // Not (or no longer) a running sandbox: the file is a leftover of a stop or delete.
       if (record === undefined || record.status !== "running") void exitWatcher.discard(exit.session);
@@ -120,11 +97,9 @@ export function createLiveness(options: LivenessOptions): Liveness {
     const live = new Set((await tmux.listPanes()).map((p) => p.session));
     if (tmuxServer.current() === server) await tmuxServer.refresh();
     if (server === null) return;
-    for (const record of records.values()) {
-      const runtime = runtimes.get(record.id);
-      if (record.status !== "running" || runtime === undefined || runtime.starting || runtime.ending)
-        continue;
-      if (!live.has(record.tmux_session ?? "")) {
+    for (const { record, runtime } of registry.running()) {
+      if (runtime.starting || runtime.ending) continue;
+      if (!live.has(registry.sessionOf(record))) {
         endUnexpectedly(record.id, { reason: "the manager's tmux server exited" });
       }
     }
@@ -133,15 +108,13 @@ export function createLiveness(options: LivenessOptions): Liveness {
   async function poll(): Promise<void> {
     if (options.isClosed()) return;
     if (tmuxServer.current() !== null) await checkTmuxServer();
-    for (const record of records.values()) {
-      const runtime = runtimes.get(record.id);
-      if (record.status !== "running" || runtime === undefined || runtime.starting || runtime.ending)
-        continue;
+    for (const { record, runtime } of registry.running()) {
+      if (runtime.starting || runtime.ending) continue;
       if (runtime.xvfbChild === null && runtime.xvfb !== null && !(await isRunning(runtime.xvfb))) {
         endUnexpectedly(record.id, { reason: `Xvfb (display :${record.display_num}) is no longer running` });
       } else if (runtime.pane !== null && !(await isRunning(runtime.pane))) {
         // Normally the pane-died hook reports this at once; this catches a hook that could not run.
-        const session = record.tmux_session ?? "";
+        const session = registry.sessionOf(record);
         const panes = await options.settledPanes().catch(() => null);
         const pane = panes?.find((p) => p.session === session);
         if (panes !== null && pane === undefined) {

@@ -2,28 +2,19 @@ import { handleOf, isRunning, processTree, terminateProcesses } from "../tools/p
 import type { PaneState, Tmux } from "../tools/tmux.js";
 import type { ExitWatcher } from "./exit-watcher.js";
 import { launcherExit } from "./launcher-exit.js";
-import type { EndInfo } from "./liveness.js";
+import type { EndInfo, SandboxRegistry } from "./registry.js";
 import { removeOrphans } from "./remove-orphans.js";
-import type { SandboxRuntime } from "./sandbox-runtime.js";
-import { sessionName } from "./session-name.js";
-import type { StateStore } from "./state-store.js";
 import { type Teardown, targetOf } from "./teardown.js";
 import type { TmuxServerHandle } from "./tmux-server-handle.js";
-import type { SandboxRecord } from "./types.js";
 
 export interface ReconcileOptions {
-  /** The records loaded from state.json; ended sandboxes are marked dead in place. */
-  records: Map<string, SandboxRecord>;
-  /** Filled with the runtimes of the sandboxes that are adopted. */
-  runtimes: Map<string, SandboxRuntime>;
-  /** Filled with the session of every record. */
-  sessionToId: Map<string, string>;
+  /** Holds the records loaded from state.json: live ones are adopted, ended ones marked dead. */
+  registry: SandboxRegistry;
   tmux: Tmux;
   tmuxServer: TmuxServerHandle;
   exitWatcher: ExitWatcher;
   settledPanes: () => Promise<PaneState[]>;
   teardown: Teardown;
-  store: StateStore;
   /** The run/ directory of the state directory. */
   runDir: string;
 }
@@ -33,13 +24,13 @@ export interface ReconcileOptions {
  * and tears down what is left of them, and cleans up after stops, deletes and creates a crash interrupted.
  */
 export async function reconcile(options: ReconcileOptions): Promise<void> {
-  const { records, runtimes, sessionToId, tmux, teardown } = options;
+  const { registry, tmux, teardown } = options;
   const panes = await options.settledPanes();
   await options.tmuxServer.refresh().catch(() => {});
   const paneOf = new Map<string, PaneState>(panes.map((p) => [p.session, p]));
-  for (const record of [...records.values()]) {
-    const session = record.tmux_session ?? sessionName(record.id);
-    sessionToId.set(session, record.id);
+  for (const record of registry.records()) {
+    const session = registry.sessionOf(record);
+    registry.bindSession(session, record.id);
     const pane = paneOf.get(session);
     paneOf.delete(session);
     if (record.status !== "running") {
@@ -56,7 +47,7 @@ export async function reconcile(options: ReconcileOptions): Promise<void> {
     else if (!xvfbAlive)
       end = { reason: `Xvfb (display :${record.display_num}) was gone when the manager started` };
     if (end === null && pane !== undefined) {
-      runtimes.set(record.id, {
+      registry.adopt(record.id, {
         xvfb,
         xvfbChild: null,
         pane: await handleOf(pane.panePid),
@@ -67,16 +58,9 @@ export async function reconcile(options: ReconcileOptions): Promise<void> {
       continue;
     }
     await teardown(record.id, session, { ...targetOf(record, undefined), hasSession: pane !== undefined });
-    records.set(record.id, {
-      ...record,
-      status: "dead",
-      stopped_at: new Date().toISOString(),
-      exit_code: end?.exitCode ?? null,
-      exit_signal: end?.exitSignal ?? null,
-      status_reason: end?.reason ?? "ended",
-    });
+    await registry.markEnded(record.id, "dead", end ?? { reason: "ended" });
   }
-  await removeOrphans(options.runDir, records);
+  await removeOrphans(options.runDir, registry);
   // Sessions on our private server that no record owns: a create interrupted by a crash.
   for (const [session, pane] of paneOf) {
     if (!/^sandbox-[0-9a-f]{8}$/.test(session)) continue;
@@ -84,5 +68,5 @@ export async function reconcile(options: ReconcileOptions): Promise<void> {
     if (leader !== null) await terminateProcesses(await processTree(leader.pid));
     await tmux.killSession(session);
   }
-  await options.store.save(records.values());
+  await registry.save();
 }

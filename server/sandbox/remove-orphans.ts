@@ -2,16 +2,13 @@ import { readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { processesWithArgument, terminateProcesses } from "../tools/process-identity.js";
 import { removeStaleXFiles, xvfbDisplayOf } from "../tools/xvfb.js";
-import type { SandboxRecord } from "./types.js";
+import type { SandboxRegistry } from "./registry.js";
 
 /**
  * Files in run/ that no record owns: spare cookies of an earlier run (each cookie goes to exactly one sandbox)
  * and what a create interrupted by a crash left, including its Xvfb, found by its `-auth` argument.
  */
-export async function removeOrphans(
-  runDir: string,
-  records: ReadonlyMap<string, SandboxRecord>,
-): Promise<void> {
+export async function removeOrphans(runDir: string, records: Pick<SandboxRegistry, "has">): Promise<void> {
   for (const name of await readdir(runDir)) {
     const file = join(runDir, name);
     const id = /^([0-9a-f-]{36})\.(xauth|xvfb\.log|go)$/.exec(name)?.[1];
