@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { chown, mkdir } from "node:fs/promises";
 import path from "node:path";
 import { execa } from "execa";
-import { type LauncherFixture, launcherEnv } from "../integration/launcher-harness.js";
+import { type LauncherFixture, launcherEnv } from "./launcher-harness.js";
 import { userCommand } from "./sandbox-user.js";
 
 // What the host does after a session, as the fixture's user: run git in the project (or a worktree of it),

@@ -3,6 +3,7 @@ import { mkdir, readdir, readFile, rmdir, stat, writeFile } from "node:fs/promis
 import path from "node:path";
 import { chownTree } from "./sandbox-home.js";
 import type { SandboxUser } from "./sandbox-user.js";
+import { holdsWithin } from "./wait.js";
 
 /** Where the cgroup2 hierarchy is mounted (its root), or undefined on a host without one. */
 export async function cgroup2Root(): Promise<string | undefined> {
@@ -67,10 +68,13 @@ async function removeTree(dir: string): Promise<void> {
     if (entry.isDirectory()) await removeTree(path.join(dir, entry.name));
   }
   await writeFile(path.join(dir, "cgroup.kill"), "1").catch(() => undefined);
-  for (let i = 0; i < 100; i++) {
-    const events = await readFile(path.join(dir, "cgroup.events"), "utf8").catch(() => "populated 0");
-    if (events.includes("populated 0")) break;
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  await holdsWithin(
+    async () =>
+      (await readFile(path.join(dir, "cgroup.events"), "utf8").catch(() => "populated 0")).includes(
+        "populated 0",
+      ),
+    2000,
+    20,
+  );
   await rmdir(dir).catch(() => undefined);
 }

@@ -1,8 +1,8 @@
 import path from "node:path";
 import type { Readable } from "node:stream";
 import { execa, type ResultPromise } from "execa";
-import { waitFor } from "./sandbox-launcher.js";
 import { type SandboxUser, userCommand } from "./sandbox-user.js";
+import { holdsWithin } from "./wait.js";
 
 export interface SessionBus {
   /** DBUS_SESSION_BUS_ADDRESS for the host side. */
@@ -63,7 +63,7 @@ export async function startSessionBus(owner: SandboxUser, dir: string, names: st
       );
     }
     // Ready when every fake service's name is owned on the bus.
-    const ready = await waitFor(
+    const ready = await holdsWithin(
       async () => {
         const r = await execa(
           "dbus-send",

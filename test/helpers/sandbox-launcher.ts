@@ -5,6 +5,9 @@ import { execa, type Result } from "execa";
 import type { SandboxFixture } from "./sandbox-home.js";
 import { userCommand } from "./sandbox-user.js";
 
+// The waits live in ./wait.ts; the launcher tests' name for the boolean one stays importable from here.
+export { holdsWithin as waitFor } from "./wait.js";
+
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 /**
  * The launcher under test, run by its repo path as the CLI contract says. CLAUDE_SANDBOX_TEST_LAUNCHER points the
@@ -95,20 +98,6 @@ export async function killStragglers(needle: string): Promise<void> {
     } catch {
       // already gone
     }
-  }
-}
-
-/** Polls `check` until it returns true or the deadline passes; returns the last result. */
-export async function waitFor(
-  check: () => Promise<boolean>,
-  timeoutMs: number,
-  intervalMs = 50,
-): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check()) return true;
-    if (Date.now() > deadline) return false;
-    await new Promise((r) => setTimeout(r, intervalMs));
   }
 }
 

@@ -2,7 +2,6 @@
 // everything a daemon and its sandboxes leave behind: the tmux server, Xvfb displays and the state directory.
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
 import { chown, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -10,6 +9,10 @@ import { promisify } from "node:util";
 import { createSandboxClient, type SandboxClient } from "../../client/index.js";
 import { DAEMON_ENTRY, REPO_ROOT } from "./build.js";
 import { freePort } from "./free-port.js";
+import { holdsWithin } from "./wait.js";
+
+// The waits live in ./wait.ts; these names stay importable from here for the daemon tests that use them.
+export { pidAlive as processAlive, waitUntil } from "./wait.js";
 
 export const FIXTURE_BIN = join(REPO_ROOT, "test/fixtures/bin-api");
 
@@ -211,10 +214,7 @@ export async function cleanupStateDir(stateDir: string): Promise<void> {
       // already gone
     }
   }
-  const deadline = Date.now() + 5000;
-  while ((await processesReferring(stateDir)).length > 0 && Date.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+  await holdsWithin(async () => (await processesReferring(stateDir)).length === 0, 5000, 20);
   await rm(stateDir, { recursive: true, force: true });
 }
 
@@ -248,19 +248,6 @@ export async function xvfbProcesses(dir: string): Promise<number[]> {
   return result;
 }
 
-/** Waits for `condition` with a deadline; the error says what was awaited. */
-export async function waitUntil(
-  what: string,
-  condition: () => Promise<boolean> | boolean,
-  timeoutMs = 10_000,
-) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
 /** Types a line into a sandbox's pane, as a user attached with tmux would. */
 export async function typeIntoPane(stateDir: string, session: string, line: string): Promise<void> {
   await promisify(execFile)("tmux", [
@@ -286,21 +273,6 @@ export async function sessionExists(stateDir: string, session: string): Promise<
       `=${session}`,
     ]);
     return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Whether a process exists (and is not a zombie awaiting its parent). */
-export function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
   } catch {
     return false;
   }

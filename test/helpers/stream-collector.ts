@@ -3,9 +3,11 @@ import { ConnectError } from "@connectrpc/connect";
 export interface Collected<T> {
   /** Messages received so far, in order. */
   readonly items: T[];
-  /** Settles when the stream ends: resolves on a clean end, rejects with its ConnectError otherwise. */
+  /** When each message arrived (performance.now()), index for index. */
+  readonly arrivals: number[];
+  /** Settles when the stream ends: resolves on a clean end, rejects with the stream's error otherwise. */
   readonly done: Promise<void>;
-  /** The error the stream ended with, once it has. */
+  /** The error the stream ended with (as a ConnectError), once it has. */
   readonly error: ConnectError | undefined;
   /** Resolves with the first message (already received or coming) that matches; rejects at the deadline. */
   waitFor(what: string, match: (item: T) => boolean, timeoutMs?: number): Promise<T>;
@@ -14,6 +16,7 @@ export interface Collected<T> {
 /** Reads a server stream in the background so a test can wait for messages by content, with deadlines. */
 export function collect<T>(stream: AsyncIterable<T>): Collected<T> {
   const items: T[] = [];
+  const arrivals: number[] = [];
   const waiters = new Set<() => void>();
   let error: ConnectError | undefined;
   let ended = false;
@@ -21,11 +24,12 @@ export function collect<T>(stream: AsyncIterable<T>): Collected<T> {
     try {
       for await (const item of stream) {
         items.push(item);
+        arrivals.push(performance.now());
         for (const wake of waiters) wake();
       }
     } catch (err) {
       error = ConnectError.from(err);
-      throw error;
+      throw err;
     } finally {
       ended = true;
       for (const wake of waiters) wake();
@@ -35,6 +39,7 @@ export function collect<T>(stream: AsyncIterable<T>): Collected<T> {
   done.catch(() => {});
   return {
     items,
+    arrivals,
     done,
     get error() {
       return error;

@@ -20,6 +20,7 @@ import type { ListenAddress } from "../../server/config.js";
 import { createFakeLogHub, createFakeManager } from "../helpers/fake-manager.js";
 import { freePort } from "../helpers/free-port.js";
 import { makeStaleSocket } from "../helpers/stale-socket.js";
+import { holdsWithin } from "../helpers/wait.js";
 
 const cleanups: (() => Promise<unknown> | unknown)[] = [];
 afterEach(async () => {
@@ -365,13 +366,12 @@ describe("the daemon's listener", () => {
     const ac = new AbortController();
     const tail = client.tailLogs({ id: sandbox?.id ?? "" }, { signal: ac.signal })[Symbol.asyncIterator]();
     const pending = tail.next().catch(() => undefined);
-    const deadline = Date.now() + 5000;
-    while (logHub.tails.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    await holdsWithin(() => logHub.tails.length > 0, 5000, 5);
     const serverSignal = logHub.tails[0]?.options.signal;
     expect(serverSignal?.aborted).toBe(false);
     ac.abort();
     await pending;
-    while (!serverSignal?.aborted && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    await holdsWithin(() => serverSignal?.aborted === true, 5000, 5);
     expect(serverSignal?.aborted).toBe(true);
   });
 
@@ -469,8 +469,7 @@ describe("the daemon's listener", () => {
     const firstTail = tail.next();
     const watch = client.watchSandboxes({}, { signal: abortLater() })[Symbol.asyncIterator]();
     expect((await watch.next()).value?.event.case).toBe("snapshot");
-    const deadline = Date.now() + 5000;
-    while (logHub.tails.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    await holdsWithin(() => logHub.tails.length > 0, 5000, 5);
     const started = Date.now();
     await app.close();
     expect(Date.now() - started).toBeLessThan(2000);
@@ -494,8 +493,7 @@ describe("the daemon's listener", () => {
     const id = sandbox?.id ?? "";
     const tail = client.tailLogs({ id }, { signal: abortLater() })[Symbol.asyncIterator]();
     const first = tail.next();
-    const deadline = Date.now() + 5000;
-    while (logHub.tails.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    await holdsWithin(() => logHub.tails.length > 0, 5000, 5);
     await client.deleteSandbox({ id });
     const end = (await first).value?.event;
     expect(end?.case === "end" && end.value.reason).toBe(LogEndReason.DELETED);

@@ -4,15 +4,10 @@ import { execa } from "execa";
 import { afterEach, describe, expect, test } from "vitest";
 import { createSandboxFixture, type SandboxFixture } from "../helpers/sandbox-home.js";
 import { closeAll, type HostResource } from "../helpers/sandbox-host.js";
-import {
-  describeRun,
-  findProcesses,
-  killStragglers,
-  runLauncher,
-  waitFor,
-} from "../helpers/sandbox-launcher.js";
+import { describeRun, findProcesses, killStragglers, runLauncher } from "../helpers/sandbox-launcher.js";
 import { ensureTestUser, ROOT, type SandboxUser } from "../helpers/sandbox-user.js";
 import { startXvfb, type XDisplay } from "../helpers/sandbox-xvfb.js";
+import { holdsWithin } from "../helpers/wait.js";
 
 // Chromium inside a real sandbox, started through the sandbox's `chromium` wrapper, draws a local page on the
 // sandbox's Xvfb display; a screenshot taken from the host shows the page's colours. Two sandboxes' browsers
@@ -76,7 +71,7 @@ async function screenshot(x: XDisplay, file: string): Promise<{ centres: string[
 /** Screenshots until the page's colours show (Chromium takes seconds to start); returns the last one. */
 async function waitForPage(x: XDisplay, file: string, colours: string[], browser: Browser) {
   let last = { centres: [] as string[], colours: 0 };
-  await waitFor(
+  await holdsWithin(
     async () => {
       last = await screenshot(x, file);
       // A browser that already exited will not draw anything: stop waiting and let the test show why.
@@ -142,7 +137,7 @@ describe.each(users)("Chromium in a sandbox, as %s", (_label, user) => {
 
     const stop = await runLauncher(f, ["--stop", f.project]);
     expect(stop.exitCode, describeRun(stop)).toBe(0);
-    const gone = await waitFor(async () => (await chromiumProfiles(f.root)).size === 0, 15_000);
+    const gone = await holdsWithin(async () => (await chromiumProfiles(f.root)).size === 0, 15_000);
     expect(gone, "Chromium still runs after --stop").toBe(true);
     await browser.run;
   });

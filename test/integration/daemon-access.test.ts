@@ -24,9 +24,9 @@ import {
   startDaemon,
   stopDaemon,
   typeIntoPane,
-  waitUntil,
   xvfbProcesses,
 } from "../helpers/start-daemon.js";
+import { waitUntil } from "../helpers/wait.js";
 
 const CLIENT = join(REPO_ROOT, "test/fixtures/manager-client.mjs");
 const LAUNCHER = join(REPO_ROOT, "launcher/bubblewrap/claude-sandbox");

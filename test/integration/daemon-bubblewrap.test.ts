@@ -14,9 +14,9 @@ import {
   startDaemon,
   stopDaemon,
   typeIntoPane,
-  waitUntil,
 } from "../helpers/start-daemon.js";
 import { collect } from "../helpers/stream-collector.js";
+import { waitUntil } from "../helpers/wait.js";
 
 const LAUNCHER = join(REPO_ROOT, "launcher/bubblewrap/claude-sandbox");
 const REPORT = [

@@ -12,14 +12,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { Backend } from "../../client/index.js";
 import { cgroupDirOf } from "../../server/tools/cgroup.js";
 import { ensureBuilt } from "../helpers/build.js";
-import {
-  cleanupStateDir,
-  type Daemon,
-  processAlive,
-  startDaemon,
-  stopDaemon,
-  waitUntil,
-} from "../helpers/start-daemon.js";
+import { cleanupStateDir, type Daemon, startDaemon, stopDaemon } from "../helpers/start-daemon.js";
+import { pidAlive, waitUntil } from "../helpers/wait.js";
 
 let projectDir: string;
 const daemons: Daemon[] = [];
@@ -31,7 +25,7 @@ beforeAll(async () => {
 });
 
 afterEach(async () => {
-  for (const pid of strays.splice(0)) if (processAlive(pid)) process.kill(pid, "SIGKILL");
+  for (const pid of strays.splice(0)) if (pidAlive(pid)) process.kill(pid, "SIGKILL");
   for (const daemon of daemons.splice(0)) {
     await stopDaemon(daemon);
     await cleanupStateDir(daemon.stateDir);
@@ -112,7 +106,7 @@ describe("the manager's sandbox cgroups", () => {
 
     await daemon.client.deleteSandbox({ id: a.id });
     // Killed by then (a zombie of ours at most, reaped at once: this test is its parent).
-    await waitUntil("the stray process to be gone", () => !processAlive(strayPid), 2000);
+    await waitUntil("the stray process to be gone", () => !pidAlive(strayPid), 2000);
     expect(existsSync(dirA)).toBe(false);
     expect(existsSync(dirB)).toBe(true);
 

@@ -16,15 +16,14 @@ import { ensureBuilt } from "../helpers/build.js";
 import {
   cleanupStateDir,
   type Daemon,
-  processAlive,
   sessionExists,
   startDaemon,
   stopDaemon,
   typeIntoPane,
-  waitUntil,
   xvfbProcesses,
 } from "../helpers/start-daemon.js";
 import { collect } from "../helpers/stream-collector.js";
+import { pidAlive, waitUntil } from "../helpers/wait.js";
 
 let projectDir: string;
 const daemons: Daemon[] = [];
@@ -88,7 +87,7 @@ describe.each(["tcp", "unix"] as const)("the daemon over %s", (transport) => {
     const session = sandbox.tmuxSession ?? "";
     const xvfbPid = sandbox.pidXvfb ?? 0;
     expect(await sessionExists(daemon.stateDir, session)).toBe(true);
-    expect(processAlive(xvfbPid)).toBe(true);
+    expect(pidAlive(xvfbPid)).toBe(true);
 
     expect((await client.listSandboxes({})).sandboxes.map((s) => s.id)).toEqual([id]);
     expect((await client.getSandbox({ id })).sandbox?.status).toBe(SandboxStatus.RUNNING);
@@ -117,7 +116,7 @@ describe.each(["tcp", "unix"] as const)("the daemon over %s", (transport) => {
     expect(stopped?.status).toBe(SandboxStatus.STOPPED);
     expect(stopped?.stoppedAt).toBeDefined();
     expect(await sessionExists(daemon.stateDir, session)).toBe(false);
-    await waitUntil("Xvfb to exit", () => !processAlive(xvfbPid));
+    await waitUntil("Xvfb to exit", () => !pidAlive(xvfbPid));
     expect((await client.stopSandbox({ id })).sandbox?.status).toBe(SandboxStatus.STOPPED);
     await watch.waitFor(
       "the stop event",
@@ -174,7 +173,7 @@ describe("the daemon under parallel load", () => {
       // then they belong to a live X server. A lock naming a dead process or a socket nobody listens on is a leak.
       const holder = await readFile(`/tmp/.X${display}-lock`, "utf8").catch(() => undefined);
       if (holder !== undefined)
-        expect(processAlive(Number(holder.trim())), `stale lock of :${display}`).toBe(true);
+        expect(pidAlive(Number(holder.trim())), `stale lock of :${display}`).toBe(true);
       const socket = `/tmp/.X11-unix/X${display}`;
       if (await stat(socket).catch(() => undefined)) {
         expect(await unixSocketListening(socket), `stale socket of :${display}`).toBe(true);

@@ -27,10 +27,10 @@ import {
   runDaemonToExit,
   startDaemon,
   stopDaemon,
-  waitUntil,
   writeTokenFile,
   xvfbProcesses,
 } from "../helpers/start-daemon.js";
+import { waitUntil } from "../helpers/wait.js";
 
 let projectDir: string;
 const stateDirs: string[] = [];

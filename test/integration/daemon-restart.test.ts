@@ -3,15 +3,9 @@
 import { describe, expect, it } from "vitest";
 import { Backend, type SandboxClient, SandboxStatus, type TailLogsResponse } from "../../client/index.js";
 import { useDaemonFixture } from "../helpers/daemon-fixture.js";
-import {
-  paneDead,
-  processAlive,
-  sessionExists,
-  stopDaemon,
-  typeIntoPane,
-  waitUntil,
-} from "../helpers/start-daemon.js";
+import { paneDead, sessionExists, stopDaemon, typeIntoPane } from "../helpers/start-daemon.js";
 import { collect } from "../helpers/stream-collector.js";
+import { pidAlive, waitUntil } from "../helpers/wait.js";
 
 const fx = useDaemonFixture();
 
@@ -50,7 +44,7 @@ describe("restart after kill -9", () => {
     await typeIntoPane(dir, survivor.tmuxSession ?? "", "while the manager was down");
     await typeIntoPane(dir, casualty.tmuxSession ?? "", "exit 3");
     await waitUntil("the casualty's launcher to exit", () => paneDead(dir, casualty.tmuxSession ?? ""));
-    expect(processAlive(casualty.pidXvfb ?? 0)).toBe(true); // nobody has cleaned it up yet
+    expect(pidAlive(casualty.pidXvfb ?? 0)).toBe(true); // nobody has cleaned it up yet
 
     const second = await fx.start();
     expect(second.stderr()).toContain("1 running (adopted), 1 dead, 1 stopped");
@@ -64,7 +58,7 @@ describe("restart after kill -9", () => {
     const adopted = (await second.client.getSandbox({ id: survivor.id })).sandbox;
     expect(adopted).toMatchObject({ pidXvfb: survivor.pidXvfb, displayNum: survivor.displayNum });
     expect(await sessionExists(dir, survivor.tmuxSession ?? "")).toBe(true);
-    expect(processAlive(survivor.pidXvfb ?? 0)).toBe(true);
+    expect(pidAlive(survivor.pidXvfb ?? 0)).toBe(true);
 
     // The exit status reaches the manager through a tmux hook that may land a moment after the pane died.
     await waitUntil(
@@ -75,7 +69,7 @@ describe("restart after kill -9", () => {
     const dead = (await second.client.getSandbox({ id: casualty.id })).sandbox;
     expect(dead?.statusReason).not.toBe("");
     expect(dead?.stoppedAt).toBeDefined();
-    await waitUntil("the dead sandbox's Xvfb to be cleaned up", () => !processAlive(casualty.pidXvfb ?? 0));
+    await waitUntil("the dead sandbox's Xvfb to be cleaned up", () => !pidAlive(casualty.pidXvfb ?? 0));
     await waitUntil(
       "the dead sandbox's session to be removed",
       async () => !(await sessionExists(dir, casualty.tmuxSession ?? "")),
@@ -96,6 +90,6 @@ describe("restart after kill -9", () => {
     const stopped = (await second.client.stopSandbox({ id: survivor.id })).sandbox;
     expect(stopped?.status).toBe(SandboxStatus.STOPPED);
     expect(await sessionExists(dir, survivor.tmuxSession ?? "")).toBe(false);
-    await waitUntil("the adopted Xvfb to exit", () => !processAlive(survivor.pidXvfb ?? 0));
+    await waitUntil("the adopted Xvfb to exit", () => !pidAlive(survivor.pidXvfb ?? 0));
   });
 });

@@ -11,8 +11,9 @@ import {
   type WatchSandboxesResponse,
 } from "../../client/index.js";
 import { useDaemonFixture } from "../helpers/daemon-fixture.js";
-import { processAlive, sessionExists, typeIntoPane } from "../helpers/start-daemon.js";
+import { sessionExists, typeIntoPane } from "../helpers/start-daemon.js";
 import { collect } from "../helpers/stream-collector.js";
+import { pidAlive } from "../helpers/wait.js";
 
 const fx = useDaemonFixture();
 
@@ -69,7 +70,7 @@ describe.each(["SIGTERM", "SIGINT"] as const)("%s", (signal) => {
 
     // The sandbox outlived the manager.
     expect(await sessionExists(stateDir, session)).toBe(true);
-    expect(processAlive(sandbox.pidXvfb ?? 0)).toBe(true);
+    expect(pidAlive(sandbox.pidXvfb ?? 0)).toBe(true);
     await typeIntoPane(stateDir, session, "written between managers");
 
     const second = await fx.start({ transport: "unix" });

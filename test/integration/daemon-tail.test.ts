@@ -20,9 +20,9 @@ import {
   startDaemon,
   stopDaemon,
   typeIntoPane,
-  waitUntil,
 } from "../helpers/start-daemon.js";
 import { serverSideState, TCP_ESTABLISHED } from "../helpers/tcp-state.js";
+import { waitUntil } from "../helpers/wait.js";
 
 // Far more than the hub's per-client buffer (8 MiB) plus what the sockets hold.
 const FLOOD_BYTES = 48 * 1024 * 1024;

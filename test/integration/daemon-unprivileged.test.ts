@@ -14,9 +14,9 @@ import {
   type Daemon,
   startDaemon,
   stopDaemon,
-  waitUntil,
   xvfbProcesses,
 } from "../helpers/start-daemon.js";
+import { waitUntil } from "../helpers/wait.js";
 
 const NOBODY = 65534;
 let user: SandboxUser;

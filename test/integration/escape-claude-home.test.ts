@@ -4,7 +4,6 @@ import { chown, mkdir, readFile, rm, stat, utimes, writeFile } from "node:fs/pro
 import path from "node:path";
 import { describe, expect, test } from "vitest";
 import { claudeProjectKey, plantHome, privateClaudeDir } from "../helpers/claude-home.js";
-import { chownTree, diffSnapshots, snapshotFiles } from "../helpers/sandbox-home.js";
 import {
   describeRun,
   IDENTITIES,
@@ -13,7 +12,8 @@ import {
   type LauncherFixture,
   launch,
   useLauncherFixture,
-} from "./launcher-harness.js";
+} from "../helpers/launcher-harness.js";
+import { chownTree, diffSnapshots, snapshotFiles } from "../helpers/sandbox-home.js";
 
 // The host's ~/.claude is what the host's claude reads as configuration, and part of it runs: a global
 // .config.json (its MCP servers start without asking), workflows, a local claude install, and whatever Claude Code

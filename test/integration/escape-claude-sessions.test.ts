@@ -10,7 +10,7 @@ import {
   inSandbox,
   type LauncherFixture,
   useLauncherFixture,
-} from "./launcher-harness.js";
+} from "../helpers/launcher-harness.js";
 
 // Of the host's ~/.claude a sandbox sees this project's sessions (read-write, where the host's claude --resume
 // finds them) and the user's configuration, read-only. Another project's sessions are not the sandbox's to read

@@ -11,9 +11,9 @@ import {
   launcherEnv,
   REPO,
   runLauncher,
-  waitFor,
 } from "../helpers/sandbox-launcher.js";
 import { ensureTestUser, ROOT, type SandboxUser, userCommand } from "../helpers/sandbox-user.js";
+import { holdsWithin } from "../helpers/wait.js";
 
 // Joining hands the caller's terminal to the sandbox: a ~/.bashrc the agent planted (or a hook of the agent run
 // by launching again, or the agent's tmux server) starts a process that keeps the joined terminal, and once the
@@ -111,7 +111,7 @@ async function startLiveWith(fx: SandboxFixture, bashrc: string) {
     reject: false,
     timeout: 120_000,
   });
-  const joinable = await waitFor(
+  const joinable = await holdsWithin(
     async () => (await runLauncher(fx, ["--enter", fx.project, "--", "-c", "true"])).exitCode === 0,
     20_000,
     100,
@@ -155,7 +155,7 @@ describe.each(setups)("joining from a terminal, as %s", (_name, setup) => {
       expect.soft(shown).toContain(`OUTER_READ:[${secret}]`);
       if (setup.label === "root" || setup.delegated) {
         // Everything the join started ended with it (its cgroup was killed).
-        const gone = await waitFor(
+        const gone = await holdsWithin(
           async () => (await findProcesses(`reader-${fx.token}`)).length === 0,
           5_000,
         );

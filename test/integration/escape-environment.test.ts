@@ -2,8 +2,6 @@ import { randomBytes } from "node:crypto";
 import { readdir, readFile } from "node:fs/promises";
 import { execa } from "execa";
 import { describe, expect, test } from "vitest";
-import { LAUNCHER, waitFor } from "../helpers/sandbox-launcher.js";
-import { userCommand } from "../helpers/sandbox-user.js";
 import {
   describeRun,
   IDENTITIES,
@@ -12,7 +10,10 @@ import {
   launcherEnv,
   startLive,
   useLauncherFixture,
-} from "./launcher-harness.js";
+} from "../helpers/launcher-harness.js";
+import { LAUNCHER } from "../helpers/sandbox-launcher.js";
+import { userCommand } from "../helpers/sandbox-user.js";
+import { holdsWithin } from "../helpers/wait.js";
 
 // The sandbox's environment is the allowlist and nothing else, whatever the host environment holds, and the
 // values that do cross (an API key) never appear on a command line, which every local user can read.
@@ -83,7 +84,7 @@ describe.each(IDENTITIES)("environment, as %s", (_name, user) => {
     const { live } = await startLive(fx, [], { env });
     const f = fx;
     const joining = launch(f, ["--enter", f.project, "--", "-c", `sleep 3.${process.pid}`], { env });
-    const joinedUp = await waitFor(
+    const joinedUp = await holdsWithin(
       async () => (await cmdlinesHolding(`sleep 3.${process.pid}`)).length > 0,
       10_000,
     );

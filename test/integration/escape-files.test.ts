@@ -3,6 +3,7 @@ import { mkdir, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterEach, describe, expect, test } from "vitest";
 import { privateClaudeDir } from "../helpers/claude-home.js";
+import { stateDirFor } from "../helpers/launcher-harness.js";
 import {
   chownTree,
   claudeSessionsDir,
@@ -14,7 +15,6 @@ import {
 } from "../helpers/sandbox-home.js";
 import { leaks, type ProbeResult, runProbe } from "../helpers/sandbox-probe.js";
 import { ensureTestUser, ROOT, type SandboxUser } from "../helpers/sandbox-user.js";
-import { stateDirFor } from "./launcher-harness.js";
 
 // Files a sandboxed agent must neither read nor change: host files outside the mounts, other users' homes,
 // planted keys and credentials, HOME dotfiles, ~/.claude config that would run on the host, /usr, host /tmp.

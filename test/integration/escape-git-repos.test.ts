@@ -3,14 +3,14 @@ import { writeFile } from "node:fs/promises";
 import path from "node:path";
 import { describe, expect, test } from "vitest";
 import { EVIL, GIT, gitAttack, hostGit, hostMarker, hostRepo, userDir } from "../helpers/host-side.js";
-import { chownTree } from "../helpers/sandbox-home.js";
 import {
   describeRun,
   IDENTITIES,
   inSandbox,
   type LauncherFixture,
   useLauncherFixture,
-} from "./launcher-harness.js";
+} from "../helpers/launcher-harness.js";
+import { chownTree } from "../helpers/sandbox-home.js";
 
 // Git dirs in the project other than its own .git, and the pointers to them: a submodule's checkout has a .git
 // file naming its git dir, a nested repository has a .git of its own, core.hooksPath names a directory of the

@@ -11,14 +11,14 @@ import {
   plantGitDir,
   userDir,
 } from "../helpers/host-side.js";
-import { waitFor } from "../helpers/sandbox-launcher.js";
 import {
   describeRun,
   IDENTITIES,
   inSandbox,
   type LauncherFixture,
   useLauncherFixture,
-} from "./launcher-harness.js";
+} from "../helpers/launcher-harness.js";
+import { holdsWithin } from "../helpers/wait.js";
 
 // A linked worktree (`git worktree add ../wt`) finds its repository through files in the project:
 // .git/worktrees/<wt>/commondir names the common git dir, config.worktree extends the config, and without a
@@ -104,7 +104,7 @@ describe.each(IDENTITIES)("linked worktrees, as %s", (_name, user) => {
       "(mkdir .git/worktrees/wt-next) 2>/dev/null && echo made || echo not-made",
     ].join("\n");
     const running = inSandbox(fx, attack, { timeoutMs: 60_000 });
-    expect(await waitFor(async () => existsSync(path.join(fx.project, "ready")), 20_000)).toBe(true);
+    expect(await holdsWithin(async () => existsSync(path.join(fx.project, "ready")), 20_000)).toBe(true);
     await hostGit(fx, fx.project, ["worktree", "add", "-q", added]);
     const r = await running;
     await hostGit(fx, added, ["status", "--short"], true);

@@ -3,7 +3,6 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { describe, expect, test } from "vitest";
 import { hostMarker, hostRun } from "../helpers/host-side.js";
-import { chownTree } from "../helpers/sandbox-home.js";
 import {
   describeRun,
   IDENTITIES,
@@ -11,7 +10,8 @@ import {
   type LauncherFixture,
   launch,
   useLauncherFixture,
-} from "./launcher-harness.js";
+} from "../helpers/launcher-harness.js";
+import { chownTree } from "../helpers/sandbox-home.js";
 
 // The host's claude runs the commands of the project's .claude/settings.json (hooks, statusLine) and the servers
 // of its .mcp.json with the project as working directory, and so also the user's own settings' commands. A

@@ -3,8 +3,9 @@ import { chown, mkdir, rm } from "node:fs/promises";
 import path from "node:path";
 import { afterEach, describe, expect, test } from "vitest";
 import { useSandboxFixture } from "../helpers/sandbox-home.js";
-import { describeRun, findProcesses, runLauncher, waitFor } from "../helpers/sandbox-launcher.js";
+import { describeRun, findProcesses, runLauncher } from "../helpers/sandbox-launcher.js";
 import { ensureTestUser, ROOT, type SandboxUser } from "../helpers/sandbox-user.js";
+import { holdsWithin } from "../helpers/wait.js";
 
 // Hostile names: a project directory (or agent argument) full of shell syntax must be treated as data
 // everywhere the launcher uses it — state dir name, mounts, the registry, join — never run (seed bug 8.2).
@@ -61,7 +62,7 @@ describe.each(users)("hostile input, as %s", (_label, user) => {
       void live.then(() => {
         liveEnded = true;
       });
-      await waitFor(
+      await holdsWithin(
         async () =>
           liveEnded || (await findProcesses(`sleep ${marker}`)).some((p) => p.cmdline.startsWith("sleep ")),
         15_000,

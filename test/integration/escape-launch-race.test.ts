@@ -9,7 +9,7 @@ import {
   type LauncherFixture,
   launch,
   useLauncherFixture,
-} from "./launcher-harness.js";
+} from "../helpers/launcher-harness.js";
 
 // A sandbox that is already running can write the project (and ~/.claude), so it can swap a path the next
 // launch protects for a symlink between the launcher's checks and bwrap's binds. bwrap, binding by path,

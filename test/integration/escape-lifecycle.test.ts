@@ -10,9 +10,9 @@ import {
   LAUNCHER,
   launcherEnv,
   runLauncher,
-  waitFor,
 } from "../helpers/sandbox-launcher.js";
 import { ensureTestUser, ROOT, type SandboxUser, userCommand } from "../helpers/sandbox-user.js";
+import { holdsWithin } from "../helpers/wait.js";
 
 // The positive side of isolation: what an agent needs must work. The project is writable, the agent runs with
 // its arguments, git sees its config, --enter lands in the same sandbox (processes, files and network), and
@@ -128,7 +128,7 @@ describe.each(users)("lifecycle, as %s", (_label, user) => {
     const [agentFile, agentArgs] = userCommand(f.owner, "ssh-agent", ["-D", "-a", sock]);
     const agent = execa(agentFile, agentArgs, { reject: false, stdio: "ignore" });
     try {
-      expect(await waitFor(async () => existsSync(sock), 10_000), "ssh-agent did not start").toBe(true);
+      expect(await holdsWithin(async () => existsSync(sock), 10_000), "ssh-agent did not start").toBe(true);
       const [addFile, addArgs] = userCommand(f.owner, "ssh-add", [key]);
       await execa(addFile, addArgs, { env: { SSH_AUTH_SOCK: sock }, stdio: "ignore" });
       const r = await runLauncher(
@@ -165,7 +165,7 @@ describe.each(users)("lifecycle, as %s", (_label, user) => {
     void live.then(() => {
       liveEnded = true;
     });
-    await waitFor(async () => liveEnded || (await sleepers(marker)).length >= 3, 20_000);
+    await holdsWithin(async () => liveEnded || (await sleepers(marker)).length >= 3, 20_000);
     if (liveEnded) expect.fail(`the live sandbox ended early:\n${describeRun(await live)}`);
 
     const check =
@@ -183,7 +183,7 @@ describe.each(users)("lifecycle, as %s", (_label, user) => {
 
     const stop = await runLauncher(f, ["--stop", f.project]);
     expect(stop.exitCode, describeRun(stop)).toBe(0);
-    const gone = await waitFor(async () => (await sleepers(marker)).length === 0, 10_000);
+    const gone = await holdsWithin(async () => (await sleepers(marker)).length === 0, 10_000);
     expect(gone, `processes left after --stop: ${brief(await sleepers(marker))}`).toBe(true);
     const ended = await live;
     expect(ended.timedOut, describeRun(ended)).toBe(false);
@@ -202,13 +202,13 @@ describe.each(users)("lifecycle, as %s", (_label, user) => {
     void live.then(() => {
       liveEnded = true;
     });
-    await waitFor(async () => liveEnded || (await sleepers(marker)).length > 0, 20_000);
+    await holdsWithin(async () => liveEnded || (await sleepers(marker)).length > 0, 20_000);
     if (liveEnded) expect.fail(`the live sandbox ended early:\n${describeRun(await live)}`);
     const helpers = (await findProcesses(f.root)).filter((p) => /pasta|slirp4netns/.test(p.cmdline));
     expect(helpers.length, "no network helper found for a sandbox with network").toBeGreaterThan(0);
     const stop = await runLauncher(f, ["--stop", f.project]);
     expect(stop.exitCode, describeRun(stop)).toBe(0);
-    const gone = await waitFor(async () => (await findProcesses(f.root)).length === 0, 10_000);
+    const gone = await holdsWithin(async () => (await findProcesses(f.root)).length === 0, 10_000);
     expect(gone, `left after --stop: ${brief(await findProcesses(f.root))}`).toBe(true);
     await live;
   });
@@ -221,11 +221,11 @@ describe.each(users)("lifecycle, as %s", (_label, user) => {
       // The caller is a bash that does not exec the launcher, like a manager process that spawned it.
       const flags = ["--die-with-parent", "--new", ...(network ? [] : ["--no-network"])];
       const caller = runLauncherVia(f, flags, marker);
-      await waitFor(async () => (await sleepers(marker)).length > 0, 20_000);
+      await holdsWithin(async () => (await sleepers(marker)).length > 0, 20_000);
       expect((await sleepers(marker)).length, "the sandbox did not start").toBeGreaterThan(0);
       process.kill(caller.pid as number, "SIGKILL");
       await caller;
-      const gone = await waitFor(async () => (await findProcesses(f.root)).length === 0, 10_000);
+      const gone = await holdsWithin(async () => (await findProcesses(f.root)).length === 0, 10_000);
       expect(gone, `left after the caller died: ${brief(await findProcesses(f.root))}`).toBe(true);
     });
   }

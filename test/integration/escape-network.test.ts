@@ -11,15 +11,10 @@ import {
   startUdpListener,
   startUnixServer,
 } from "../helpers/sandbox-host.js";
-import {
-  describeRun,
-  findProcesses,
-  pathWithout,
-  runLauncher,
-  waitFor,
-} from "../helpers/sandbox-launcher.js";
+import { describeRun, findProcesses, pathWithout, runLauncher } from "../helpers/sandbox-launcher.js";
 import { installProbe, leaks, parseProbe, runProbe } from "../helpers/sandbox-probe.js";
 import { ensureTestUser, ROOT, type SandboxUser } from "../helpers/sandbox-user.js";
+import { holdsWithin } from "../helpers/wait.js";
 
 // Network: with --no-network the sandbox has loopback only and no route anywhere (also a shell that joins it
 // with --enter); with network it reaches outside addresses through the user-mode helper but never the host's
@@ -169,14 +164,14 @@ describe.each(users)("network, as %s", (_label, user) => {
     void live.then(() => {
       liveEnded = true;
     });
-    await waitFor(
+    await holdsWithin(
       async () =>
         liveEnded || (await findProcesses(`sleep ${sleepArg}`)).some((p) => p.cmdline.startsWith("sleep ")),
       20_000,
     );
     if (liveEnded) expect.fail(`the live sandbox ended early:\n${describeRun(await live)}`);
     let last = "";
-    const joined = await waitFor(
+    const joined = await holdsWithin(
       async () => {
         const r = await runLauncher(f, ["--enter", f.project, "--", "-c", "true"], { timeoutMs: 10_000 });
         last = describeRun(r);

@@ -12,7 +12,7 @@ import {
   launch,
   startLive,
   useLauncherFixture,
-} from "./launcher-harness.js";
+} from "../helpers/launcher-harness.js";
 
 // A sandbox of a parent directory can write the path of the project another launch is starting, and swap it for a
 // symlink to ~/.ssh at any moment (renameat2 RENAME_EXCHANGE in a loop). Whatever the launcher or bwrap does with

@@ -4,8 +4,9 @@ import { execa } from "execa";
 import { afterEach, describe, expect, test } from "vitest";
 import { type SandboxFixture, useSandboxFixture } from "../helpers/sandbox-home.js";
 import type { HostProcess } from "../helpers/sandbox-host.js";
-import { describeRun, findProcesses, runLauncher, waitFor } from "../helpers/sandbox-launcher.js";
+import { describeRun, findProcesses, runLauncher } from "../helpers/sandbox-launcher.js";
 import { ensureTestUser, ROOT, type SandboxUser } from "../helpers/sandbox-user.js";
+import { holdsWithin } from "../helpers/wait.js";
 
 // The per-project registry names the live sandbox by pid. If that sandbox dies and its pid is reused by an
 // unrelated host process, --enter must not join that process's namespaces (for root: a host root shell) and
@@ -32,7 +33,7 @@ async function startHostParent(): Promise<HostProcess> {
     stdio: "ignore",
   });
   const pid = child.pid as number;
-  await waitFor(async () => {
+  await holdsWithin(async () => {
     const kids = await readFile(`/proc/${pid}/task/${pid}/children`, "utf8").catch(() => "");
     return kids.trim() !== "";
   }, 5_000);
@@ -68,7 +69,7 @@ describe.each(users)("registry, as %s", (_label, user) => {
     const live = runLauncher(f, ["--no-network", "--shell", f.project, "--", "-c", `sleep ${marker}`], {
       timeoutMs: 60_000,
     });
-    const up = await waitFor(
+    const up = await holdsWithin(
       async () => (await findProcesses(`sleep ${marker}`)).some((p) => p.cmdline.startsWith("sleep ")),
       20_000,
     );

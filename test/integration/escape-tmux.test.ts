@@ -11,9 +11,9 @@ import {
   launcherEnv,
   REPO,
   runLauncher,
-  waitFor,
 } from "../helpers/sandbox-launcher.js";
 import { ensureTestUser, ROOT, type SandboxUser, userCommand } from "../helpers/sandbox-user.js";
+import { holdsWithin } from "../helpers/wait.js";
 
 // --tmux: the agent's tmux server runs inside the sandbox, and the user attaches to it. The server decides
 // what an attached client does, and `detach-client -E CMD` makes the *client* exec CMD. If the attaching client
@@ -89,12 +89,12 @@ describe.each(users)("tmux attach, as %s", (_label, user) => {
     });
     const sleepers = async () =>
       (await findProcesses(`sleep ${marker}`)).filter((p) => p.cmdline.startsWith("sleep "));
-    expect(await waitFor(async () => (await sleepers()).length > 0, 20_000), "the agent never ran").toBe(
+    expect(await holdsWithin(async () => (await sleepers()).length > 0, 20_000), "the agent never ran").toBe(
       true,
     );
     const stop = await runLauncher(f, ["--stop", f.project]);
     expect(stop.exitCode, describeRun(stop)).toBe(0);
-    const gone = await waitFor(
+    const gone = await holdsWithin(
       async () => (await sleepers()).length === 0 && (await findProcesses(f.root)).length === 0,
       10_000,
     );

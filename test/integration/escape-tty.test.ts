@@ -3,16 +3,10 @@ import path from "node:path";
 import { execa } from "execa";
 import { describe, expect, test } from "vitest";
 import { type SandboxFixture, useSandboxFixture } from "../helpers/sandbox-home.js";
-import {
-  findProcesses,
-  LAUNCHER,
-  launcherEnv,
-  REPO,
-  runLauncher,
-  waitFor,
-} from "../helpers/sandbox-launcher.js";
+import { findProcesses, LAUNCHER, launcherEnv, REPO, runLauncher } from "../helpers/sandbox-launcher.js";
 import { installProbe, parseProbe } from "../helpers/sandbox-probe.js";
 import { ensureTestUser, ROOT, type SandboxUser, userCommand } from "../helpers/sandbox-user.js";
+import { holdsWithin } from "../helpers/wait.js";
 
 // TIOCSTI: a process sharing the caller's terminal session can push bytes into its input queue, which the
 // user's shell then runs after the sandbox exits. The launcher runs bwrap with --new-session so the sandbox has
@@ -87,7 +81,7 @@ describe.each(users)("terminal injection, as %s", (_label, user) => {
     const live = runLauncher(f, ["--no-network", "--shell", f.project, "--", "-c", `sleep ${marker}`], {
       timeoutMs: 60_000,
     });
-    const started = await waitFor(
+    const started = await holdsWithin(
       async () => (await findProcesses(`sleep ${marker}`)).some((p) => p.cmdline.startsWith("sleep ")),
       20_000,
     );

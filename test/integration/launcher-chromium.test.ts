@@ -1,8 +1,8 @@
 import { chown, readFile, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { describe, expect, test } from "vitest";
+import { describeRun, IDENTITIES, launch, useLauncherFixture } from "../helpers/launcher-harness.js";
 import { REPO } from "../helpers/sandbox-launcher.js";
-import { describeRun, IDENTITIES, launch, useLauncherFixture } from "./launcher-harness.js";
 
 // The `chromium` on the sandbox PATH: per-project profile, no session bus, the managed policy from the spec.
 // (Rendering on a real display is covered by the Chromium render test; this one runs headless.)

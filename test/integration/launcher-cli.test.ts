@@ -1,7 +1,13 @@
 import { chown, mkdir, readFile, stat, utimes, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { describe, expect, test } from "vitest";
-import { describeRun, IDENTITIES, inSandbox, launch, useLauncherFixture } from "./launcher-harness.js";
+import {
+  describeRun,
+  IDENTITIES,
+  inSandbox,
+  launch,
+  useLauncherFixture,
+} from "../helpers/launcher-harness.js";
 
 // The command line and the per-project state dir: what a user sees before any agent runs.
 

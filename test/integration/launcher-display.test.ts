@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, test } from "vitest";
+import { describeRun, IDENTITIES, launch, useLauncherFixture } from "../helpers/launcher-harness.js";
 import { startXvfb, type XDisplay } from "../helpers/sandbox-xvfb.js";
-import { describeRun, IDENTITIES, launch, useLauncherFixture } from "./launcher-harness.js";
 
 // The display: a sandbox gets its own X socket and that display's cookie, nothing of other displays.
 

@@ -2,8 +2,6 @@ import { readdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import { execa } from "execa";
 import { describe, expect, test } from "vitest";
-import { findProcesses, LAUNCHER, waitFor } from "../helpers/sandbox-launcher.js";
-import { userCommand } from "../helpers/sandbox-user.js";
 import {
   describeRun,
   IDENTITIES,
@@ -14,7 +12,10 @@ import {
   shellOut,
   startLive,
   useLauncherFixture,
-} from "./launcher-harness.js";
+} from "../helpers/launcher-harness.js";
+import { findProcesses, LAUNCHER } from "../helpers/sandbox-launcher.js";
+import { userCommand } from "../helpers/sandbox-user.js";
+import { holdsWithin } from "../helpers/wait.js";
 
 // One live sandbox per project: joining, --enter, --new, --stop, and --tmux.
 
@@ -94,7 +95,7 @@ describe.each(IDENTITIES)("per-project sandbox, as %s", (_name, user) => {
       { timeoutMs: 120_000 },
     );
     expect(
-      await waitFor(
+      await holdsWithin(
         async () =>
           (await findProcesses(`sleep 4242.${process.pid}`)).length > 0 &&
           (await readFile(path.join(fx.state, "ns"), "utf8").catch(() => "")) !== "",
@@ -106,7 +107,7 @@ describe.each(IDENTITIES)("per-project sandbox, as %s", (_name, user) => {
     expect(String(stop.stdout)).toContain(`Stopped sandbox for ${fx.project}`);
     const ended = await live;
     expect(ended.exitCode).not.toBe(0);
-    const gone = await waitFor(async () => (await findProcesses(fx?.root ?? "")).length === 0, 10_000);
+    const gone = await holdsWithin(async () => (await findProcesses(fx?.root ?? "")).length === 0, 10_000);
     expect(gone, JSON.stringify(await findProcesses(fx.root))).toBe(true);
     expect(await findProcesses(`sleep 4242.${process.pid}`)).toEqual([]);
     const none = await launch(fx, ["--enter", fx.project, "--", "-c", "true"]);
@@ -152,7 +153,7 @@ describe.each(IDENTITIES)("per-project sandbox, as %s", (_name, user) => {
     // Nor is there a socket on the host to point a host tmux client at.
     const hostSide = await readdir(path.join(fx.state, "tmux.d")).catch(() => []);
     expect(hostSide).toEqual([]);
-    const shown = await waitFor(
+    const shown = await holdsWithin(
       async () => (await inTmux(`capture-pane -p -t =${session}:`)).includes("fixture agent ran"),
       10_000,
     );
@@ -173,7 +174,9 @@ describe.each(IDENTITIES)("per-project sandbox, as %s", (_name, user) => {
     expect(String(extra.stderr)).toMatch(/--tmux .*--new/);
     const stop = await launch(fx, ["--stop", fx.project]);
     expect(stop.exitCode, describeRun(stop)).toBe(0);
-    expect(await waitFor(async () => (await findProcesses(fx?.root ?? "")).length === 0, 10_000)).toBe(true);
+    expect(await holdsWithin(async () => (await findProcesses(fx?.root ?? "")).length === 0, 10_000)).toBe(
+      true,
+    );
   });
 
   test("--die-with-parent ends the sandbox when the caller dies; without it the sandbox outlives the caller", async () => {
@@ -199,15 +202,15 @@ describe.each(IDENTITIES)("per-project sandbox, as %s", (_name, user) => {
       });
       // The sleep itself (its command line is exactly the marker), not the caller that mentions it.
       const sleeping = async () => (await findProcesses(marker)).some((p) => p.cmdline.trim() === marker);
-      expect(await waitFor(sleeping, 20_000)).toBe(true);
+      expect(await holdsWithin(sleeping, 20_000)).toBe(true);
       caller.kill("SIGKILL");
       await caller;
-      const ended = await waitFor(async () => !(await sleeping()), 5_000);
+      const ended = await holdsWithin(async () => !(await sleeping()), 5_000);
       expect(ended, `${flags.join(" ")}: sandbox ended with its caller`).toBe(!survives);
       if (survives) {
         const stop = await launch(f, ["--stop", f.project]);
         expect(stop.exitCode, describeRun(stop)).toBe(0);
-        expect(await waitFor(async () => !(await sleeping()), 10_000)).toBe(true);
+        expect(await holdsWithin(async () => !(await sleeping()), 10_000)).toBe(true);
       }
     }
   }, 60_000);

@@ -1,7 +1,6 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, test } from "vitest";
-import { closeAll, type HostResource, startEgressPeer } from "../helpers/sandbox-host.js";
 import {
   describeRun,
   IDENTITIES,
@@ -10,7 +9,8 @@ import {
   shellOut,
   startLive,
   useLauncherFixture,
-} from "./launcher-harness.js";
+} from "../helpers/launcher-harness.js";
+import { closeAll, type HostResource, startEgressPeer } from "../helpers/sandbox-host.js";
 
 // Network on: the outside is reachable through pasta, the host's loopback and its other addresses are not.
 // Network off: only `lo`. "Outside" is a peer in a network namespace of its own, joined to the host by a veth

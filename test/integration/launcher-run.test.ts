@@ -11,7 +11,7 @@ import {
   installAgent,
   launch,
   useLauncherFixture,
-} from "./launcher-harness.js";
+} from "../helpers/launcher-harness.js";
 
 // Running things inside: the agent with its args and environment, shell mode, the project, git's config.
 

@@ -1,8 +1,6 @@
 import path from "node:path";
 import { execa } from "execa";
 import { describe, expect, test } from "vitest";
-import { LAUNCHER, waitFor } from "../helpers/sandbox-launcher.js";
-import { userCommand } from "../helpers/sandbox-user.js";
 import {
   describeRun,
   HOST_PATH,
@@ -12,7 +10,10 @@ import {
   launch,
   shellOut,
   useLauncherFixture,
-} from "./launcher-harness.js";
+} from "../helpers/launcher-harness.js";
+import { LAUNCHER } from "../helpers/sandbox-launcher.js";
+import { userCommand } from "../helpers/sandbox-user.js";
+import { holdsWithin } from "../helpers/wait.js";
 
 // `claude-sandbox --tmux` from a real terminal: the terminal here is a pane of a tmux server the test owns
 // (standing in for the user's terminal emulator, which can be resized). The agent's tmux server is inside the
@@ -100,7 +101,7 @@ describe.each(IDENTITIES)("--tmux from a terminal, as %s", (_name, user) => {
       const started = await execa(file, args, { reject: false });
       expect(started.exitCode, describeRun(started)).toBe(0);
 
-      const pidns = await waitFor(async () => {
+      const pidns = await holdsWithin(async () => {
         const r = await launch(f, ["--enter", f.project, "--", "-c", "readlink /proc/self/ns/pid"]);
         return r.exitCode === 0;
       }, 20_000);
@@ -108,7 +109,7 @@ describe.each(IDENTITIES)("--tmux from a terminal, as %s", (_name, user) => {
       const sandboxPidns = await shellOut(f, ["--enter"], "readlink /proc/self/ns/pid");
 
       let clients: string[] = [];
-      const attached = await waitFor(async () => {
+      const attached = await holdsWithin(async () => {
         clients = await clientsInside(f).catch(() => []);
         return clients.length > 0;
       }, 20_000);
@@ -132,7 +133,7 @@ describe.each(IDENTITIES)("--tmux from a terminal, as %s", (_name, user) => {
       ]);
       const resized = await execa(rf, ra, { reject: false });
       expect(resized.exitCode, describeRun(resized)).toBe(0);
-      const followed = await waitFor(
+      const followed = await holdsWithin(
         async () => (await clientsInside(f).catch(() => [])).some((l) => / 132x\d+ /.test(l)),
         10_000,
       );

@@ -4,7 +4,8 @@ import { join } from "node:path";
 import { execa } from "execa";
 import { afterEach, beforeEach, expect, it } from "vitest";
 import { createLogHub, type LogHubWithStats } from "../../server/logs/create-log-hub.js";
-import { collect, waitUntil } from "./log-tail-helpers.js";
+import { collectTail } from "../helpers/tail-collector.js";
+import { waitUntil } from "../helpers/wait.js";
 
 // Prints `count` numbered lines, a few milliseconds apart, once the go file exists; then idles until killed.
 const PRINTER = `
@@ -60,9 +61,9 @@ it("tails what a real tmux pane writes through pipe-pane, and a resumed client m
     `${count}`,
   );
   // Tail before pipe-pane has created the log.
-  const whole = collect(hub.tail("sb", log, { signal: new AbortController().signal }));
+  const whole = collectTail(hub.tail("sb", log, { signal: new AbortController().signal }));
   const first = new AbortController();
-  const partial = collect(hub.tail("sb", log, { signal: first.signal }));
+  const partial = collectTail(hub.tail("sb", log, { signal: first.signal }));
   await tmux("pipe-pane", "-o", "-t", "sb", `exec cat >> ${quote(log)}`);
   await waitUntil("pipe-pane created the log", () => existsSync(log));
   writeFileSync(go, "");
@@ -70,7 +71,7 @@ it("tails what a real tmux pane writes through pipe-pane, and a resumed client m
   await waitUntil("a few lines", () => partial.text().includes("line 40 "));
   first.abort();
   await partial.done;
-  const resumed = collect(
+  const resumed = collectTail(
     hub.tail("sb", log, { fromOffset: partial.nextOffset(), signal: new AbortController().signal }),
   );
 

@@ -17,7 +17,9 @@ import { afterEach, beforeEach, describe, expect, it, onTestFinished } from "vit
 import { DomainError } from "../../server/errors.js";
 import { createLogHub, type LogHubWithStats } from "../../server/logs/create-log-hub.js";
 import type { TailEvent } from "../../server/logs/log-hub.js";
-import { collect, inotifyWatches, openFdsTo, waitUntil } from "./log-tail-helpers.js";
+import { inotifyWatches, openFdsTo } from "../helpers/open-files.js";
+import { collectTail, type TailCollector } from "../helpers/tail-collector.js";
+import { waitUntil } from "../helpers/wait.js";
 
 let dir: string;
 let hub: LogHubWithStats;
@@ -59,7 +61,7 @@ describe("backlog", () => {
   it("sends the last N complete lines, then live lines with exact offsets", async () => {
     const path = join(dir, "a.log");
     writeFileSync(path, lines(1, 50));
-    const c = collect(hub.tail("a", path, { backlogLines: 3, signal: signal() }));
+    const c = collectTail(hub.tail("a", path, { backlogLines: 3, signal: signal() }));
     await waitUntil("backlog", () => c.text() === lines(48, 50));
     expect(c.events[0]).toMatchObject({ type: "chunk", offset: lines(1, 47).length });
     for (let i = 51; i <= 70; i++) {
@@ -73,7 +75,7 @@ describe("backlog", () => {
   it("counts a trailing partial line as the last line", async () => {
     const path = join(dir, "a.log");
     writeFileSync(path, `${lines(1, 10)}prompt$ `);
-    const c = collect(hub.tail("a", path, { backlogLines: 2, signal: signal() }));
+    const c = collectTail(hub.tail("a", path, { backlogLines: 2, signal: signal() }));
     await waitUntil("backlog", () => c.text().length > 0);
     expect(c.text()).toBe("line 10\nprompt$ ");
     appendFileSync(path, "ls\n");
@@ -84,8 +86,8 @@ describe("backlog", () => {
   it("sends the whole file when it has fewer than N lines, and nothing when N is 0", async () => {
     const path = join(dir, "a.log");
     writeFileSync(path, lines(1, 5));
-    const all = collect(hub.tail("a", path, { signal: signal() }));
-    const none = collect(hub.tail("a", path, { backlogLines: 0, signal: signal() }));
+    const all = collectTail(hub.tail("a", path, { signal: signal() }));
+    const none = collectTail(hub.tail("a", path, { backlogLines: 0, signal: signal() }));
     await waitUntil("backlog", () => all.text() === lines(1, 5));
     appendFileSync(path, "live\n");
     await waitUntil("live line on both", () => all.text().endsWith("live\n") && none.text() === "live\n");
@@ -101,11 +103,11 @@ describe("backlog", () => {
     truncateSync(path, 2 * 1024 ** 3);
     appendFileSync(path, `\n${lines(1, 2000)}`);
     const before = readCharCount();
-    const c = collect(hub.tail("huge", path, { backlogLines: 1000, signal: signal() }));
+    const c = collectTail(hub.tail("huge", path, { backlogLines: 1000, signal: signal() }));
     await waitUntil("backlog", () => c.text() === lines(1001, 2000));
     expect(readCharCount() - before).toBeLessThan(1024 * 1024);
     // Asking for more lines than the file has stops at the backlog byte bound (4 MiB), not at offset 0.
-    const more = collect(hub.tail("huge", path, { backlogLines: 5000, signal: signal() }));
+    const more = collectTail(hub.tail("huge", path, { backlogLines: 5000, signal: signal() }));
     await waitUntil("bounded backlog", () => more.text() === lines(1, 2000));
     expect(readCharCount() - before).toBeLessThan(16 * 1024 * 1024);
   });
@@ -116,12 +118,12 @@ describe("backlog", () => {
       const path = join(dir, "wide.log");
       const wide = `${"x".repeat(600)}\n`;
       writeFileSync(path, wide.repeat(5));
-      const c = collect(small.tail("wide", path, { backlogLines: 10, signal: signal() }));
+      const c = collectTail(small.tail("wide", path, { backlogLines: 10, signal: signal() }));
       await waitUntil("backlog", () => c.text().length > 0);
       expect(c.text()).toBe(wide);
       const noBreak = join(dir, "nobreak.log");
       writeFileSync(noBreak, "y".repeat(5000));
-      const d = collect(small.tail("nobreak", noBreak, { backlogLines: 10, signal: signal() }));
+      const d = collectTail(small.tail("nobreak", noBreak, { backlogLines: 10, signal: signal() }));
       await waitUntil("backlog", () => d.text().length > 0);
       expect(d.events[0]).toMatchObject({ type: "chunk", offset: 4000 });
       expect(d.text()).toBe("y".repeat(1000));
@@ -136,14 +138,14 @@ describe("resume", () => {
     const path = join(dir, "a.log");
     writeFileSync(path, "");
     const first = new AbortController();
-    const c = collect(hub.tail("a", path, { signal: first.signal }));
+    const c = collectTail(hub.tail("a", path, { signal: first.signal }));
     appendFileSync(path, "hello wor");
     await waitUntil("partial line", () => c.text() === "hello wor");
     first.abort();
     await c.done;
     // Written while no client was connected.
     appendFileSync(path, "ld\nsecond line\nthird");
-    const resumed = collect(hub.tail("a", path, { fromOffset: c.nextOffset(), signal: signal() }));
+    const resumed = collectTail(hub.tail("a", path, { fromOffset: c.nextOffset(), signal: signal() }));
     await waitUntil("missing bytes", () => resumed.text().endsWith("third"));
     appendFileSync(path, " and live\n");
     await waitUntil("live bytes", () => resumed.text().endsWith("and live\n"));
@@ -155,7 +157,7 @@ describe("resume", () => {
   it("at the current end waits for new bytes; past the end is invalid_argument naming from_offset and size", async () => {
     const path = join(dir, "a.log");
     writeFileSync(path, "12345");
-    const atEnd = collect(hub.tail("a", path, { fromOffset: 5, signal: signal() }));
+    const atEnd = collectTail(hub.tail("a", path, { fromOffset: 5, signal: signal() }));
     const past = hub.tail("a", path, { fromOffset: 6, signal: signal() })[Symbol.asyncIterator]();
     const error = await past.next().then(
       () => undefined,
@@ -182,14 +184,14 @@ describe("resume", () => {
     writeFileSync(join(dir, "empty.log"), "");
     for (const { key, path: logPath, options, offset } of starts) {
       const began = performance.now();
-      const c = collect(hub.tail(key, logPath, { ...options, signal: signal() }));
+      const c = collectTail(hub.tail(key, logPath, { ...options, signal: signal() }));
       await waitUntil(`first event of ${key}`, () => c.events.length > 0, 1000);
       expect(c.events[0]).toEqual({ type: "keepalive", offset });
       // The hub's keepaliveMs is 60 s: this was the immediate answer, not a quiet-period keepalive.
       expect(c.arrivals[0] ?? Number.POSITIVE_INFINITY).toBeLessThan(began + 1000);
     }
     // A tail with backlog starts with it.
-    const withBacklog = collect(hub.tail("a", path, { signal: signal() }));
+    const withBacklog = collectTail(hub.tail("a", path, { signal: signal() }));
     await waitUntil("backlog", () => withBacklog.events.length > 0);
     expect(withBacklog.events[0]).toMatchObject({ type: "chunk", offset: 0 });
   });
@@ -205,7 +207,7 @@ describe("resume", () => {
 
   it("resumes from 0 on a missing file (the log has not started yet)", async () => {
     const path = join(dir, "later.log");
-    const c = collect(hub.tail("later", path, { fromOffset: 0, signal: signal() }));
+    const c = collectTail(hub.tail("later", path, { fromOffset: 0, signal: signal() }));
     appendFileSync(path, "first\n");
     await waitUntil("first line", () => c.text() === "first\n");
   });
@@ -215,8 +217,8 @@ describe("fan-out", () => {
   it("two clients receive identical byte streams from one watcher", async () => {
     const path = join(dir, "a.log");
     writeFileSync(path, lines(1, 10));
-    const a = collect(hub.tail("a", path, { fromOffset: 0, signal: signal() }));
-    const b = collect(hub.tail("a", path, { fromOffset: 0, signal: signal() }));
+    const a = collectTail(hub.tail("a", path, { fromOffset: 0, signal: signal() }));
+    const b = collectTail(hub.tail("a", path, { fromOffset: 0, signal: signal() }));
     expect(hub.stats()).toMatchObject({ keys: 1, subscribers: 2 });
     for (let i = 11; i <= 300; i++) {
       appendFileSync(path, `line ${i}\n`);
@@ -242,13 +244,14 @@ describe("fan-out", () => {
       appendFileSync(path, "before stall\n");
       const first = await stalled.next();
       expect(first.value).toMatchObject({ type: "chunk", offset: 0 });
-      const reader = collect(tight.tail("a", path, { fromOffset: 0, signal: signal() }));
+      const reader = collectTail(tight.tail("a", path, { fromOffset: 0, signal: signal() }));
       const delays: number[] = [];
       for (let i = 1; i <= 400; i++) {
         const line = `live ${i} ${"-".repeat(80)}\n`;
         const written = performance.now();
         appendFileSync(path, line);
-        await waitUntil(`line ${i} at the fast reader`, () => reader.text().endsWith(line), 5_000);
+        // Polled every 5 ms: the delay measured includes the poll.
+        await waitUntil(`line ${i} at the fast reader`, () => reader.text().endsWith(line), 5_000, 5);
         delays.push(performance.now() - written);
       }
       delays.sort((x, y) => x - y);
@@ -259,7 +262,7 @@ describe("fan-out", () => {
       expect(end.value).toMatchObject({ type: "end", reason: "too_slow", offset: "before stall\n".length });
       expect((end.value as Extract<TailEvent, { type: "end" }>).message).toMatch(/from_offset=13/);
       expect(await stalled.next()).toMatchObject({ done: true });
-      const resumed = collect(tight.tail("a", path, { fromOffset: 13, signal: signal() }));
+      const resumed = collectTail(tight.tail("a", path, { fromOffset: 13, signal: signal() }));
       const whole = readFileSync(path);
       await waitUntil("resumed to the end", () => resumed.bytes().length === whole.length - 13);
       expect(Buffer.concat([Buffer.from("before stall\n"), resumed.bytes()])).toEqual(whole);
@@ -271,7 +274,7 @@ describe("fan-out", () => {
   it("a single write far larger than one read arrives whole, with no later write to prompt it", async () => {
     const path = join(dir, "a.log");
     writeFileSync(path, "");
-    const c = collect(hub.tail("a", path, { fromOffset: 0, signal: signal() }));
+    const c = collectTail(hub.tail("a", path, { fromOffset: 0, signal: signal() }));
     // A first line proves the shared reader is live, so the big write is read by it, not as history.
     appendFileSync(path, "hi\n");
     await waitUntil("the first line", () => c.text() === "hi\n");
@@ -288,7 +291,7 @@ describe("fan-out", () => {
     appendFileSync(path, "x\n");
     expect((await tail.next()).value).toMatchObject({ type: "chunk", data: Buffer.from("x\n") });
     // A second client shows when the shared channel has read everything the paused one has queued.
-    const witness = collect(hub.tail("a", path, { fromOffset: 0, signal: signal() }));
+    const witness = collectTail(hub.tail("a", path, { fromOffset: 0, signal: signal() }));
     for (let i = 0; i < 50; i++) {
       appendFileSync(path, `${i}\n`);
       await new Promise((resolve) => setTimeout(resolve, 1));
@@ -304,7 +307,7 @@ describe("fan-out", () => {
 describe("before the file exists", () => {
   it("waits for the file to appear", async () => {
     const path = join(dir, "new.log");
-    const c = collect(hub.tail("new", path, { signal: signal() }));
+    const c = collectTail(hub.tail("new", path, { signal: signal() }));
     await waitUntil("watching", () => hub.stats().watchers === 1);
     appendFileSync(path, "appeared\n");
     await waitUntil("first bytes", () => c.text() === "appeared\n");
@@ -317,7 +320,7 @@ describe("before the file exists", () => {
     const path = join(sub, "x.log");
     const quick = createLogHub({ keepaliveMs: 60_000, pollFallbackMs: 20 });
     try {
-      const c = collect(quick.tail("x", path, { signal: signal() }));
+      const c = collectTail(quick.tail("x", path, { signal: signal() }));
       await new Promise((resolve) => setTimeout(resolve, 50));
       mkdirSync(sub, { recursive: true });
       appendFileSync(path, "late\n");
@@ -336,9 +339,9 @@ describe("ending", () => {
     const b = join(dir, "b.log");
     writeFileSync(a, "a\n");
     writeFileSync(b, "b\n");
-    const a1 = collect(hub.tail("a", a, { signal: signal() }));
-    const a2 = collect(hub.tail("a", a, { signal: signal() }));
-    const b1 = collect(hub.tail("b", b, { signal: signal() }));
+    const a1 = collectTail(hub.tail("a", a, { signal: signal() }));
+    const a2 = collectTail(hub.tail("a", a, { signal: signal() }));
+    const b1 = collectTail(hub.tail("b", b, { signal: signal() }));
     await waitUntil("backlogs", () => a1.text() === "a\n" && a2.text() === "a\n" && b1.text() === "b\n");
     hub.end("a", "deleted");
     await Promise.all([a1.done, a2.done]);
@@ -357,7 +360,7 @@ describe("ending", () => {
     writeFileSync(path, "x\n");
     const baseline = inotifyWatches();
     const controller = new AbortController();
-    const c = collect(hub.tail("a", path, { signal: controller.signal }));
+    const c = collectTail(hub.tail("a", path, { signal: controller.signal }));
     await waitUntil("backlog", () => c.text() === "x\n");
     expect(inotifyWatches()).toBe(baseline + 1);
     expect(openFdsTo(path)).toBe(1);
@@ -393,14 +396,14 @@ describe("ending", () => {
   it("close() ends every tail with shutdown and its offset; later tails end at once", async () => {
     const path = join(dir, "a.log");
     writeFileSync(path, "abc\n");
-    const c = collect(hub.tail("a", path, { signal: signal() }));
+    const c = collectTail(hub.tail("a", path, { signal: signal() }));
     await waitUntil("backlog", () => c.text() === "abc\n");
     hub.close();
     await c.done;
     expect(c.ended()).toMatchObject({ reason: "shutdown", offset: 4 });
     expect(c.ended()?.message).toMatch(/from_offset=4/);
     expect(hub.stats()).toEqual({ keys: 0, subscribers: 0, watchers: 0, openFiles: 0 });
-    const late = collect(hub.tail("a", path, { fromOffset: 4, signal: signal() }));
+    const late = collectTail(hub.tail("a", path, { fromOffset: 4, signal: signal() }));
     await late.done;
     expect(late.events).toEqual([expect.objectContaining({ type: "end", reason: "shutdown", offset: 4 })]);
   });
@@ -410,7 +413,7 @@ describe("ending", () => {
     try {
       const path = join(dir, "a.log");
       writeFileSync(path, "12345\n");
-      const c = collect(quick.tail("a", path, { signal: signal() }));
+      const c = collectTail(quick.tail("a", path, { signal: signal() }));
       await waitUntil("two keepalives", () => c.events.filter((e) => e.type === "keepalive").length >= 2);
       expect(c.events.find((e) => e.type === "keepalive")).toEqual({ type: "keepalive", offset: 6 });
       appendFileSync(path, "x");
@@ -439,7 +442,7 @@ describe("edge cases", () => {
   it("a tail that races the deletion of its sandbox ends at once instead of waiting forever", async () => {
     const path = join(dir, "gone.log");
     hub.end("gone", "deleted");
-    const c = collect(hub.tail("gone", path, { signal: signal() }));
+    const c = collectTail(hub.tail("gone", path, { signal: signal() }));
     await c.done;
     expect(c.events).toEqual([expect.objectContaining({ type: "end", reason: "deleted" })]);
     expect(hub.stats().keys).toBe(0);
@@ -553,7 +556,7 @@ describe("edge cases", () => {
     try {
       const path = join(dir, "a.log");
       writeFileSync(path, lines(1, 1000));
-      const c = collect(small.tail("a", path, { backlogLines: 500, signal: signal() }));
+      const c = collectTail(small.tail("a", path, { backlogLines: 500, signal: signal() }));
       await waitUntil("backlog", () => c.text() === lines(501, 1000));
       appendFileSync(path, lines(1001, 1500));
       await waitUntil("burst", () => c.text() === lines(501, 1500));
@@ -585,7 +588,7 @@ describe("concurrency", () => {
     );
     const exited = new Promise((resolve) => writer.once("exit", resolve));
     try {
-      const clients: { collector: ReturnType<typeof collect>; backlog: boolean }[] = [];
+      const clients: { collector: TailCollector; backlog: boolean }[] = [];
       let seed = 7;
       const random = () => {
         seed = (seed * 1103515245 + 12345) % 2 ** 31;
@@ -598,7 +601,7 @@ describe("concurrency", () => {
         const options = backlog
           ? { backlogLines: Math.floor(random() * 50), signal: signal() }
           : { fromOffset: Math.floor(random() * size), signal: signal() };
-        clients.push({ collector: collect(hub.tail("busy", path, options)), backlog });
+        clients.push({ collector: collectTail(hub.tail("busy", path, options)), backlog });
       }
       await exited;
       const whole = readFileSync(path);
@@ -693,7 +696,7 @@ describe("concurrency", () => {
     const tails: {
       key: string;
       path: string;
-      collector: ReturnType<typeof collect>;
+      collector: TailCollector;
       controller: AbortController;
     }[] = [];
     for (let i = 0; i < 40; i++) {
@@ -705,7 +708,7 @@ describe("concurrency", () => {
         key,
         path,
         controller,
-        collector: collect(hub.tail(key, path, { signal: controller.signal })),
+        collector: collectTail(hub.tail(key, path, { signal: controller.signal })),
       });
     }
     // Stop half of the tails that wait in the directory: the other waiters must keep their watch.
@@ -727,7 +730,7 @@ describe("concurrency", () => {
   it("refuses a second path for a key that is already tailed", async () => {
     const a = join(dir, "a.log");
     writeFileSync(a, "");
-    collect(hub.tail("k", a, { signal: signal() }));
+    collectTail(hub.tail("k", a, { signal: signal() }));
     const other = hub.tail("k", join(dir, "b.log"), { signal: signal() })[Symbol.asyncIterator]();
     await expect(other.next()).rejects.toMatchObject({ kind: "internal" });
     expect(hub.stats().subscribers).toBe(1);
@@ -738,7 +741,7 @@ describe("concurrency", () => {
     writeFileSync(path, "old1\n");
     const paused = hub.tail("a", path, { signal: signal() })[Symbol.asyncIterator]();
     expect((await paused.next()).value).toMatchObject({ offset: 0, data: Buffer.from("old1\n") });
-    const witness = collect(hub.tail("a", path, { fromOffset: 5, signal: signal() }));
+    const witness = collectTail(hub.tail("a", path, { fromOffset: 5, signal: signal() }));
     appendFileSync(path, "old2\n");
     await waitUntil("old2 broadcast", () => witness.text() === "old2\n");
     truncateSync(path, 0);
@@ -753,7 +756,7 @@ describe("truncation and replacement", () => {
   it("a truncated log starts again at offset 0", async () => {
     const path = join(dir, "a.log");
     writeFileSync(path, "old old old\n");
-    const c = collect(hub.tail("a", path, { signal: signal() }));
+    const c = collectTail(hub.tail("a", path, { signal: signal() }));
     await waitUntil("backlog", () => c.text() === "old old old\n");
     truncateSync(path, 0);
     appendFileSync(path, "new\n");
@@ -767,7 +770,7 @@ describe("truncation and replacement", () => {
     it(`a log ${how} is followed to the new file from offset 0`, async () => {
       const path = join(dir, "a.log");
       writeFileSync(path, "first file\n");
-      const c = collect(hub.tail("a", path, { signal: signal() }));
+      const c = collectTail(hub.tail("a", path, { signal: signal() }));
       await waitUntil("backlog", () => c.text() === "first file\n");
       if (how === "deleted and recreated") {
         unlinkSync(path);

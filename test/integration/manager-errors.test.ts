@@ -10,7 +10,7 @@ import {
   type Harness,
   leftoverProcesses,
   tmuxSessions,
-} from "./manager-harness.js";
+} from "../helpers/manager-harness.js";
 
 let h: Harness;
 beforeEach(async () => {

@@ -7,13 +7,12 @@ import {
   createHarness,
   type Harness,
   leftoverProcesses,
-  pidAlive,
   readLog,
   staleXFiles,
   tmuxSessions,
-  waitFor,
   xFilesOf,
-} from "./manager-harness.js";
+} from "../helpers/manager-harness.js";
+import { pidAlive, waitUntil } from "../helpers/wait.js";
 
 let h: Harness;
 beforeEach(async () => {
@@ -61,7 +60,7 @@ describe("manager lifecycle with the fixture launcher", () => {
 
     // The launcher's very first line (printed at once) is in the log, with the argv the manager built.
     const logPath = manager.logPath(created.id);
-    const log = await waitFor("the display check in the log", async () => {
+    const log = await waitUntil("the display check in the log", async () => {
       const text = await readLog(logPath);
       return text.includes("display-") && text.includes("semi;") ? text : undefined;
     });
@@ -117,7 +116,7 @@ describe("manager lifecycle with the fixture launcher", () => {
       agentArgs: args,
     });
     expect(record.project_dir).toBe(weird);
-    const log = await waitFor("the launcher line", async () => {
+    const log = await waitUntil("the launcher line", async () => {
       const text = await readLog(manager.logPath(record.id));
       return text.includes("fixture-launcher") ? text : undefined;
     });
@@ -153,7 +152,7 @@ describe("manager lifecycle with the fixture launcher", () => {
       projectDir: h.projectDir,
       agentArgs: ["on-term", "goodbye-from-launcher", "print", "trap-set"],
     });
-    await waitFor("the launcher to be ready", async () =>
+    await waitUntil("the launcher to be ready", async () =>
       (await readLog(manager.logPath(record.id))).includes("trap-set"),
     );
     await manager.stop(record.id);

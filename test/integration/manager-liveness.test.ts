@@ -9,12 +9,11 @@ import {
   type Harness,
   launcherPid,
   leftoverProcesses,
-  pidAlive,
   readLog,
   staleXFiles,
   tmuxSessions,
-  waitFor,
-} from "./manager-harness.js";
+} from "../helpers/manager-harness.js";
+import { pidAlive, waitUntil } from "../helpers/wait.js";
 
 let h: Harness;
 beforeEach(async () => {
@@ -123,7 +122,7 @@ describe("manager liveness", () => {
       projectDir: h.projectDir,
       agentArgs: ["ignore-term", "children", "2"],
     });
-    await waitFor("children started", async () =>
+    await waitUntil("children started", async () =>
       (await readLog(manager.logPath(created.id))).includes("children-started"),
     );
     const started = Date.now();

@@ -7,13 +7,12 @@ import {
   createHarness,
   type Harness,
   leftoverProcesses,
-  pidAlive,
   readLog,
   staleXFiles,
   tmuxSessions,
-  waitFor,
   xFilesOf,
-} from "./manager-harness.js";
+} from "../helpers/manager-harness.js";
+import { pidAlive, waitUntil } from "../helpers/wait.js";
 
 let h: Harness;
 beforeEach(async () => {
@@ -43,7 +42,7 @@ describe("manager under parallel creates", () => {
     expect(tmuxSessions(h.stateDir).sort()).toEqual(created.map((r) => r.tmux_session).sort());
     // Every sandbox reached its own display, not a neighbour's.
     for (const record of created) {
-      const log = await waitFor(`display check of ${record.name}`, async () => {
+      const log = await waitUntil(`display check of ${record.name}`, async () => {
         const text = await readLog(manager.logPath(record.id));
         return /display-(ok|failed)/.test(text) ? text : undefined;
       });

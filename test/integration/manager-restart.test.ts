@@ -9,12 +9,11 @@ import {
   type Harness,
   launcherPid,
   leftoverProcesses,
-  pidAlive,
   readLog,
   staleXFiles,
   tmuxSessions,
-  waitFor,
-} from "./manager-harness.js";
+} from "../helpers/manager-harness.js";
+import { pidAlive, waitUntil } from "../helpers/wait.js";
 
 let h: Harness;
 beforeEach(async () => {
@@ -56,7 +55,7 @@ describe("manager restart", () => {
     // While no manager runs: one session is killed, one launcher exits 7.
     tmux(a, "kill-session", "-t", `=${killed.tmux_session}`);
     writeFileSync(release, "");
-    await waitFor("the launcher to exit", () => paneDead(a, exits));
+    await waitUntil("the launcher to exit", () => paneDead(a, exits));
 
     const b = await h.open();
     expect(b.get(alive1.id)).toEqual(alive1);
@@ -74,7 +73,7 @@ describe("manager restart", () => {
 
     // Logging continues for adopted sandboxes (pipe-pane lives in tmux).
     tmux(b, "send-keys", "-t", `=${alive1.tmux_session}:`, "-l", "typed-after-restart");
-    await waitFor("output after restart", async () =>
+    await waitUntil("output after restart", async () =>
       (await readLog(b.logPath(alive1.id))).includes("typed-after-restart"),
     );
 
@@ -86,9 +85,9 @@ describe("manager restart", () => {
     const launcher = await launcherPid(b.tmuxSocket, alive1.tmux_session as string);
     process.kill(launcher, "SIGTERM");
     process.kill(alive2.pid_xvfb as number, "SIGKILL");
-    const dead1 = await waitFor("adopted launcher death", () => deaths.get(alive1.id), 5000);
+    const dead1 = await waitUntil("adopted launcher death", () => deaths.get(alive1.id), 5000);
     expect(dead1).toMatchObject({ exit_signal: "SIGTERM" });
-    const dead2 = await waitFor("adopted Xvfb death", () => deaths.get(alive2.id), 5000);
+    const dead2 = await waitUntil("adopted Xvfb death", () => deaths.get(alive2.id), 5000);
     expect(dead2.status_reason).toMatch(/Xvfb/);
     expect(tmuxSessions(h.stateDir)).toEqual([]);
     expect(pidAlive(alive1.pid_xvfb as number)).toBe(false);
@@ -132,7 +131,7 @@ describe("manager restart", () => {
     await a.close();
     tmux(a, "kill-session", "-t", `=${created.tmux_session}`);
     process.kill(created.pid_xvfb as number, "SIGKILL");
-    await waitFor("Xvfb gone", () => !pidAlive(created.pid_xvfb as number));
+    await waitUntil("Xvfb gone", () => !pidAlive(created.pid_xvfb as number));
     // Simulate pid reuse: the record now points at a live, unrelated process with another start time.
     const decoy = spawn("sleep", ["60"], { stdio: "ignore" });
     try {

@@ -15,8 +15,8 @@ import type { LogHub, TailEvent } from "../../server/logs/log-hub.js";
 import { TAIL_END_GRACE_MS } from "../../server/service/tail-logs.js";
 import { createFakeManager, fakeRecord } from "../helpers/fake-manager.js";
 import { freePort } from "../helpers/free-port.js";
-import { waitUntil } from "../helpers/start-daemon.js";
 import { serverSideState, TCP_ESTABLISHED } from "../helpers/tcp-state.js";
+import { waitUntil } from "../helpers/wait.js";
 
 const BUFFER_BYTES = 256 * 1024;
 // Far more than the tail's buffer plus what loopback sockets hold.

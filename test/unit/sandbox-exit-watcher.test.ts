@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createExitWatcher, exitHookCommands, type SessionExit } from "../../server/sandbox/exit-watcher.js";
+import { holdsWithin } from "../helpers/wait.js";
 
 let dir: string;
 beforeEach(() => {
@@ -19,7 +20,7 @@ function drop(name: string, content: string): void {
 }
 
 async function next(events: SessionExit[], count: number): Promise<SessionExit[]> {
-  for (let i = 0; i < 250 && events.length < count; i++) await new Promise((r) => setTimeout(r, 10));
+  await holdsWithin(() => events.length >= count, 2500, 10);
   return events;
 }
 

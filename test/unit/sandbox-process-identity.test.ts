@@ -9,6 +9,7 @@ import {
   signalProcess,
   terminateProcesses,
 } from "../../server/tools/process-identity.js";
+import { holdsWithin } from "../helpers/wait.js";
 
 describe("process identity", () => {
   it("parses /proc/<pid>/stat even when the command name holds spaces and parentheses", () => {
@@ -44,10 +45,14 @@ describe("process identity", () => {
     const exited = once(leader, "exit");
     try {
       let tree: Awaited<ReturnType<typeof processTree>> = [];
-      for (let i = 0; i < 100 && tree.length < 3; i++) {
-        tree = await processTree(leader.pid as number);
-        await new Promise((r) => setTimeout(r, 10));
-      }
+      await holdsWithin(
+        async () => {
+          tree = await processTree(leader.pid as number);
+          return tree.length >= 3;
+        },
+        1000,
+        10,
+      );
       expect(tree.length).toBe(3);
       await terminateProcesses(tree, 1000);
       for (const p of tree) expect(await isRunning(p)).toBe(false);

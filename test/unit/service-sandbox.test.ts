@@ -25,6 +25,7 @@ import { createSandboxService } from "../../server/service/sandbox-service.js";
 import { INTERNAL_MESSAGE } from "../../server/service/to-connect-error.js";
 import { MAX_PENDING_WATCH_EVENTS } from "../../server/service/watch-sandboxes.js";
 import { createFakeLogHub, createFakeManager, fakeRecord } from "../helpers/fake-manager.js";
+import { waitUntil } from "../helpers/wait.js";
 
 const aborts: AbortController[] = [];
 afterEach(() => {
@@ -300,7 +301,7 @@ describe("SandboxService over the router transport", () => {
     const id = sandbox?.id ?? "";
     const stream = reader(client.tailLogs({ id, backlogLines: 10 }, { signal: streamSignal() }));
     const first = stream.next();
-    await waitFor(() => logHub.tails.length === 1);
+    await waitUntil("the tail to start", () => logHub.tails.length === 1, 2000, 2);
     expect(logHub.tails[0]?.options).toMatchObject({ backlogLines: 10, fromOffset: undefined });
     logHub.push(id, { type: "chunk", offset: 100, data: Buffer.from("abc") });
     expectChunk(await first, 100n, "abc", 103n);
@@ -326,7 +327,7 @@ describe("SandboxService over the router transport", () => {
     const id = sandbox?.id ?? "";
     const stream = reader(client.tailLogs({ id, fromOffset: 5000n }, { signal: streamSignal() }));
     const first = stream.next();
-    await waitFor(() => logHub.tails.length === 1);
+    await waitUntil("the tail to start", () => logHub.tails.length === 1, 2000, 2);
     expect(logHub.tails[0]?.options.fromOffset).toBe(5000);
     logHub.push(id, { type: "chunk", offset: 5000, data: Buffer.from("x") });
     expectChunk(await first, 5000n, "x", 5001n);
@@ -345,7 +346,7 @@ describe("SandboxService over the router transport", () => {
     const id = sandbox?.id ?? "";
     const stream = reader(client.tailLogs({ id }, { signal: streamSignal() }));
     const first = stream.next();
-    await waitFor(() => logHub.tails.length === 1);
+    await waitUntil("the tail to start", () => logHub.tails.length === 1, 2000, 2);
     logHub.end(id, "deleted");
     const end = (await first).event;
     expect(end.case === "end" && end.value.reason).toBe(LogEndReason.DELETED);
@@ -383,7 +384,7 @@ describe("SandboxService over the router transport", () => {
     const id = sandbox?.id ?? "";
     const stream = reader(client.tailLogs({ id }, { signal: streamSignal() }));
     const first = stream.next();
-    await waitFor(() => logHub.tails.length === 1);
+    await waitUntil("the tail to start", () => logHub.tails.length === 1, 2000, 2);
     logHub.push(id, { type: "chunk", offset: 0, data: Buffer.from("hello") });
     await first;
     // The fake hub ends quietly on abort, as a hub that was not closed first would.
@@ -415,14 +416,14 @@ describe("SandboxService over the router transport", () => {
     expect(manager.listenerCount).toBe(1);
     ac.abort();
     await stream.end();
-    await waitFor(() => manager.listenerCount === 0);
+    await waitUntil("the watch to unsubscribe", () => manager.listenerCount === 0, 2000, 2);
   });
 
   it("WatchSandboxes loses no change made right after the snapshot and keeps order", async () => {
     const { client, manager } = setup();
     const stream = reader(client.watchSandboxes({}, { signal: streamSignal() }));
     const snapshotPromise = stream.next();
-    await waitFor(() => manager.listenerCount === 1);
+    await waitUntil("the watch to subscribe", () => manager.listenerCount === 1, 2000, 2);
     // Changes made before the client read the snapshot are queued, not lost.
     const seeded = fakeRecord({ id: "11111111-0000-4000-8000-000000000000", name: "late" });
     manager.update(seeded);
@@ -504,14 +505,6 @@ function expectChunk(message: TailLogsResponse, offset: bigint, data: string, ne
   expect(message.event.value.offset).toBe(offset);
   expect(Buffer.from(message.event.value.data).toString()).toBe(data);
   expect(message.event.value.nextOffset).toBe(next);
-}
-
-async function waitFor(condition: () => boolean, timeoutMs = 2000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await new Promise((resolve) => setTimeout(resolve, 2));
-  }
 }
 
 function fail(): never {

@@ -5,9 +5,12 @@ import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, realpath } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { delimiter, join, resolve } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { createSandboxManager } from "../../server/sandbox/manager.js";
 import type { SandboxManager, SandboxManagerOptions } from "../../server/sandbox/sandbox-manager.js";
+import { holdsWithin, pidAlive, waitUntil } from "./wait.js";
+
+// The waits live in ./wait.ts; the manager tests' names for them stay importable from here.
+export { pidAlive, waitUntil as waitFor } from "./wait.js";
 
 export const FIXTURE_BIN = resolve("test/fixtures/bin");
 export const FIXTURE_PATH = `${FIXTURE_BIN}${delimiter}${process.env.PATH ?? "/usr/bin:/bin"}`;
@@ -121,21 +124,6 @@ function xvfbDisplay(pid: number): number | null {
   }
 }
 
-/** Polls `check` until it returns a value other than undefined/false, or fails after `timeoutMs`. */
-export async function waitFor<T>(
-  what: string,
-  check: () => T | undefined | false | Promise<T | undefined | false>,
-  timeoutMs = 10_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(20);
-  }
-}
-
 export async function readLog(path: string): Promise<string> {
   return readFile(path, "utf8").catch(() => "");
 }
@@ -157,15 +145,6 @@ export function tmuxSessions(stateDir: string): string[] {
   }
 }
 
-export function pidAlive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
-    return !stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z");
-  } catch {
-    return false;
-  }
-}
-
 /**
  * Waits (with a deadline) until no process mentions `root`, then returns what is left (empty on success). The
  * tmux server exits on its own once its last session is gone, a few milliseconds after kill-session returns.
@@ -174,12 +153,8 @@ export async function leftoverProcesses(
   root: string,
   timeoutMs = 3000,
 ): Promise<{ pid: number; cmdline: string }[]> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const left = processesMentioning(root);
-    if (left.length === 0 || Date.now() > deadline) return left;
-    await sleep(20);
-  }
+  await holdsWithin(() => processesMentioning(root).length === 0, timeoutMs, 20);
+  return processesMentioning(root);
 }
 
 /**
@@ -213,7 +188,7 @@ export async function launcherPid(tmuxSocket: string, session: string): Promise<
       encoding: "utf8",
     },
   ).trim();
-  return waitFor(`the launcher under pane ${panePid}`, () => {
+  return waitUntil(`the launcher under pane ${panePid}`, () => {
     const children = readFileSync(`/proc/${panePid}/task/${panePid}/children`, "latin1").trim().split(" ");
     return children.length === 1 && children[0] !== "" ? Number(children[0]) : undefined;
   });

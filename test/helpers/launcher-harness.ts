@@ -2,9 +2,10 @@ import { createHash } from "node:crypto";
 import { chmod, chown, copyFile, mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
 import path from "node:path";
 import { execa, type Result } from "execa";
-import { findProcesses, killStragglers, LAUNCHER, REPO, waitFor } from "../helpers/sandbox-launcher.js";
-import { ensureTestUser, ROOT, type SandboxUser, userCommand } from "../helpers/sandbox-user.js";
-import { type Fixtures, type FixturesOptions, useFixtures } from "../helpers/use-fixtures.js";
+import { findProcesses, killStragglers, LAUNCHER, REPO } from "./sandbox-launcher.js";
+import { ensureTestUser, ROOT, type SandboxUser, userCommand } from "./sandbox-user.js";
+import { type Fixtures, type FixturesOptions, useFixtures } from "./use-fixtures.js";
+import { holdsWithin } from "./wait.js";
 
 /** Both identities the launcher must work for: root (a manager, CI) and an ordinary user. */
 export const IDENTITIES: [string, () => SandboxUser][] = [
@@ -158,7 +159,7 @@ export async function startLive(fx: LauncherFixture, extraArgs: string[] = [], o
     timeoutMs: 120_000,
     ...opts,
   });
-  const up = await waitFor(
+  const up = await holdsWithin(
     async () =>
       (await findProcesses(`sleep ${marker}`)).length > 0 &&
       (await readFile(registry, "utf8").catch(() => before)) !== before,
