@@ -350,6 +350,44 @@ else
     "start the launcher in a cgroup delegated to you: systemd-run --user --scope claude-sandbox DIR"
 fi
 
+# --- resource limits -------------------------------------------------------------------------------------------
+# Where the launcher's cgroup job (lib/cgroup.sh) would put each limit: in cgroup v2 when the controller reaches
+# a cgroup made below this one (listed in its subtree_control, or enabled there since it holds no process or is
+# the root), else in the controller's v1 hierarchy when a cgroup may be made there; otherwise it is not applied.
+csbx_cgroup_v1_parents
+limits_held=() limits_missing=()
+cg_controllers='' cg_subtree='' cg_procs=''
+if [[ -n $csbx_cg_parent ]]; then
+  cg_controllers=$(cat -- "$csbx_cg_parent/cgroup.controllers" 2>/dev/null || true)
+  cg_subtree=$(cat -- "$csbx_cg_parent/cgroup.subtree_control" 2>/dev/null || true)
+  cg_procs=$(cat -- "$csbx_cg_parent/cgroup.procs" 2>/dev/null || true)
+fi
+for ctrl in memory pids cpu; do
+  where=''
+  if [[ " $cg_subtree " == *" $ctrl "* ]] ||
+    [[ " $cg_controllers " == *" $ctrl "* && ($cg_self == / || -z $cg_procs) ]]; then
+    where="cgroup v2 below $csbx_cg_parent"
+  else
+    for e in "${csbx_cg_v1[@]}"; do
+      [[ ${e%%=*} == "$ctrl" ]] && where="cgroup v1 below ${e#*=}"
+    done
+  fi
+  name=$ctrl
+  [[ $ctrl == pids ]] && name=processes
+  [[ $ctrl == cpu ]] && name='cpu weight'
+  if [[ -n $where ]]; then limits_held+=("$name ($where)"); else limits_missing+=("$name"); fi
+done
+if ((${#limits_missing[@]} == 0)); then
+  report limits ok "sandboxes get limits on $(IFS=,; printf '%s' "${limits_held[*]}" | sed 's/,/, /g'), and every tmpfs a size (--memory, --swap, --pids, --cpu-weight, --tmpfs-size; --new ones take the cgroup limits only with a flag)"
+else
+  why="no cgroup with those controllers may be made below your cgroup ${cg_self:-?}"
+  [[ -n $csbx_cg_parent && -n $cg_procs && $cg_self != / ]] &&
+    why="your cgroup $csbx_cg_parent holds processes, so it cannot hand its controllers (${cg_controllers:-none}) to a cgroup below it, and no v1 hierarchy of them is writable"
+  [[ -n $csbx_cg_parent ]] || why+=" (not writable for $(id -un): not delegated, or cgroupfs is read-only)"
+  report limits warn "sandboxes run without limits on $(IFS=,; printf '%s' "${limits_missing[*]}" | sed 's/,/, /g'): $why; every tmpfs is sized all the same${limits_held[*]:+; held: $(IFS=,; printf '%s' "${limits_held[*]}")}" \
+    "run as root, or in a cgroup delegated to you with the controllers enabled: systemd-run --user --scope -p Delegate=yes claude-sandbox DIR"
+fi
+
 # --- project settings that run commands on the host ----------------------------------------------------------
 # The host's claude runs the hooks, statusLine and *Helper commands of the project's settings and the servers of
 # its .mcp.json, with the project as working directory. The launcher keeps .claude/ and the files those commands

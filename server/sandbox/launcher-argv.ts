@@ -1,4 +1,5 @@
-import type { BackendName } from "./types.js";
+import { defaultLimits } from "./resource-limits.js";
+import type { BackendName, ResourceLimits } from "./types.js";
 
 export interface LauncherRequest {
   backend: BackendName;
@@ -7,6 +8,8 @@ export interface LauncherRequest {
   network: boolean;
   shell: boolean;
   agentArgs: readonly string[];
+  /** Only the tmpfs size reaches the launcher; the manager holds the cgroup limits itself (server/tools/cgroup.ts). */
+  limits?: ResourceLimits;
 }
 
 /**
@@ -21,10 +24,24 @@ export function launcherArgv(request: LauncherRequest): string[] {
     ...(request.backend === "bubblewrap" ? ["--new", "--die-with-parent"] : []),
     ...(request.network ? [] : ["--no-network"]),
     ...(request.shell ? ["--shell"] : []),
+    ...tmpfsFlag(request),
     request.projectDir,
     "--",
     ...request.agentArgs,
   ];
+}
+
+/**
+ * `--tmpfs-size` for the bubblewrap launcher when it differs from the launcher's own default, which is computed
+ * from the same host RAM by the same rule (launcher/bubblewrap/lib/limits.sh, resource-limits.ts). Not the
+ * cgroup flags: with them a `--new` launch would make a cgroup of its own, and its move into it costs an RCU grace
+ * period, while the manager's cgroup (made while Xvfb starts) holds those limits already.
+ */
+function tmpfsFlag(request: LauncherRequest): string[] {
+  const bytes = request.limits?.tmpfs_bytes;
+  if (request.backend !== "bubblewrap" || bytes === undefined || bytes === defaultLimits().tmpfs_bytes)
+    return [];
+  return ["--tmpfs-size", String(bytes)];
 }
 
 /** Debian package (or project part) that provides each tool, for failed_precondition messages. */

@@ -32,6 +32,37 @@ export interface SandboxRecord {
    * pid_xvfb it identifies the process, so a pid reused after a crash or reboot is never signalled.
    */
   xvfb_start_time: string | null;
+  /** The limits it was started with; absent in records written before the manager had limits. */
+  limits?: ResourceLimits;
+  /** Whether every limit is held (see limits_note). */
+  limits_applied?: boolean;
+  /** Which limits are not held and why; "" when all are. */
+  limits_note?: string;
+  /** Where its memory and process use can be read while it runs (its cgroup in the hierarchy holding each). */
+  usage_cgroups?: UsageCgroups;
+}
+
+/** Resource limits of one sandbox, every field set. Byte counts stay below 2^53 (validation caps them at 2^50). */
+export interface ResourceLimits {
+  memory_bytes: number;
+  swap_bytes: number;
+  max_processes: number;
+  cpu_weight: number;
+  tmpfs_bytes: number;
+}
+
+/** Limits as a request gives them: any subset, byte counts possibly past 2^53 (refused by validation). */
+export type LimitsInput = Partial<Record<keyof ResourceLimits, number | bigint>>;
+
+/** A cgroup directory and the cgroup version it belongs to (the files to read differ). */
+export interface CgroupDir {
+  version: 1 | 2;
+  dir: string;
+}
+
+export interface UsageCgroups {
+  memory: CgroupDir | null;
+  pids: CgroupDir | null;
 }
 
 export interface CreateSandboxInput {
@@ -42,6 +73,8 @@ export interface CreateSandboxInput {
   network?: boolean;
   shell?: boolean;
   agentArgs?: string[];
+  /** Fields not set get the defaults (resource-limits.ts); a protobuf uint64 may come as a bigint. */
+  limits?: LimitsInput;
 }
 
 /**

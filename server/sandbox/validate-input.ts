@@ -2,7 +2,14 @@ import { type FileHandle, realpath, stat } from "node:fs/promises";
 import { isAbsolute } from "node:path";
 import { invalidArgument, SandboxError } from "./errors.js";
 import { checkProjectAccess, launchPath, openProject, type ProjectAccessContext } from "./project-access.js";
-import { BACKENDS, type BackendName, type CreateSandboxInput, type Requester } from "./types.js";
+import { validateLimits } from "./resource-limits.js";
+import {
+  BACKENDS,
+  type BackendName,
+  type CreateSandboxInput,
+  type Requester,
+  type ResourceLimits,
+} from "./types.js";
 
 export const MAX_NAME_LENGTH = 128;
 export const MAX_AGENT_ARGS = 256;
@@ -23,6 +30,8 @@ export interface ValidCreateInput {
   network: boolean;
   shell: boolean;
   agentArgs: string[];
+  /** The request's limits, defaults for the rest. */
+  limits: ResourceLimits;
 }
 
 // C0/C1 controls and DEL, plus line/paragraph separators and bidi overrides that make a name display as
@@ -64,6 +73,7 @@ export async function validateCreateInput(
   }
 
   const agentArgs = validateAgentArgs(input.agentArgs as unknown);
+  const limits = validateLimits(input.limits as unknown);
   const real = await validateProjectDir(input.projectDir as unknown);
   const fields = {
     name,
@@ -71,6 +81,7 @@ export async function validateCreateInput(
     network: input.network ?? true,
     shell: input.shell ?? false,
     agentArgs,
+    limits,
   };
   if (policy === undefined) return { ...fields, projectDir: real, launchPath: real };
   const project = await openProject(real).catch((error: NodeJS.ErrnoException) => {

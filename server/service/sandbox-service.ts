@@ -15,7 +15,7 @@ import { callerKey } from "./caller.js";
 import { tailLogs } from "./tail-logs.js";
 import { toConnectError } from "./to-connect-error.js";
 import { toSafeOffset } from "./to-safe-offset.js";
-import { backendFromMessage, toSandboxMessage } from "./to-sandbox-message.js";
+import { backendFromMessage, limitsFromMessage, toSandboxMessage } from "./to-sandbox-message.js";
 import { watchSandboxes } from "./watch-sandboxes.js";
 
 export const DEFAULT_WATCH_KEEPALIVE_MS = 15_000;
@@ -73,6 +73,7 @@ export function createSandboxService(deps: SandboxServiceDeps): ServiceImpl<type
             network: req.network ?? true,
             shell: req.shell,
             agentArgs: [...req.agentArgs],
+            limits: limitsFromMessage(req.limits),
           },
           caller,
         );

@@ -5,12 +5,22 @@ import { type Timestamp, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import {
   Backend,
   LogEndReason,
+  type ResourceLimits,
+  ResourceLimitsSchema,
+  ResourceUsageSchema,
   type Sandbox,
   SandboxSchema,
   SandboxStatus,
 } from "../../gen/claude_sandbox/v1/sandbox_service_pb.js";
 import type { LogEndReason as DomainLogEndReason } from "../logs/log-hub.js";
-import type { BackendName, SandboxStatus as DomainStatus, SandboxRecord } from "../sandbox/types.js";
+import type {
+  BackendName,
+  ResourceLimits as DomainLimits,
+  SandboxStatus as DomainStatus,
+  LimitsInput,
+  SandboxRecord,
+} from "../sandbox/types.js";
+import { readUsage } from "../tools/cgroup-usage.js";
 
 const BACKEND_TO_MESSAGE: Readonly<Record<BackendName, Backend>> = {
   bubblewrap: Backend.BUBBLEWRAP,
@@ -63,7 +73,42 @@ export function toSandboxMessage(record: SandboxRecord, tmuxSocket: string): San
     shell: record.shell,
     agentArgs: [...record.agent_args],
     tmuxSocket,
+    limits: record.limits === undefined ? undefined : limitsToMessage(record.limits),
+    limitsApplied: record.limits_applied ?? false,
+    limitsNote:
+      record.limits_note ?? (record.limits === undefined ? "created before sandboxes had limits" : ""),
+    usage: record.status === "running" ? usageMessage(record) : undefined,
   });
+}
+
+function usageMessage(record: SandboxRecord) {
+  const reading = readUsage(record.usage_cgroups);
+  return reading === undefined ? undefined : create(ResourceUsageSchema, reading);
+}
+
+function limitsToMessage(limits: DomainLimits): ResourceLimits {
+  return create(ResourceLimitsSchema, {
+    memoryBytes: BigInt(limits.memory_bytes),
+    swapBytes: BigInt(limits.swap_bytes),
+    maxProcesses: limits.max_processes,
+    cpuWeight: limits.cpu_weight,
+    tmpfsBytes: BigInt(limits.tmpfs_bytes),
+  });
+}
+
+/**
+ * A request's limits in the domain's spelling, only the fields it sets (validation fills in the rest and checks
+ * the values; uint64s stay bigints, so one past 2^53 is refused with its exact value).
+ */
+export function limitsFromMessage(limits: ResourceLimits | undefined): LimitsInput | undefined {
+  if (limits === undefined) return undefined;
+  const out: LimitsInput = {};
+  if (limits.memoryBytes !== undefined) out.memory_bytes = limits.memoryBytes;
+  if (limits.swapBytes !== undefined) out.swap_bytes = limits.swapBytes;
+  if (limits.maxProcesses !== undefined) out.max_processes = limits.maxProcesses;
+  if (limits.cpuWeight !== undefined) out.cpu_weight = limits.cpuWeight;
+  if (limits.tmpfsBytes !== undefined) out.tmpfs_bytes = limits.tmpfsBytes;
+  return out;
 }
 
 function toTimestamp(rfc3339: string): Timestamp | undefined {

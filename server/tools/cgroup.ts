@@ -8,20 +8,38 @@ import { createHash } from "node:crypto";
 import { constants } from "node:fs";
 import { access, mkdir, readdir, readFile, rmdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import type { ResourceLimits } from "../sandbox/types.js";
+import {
+  type AppliedLimits,
+  cgroupV1DirsOf,
+  LIMIT_CONTROLLERS,
+  type LimitController,
+  oomKillCount,
+  writeLimits,
+} from "./cgroup-limits.js";
 
 export interface SandboxCgroups {
   /** The directory of the cgroup that holds every sandbox cgroup of this manager. */
   root: string;
   /** The cgroup of sandbox `id`. */
   dirOf(id: string): string;
-  /** Makes the sandbox's cgroup and moves `pid` into it. False when that could not be done. */
-  enter(id: string, pid: number): Promise<boolean>;
+  /**
+   * Makes the sandbox's cgroup, writes its limits (cgroup-limits.ts) and moves `pid` into it; `entered` is false
+   * when it could not be moved in, and then no limit holds either.
+   */
+  enter(id: string, pid: number, limits?: ResourceLimits): Promise<EnterResult>;
+  /** How many times the OOM killer killed in the sandbox's cgroup; read before remove(). */
+  oomKills(id: string): Promise<number>;
   /** Kills what is left in the sandbox's cgroup and removes it; nothing when it does not exist. */
   remove(id: string): Promise<void>;
   /** The ids of the sandbox cgroups that exist. */
   ids(): Promise<string[]>;
   /** Removes the manager's cgroup when no sandbox cgroup is left in it. */
   close(): Promise<void>;
+}
+
+export interface EnterResult extends AppliedLimits {
+  entered: boolean;
 }
 
 const PREFIX = "sandbox-";
@@ -66,27 +84,67 @@ export async function openSandboxCgroups(stateDir: string): Promise<SandboxCgrou
   // One per state dir: several managers (tests, users) may share the caller's cgroup.
   const tag = createHash("sha256").update(stateDir).digest("hex").slice(0, 12);
   const root = join(own, `claude-sandbox-manager.${tag}`);
+  const managerDir = `claude-sandbox-manager.${tag}`;
+  // The hybrid layout's v1 hierarchies of the controllers cgroup2 does not offer, where this process may make
+  // cgroups (its own cgroup there is writable).
+  const v1Roots = new Map<LimitController, string>();
+  for (const [controller, dir] of await cgroupV1DirsOf()) {
+    const writable = await access(join(dir, "cgroup.procs"), constants.W_OK).then(
+      () => true,
+      () => false,
+    );
+    if (writable) v1Roots.set(controller, join(dir, managerDir));
+  }
   await sweep(own);
+  for (const root of v1Roots.values()) await sweep(join(root, ".."));
   try {
     await mkdir(root, { recursive: true });
   } catch {
     return null;
   }
+  const v2Why = await handDownControllers(own, root);
   const dirOf = (id: string): string => join(root, `${PREFIX}${id}`);
+  const v1DirsOf = (id: string): Map<LimitController, string> =>
+    new Map([...v1Roots].map(([c, dir]) => [c, join(dir, `${PREFIX}${id}`)]));
+  const noLimits: AppliedLimits = { applied: false, note: "", usage: { memory: null, pids: null } };
 
   return {
     root,
     dirOf,
-    async enter(id, pid) {
+    async enter(id, pid, limits) {
       // Twice: another manager's sweep may remove the empty cgroup between the mkdir and the move.
       for (let attempt = 0; attempt < 2; attempt++) {
         try {
           await mkdir(dirOf(id), { recursive: true });
+          let applied = noLimits;
+          let v1Dirs: string[] = [];
+          if (limits !== undefined) {
+            const controllers = await readFile(join(dirOf(id), "cgroup.controllers"), "utf8").catch(() => "");
+            ({ v1Dirs, ...applied } = await writeLimits(
+              { v2: dirOf(id), v2Controllers: new Set(controllers.split(/\s+/)), v1: v1DirsOf(id), v2Why },
+              limits,
+            ));
+          }
+          // Into the limited v1 cgroups first: the process must never run unlimited in the v2 one alone.
+          for (const dir of v1Dirs) await writeFile(join(dir, "cgroup.procs"), `${pid}\n`);
           await writeFile(join(dirOf(id), "cgroup.procs"), `${pid}\n`);
-          return true;
+          return { entered: true, ...applied };
         } catch {}
       }
-      return false;
+      return {
+        entered: false,
+        applied: false,
+        note: "memory, processes, cpu weight not limited: the sandbox could not be moved into its cgroup",
+        usage: { memory: null, pids: null },
+      };
+    },
+    async oomKills(id) {
+      const memory = v1Roots.has("memory") ? (v1DirsOf(id).get("memory") ?? null) : null;
+      const [v2, v1] = await Promise.all([
+        oomKillCount({ version: 2, dir: dirOf(id) }),
+        memory === null ? 0 : oomKillCount({ version: 1, dir: memory }),
+      ]);
+      return v2 + v1;
     },
     async remove(id) {
       const dir = dirOf(id);
@@ -101,9 +159,21 @@ export async function openSandboxCgroups(stateDir: string): Promise<SandboxCgrou
           return;
         } catch (error) {
           // ENOENT: there is no such cgroup, or it is gone already.
-          if ((error as NodeJS.ErrnoException).code !== "EBUSY" || Date.now() > deadline) return;
+          if ((error as NodeJS.ErrnoException).code !== "EBUSY" || Date.now() > deadline) break;
         }
         await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      // The v1 cgroups empty with the v2 one: every process in them was in it too.
+      for (const v1 of v1DirsOf(id).values()) {
+        for (;;) {
+          try {
+            await rmdir(v1);
+            break;
+          } catch (error) {
+            if ((error as NodeJS.ErrnoException).code !== "EBUSY" || Date.now() > deadline) break;
+          }
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        }
       }
     },
     async ids() {
@@ -113,8 +183,31 @@ export async function openSandboxCgroups(stateDir: string): Promise<SandboxCgrou
     async close() {
       // rmdir of a cgroup that still has children fails (EBUSY): those sandboxes are running.
       await rmdir(root).catch(() => {});
+      for (const v1 of v1Roots.values()) await rmdir(v1).catch(() => {});
     },
   };
+}
+
+/**
+ * Enables memory, pids and cpu for the sandbox cgroups where cgroup v2 offers them: in the manager's cgroup
+ * (`root`) and, since a controller reaches it only through its parent, in the manager's own cgroup, which the
+ * kernel refuses while that holds processes (the manager itself) unless it is the root cgroup. Returns why v2
+ * holds no limits, for the note of a sandbox whose limits end up nowhere.
+ */
+async function handDownControllers(own: string, root: string): Promise<string> {
+  const offered = (await readFile(join(own, "cgroup.controllers"), "utf8").catch(() => "")).split(/\s+/);
+  const wanted = LIMIT_CONTROLLERS.filter((c) => offered.includes(c));
+  for (const controller of wanted) {
+    await writeFile(join(own, "cgroup.subtree_control"), `+${controller}\n`).catch(() => {});
+    await writeFile(join(root, "cgroup.subtree_control"), `+${controller}\n`).catch(() => {});
+  }
+  const handed = (await readFile(join(root, "cgroup.subtree_control"), "utf8").catch(() => "")).split(/\s+/);
+  const lacking = LIMIT_CONTROLLERS.filter((c) => !handed.includes(c));
+  if (lacking.length === 0) return "";
+  const notOffered = lacking.filter((c) => !offered.includes(c));
+  return notOffered.length === lacking.length
+    ? `cgroup v2 offers no ${lacking.join("/")} controller at ${own}`
+    : `cgroup v2 cannot hand ${lacking.join("/")} down from ${own} (it holds the manager's own process; run the manager at the cgroup root or in a delegated cgroup it alone starts in)`;
 }
 
 /**

@@ -106,13 +106,13 @@ describe.each(IDENTITIES)("claude-sandbox command line, as %s", (_name, user) =>
     expect(await readFile(path.join(fx.state, "path"), "utf8")).toBe(`${fx.project}\n`);
     const tag = await readFile(path.join(fx.stateHome, "claude-sandbox", "CACHEDIR.TAG"), "utf8");
     expect(tag.startsWith("Signature: 8a477f597d28d172789f06886806bc55")).toBe(true);
-    for (const d of ["chromium", "local/bin", "local/lib", "local/share", "tmp"]) {
+    for (const d of ["chromium", "local/bin", "local/lib", "local/share", "tmux.d"]) {
       const st = await stat(path.join(fx.state, d));
       expect(st.isDirectory(), d).toBe(true);
       expect(st.uid, d).toBe(fx.user.uid);
     }
     expect((await stat(path.join(fx.stateHome, "claude-sandbox"))).mode & 0o777).toBe(0o700);
-    expect((await stat(path.join(fx.state, "tmp"))).mode & 0o777).toBe(0o700);
+    expect((await stat(path.join(fx.state, "tmux.d"))).mode & 0o777).toBe(0o700);
     expect(await readFile(path.join(fx.state, "tmux.conf"), "utf8")).toContain("colour208");
 
     // Another project whose name hashes here (simulated by rewriting `path`) must not share the state.

@@ -2,6 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { defaultLimits } from "../../server/sandbox/resource-limits.js";
 import { validateCreateInput } from "../../server/sandbox/validate-input.js";
 
 let dir: string;
@@ -25,6 +26,7 @@ describe("create input validation", () => {
       network: true,
       shell: false,
       agentArgs: [],
+      limits: defaultLimits(),
     });
   });
 

@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file claude_sandbox/v1/sandbox_service.proto.
  */
 export const file_claude_sandbox_v1_sandbox_service: GenFile = /*@__PURE__*/
-  fileDesc("CidjbGF1ZGVfc2FuZGJveC92MS9zYW5kYm94X3NlcnZpY2UucHJvdG8SEWNsYXVkZV9zYW5kYm94LnYxIucECgdTYW5kYm94EgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSKwoHYmFja2VuZBgDIAEoDjIaLmNsYXVkZV9zYW5kYm94LnYxLkJhY2tlbmQSEwoLcHJvamVjdF9kaXIYBCABKAkSMAoGc3RhdHVzGAUgASgOMiAuY2xhdWRlX3NhbmRib3gudjEuU2FuZGJveFN0YXR1cxIYCgtkaXNwbGF5X251bRgGIAEoDUgAiAEBEhkKDHRtdXhfc2Vzc2lvbhgHIAEoCUgBiAEBEhUKCHBpZF94dmZiGAggASgNSAKIAQESHAoPcWVtdV9xbXBfc29ja2V0GAkgASgJSAOIAQESDwoHbmV0d29yaxgKIAEoCBIuCgpjcmVhdGVkX2F0GAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIzCgpzdG9wcGVkX2F0GAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEgEiAEBEhYKCWV4aXRfY29kZRgNIAEoBUgFiAEBEhgKC2V4aXRfc2lnbmFsGA4gASgJSAaIAQESFQoNc3RhdHVzX3JlYXNvbhgPIAEoCRINCgVzaGVsbBgQIAEoCBISCgphZ2VudF9hcmdzGBEgAygJEhMKC3RtdXhfc29ja2V0GBIgASgJQg4KDF9kaXNwbGF5X251bUIPCg1fdG11eF9zZXNzaW9uQgsKCV9waWRfeHZmYkISChBfcWVtdV9xbXBfc29ja2V0Qg0KC19zdG9wcGVkX2F0QgwKCl9leGl0X2NvZGVCDgoMX2V4aXRfc2lnbmFsIqsBChRDcmVhdGVTYW5kYm94UmVxdWVzdBIMCgRuYW1lGAEgASgJEisKB2JhY2tlbmQYAiABKA4yGi5jbGF1ZGVfc2FuZGJveC52MS5CYWNrZW5kEhMKC3Byb2plY3RfZGlyGAMgASgJEhQKB25ldHdvcmsYBCABKAhIAIgBARINCgVzaGVsbBgFIAEoCBISCgphZ2VudF9hcmdzGAYgAygJQgoKCF9uZXR3b3JrIkQKFUNyZWF0ZVNhbmRib3hSZXNwb25zZRIrCgdzYW5kYm94GAEgASgLMhouY2xhdWRlX3NhbmRib3gudjEuU2FuZGJveCIWChRMaXN0U2FuZGJveGVzUmVxdWVzdCJGChVMaXN0U2FuZGJveGVzUmVzcG9uc2USLQoJc2FuZGJveGVzGAEgAygLMhouY2xhdWRlX3NhbmRib3gudjEuU2FuZGJveCIfChFHZXRTYW5kYm94UmVxdWVzdBIKCgJpZBgBIAEoCSJBChJHZXRTYW5kYm94UmVzcG9uc2USKwoHc2FuZGJveBgBIAEoCzIaLmNsYXVkZV9zYW5kYm94LnYxLlNhbmRib3giIAoSU3RvcFNhbmRib3hSZXF1ZXN0EgoKAmlkGAEgASgJIkIKE1N0b3BTYW5kYm94UmVzcG9uc2USKwoHc2FuZGJveBgBIAEoCzIaLmNsYXVkZV9zYW5kYm94LnYxLlNhbmRib3giIgoURGVsZXRlU2FuZGJveFJlcXVlc3QSCgoCaWQYASABKAkiFwoVRGVsZXRlU2FuZGJveFJlc3BvbnNlIksKDkdldExvZ3NSZXF1ZXN0EgoKAmlkGAEgASgJEhMKBm9mZnNldBgCIAEoBEgAiAEBEg0KBWxpbWl0GAMgASgNQgkKB19vZmZzZXQiPQoPR2V0TG9nc1Jlc3BvbnNlEgwKBGRhdGEYASABKAwSDgoGb2Zmc2V0GAIgASgEEgwKBHNpemUYAyABKAQidQoPVGFpbExvZ3NSZXF1ZXN0EgoKAmlkGAEgASgJEhoKDWJhY2tsb2dfbGluZXMYAiABKA1IAIgBARIYCgtmcm9tX29mZnNldBgDIAEoBEgBiAEBQhAKDl9iYWNrbG9nX2xpbmVzQg4KDF9mcm9tX29mZnNldCKmAQoQVGFpbExvZ3NSZXNwb25zZRIsCgVjaHVuaxgBIAEoCzIbLmNsYXVkZV9zYW5kYm94LnYxLkxvZ0NodW5rSAASMQoJa2VlcGFsaXZlGAIgASgLMhwuY2xhdWRlX3NhbmRib3gudjEuS2VlcEFsaXZlSAASKAoDZW5kGAMgASgLMhkuY2xhdWRlX3NhbmRib3gudjEuTG9nRW5kSABCBwoFZXZlbnQiPQoITG9nQ2h1bmsSDgoGb2Zmc2V0GAEgASgEEgwKBGRhdGEYAiABKAwSEwoLbmV4dF9vZmZzZXQYAyABKAQiGwoJS2VlcEFsaXZlEg4KBm9mZnNldBgBIAEoBCJaCgZMb2dFbmQSLwoGcmVhc29uGAEgASgOMh8uY2xhdWRlX3NhbmRib3gudjEuTG9nRW5kUmVhc29uEg8KB21lc3NhZ2UYAiABKAkSDgoGb2Zmc2V0GAMgASgEIhcKFVdhdGNoU2FuZGJveGVzUmVxdWVzdCLyAQoWV2F0Y2hTYW5kYm94ZXNSZXNwb25zZRI2CghzbmFwc2hvdBgBIAEoCzIiLmNsYXVkZV9zYW5kYm94LnYxLlNhbmRib3hTbmFwc2hvdEgAEi4KCHVwc2VydGVkGAIgASgLMhouY2xhdWRlX3NhbmRib3gudjEuU2FuZGJveEgAEjQKB2RlbGV0ZWQYAyABKAsyIS5jbGF1ZGVfc2FuZGJveC52MS5TYW5kYm94RGVsZXRlZEgAEjEKCWtlZXBhbGl2ZRgEIAEoCzIcLmNsYXVkZV9zYW5kYm94LnYxLktlZXBBbGl2ZUgAQgcKBWV2ZW50IkAKD1NhbmRib3hTbmFwc2hvdBItCglzYW5kYm94ZXMYASADKAsyGi5jbGF1ZGVfc2FuZGJveC52MS5TYW5kYm94IhwKDlNhbmRib3hEZWxldGVkEgoKAmlkGAEgASgJIiIKFEdldFNjcmVlbnNob3RSZXF1ZXN0EgoKAmlkGAEgASgJIokBChVHZXRTY3JlZW5zaG90UmVzcG9uc2USDQoFaW1hZ2UYASABKAwSEQoJbWltZV90eXBlGAIgASgJEg0KBXdpZHRoGAMgASgNEg4KBmhlaWdodBgEIAEoDRIvCgtjYXB0dXJlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiJgoYR2V0U2FuZGJveE1ldHJpY3NSZXF1ZXN0EgoKAmlkGAEgASgJIrEBChlHZXRTYW5kYm94TWV0cmljc1Jlc3BvbnNlEhQKDGlucHV0X3Rva2VucxgBIAEoBBIVCg1vdXRwdXRfdG9rZW5zGAIgASgEEh0KFWNhY2hlX2NyZWF0aW9uX3Rva2VucxgDIAEoBBIZChFjYWNoZV9yZWFkX3Rva2VucxgEIAEoBBIVCg1tZXNzYWdlX2NvdW50GAUgASgEEhYKDnRvb2xfdXNlX2NvdW50GAYgASgEIhkKF0dldFN5c3RlbU1ldHJpY3NSZXF1ZXN0IsEBChhHZXRTeXN0ZW1NZXRyaWNzUmVzcG9uc2USEQoJY3B1X3VzYWdlGAEgASgCEhMKC21lbW9yeV91c2VkGAIgASgEEhQKDG1lbW9yeV90b3RhbBgDIAEoBBIRCglkaXNrX3VzZWQYBCABKAQSEgoKZGlza190b3RhbBgFIAEoBBIUCgxuZXRfcnhfYnl0ZXMYBiABKAQSFAoMbmV0X3R4X2J5dGVzGAcgASgEEhQKDGxvYWRfYXZlcmFnZRgIIAMoASphCgdCYWNrZW5kEhcKE0JBQ0tFTkRfVU5TUEVDSUZJRUQQABIWChJCQUNLRU5EX0JVQkJMRVdSQVAQARIVChFCQUNLRU5EX0NPTlRBSU5FUhACEg4KCkJBQ0tFTkRfVk0QAyqAAQoNU2FuZGJveFN0YXR1cxIeChpTQU5EQk9YX1NUQVRVU19VTlNQRUNJRklFRBAAEhoKFlNBTkRCT1hfU1RBVFVTX1JVTk5JTkcQARIaChZTQU5EQk9YX1NUQVRVU19TVE9QUEVEEAISFwoTU0FOREJPWF9TVEFUVVNfREVBRBADKoQBCgxMb2dFbmRSZWFzb24SHgoaTE9HX0VORF9SRUFTT05fVU5TUEVDSUZJRUQQABIaChZMT0dfRU5EX1JFQVNPTl9ERUxFVEVEEAESGwoXTE9HX0VORF9SRUFTT05fU0hVVERPV04QAhIbChdMT0dfRU5EX1JFQVNPTl9UT09fU0xPVxADMuYICg5TYW5kYm94U2VydmljZRJiCg1DcmVhdGVTYW5kYm94EicuY2xhdWRlX3NhbmRib3gudjEuQ3JlYXRlU2FuZGJveFJlcXVlc3QaKC5jbGF1ZGVfc2FuZGJveC52MS5DcmVhdGVTYW5kYm94UmVzcG9uc2USZwoNTGlzdFNhbmRib3hlcxInLmNsYXVkZV9zYW5kYm94LnYxLkxpc3RTYW5kYm94ZXNSZXF1ZXN0GiguY2xhdWRlX3NhbmRib3gudjEuTGlzdFNhbmRib3hlc1Jlc3BvbnNlIgOQAgESXgoKR2V0U2FuZGJveBIkLmNsYXVkZV9zYW5kYm94LnYxLkdldFNhbmRib3hSZXF1ZXN0GiUuY2xhdWRlX3NhbmRib3gudjEuR2V0U2FuZGJveFJlc3BvbnNlIgOQAgESXAoLU3RvcFNhbmRib3gSJS5jbGF1ZGVfc2FuZGJveC52MS5TdG9wU2FuZGJveFJlcXVlc3QaJi5jbGF1ZGVfc2FuZGJveC52MS5TdG9wU2FuZGJveFJlc3BvbnNlEmIKDURlbGV0ZVNhbmRib3gSJy5jbGF1ZGVfc2FuZGJveC52MS5EZWxldGVTYW5kYm94UmVxdWVzdBooLmNsYXVkZV9zYW5kYm94LnYxLkRlbGV0ZVNhbmRib3hSZXNwb25zZRJVCgdHZXRMb2dzEiEuY2xhdWRlX3NhbmRib3gudjEuR2V0TG9nc1JlcXVlc3QaIi5jbGF1ZGVfc2FuZGJveC52MS5HZXRMb2dzUmVzcG9uc2UiA5ACARJVCghUYWlsTG9ncxIiLmNsYXVkZV9zYW5kYm94LnYxLlRhaWxMb2dzUmVxdWVzdBojLmNsYXVkZV9zYW5kYm94LnYxLlRhaWxMb2dzUmVzcG9uc2UwARJnCg5XYXRjaFNhbmRib3hlcxIoLmNsYXVkZV9zYW5kYm94LnYxLldhdGNoU2FuZGJveGVzUmVxdWVzdBopLmNsYXVkZV9zYW5kYm94LnYxLldhdGNoU2FuZGJveGVzUmVzcG9uc2UwARJnCg1HZXRTY3JlZW5zaG90EicuY2xhdWRlX3NhbmRib3gudjEuR2V0U2NyZWVuc2hvdFJlcXVlc3QaKC5jbGF1ZGVfc2FuZGJveC52MS5HZXRTY3JlZW5zaG90UmVzcG9uc2UiA5ACARJzChFHZXRTYW5kYm94TWV0cmljcxIrLmNsYXVkZV9zYW5kYm94LnYxLkdldFNhbmRib3hNZXRyaWNzUmVxdWVzdBosLmNsYXVkZV9zYW5kYm94LnYxLkdldFNhbmRib3hNZXRyaWNzUmVzcG9uc2UiA5ACARJwChBHZXRTeXN0ZW1NZXRyaWNzEiouY2xhdWRlX3NhbmRib3gudjEuR2V0U3lzdGVtTWV0cmljc1JlcXVlc3QaKy5jbGF1ZGVfc2FuZGJveC52MS5HZXRTeXN0ZW1NZXRyaWNzUmVzcG9uc2UiA5ACAWIGcHJvdG8z", [file_google_protobuf_timestamp]);
+  fileDesc("CidjbGF1ZGVfc2FuZGJveC92MS9zYW5kYm94X3NlcnZpY2UucHJvdG8SEWNsYXVkZV9zYW5kYm94LnYxIvgFCgdTYW5kYm94EgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSKwoHYmFja2VuZBgDIAEoDjIaLmNsYXVkZV9zYW5kYm94LnYxLkJhY2tlbmQSEwoLcHJvamVjdF9kaXIYBCABKAkSMAoGc3RhdHVzGAUgASgOMiAuY2xhdWRlX3NhbmRib3gudjEuU2FuZGJveFN0YXR1cxIYCgtkaXNwbGF5X251bRgGIAEoDUgAiAEBEhkKDHRtdXhfc2Vzc2lvbhgHIAEoCUgBiAEBEhUKCHBpZF94dmZiGAggASgNSAKIAQESHAoPcWVtdV9xbXBfc29ja2V0GAkgASgJSAOIAQESDwoHbmV0d29yaxgKIAEoCBIuCgpjcmVhdGVkX2F0GAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIzCgpzdG9wcGVkX2F0GAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEgEiAEBEhYKCWV4aXRfY29kZRgNIAEoBUgFiAEBEhgKC2V4aXRfc2lnbmFsGA4gASgJSAaIAQESFQoNc3RhdHVzX3JlYXNvbhgPIAEoCRINCgVzaGVsbBgQIAEoCBISCgphZ2VudF9hcmdzGBEgAygJEhMKC3RtdXhfc29ja2V0GBIgASgJEjEKBmxpbWl0cxgTIAEoCzIhLmNsYXVkZV9zYW5kYm94LnYxLlJlc291cmNlTGltaXRzEhYKDmxpbWl0c19hcHBsaWVkGBQgASgIEhMKC2xpbWl0c19ub3RlGBUgASgJEi8KBXVzYWdlGBYgASgLMiAuY2xhdWRlX3NhbmRib3gudjEuUmVzb3VyY2VVc2FnZUIOCgxfZGlzcGxheV9udW1CDwoNX3RtdXhfc2Vzc2lvbkILCglfcGlkX3h2ZmJCEgoQX3FlbXVfcW1wX3NvY2tldEINCgtfc3RvcHBlZF9hdEIMCgpfZXhpdF9jb2RlQg4KDF9leGl0X3NpZ25hbCLkAQoOUmVzb3VyY2VMaW1pdHMSGQoMbWVtb3J5X2J5dGVzGAEgASgESACIAQESFwoKc3dhcF9ieXRlcxgCIAEoBEgBiAEBEhoKDW1heF9wcm9jZXNzZXMYAyABKA1IAogBARIXCgpjcHVfd2VpZ2h0GAQgASgNSAOIAQESGAoLdG1wZnNfYnl0ZXMYBSABKARIBIgBAUIPCg1fbWVtb3J5X2J5dGVzQg0KC19zd2FwX2J5dGVzQhAKDl9tYXhfcHJvY2Vzc2VzQg0KC19jcHVfd2VpZ2h0Qg4KDF90bXBmc19ieXRlcyLPAQoNUmVzb3VyY2VVc2FnZRIhChRtZW1vcnlfY3VycmVudF9ieXRlcxgBIAEoBEgAiAEBEh0KEG1lbW9yeV9tYXhfYnl0ZXMYAiABKARIAYgBARIZCgxwaWRzX2N1cnJlbnQYAyABKA1IAogBARIVCghwaWRzX21heBgEIAEoDUgDiAEBQhcKFV9tZW1vcnlfY3VycmVudF9ieXRlc0ITChFfbWVtb3J5X21heF9ieXRlc0IPCg1fcGlkc19jdXJyZW50QgsKCV9waWRzX21heCLeAQoUQ3JlYXRlU2FuZGJveFJlcXVlc3QSDAoEbmFtZRgBIAEoCRIrCgdiYWNrZW5kGAIgASgOMhouY2xhdWRlX3NhbmRib3gudjEuQmFja2VuZBITCgtwcm9qZWN0X2RpchgDIAEoCRIUCgduZXR3b3JrGAQgASgISACIAQESDQoFc2hlbGwYBSABKAgSEgoKYWdlbnRfYXJncxgGIAMoCRIxCgZsaW1pdHMYByABKAsyIS5jbGF1ZGVfc2FuZGJveC52MS5SZXNvdXJjZUxpbWl0c0IKCghfbmV0d29yayJEChVDcmVhdGVTYW5kYm94UmVzcG9uc2USKwoHc2FuZGJveBgBIAEoCzIaLmNsYXVkZV9zYW5kYm94LnYxLlNhbmRib3giFgoUTGlzdFNhbmRib3hlc1JlcXVlc3QiRgoVTGlzdFNhbmRib3hlc1Jlc3BvbnNlEi0KCXNhbmRib3hlcxgBIAMoCzIaLmNsYXVkZV9zYW5kYm94LnYxLlNhbmRib3giHwoRR2V0U2FuZGJveFJlcXVlc3QSCgoCaWQYASABKAkiQQoSR2V0U2FuZGJveFJlc3BvbnNlEisKB3NhbmRib3gYASABKAsyGi5jbGF1ZGVfc2FuZGJveC52MS5TYW5kYm94IiAKElN0b3BTYW5kYm94UmVxdWVzdBIKCgJpZBgBIAEoCSJCChNTdG9wU2FuZGJveFJlc3BvbnNlEisKB3NhbmRib3gYASABKAsyGi5jbGF1ZGVfc2FuZGJveC52MS5TYW5kYm94IiIKFERlbGV0ZVNhbmRib3hSZXF1ZXN0EgoKAmlkGAEgASgJIhcKFURlbGV0ZVNhbmRib3hSZXNwb25zZSJLCg5HZXRMb2dzUmVxdWVzdBIKCgJpZBgBIAEoCRITCgZvZmZzZXQYAiABKARIAIgBARINCgVsaW1pdBgDIAEoDUIJCgdfb2Zmc2V0Ij0KD0dldExvZ3NSZXNwb25zZRIMCgRkYXRhGAEgASgMEg4KBm9mZnNldBgCIAEoBBIMCgRzaXplGAMgASgEInUKD1RhaWxMb2dzUmVxdWVzdBIKCgJpZBgBIAEoCRIaCg1iYWNrbG9nX2xpbmVzGAIgASgNSACIAQESGAoLZnJvbV9vZmZzZXQYAyABKARIAYgBAUIQCg5fYmFja2xvZ19saW5lc0IOCgxfZnJvbV9vZmZzZXQipgEKEFRhaWxMb2dzUmVzcG9uc2USLAoFY2h1bmsYASABKAsyGy5jbGF1ZGVfc2FuZGJveC52MS5Mb2dDaHVua0gAEjEKCWtlZXBhbGl2ZRgCIAEoCzIcLmNsYXVkZV9zYW5kYm94LnYxLktlZXBBbGl2ZUgAEigKA2VuZBgDIAEoCzIZLmNsYXVkZV9zYW5kYm94LnYxLkxvZ0VuZEgAQgcKBWV2ZW50Ij0KCExvZ0NodW5rEg4KBm9mZnNldBgBIAEoBBIMCgRkYXRhGAIgASgMEhMKC25leHRfb2Zmc2V0GAMgASgEIhsKCUtlZXBBbGl2ZRIOCgZvZmZzZXQYASABKAQiWgoGTG9nRW5kEi8KBnJlYXNvbhgBIAEoDjIfLmNsYXVkZV9zYW5kYm94LnYxLkxvZ0VuZFJlYXNvbhIPCgdtZXNzYWdlGAIgASgJEg4KBm9mZnNldBgDIAEoBCIXChVXYXRjaFNhbmRib3hlc1JlcXVlc3Qi8gEKFldhdGNoU2FuZGJveGVzUmVzcG9uc2USNgoIc25hcHNob3QYASABKAsyIi5jbGF1ZGVfc2FuZGJveC52MS5TYW5kYm94U25hcHNob3RIABIuCgh1cHNlcnRlZBgCIAEoCzIaLmNsYXVkZV9zYW5kYm94LnYxLlNhbmRib3hIABI0CgdkZWxldGVkGAMgASgLMiEuY2xhdWRlX3NhbmRib3gudjEuU2FuZGJveERlbGV0ZWRIABIxCglrZWVwYWxpdmUYBCABKAsyHC5jbGF1ZGVfc2FuZGJveC52MS5LZWVwQWxpdmVIAEIHCgVldmVudCJACg9TYW5kYm94U25hcHNob3QSLQoJc2FuZGJveGVzGAEgAygLMhouY2xhdWRlX3NhbmRib3gudjEuU2FuZGJveCIcCg5TYW5kYm94RGVsZXRlZBIKCgJpZBgBIAEoCSIiChRHZXRTY3JlZW5zaG90UmVxdWVzdBIKCgJpZBgBIAEoCSKJAQoVR2V0U2NyZWVuc2hvdFJlc3BvbnNlEg0KBWltYWdlGAEgASgMEhEKCW1pbWVfdHlwZRgCIAEoCRINCgV3aWR0aBgDIAEoDRIOCgZoZWlnaHQYBCABKA0SLwoLY2FwdHVyZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIiYKGEdldFNhbmRib3hNZXRyaWNzUmVxdWVzdBIKCgJpZBgBIAEoCSKxAQoZR2V0U2FuZGJveE1ldHJpY3NSZXNwb25zZRIUCgxpbnB1dF90b2tlbnMYASABKAQSFQoNb3V0cHV0X3Rva2VucxgCIAEoBBIdChVjYWNoZV9jcmVhdGlvbl90b2tlbnMYAyABKAQSGQoRY2FjaGVfcmVhZF90b2tlbnMYBCABKAQSFQoNbWVzc2FnZV9jb3VudBgFIAEoBBIWCg50b29sX3VzZV9jb3VudBgGIAEoBCIZChdHZXRTeXN0ZW1NZXRyaWNzUmVxdWVzdCLBAQoYR2V0U3lzdGVtTWV0cmljc1Jlc3BvbnNlEhEKCWNwdV91c2FnZRgBIAEoAhITCgttZW1vcnlfdXNlZBgCIAEoBBIUCgxtZW1vcnlfdG90YWwYAyABKAQSEQoJZGlza191c2VkGAQgASgEEhIKCmRpc2tfdG90YWwYBSABKAQSFAoMbmV0X3J4X2J5dGVzGAYgASgEEhQKDG5ldF90eF9ieXRlcxgHIAEoBBIUCgxsb2FkX2F2ZXJhZ2UYCCADKAEqYQoHQmFja2VuZBIXChNCQUNLRU5EX1VOU1BFQ0lGSUVEEAASFgoSQkFDS0VORF9CVUJCTEVXUkFQEAESFQoRQkFDS0VORF9DT05UQUlORVIQAhIOCgpCQUNLRU5EX1ZNEAMqgAEKDVNhbmRib3hTdGF0dXMSHgoaU0FOREJPWF9TVEFUVVNfVU5TUEVDSUZJRUQQABIaChZTQU5EQk9YX1NUQVRVU19SVU5OSU5HEAESGgoWU0FOREJPWF9TVEFUVVNfU1RPUFBFRBACEhcKE1NBTkRCT1hfU1RBVFVTX0RFQUQQAyqEAQoMTG9nRW5kUmVhc29uEh4KGkxPR19FTkRfUkVBU09OX1VOU1BFQ0lGSUVEEAASGgoWTE9HX0VORF9SRUFTT05fREVMRVRFRBABEhsKF0xPR19FTkRfUkVBU09OX1NIVVRET1dOEAISGwoXTE9HX0VORF9SRUFTT05fVE9PX1NMT1cQAzLmCAoOU2FuZGJveFNlcnZpY2USYgoNQ3JlYXRlU2FuZGJveBInLmNsYXVkZV9zYW5kYm94LnYxLkNyZWF0ZVNhbmRib3hSZXF1ZXN0GiguY2xhdWRlX3NhbmRib3gudjEuQ3JlYXRlU2FuZGJveFJlc3BvbnNlEmcKDUxpc3RTYW5kYm94ZXMSJy5jbGF1ZGVfc2FuZGJveC52MS5MaXN0U2FuZGJveGVzUmVxdWVzdBooLmNsYXVkZV9zYW5kYm94LnYxLkxpc3RTYW5kYm94ZXNSZXNwb25zZSIDkAIBEl4KCkdldFNhbmRib3gSJC5jbGF1ZGVfc2FuZGJveC52MS5HZXRTYW5kYm94UmVxdWVzdBolLmNsYXVkZV9zYW5kYm94LnYxLkdldFNhbmRib3hSZXNwb25zZSIDkAIBElwKC1N0b3BTYW5kYm94EiUuY2xhdWRlX3NhbmRib3gudjEuU3RvcFNhbmRib3hSZXF1ZXN0GiYuY2xhdWRlX3NhbmRib3gudjEuU3RvcFNhbmRib3hSZXNwb25zZRJiCg1EZWxldGVTYW5kYm94EicuY2xhdWRlX3NhbmRib3gudjEuRGVsZXRlU2FuZGJveFJlcXVlc3QaKC5jbGF1ZGVfc2FuZGJveC52MS5EZWxldGVTYW5kYm94UmVzcG9uc2USVQoHR2V0TG9ncxIhLmNsYXVkZV9zYW5kYm94LnYxLkdldExvZ3NSZXF1ZXN0GiIuY2xhdWRlX3NhbmRib3gudjEuR2V0TG9nc1Jlc3BvbnNlIgOQAgESVQoIVGFpbExvZ3MSIi5jbGF1ZGVfc2FuZGJveC52MS5UYWlsTG9nc1JlcXVlc3QaIy5jbGF1ZGVfc2FuZGJveC52MS5UYWlsTG9nc1Jlc3BvbnNlMAESZwoOV2F0Y2hTYW5kYm94ZXMSKC5jbGF1ZGVfc2FuZGJveC52MS5XYXRjaFNhbmRib3hlc1JlcXVlc3QaKS5jbGF1ZGVfc2FuZGJveC52MS5XYXRjaFNhbmRib3hlc1Jlc3BvbnNlMAESZwoNR2V0U2NyZWVuc2hvdBInLmNsYXVkZV9zYW5kYm94LnYxLkdldFNjcmVlbnNob3RSZXF1ZXN0GiguY2xhdWRlX3NhbmRib3gudjEuR2V0U2NyZWVuc2hvdFJlc3BvbnNlIgOQAgEScwoRR2V0U2FuZGJveE1ldHJpY3MSKy5jbGF1ZGVfc2FuZGJveC52MS5HZXRTYW5kYm94TWV0cmljc1JlcXVlc3QaLC5jbGF1ZGVfc2FuZGJveC52MS5HZXRTYW5kYm94TWV0cmljc1Jlc3BvbnNlIgOQAgEScAoQR2V0U3lzdGVtTWV0cmljcxIqLmNsYXVkZV9zYW5kYm94LnYxLkdldFN5c3RlbU1ldHJpY3NSZXF1ZXN0GisuY2xhdWRlX3NhbmRib3gudjEuR2V0U3lzdGVtTWV0cmljc1Jlc3BvbnNlIgOQAgFiBnByb3RvMw", [file_google_protobuf_timestamp]);
 
 /**
  * Sandbox is one sandbox as the manager records it.
@@ -148,6 +148,37 @@ export type Sandbox = Message<"claude_sandbox.v1.Sandbox"> & {
    * @generated from field: string tmux_socket = 18;
    */
   tmuxSocket: string;
+
+  /**
+   * The limits the sandbox was started with, every field set (the request's, defaults for the rest). Not set for
+   * a sandbox created before the manager had limits.
+   *
+   * @generated from field: claude_sandbox.v1.ResourceLimits limits = 19;
+   */
+  limits?: ResourceLimits | undefined;
+
+  /**
+   * Whether every limit in `limits` is held. The tmpfs sizes always are; memory, swap, processes and CPU weight
+   * need a cgroup the manager may create (root, or a delegated cgroup with those controllers).
+   *
+   * @generated from field: bool limits_applied = 20;
+   */
+  limitsApplied: boolean;
+
+  /**
+   * Which limits are not held and why, for people; empty when `limits_applied`.
+   *
+   * @generated from field: string limits_note = 21;
+   */
+  limitsNote: string;
+
+  /**
+   * What the sandbox uses now against its limits, read from its cgroup when the sandbox is read; not set when
+   * it does not run or its cgroup holds neither memory nor process accounting.
+   *
+   * @generated from field: claude_sandbox.v1.ResourceUsage usage = 22;
+   */
+  usage?: ResourceUsage | undefined;
 };
 
 /**
@@ -156,6 +187,101 @@ export type Sandbox = Message<"claude_sandbox.v1.Sandbox"> & {
  */
 export const SandboxSchema: GenMessage<Sandbox> = /*@__PURE__*/
   messageDesc(file_claude_sandbox_v1_sandbox_service, 0);
+
+/**
+ * ResourceLimits bounds what one sandbox may take of the host. In a request, a field that is not set gets the
+ * default; every field is validated (`invalid_argument` naming it).
+ *
+ * @generated from message claude_sandbox.v1.ResourceLimits
+ */
+export type ResourceLimits = Message<"claude_sandbox.v1.ResourceLimits"> & {
+  /**
+   * Memory of everything in the sandbox, tmpfs contents included, in bytes; past it the kernel's OOM killer ends
+   * a process inside. At least 33554432 (32 MiB), at most 2^50. Default: half the host's RAM, at most 8 GiB.
+   *
+   * @generated from field: optional uint64 memory_bytes = 1;
+   */
+  memoryBytes?: bigint | undefined;
+
+  /**
+   * Swap the sandbox may use on top of `memory_bytes`, in bytes, at most 2^50. Default: 0.
+   *
+   * @generated from field: optional uint64 swap_bytes = 2;
+   */
+  swapBytes?: bigint | undefined;
+
+  /**
+   * Processes and threads at once: 16 to 4194304. Default: 4096.
+   *
+   * @generated from field: optional uint32 max_processes = 3;
+   */
+  maxProcesses?: number | undefined;
+
+  /**
+   * Share of the CPU under contention, as cgroup v2's cpu.weight: 1 to 10000. Default: 100 (every other
+   * group's).
+   *
+   * @generated from field: optional uint32 cpu_weight = 4;
+   */
+  cpuWeight?: number | undefined;
+
+  /**
+   * Size of each tmpfs the sandbox gets (/tmp, /dev/shm, /run, the home, ...), in bytes: a write past it fails
+   * with ENOSPC. At least 1048576 (1 MiB), at most 2^50. Default: an eighth of the host's RAM, at most 1 GiB.
+   *
+   * @generated from field: optional uint64 tmpfs_bytes = 5;
+   */
+  tmpfsBytes?: bigint | undefined;
+};
+
+/**
+ * Describes the message claude_sandbox.v1.ResourceLimits.
+ * Use `create(ResourceLimitsSchema)` to create a new message.
+ */
+export const ResourceLimitsSchema: GenMessage<ResourceLimits> = /*@__PURE__*/
+  messageDesc(file_claude_sandbox_v1_sandbox_service, 1);
+
+/**
+ * ResourceUsage is what a running sandbox uses now, from its cgroup.
+ *
+ * @generated from message claude_sandbox.v1.ResourceUsage
+ */
+export type ResourceUsage = Message<"claude_sandbox.v1.ResourceUsage"> & {
+  /**
+   * Memory in use, tmpfs contents and page cache included, in bytes.
+   *
+   * @generated from field: optional uint64 memory_current_bytes = 1;
+   */
+  memoryCurrentBytes?: bigint | undefined;
+
+  /**
+   * The memory limit the kernel holds the sandbox to, in bytes.
+   *
+   * @generated from field: optional uint64 memory_max_bytes = 2;
+   */
+  memoryMaxBytes?: bigint | undefined;
+
+  /**
+   * Processes and threads now.
+   *
+   * @generated from field: optional uint32 pids_current = 3;
+   */
+  pidsCurrent?: number | undefined;
+
+  /**
+   * The process limit the kernel holds the sandbox to.
+   *
+   * @generated from field: optional uint32 pids_max = 4;
+   */
+  pidsMax?: number | undefined;
+};
+
+/**
+ * Describes the message claude_sandbox.v1.ResourceUsage.
+ * Use `create(ResourceUsageSchema)` to create a new message.
+ */
+export const ResourceUsageSchema: GenMessage<ResourceUsage> = /*@__PURE__*/
+  messageDesc(file_claude_sandbox_v1_sandbox_service, 2);
 
 /**
  * CreateSandboxRequest describes a sandbox to start.
@@ -204,6 +330,13 @@ export type CreateSandboxRequest = Message<"claude_sandbox.v1.CreateSandboxReque
    * @generated from field: repeated string agent_args = 6;
    */
   agentArgs: string[];
+
+  /**
+   * Resource limits; defaults relative to the host for what is not set.
+   *
+   * @generated from field: claude_sandbox.v1.ResourceLimits limits = 7;
+   */
+  limits?: ResourceLimits | undefined;
 };
 
 /**
@@ -211,7 +344,7 @@ export type CreateSandboxRequest = Message<"claude_sandbox.v1.CreateSandboxReque
  * Use `create(CreateSandboxRequestSchema)` to create a new message.
  */
 export const CreateSandboxRequestSchema: GenMessage<CreateSandboxRequest> = /*@__PURE__*/
-  messageDesc(file_claude_sandbox_v1_sandbox_service, 1);
+  messageDesc(file_claude_sandbox_v1_sandbox_service, 3);
 
 /**
  * CreateSandboxResponse carries the new sandbox.
@@ -232,7 +365,7 @@ export type CreateSandboxResponse = Message<"claude_sandbox.v1.CreateSandboxResp
  * Use `create(CreateSandboxResponseSchema)` to create a new message.
  */
 export const CreateSandboxResponseSchema: GenMessage<CreateSandboxResponse> = /*@__PURE__*/
-  messageDesc(file_claude_sandbox_v1_sandbox_service, 2);
+  messageDesc(file_claude_sandbox_v1_sandbox_service, 4);
 
 /**
  * ListSandboxesRequest takes no parameters.
@@ -247,7 +380,7 @@ export type ListSandboxesRequest = Message<"claude_sandbox.v1.ListSandboxesReque
  * Use `create(ListSandboxesRequestSchema)` to create a new message.
  */
 export const ListSandboxesRequestSchema: GenMessage<ListSandboxesRequest> = /*@__PURE__*/
-  messageDesc(file_claude_sandbox_v1_sandbox_service, 3);
+  messageDesc(file_claude_sandbox_v1_sandbox_service, 5);
 
 /**
  * ListSandboxesResponse lists sandboxes newest first.
@@ -268,7 +401,7 @@ export type ListSandboxesResponse = Message<"claude_sandbox.v1.ListSandboxesResp
  * Use `create(ListSandboxesResponseSchema)` to create a new message.
  */
 export const ListSandboxesResponseSchema: GenMessage<ListSandboxesResponse> = /*@__PURE__*/
-  messageDesc(file_claude_sandbox_v1_sandbox_service, 4);
+  messageDesc(file_claude_sandbox_v1_sandbox_service, 6);
 
 /**
  * GetSandboxRequest names one sandbox.
@@ -289,7 +422,7 @@ export type GetSandboxRequest = Message<"claude_sandbox.v1.GetSandboxRequest"> &
  * Use `create(GetSandboxRequestSchema)` to create a new message.
  */
 export const GetSandboxRequestSchema: GenMessage<GetSandboxRequest> = /*@__PURE__*/
-  messageDesc(file_claude_sandbox_v1_sandbox_service, 5);
+  messageDesc(file_claude_sandbox_v1_sandbox_service, 7);
 
 /**
  * GetSandboxResponse carries one sandbox.
@@ -310,7 +443,7 @@ export type GetSandboxResponse = Message<"claude_sandbox.v1.GetSandboxResponse">
  * Use `create(GetSandboxResponseSchema)` to create a new message.
  */
 export const GetSandboxResponseSchema: GenMessage<GetSandboxResponse> = /*@__PURE__*/
-  messageDesc(file_claude_sandbox_v1_sandbox_service, 6);
+  messageDesc(file_claude_sandbox_v1_sandbox_service, 8);
 
 /**
  * StopSandboxRequest names the sandbox to stop.
@@ -331,7 +464,7 @@ export type StopSandboxRequest = Message<"claude_sandbox.v1.StopSandboxRequest">
  * Use `create(StopSandboxRequestSchema)` to create a new message.
  */
 export const StopSandboxRequestSchema: GenMessage<StopSandboxRequest> = /*@__PURE__*/
-  messageDesc(file_claude_sandbox_v1_sandbox_service, 7);
+  messageDesc(file_claude_sandbox_v1_sandbox_service, 9);
 
 /**
  * StopSandboxResponse carries the sandbox after stopping.
@@ -352,7 +485,7 @@ export type StopSandboxResponse = Message<"claude_sandbox.v1.StopSandboxResponse
  * Use `create(StopSandboxResponseSchema)` to create a new message.
  */
 export const StopSandboxResponseSchema: GenMessage<StopSandboxResponse> = /*@__PURE__*/
-  messageDesc(file_claude_sandbox_v1_sandbox_service, 8);
+  messageDesc(file_claude_sandbox_v1_sandbox_service, 10);
 
 /**
  * DeleteSandboxRequest names the sandbox to delete.
@@ -373,7 +506,7 @@ export type DeleteSandboxRequest = Message<"claude_sandbox.v1.DeleteSandboxReque
  * Use `create(DeleteSandboxRequestSchema)` to create a new message.
  */
 export const DeleteSandboxRequestSchema: GenMessage<DeleteSandboxRequest> = /*@__PURE__*/
-  messageDesc(file_claude_sandbox_v1_sandbox_service, 9);
+  messageDesc(file_claude_sandbox_v1_sandbox_service, 11);
 
 /**
  * DeleteSandboxResponse is empty: the sandbox is gone.
@@ -388,7 +521,7 @@ export type DeleteSandboxResponse = Message<"claude_sandbox.v1.DeleteSandboxResp
  * Use `create(DeleteSandboxResponseSchema)` to create a new message.
  */
 export const DeleteSandboxResponseSchema: GenMessage<DeleteSandboxResponse> = /*@__PURE__*/
-  messageDesc(file_claude_sandbox_v1_sandbox_service, 10);
+  messageDesc(file_claude_sandbox_v1_sandbox_service, 12);
 
 /**
  * GetLogsRequest asks for a byte range of a sandbox's log.
@@ -423,7 +556,7 @@ export type GetLogsRequest = Message<"claude_sandbox.v1.GetLogsRequest"> & {
  * Use `create(GetLogsRequestSchema)` to create a new message.
  */
 export const GetLogsRequestSchema: GenMessage<GetLogsRequest> = /*@__PURE__*/
-  messageDesc(file_claude_sandbox_v1_sandbox_service, 11);
+  messageDesc(file_claude_sandbox_v1_sandbox_service, 13);
 
 /**
  * GetLogsResponse carries a byte range of the log.
@@ -458,7 +591,7 @@ export type GetLogsResponse = Message<"claude_sandbox.v1.GetLogsResponse"> & {
  * Use `create(GetLogsResponseSchema)` to create a new message.
  */
 export const GetLogsResponseSchema: GenMessage<GetLogsResponse> = /*@__PURE__*/
-  messageDesc(file_claude_sandbox_v1_sandbox_service, 12);
+  messageDesc(file_claude_sandbox_v1_sandbox_service, 14);
 
 /**
  * TailLogsRequest starts a live tail.
@@ -494,7 +627,7 @@ export type TailLogsRequest = Message<"claude_sandbox.v1.TailLogsRequest"> & {
  * Use `create(TailLogsRequestSchema)` to create a new message.
  */
 export const TailLogsRequestSchema: GenMessage<TailLogsRequest> = /*@__PURE__*/
-  messageDesc(file_claude_sandbox_v1_sandbox_service, 13);
+  messageDesc(file_claude_sandbox_v1_sandbox_service, 15);
 
 /**
  * TailLogsResponse is one event of a log tail.
@@ -539,7 +672,7 @@ export type TailLogsResponse = Message<"claude_sandbox.v1.TailLogsResponse"> & {
  * Use `create(TailLogsResponseSchema)` to create a new message.
  */
 export const TailLogsResponseSchema: GenMessage<TailLogsResponse> = /*@__PURE__*/
-  messageDesc(file_claude_sandbox_v1_sandbox_service, 14);
+  messageDesc(file_claude_sandbox_v1_sandbox_service, 16);
 
 /**
  * LogChunk is a run of consecutive log bytes.
@@ -574,7 +707,7 @@ export type LogChunk = Message<"claude_sandbox.v1.LogChunk"> & {
  * Use `create(LogChunkSchema)` to create a new message.
  */
 export const LogChunkSchema: GenMessage<LogChunk> = /*@__PURE__*/
-  messageDesc(file_claude_sandbox_v1_sandbox_service, 15);
+  messageDesc(file_claude_sandbox_v1_sandbox_service, 17);
 
 /**
  * KeepAlive carries the current position of a quiet stream.
@@ -595,7 +728,7 @@ export type KeepAlive = Message<"claude_sandbox.v1.KeepAlive"> & {
  * Use `create(KeepAliveSchema)` to create a new message.
  */
 export const KeepAliveSchema: GenMessage<KeepAlive> = /*@__PURE__*/
-  messageDesc(file_claude_sandbox_v1_sandbox_service, 16);
+  messageDesc(file_claude_sandbox_v1_sandbox_service, 18);
 
 /**
  * LogEnd says why a tail ended.
@@ -630,7 +763,7 @@ export type LogEnd = Message<"claude_sandbox.v1.LogEnd"> & {
  * Use `create(LogEndSchema)` to create a new message.
  */
 export const LogEndSchema: GenMessage<LogEnd> = /*@__PURE__*/
-  messageDesc(file_claude_sandbox_v1_sandbox_service, 17);
+  messageDesc(file_claude_sandbox_v1_sandbox_service, 19);
 
 /**
  * WatchSandboxesRequest takes no parameters.
@@ -645,7 +778,7 @@ export type WatchSandboxesRequest = Message<"claude_sandbox.v1.WatchSandboxesReq
  * Use `create(WatchSandboxesRequestSchema)` to create a new message.
  */
 export const WatchSandboxesRequestSchema: GenMessage<WatchSandboxesRequest> = /*@__PURE__*/
-  messageDesc(file_claude_sandbox_v1_sandbox_service, 18);
+  messageDesc(file_claude_sandbox_v1_sandbox_service, 20);
 
 /**
  * WatchSandboxesResponse is one event of a watch: first a snapshot, then changes.
@@ -698,7 +831,7 @@ export type WatchSandboxesResponse = Message<"claude_sandbox.v1.WatchSandboxesRe
  * Use `create(WatchSandboxesResponseSchema)` to create a new message.
  */
 export const WatchSandboxesResponseSchema: GenMessage<WatchSandboxesResponse> = /*@__PURE__*/
-  messageDesc(file_claude_sandbox_v1_sandbox_service, 19);
+  messageDesc(file_claude_sandbox_v1_sandbox_service, 21);
 
 /**
  * SandboxSnapshot is the full list of sandboxes.
@@ -719,7 +852,7 @@ export type SandboxSnapshot = Message<"claude_sandbox.v1.SandboxSnapshot"> & {
  * Use `create(SandboxSnapshotSchema)` to create a new message.
  */
 export const SandboxSnapshotSchema: GenMessage<SandboxSnapshot> = /*@__PURE__*/
-  messageDesc(file_claude_sandbox_v1_sandbox_service, 20);
+  messageDesc(file_claude_sandbox_v1_sandbox_service, 22);
 
 /**
  * SandboxDeleted names a deleted sandbox.
@@ -740,7 +873,7 @@ export type SandboxDeleted = Message<"claude_sandbox.v1.SandboxDeleted"> & {
  * Use `create(SandboxDeletedSchema)` to create a new message.
  */
 export const SandboxDeletedSchema: GenMessage<SandboxDeleted> = /*@__PURE__*/
-  messageDesc(file_claude_sandbox_v1_sandbox_service, 21);
+  messageDesc(file_claude_sandbox_v1_sandbox_service, 23);
 
 /**
  * GetScreenshotRequest asks for the display image of a sandbox.
@@ -761,7 +894,7 @@ export type GetScreenshotRequest = Message<"claude_sandbox.v1.GetScreenshotReque
  * Use `create(GetScreenshotRequestSchema)` to create a new message.
  */
 export const GetScreenshotRequestSchema: GenMessage<GetScreenshotRequest> = /*@__PURE__*/
-  messageDesc(file_claude_sandbox_v1_sandbox_service, 22);
+  messageDesc(file_claude_sandbox_v1_sandbox_service, 24);
 
 /**
  * GetScreenshotResponse carries an encoded image.
@@ -810,7 +943,7 @@ export type GetScreenshotResponse = Message<"claude_sandbox.v1.GetScreenshotResp
  * Use `create(GetScreenshotResponseSchema)` to create a new message.
  */
 export const GetScreenshotResponseSchema: GenMessage<GetScreenshotResponse> = /*@__PURE__*/
-  messageDesc(file_claude_sandbox_v1_sandbox_service, 23);
+  messageDesc(file_claude_sandbox_v1_sandbox_service, 25);
 
 /**
  * GetSandboxMetricsRequest names a sandbox.
@@ -831,7 +964,7 @@ export type GetSandboxMetricsRequest = Message<"claude_sandbox.v1.GetSandboxMetr
  * Use `create(GetSandboxMetricsRequestSchema)` to create a new message.
  */
 export const GetSandboxMetricsRequestSchema: GenMessage<GetSandboxMetricsRequest> = /*@__PURE__*/
-  messageDesc(file_claude_sandbox_v1_sandbox_service, 24);
+  messageDesc(file_claude_sandbox_v1_sandbox_service, 26);
 
 /**
  * GetSandboxMetricsResponse carries Claude Code session totals for the sandbox's project.
@@ -887,7 +1020,7 @@ export type GetSandboxMetricsResponse = Message<"claude_sandbox.v1.GetSandboxMet
  * Use `create(GetSandboxMetricsResponseSchema)` to create a new message.
  */
 export const GetSandboxMetricsResponseSchema: GenMessage<GetSandboxMetricsResponse> = /*@__PURE__*/
-  messageDesc(file_claude_sandbox_v1_sandbox_service, 25);
+  messageDesc(file_claude_sandbox_v1_sandbox_service, 27);
 
 /**
  * GetSystemMetricsRequest takes no parameters.
@@ -902,7 +1035,7 @@ export type GetSystemMetricsRequest = Message<"claude_sandbox.v1.GetSystemMetric
  * Use `create(GetSystemMetricsRequestSchema)` to create a new message.
  */
 export const GetSystemMetricsRequestSchema: GenMessage<GetSystemMetricsRequest> = /*@__PURE__*/
-  messageDesc(file_claude_sandbox_v1_sandbox_service, 26);
+  messageDesc(file_claude_sandbox_v1_sandbox_service, 28);
 
 /**
  * GetSystemMetricsResponse is a sample of the host's load.
@@ -972,7 +1105,7 @@ export type GetSystemMetricsResponse = Message<"claude_sandbox.v1.GetSystemMetri
  * Use `create(GetSystemMetricsResponseSchema)` to create a new message.
  */
 export const GetSystemMetricsResponseSchema: GenMessage<GetSystemMetricsResponse> = /*@__PURE__*/
-  messageDesc(file_claude_sandbox_v1_sandbox_service, 27);
+  messageDesc(file_claude_sandbox_v1_sandbox_service, 29);
 
 /**
  * Backend is the isolation technology a sandbox runs in.

@@ -61,41 +61,154 @@ csbx_cgroup_parent() {
   return 0
 }
 
-# Starts the job that creates this launch's cgroup and moves this process into it (see above; launch.sh
-# skips it for a --new sandbox without --allow-userns); the process that will exec bwrap calls it, since
-# the cgroup is named after that pid. Sets csbx_cg ('' when there is none) and csbx_cg_job.
+# Sets csbx_cg_v1 to "controller=dir" entries, one per cgroup v1 hierarchy of memory, pids and cpu in
+# which a sandbox cgroup can be made below this process's cgroup (writable, as for root). Hosts that
+# still mount these controllers as v1 (a hybrid layout, whose cgroup2 then has none of them) hold the
+# limits only there. No fork: from /proc/self/cgroup ("N:controllers:/path") and /proc/self/mountinfo.
+csbx_cgroup_v1_parents() {
+  csbx_cg_v1=()
+  local cgroups=() mounts=() line c path root mnt opts rest ctrl
+  mapfile -t cgroups 2>/dev/null </proc/self/cgroup || return 0
+  mapfile -t mounts 2>/dev/null </proc/self/mountinfo || return 0
+  for ctrl in memory pids cpu; do
+    path=''
+    for line in "${cgroups[@]}"; do
+      IFS=: read -r _ c rest <<<"$line"
+      [[ ,$c, == *,"$ctrl",* ]] && path=$rest && break
+    done
+    [[ $path == /* && $path != *'/..'* && $path != *\\* ]] || continue
+    for line in "${mounts[@]}"; do
+      [[ $line == *' - cgroup '* ]] || continue
+      read -r _ _ _ root mnt rest <<<"$line"
+      opts=${line##* }
+      [[ ,$opts, == *,"$ctrl",* && $root != *\\* && $mnt != *\\* ]] || continue
+      if [[ $root == / ]]; then
+        root=''
+      elif [[ $path != "$root" && $path != "$root"/* ]]; then
+        continue
+      fi
+      mnt=$mnt${path#"$root"}
+      mnt=${mnt%/}
+      [[ -d $mnt && -w $mnt && -w $mnt/cgroup.procs ]] && csbx_cg_v1+=("$ctrl=$mnt")
+      break
+    done
+  done
+  return 0
+}
+
+# csbx_cgroup_limit DIR FILE VALUE: writes one limit; fails when the file is missing or refuses it.
+csbx_cgroup_limit() {
+  [[ -f $1/$2 ]] || return 1
+  { printf '%s\n' "$3" >"$1/$2"; } 2>/dev/null
+}
+
+# The body of the cgroup job (a subshell of its own): makes the v2 cgroup CG and the v1 ones, writes
+# the limits (limits.sh) into whichever hierarchy has each controller, v2 first, and moves process ME
+# into all of them, limits first so nothing runs unlimited in between. Its exit status has a bit for
+# each thing not done: 1 the v2 cgroup, 2 memory, 4 swap, 8 pids, 16 cpu weight.
+csbx_cgroup_job() {
+  local me=$1 cg=$2 tool_mkdir=$3 status=0 mem=0 swap=0 pids=0 cpu=0 e ctrl dir
+  if [[ -n $cg ]] && "$tool_mkdir" -p -- "$cg" 2>/dev/null; then
+    # The controllers reach the new cgroup only through its parent's subtree_control, which the kernel
+    # refuses for a parent that holds processes itself (any but the root cgroup, unless delegated
+    # with an empty parent): then the limits fall to v1, or are not applied.
+    { printf '+memory +pids +cpu\n' >"$csbx_cg_parent/cgroup.subtree_control"; } 2>/dev/null || true
+    if csbx_cgroup_limit "$cg" memory.max "$lim_memory"; then
+      mem=1
+      csbx_cgroup_limit "$cg" memory.swap.max "$lim_swap" && swap=1
+    fi
+    csbx_cgroup_limit "$cg" pids.max "$lim_pids" && pids=1
+    csbx_cgroup_limit "$cg" cpu.weight "$lim_cpu_weight" && cpu=1
+    { printf '%s\n' "$me" >"$cg/cgroup.procs"; } 2>/dev/null || status=1
+  else
+    status=1
+  fi
+  for e in "${csbx_cg_v1[@]}"; do
+    ctrl=${e%%=*} dir=${e#*=}/claude-sandbox.$me
+    case $ctrl in
+      memory) ((!mem)) || continue ;;
+      pids) ((!pids)) || continue ;;
+      cpu) ((!cpu)) || continue ;;
+    esac
+    "$tool_mkdir" -p -- "$dir" 2>/dev/null || continue
+    case $ctrl in
+      memory)
+        csbx_cgroup_limit "$dir" memory.limit_in_bytes "$lim_memory" || continue
+        mem=1
+        # memsw is memory plus swap, and exists only with swap accounting (swapaccount=1).
+        csbx_cgroup_limit "$dir" memory.memsw.limit_in_bytes $((lim_memory + lim_swap)) && swap=1
+        ;;
+      pids) csbx_cgroup_limit "$dir" pids.max "$lim_pids" && pids=1 ;;
+      # cpu.shares: 1024 is v1's default, as weight 100 is v2's.
+      cpu) csbx_cgroup_limit "$dir" cpu.shares $((lim_cpu_weight * 1024 / 100 > 2 ? lim_cpu_weight * 1024 / 100 : 2)) && cpu=1 ;;
+    esac
+    { printf '%s\n' "$me" >"$dir/cgroup.procs"; } 2>/dev/null || case $ctrl in
+      memory) mem=0 swap=0 ;;
+      pids) pids=0 ;;
+      cpu) cpu=0 ;;
+    esac
+  done
+  ((mem)) || ((status |= 2))
+  ((swap)) || ((status |= 4))
+  ((pids)) || ((status |= 8))
+  ((cpu)) || ((status |= 16))
+  return "$status"
+}
+
+# Starts the job that creates this launch's cgroups and moves this process into them (see above;
+# launch.sh skips it for a --new sandbox without --allow-userns or a limit flag); the process that will
+# exec bwrap calls it, since the cgroups are named after that pid. Sets csbx_cg ('' when there is none)
+# and csbx_cg_job.
 csbx_cgroup_start() {
   csbx_cg='' csbx_cg_job='' csbx_cg_owner=$BASHPID
   csbx_cgroup_parent
-  [[ -n $csbx_cg_parent ]] || return 0
-  local tool_mkdir tool_rmdir d p stale=() me=$BASHPID
+  csbx_cgroup_v1_parents
+  [[ -n $csbx_cg_parent ]] || ((${#csbx_cg_v1[@]})) || return 0
+  local tool_mkdir tool_rmdir d p e stale=() me=$BASHPID
   hash mkdir rmdir 2>/dev/null || return 0
   tool_mkdir=${BASH_CMDS[mkdir]} tool_rmdir=${BASH_CMDS[rmdir]}
-  csbx_cg=$csbx_cg_parent/claude-sandbox.$me
-  for d in "$csbx_cg_parent"/claude-sandbox.*; do
-    p=${d##*.}
-    [[ $p =~ ^[0-9]+$ && ! -e /proc/$p && $d != "$csbx_cg" ]] && stale+=("$d"/join.* "$d")
+  [[ -z $csbx_cg_parent ]] || csbx_cg=$csbx_cg_parent/claude-sandbox.$me
+  for e in ${csbx_cg_parent:+"=$csbx_cg_parent"} "${csbx_cg_v1[@]}"; do
+    for d in "${e#*=}"/claude-sandbox.*; do
+      p=${d##*.}
+      [[ $p =~ ^[0-9]+$ && ! -e /proc/$p && $p != "$me" ]] && stale+=("$d"/join.* "$d")
+    done
   done
   # -p: the same pid may have made it already (the root-with-network launch runs itself again under
   # setpriv, and exec keeps the pid), and then it is this launch's own.
   (
-    "$tool_mkdir" -p -- "$csbx_cg" 2>/dev/null || exit 1
-    { printf '%s\n' "$me" >"$csbx_cg/cgroup.procs"; } 2>/dev/null || exit 1
+    status=0
+    csbx_cgroup_job "$me" "$csbx_cg" "$tool_mkdir" || status=$?
     ((${#stale[@]} == 0)) || "$tool_rmdir" -- "${stale[@]}" 2>/dev/null &
+    exit "$status"
   ) {csbx_lock_fd}>&- &
   csbx_cg_job=$!
 }
 
 # Waits until this process is in its cgroup (started with csbx_cgroup_start, here if not yet), so that
 # bwrap, and the cgroup namespace it makes, start there. Without one the sandbox stays where the caller
-# is.
+# is. Limits that could not be applied are said on stderr when a flag asked for them (doctor says so
+# for the defaults).
 csbx_cgroup_enter() {
   [[ ${csbx_cg_owner-} == "$BASHPID" ]] || csbx_cgroup_start
-  [[ -n $csbx_cg ]] || return 0
-  if ! wait "$csbx_cg_job"; then
+  local status=0
+  if [[ -n $csbx_cg_job ]]; then
+    wait "$csbx_cg_job" || status=$?
+  else
+    status=31
+  fi
+  if ((status & 1)) && [[ -n $csbx_cg ]]; then
     ((opt_allow_userns)) &&
       csbx_warn "could not move the sandbox into a cgroup of its own ($csbx_cg); with --allow-userns it can kill or freeze the processes of $csbx_cg_parent"
     csbx_cg=''
+  fi
+  if ((opt_limits && status > 1)); then
+    local missing=''
+    ((status & 2)) && missing+=', memory'
+    ((status & 4)) && missing+=', swap'
+    ((status & 8)) && missing+=', processes'
+    ((status & 16)) && missing+=', cpu weight'
+    csbx_warn "could not apply the sandbox's limits on ${missing#, }: no cgroup with those controllers may be made here (not root, and no delegated cgroup; see claude-sandbox doctor); the sandbox runs without them"
   fi
   return 0
 }

@@ -3,7 +3,8 @@
 
 csbx_parse_args() {
   opt_shell=0 opt_tmux=0 opt_gh_token=0 opt_network=1 opt_enter=0 opt_new=0 opt_stop=0
-  opt_ssh_keys=0 opt_die_with_parent=0 opt_allow_userns=0
+  opt_ssh_keys=0 opt_die_with_parent=0 opt_allow_userns=0 opt_limits=0
+  lim_memory='' lim_swap='' lim_pids='' lim_cpu_weight='' lim_tmpfs=''
   project_arg=
   local have_project=0
   agent_args=()
@@ -19,6 +20,14 @@ csbx_parse_args() {
       --ssh-keys) opt_ssh_keys=1 ;;
       --die-with-parent) opt_die_with_parent=1 ;;
       --allow-userns) opt_allow_userns=1 ;;
+      --memory | --swap | --pids | --cpu-weight | --tmpfs-size)
+        (($# > 1)) || csbx_die 2 "$1 needs a value, e.g. $1 ${csbx_limit_example[$1]}"
+        csbx_limit_flag "$1" "$2"
+        shift
+        ;;
+      --memory=* | --swap=* | --pids=* | --cpu-weight=* | --tmpfs-size=*)
+        csbx_limit_flag "${1%%=*}" "${1#*=}"
+        ;;
       -h | --help)
         # shellcheck source=launcher/bubblewrap/lib/usage.sh
         source "$csbx_dir/lib/usage.sh"
@@ -46,10 +55,19 @@ csbx_parse_args() {
   if ((opt_enter + opt_new + opt_stop > 1)); then
     csbx_die 2 "--enter, --new and --stop exclude each other; use one"
   fi
+  # Limits are a new sandbox's: a shell that joins or a stop changes none of a live one's.
+  if ((opt_limits || ${#lim_tmpfs})) && ((opt_enter || opt_stop)); then
+    csbx_die 2 "--memory, --swap, --pids, --cpu-weight and --tmpfs-size set up a new sandbox; --enter and --stop act on a live one and take none of them"
+  fi
+  csbx_limits_resolve
   # --enter always opens a shell; the agent args are the shell's.
   ((opt_enter)) && opt_shell=1
   return 0
 }
+
+declare -A csbx_limit_example=([--memory]=4G [--swap]=0 [--pids]=1024 [--cpu-weight]=100 [--tmpfs-size]=512M)
+# shellcheck source=launcher/bubblewrap/lib/limits.sh
+source "$csbx_dir/lib/limits.sh"
 
 # The lists below come from launcher/protected-paths.json, which the manager's CreateSandbox reads too.
 # shellcheck source=launcher/bubblewrap/lib/protected-paths.sh

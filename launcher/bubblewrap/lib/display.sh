@@ -9,7 +9,7 @@ csbx_fs_display() {
     if [[ $num =~ ^:([0-9]+)(\.[0-9]+)?$ ]]; then
       local sock=/tmp/.X11-unix/X${BASH_REMATCH[1]}
       if [[ -S $sock ]]; then
-        bw+=(--tmpfs /tmp/.X11-unix --ro-bind "$sock" "$sock")
+        bw+=(--size "$lim_tmpfs" --tmpfs /tmp/.X11-unix --ro-bind "$sock" "$sock")
         csbx_env_add DISPLAY "$DISPLAY"
         csbx_fs_xauth "${BASH_REMATCH[1]}"
       else

@@ -148,11 +148,13 @@ csbx_ip_tool() {
 
 csbx_launch() {
   csbx_check_userns
-  # A cgroup of its own for the sandbox (cgroup.sh, read with registry.sh), except for a --new one without
-  # --allow-userns: it can neither reach cgroupfs nor be joined or stopped, and the move would cost every
-  # manager launch its RCU grace period. Such a launch reads none of cgroup.sh.
-  csbx_cg='' csbx_cg_want=$((!opt_new || opt_allow_userns))
-  if ((opt_new && opt_allow_userns)); then
+  # A cgroup of its own for the sandbox (cgroup.sh, read with registry.sh), which holds its limits
+  # (limits.sh), except for a --new one without --allow-userns or a limit flag: it can neither reach
+  # cgroupfs nor be joined or stopped, and the move would cost every manager launch its RCU grace period
+  # (the manager puts each sandbox into a cgroup with its limits itself, while Xvfb starts). Such a
+  # launch reads none of cgroup.sh; its tmpfs are sized all the same.
+  csbx_cg='' csbx_cg_want=$((!opt_new || opt_allow_userns || opt_limits))
+  if ((opt_new && (opt_allow_userns || opt_limits))); then
     # shellcheck source=launcher/bubblewrap/lib/cgroup.sh
     source "$csbx_dir/lib/cgroup.sh"
   fi

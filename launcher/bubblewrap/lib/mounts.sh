@@ -11,8 +11,11 @@
 csbx_fs_system() {
   # bwrap covers /proc/sys only when it is writable for the caller, which its 0555 directory never
   # is; but root-owned sysctl files are writable to a sandbox started by root (its uid 0 is the host's).
-  # /dev/shm is a directory of bwrap's own /dev tmpfs: never the host's.
-  bw+=(--proc /proc --ro-bind /proc/sys /proc/sys --dev /dev)
+  # /dev/shm is a tmpfs of its own on bwrap's /dev: never the host's, and sized, as every tmpfs here is
+  # (--size, limits.sh): bwrap's root and /dev tmpfs cannot be, so both become read-only at the end
+  # (csbx_build_mounts) and whatever the sandbox may write lives on a sized tmpfs.
+  bw+=(--proc /proc --ro-bind /proc/sys /proc/sys --dev /dev
+    --size "$lim_tmpfs" --perms 01777 --tmpfs /dev/shm)
   # Debian merges /usr: /bin, /lib*, /sbin are symlinks into it. Mirror what the host has.
   bw+=(--ro-bind /usr /usr)
   local d
@@ -28,9 +31,11 @@ csbx_fs_system() {
   fi
   bw+=(--dev-bind-try /dev/dri /dev/dri)
   csbx_fs_etc
-  # /tmp is per project; its host dir sits in the private (0700) state dir, never in shared /tmp.
-  bw+=(--bind "$state/tmp" /tmp --perms 0755 --dir /var --symlink ../tmp /var/tmp)
-  bw+=(--perms 0755 --dir /run --perms 0700 --dir "$sbx_runtime_dir")
+  # /tmp is the sandbox's own tmpfs, never the host's shared /tmp; sized, so a filler meets ENOSPC
+  # there instead of filling the disk or the RAM. /run too: it holds the runtime dir sockets are bound
+  # into and the generated chromium wrapper, and it must stay writable when the root becomes read-only.
+  bw+=(--size "$lim_tmpfs" --perms 01777 --tmpfs /tmp --perms 0755 --dir /var --symlink ../tmp /var/tmp)
+  bw+=(--size "$lim_tmpfs" --perms 0755 --tmpfs /run --perms 0700 --dir "$sbx_runtime_dir")
 }
 
 # /etc: only what the spec lists, on a tmpfs that is made read-only once complete (csbx_build_mounts).
@@ -39,7 +44,7 @@ csbx_fs_system() {
 # once the host replaces it by rename, as resolver and account tools do. Symlinks are followed on the host (resolv.conf often points into /run), so the
 # sandbox gets the content, not a dangling link. What cannot be read is left out.
 csbx_fs_etc() {
-  bw+=(--perms 0755 --tmpfs /etc)
+  bw+=(--size "$lim_tmpfs" --perms 0755 --tmpfs /etc)
   local e fd
   # Entries are plain relative names without "..": the spec loader keeps no others.
   for e in "${spec_etc[@]}"; do
@@ -60,7 +65,7 @@ csbx_ro_if_exists() {
 }
 
 csbx_fs_home() {
-  bw+=(--perms 0700 --tmpfs "$HOME")
+  bw+=(--size "$lim_tmpfs" --perms 0700 --tmpfs "$HOME")
   csbx_fs_claude
   csbx_ro_if_exists "$HOME/.gitconfig"
   csbx_ro_if_exists "$HOME/.config/git"
@@ -90,7 +95,7 @@ csbx_fs_home() {
   if [[ $state == "$HOME"/.local/state/* ]]; then
     bw+=(--perms 0700 --dir "$state")
   else
-    bw+=(--perms 0700 --tmpfs "$state")
+    bw+=(--size "$lim_tmpfs" --perms 0700 --tmpfs "$state")
   fi
   local fd
   exec {fd}<"$state/tmux.conf"
@@ -196,6 +201,8 @@ csbx_build_mounts() {
   fi
   csbx_fs_sockets
   csbx_fs_chromium
-  # Last: everything that goes into the /etc tmpfs is in it now.
-  bw+=(--remount-ro /etc)
+  # Last: everything that goes into the /etc tmpfs is in it now, and every mount point on bwrap's root
+  # and /dev tmpfs exists: neither can be sized, so neither stays writable (a sandbox started by root
+  # could otherwise fill them up to half the RAM each). Mounts below them keep their own flags.
+  bw+=(--remount-ro /etc --remount-ro /dev --remount-ro /)
 }

@@ -52,7 +52,7 @@ csbx_init_state() {
     # Another launcher may be creating the same dirs right now (concurrent first launches): a dir that
     # exists once mkdir has failed is fine.
     for d in "$state_root" "$state_root/projects" "$state" "$state/chromium" "$state/local" \
-      "$state/local/bin" "$state/local/lib" "$state/local/share" "$state/tmp" "$state/tmux.d"; do
+      "$state/local/bin" "$state/local/lib" "$state/local/share" "$state/tmux.d"; do
       [[ -d $d ]] || mkdir -m 0700 -- "$d" 2>/dev/null || [[ -d $d ]] ||
         csbx_die 1 "cannot create state dir '$d'; check permissions"
     done

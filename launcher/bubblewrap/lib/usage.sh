@@ -28,6 +28,21 @@ Options:
                      capability over the namespaces it makes, and reaches the kernel code behind them
   -h, --help         show this help
 
+Limits (of a new sandbox; SIZE is bytes or a number with K, M, G or T, powers of 1024):
+  --memory SIZE      memory of everything in the sandbox, tmpfs contents included; past it the
+                     kernel's OOM killer ends a process inside (default: RAM/2, at most 8G)
+  --swap SIZE        swap it may use on top (default: 0)
+  --pids N           processes and threads at once (default: 4096; 16 to 4194304)
+  --cpu-weight N     share of the CPU under contention, as cgroup v2's cpu.weight (default: 100,
+                     every other group's; 1 to 10000)
+  --tmpfs-size SIZE  size of each tmpfs the sandbox gets: /tmp, /dev/shm, /run, the home, ...
+                     (default: RAM/8, at most 1G); a write past it fails with ENOSPC
+  Memory, swap, processes and CPU weight are held by a cgroup of the sandbox's own (cgroup v2, or
+  the v1 memory, pids and cpu hierarchies where the host mounts them), which needs root or a
+  delegated cgroup; elsewhere the sandbox runs without them (a warning says so when a flag asked
+  for one; 'claude-sandbox doctor' says what applies). A --new sandbox gets that cgroup only when
+  one of these flags is given: the manager applies the limits itself.
+
 Environment:
   CLAUDE_SANDBOX_AGENT  agent command (default: claude); a name on the sandbox PATH or an absolute
                         path visible inside (e.g. under the project dir)

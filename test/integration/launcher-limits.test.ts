@@ -1,0 +1,121 @@
+// The launcher's resource limits, run for real: a /tmp filler meets ENOSPC at --tmpfs-size on every writable
+// tmpfs, a fork bomb stops at --pids, a memory hog is OOM-killed at --memory inside the sandbox alone, bad values
+// exit 2 naming the flag, and where no cgroup may be made the sandbox runs and says which limits it lacks.
+// The attacks are bounded themselves (the bomb stops at 300 processes, the hog at 256 MiB), so a limit that
+// fails costs the host nothing.
+import { describe, expect, it } from "vitest";
+import { FORK_BOMB, MEMORY_HOG, whyNoCgroupLimits } from "../helpers/limits-attacks.js";
+import { ensureTestUser, ROOT } from "../helpers/sandbox-user.js";
+import { describeRun, IDENTITIES, inSandbox, launch, useLauncherFixture } from "./launcher-harness.js";
+
+const fixtures = useLauncherFixture();
+
+const MIB = 2 ** 20;
+
+const noCgroup = await whyNoCgroupLimits();
+
+describe("launcher limit flags", () => {
+  it.each([
+    [["--memory", "12X"], /--memory '12X' is not a size/],
+    [["--memory", "1M"], /--memory 1M is too small; give at least 32M/],
+    [["--memory=2P"], /--memory '2P' is not a size/],
+    [["--swap", "-1"], /--swap '-1' is not a size/],
+    [["--pids", "3"], /--pids 3 is out of range; give one from 16 to 4194304/],
+    [["--pids", "many"], /--pids 'many' is not a whole number/],
+    [["--cpu-weight", "0"], /--cpu-weight 0 is out of range; give one from 1 to 10000/],
+    [["--tmpfs-size", "4K"], /--tmpfs-size 4K is too small; give at least 1M/],
+    [["--tmpfs-size", "--shell"], /--tmpfs-size '--shell' is not a size/],
+    [["--enter", "--memory", "1G"], /--enter and --stop act on a live one and take none of them/],
+  ])("refuses %j with exit code 2 and a message naming the flag", async (flags, message) => {
+    const fx = await fixtures.create(ROOT);
+    const r = await launch(fx, [...flags, "--shell", fx.project, "--", "-c", "echo ran"]);
+    expect(r.exitCode, describeRun(r)).toBe(2);
+    expect(String(r.stderr)).toMatch(message);
+    expect(String(r.stdout)).not.toContain("ran");
+  });
+
+  it("refuses a limit flag without a value, with exit code 2", async () => {
+    const fx = await fixtures.create(ROOT);
+    const r = await launch(fx, ["--tmpfs-size"]);
+    expect(r.exitCode, describeRun(r)).toBe(2);
+    expect(String(r.stderr)).toMatch(/--tmpfs-size needs a value, e.g. --tmpfs-size 512M/);
+  });
+
+  it("documents every limit flag and its default in --help", async () => {
+    const fx = await fixtures.create(ROOT);
+    const r = await launch(fx, ["--help"]);
+    expect(r.exitCode).toBe(0);
+    for (const flag of ["--memory SIZE", "--swap SIZE", "--pids N", "--cpu-weight N", "--tmpfs-size SIZE"]) {
+      expect(String(r.stdout)).toContain(flag);
+    }
+    expect(String(r.stdout)).toMatch(/default: RAM\/2, at most 8G/);
+  });
+});
+
+describe.each(IDENTITIES)("tmpfs sizes (%s)", (_label, user) => {
+  it("every tmpfs the sandbox may write holds --tmpfs-size, then ENOSPC; the root and /dev are read-only", async () => {
+    const fx = await fixtures.create(user());
+    // 24 MiB into each of /tmp, /dev/shm, /run, the home at a 16 MiB limit; then what the root and /dev take.
+    const script = [
+      `for d in /tmp /dev/shm /run "$HOME"; do`,
+      `  err=$(head -c ${24 * MIB} /dev/zero 2>&1 >"$d/fill")`,
+      `  echo "$d $(stat -c %s "$d/fill") $err"`,
+      `  rm -f "$d/fill"`,
+      `done`,
+      `for d in / /dev; do touch "$d/x" 2>/dev/null && echo "$d writable" || echo "$d read-only"; done`,
+    ].join("\n");
+    const r = await inSandbox(fx, script, { flags: ["--new", "--no-network", "--tmpfs-size", "16M"] });
+    expect(r.exitCode, describeRun(r)).toBe(0);
+    const out = String(r.stdout);
+    for (const d of ["/tmp", "/dev/shm", "/run", fx.home]) {
+      const line = out.split("\n").find((l) => l.startsWith(`${d} `)) ?? "";
+      expect(line, describeRun(r)).toMatch(/No space left on device/);
+      expect(Number(line.split(" ")[1]), line).toBeLessThanOrEqual(16 * MIB);
+    }
+    expect(out).toContain("/ read-only");
+    expect(out).toContain("/dev read-only");
+  });
+});
+
+describe.skipIf(noCgroup !== null)(
+  `cgroup limits of a launch (root)${noCgroup === null ? "" : ` — skipped: ${noCgroup}`}`,
+  () => {
+    it("a fork bomb stops at --pids: forks fail inside, and the sandbox's cgroup never holds more", async () => {
+      const fx = await fixtures.create(ROOT);
+      // Bounded: at most 300 sleeping children even without a limit. Python's fork fails at once with EAGAIN
+      // where bash's would retry for seconds.
+      const script = `python3 -c '${FORK_BOMB}'`;
+      const r = await inSandbox(fx, script, { flags: ["--new", "--no-network", "--pids", "64"] });
+      const m = /forked (\d+) failed (\d+)/.exec(String(r.stdout));
+      expect(m, describeRun(r)).not.toBeNull();
+      expect(Number(m?.[1]), describeRun(r)).toBeLessThan(64);
+      expect(Number(m?.[2]), describeRun(r)).toBeGreaterThan(200);
+    });
+
+    it("a memory hog is OOM-killed at --memory inside the sandbox; the sandbox's shell goes on", async () => {
+      const fx = await fixtures.create(ROOT);
+      // 256 MiB touched page by page against a 64 MiB limit.
+      const script = `python3 -c '${MEMORY_HOG}'\necho "hog status $?"`;
+      const r = await inSandbox(fx, script, {
+        flags: ["--new", "--no-network", "--memory", "64M", "--swap", "0"],
+      });
+      expect(r.exitCode, describeRun(r)).toBe(0);
+      expect(String(r.stdout)).not.toContain("hog survived");
+      expect(String(r.stdout)).toContain("hog status 137");
+    });
+  },
+);
+
+describe("where no cgroup may be made", () => {
+  it("the sandbox runs without the cgroup limits and says which ones it lacks", async () => {
+    const fx = await fixtures.create(ensureTestUser());
+    const r = await inSandbox(fx, "echo ran", {
+      flags: ["--new", "--no-network", "--memory", "1G", "--pids", "512"],
+    });
+    expect(r.exitCode, describeRun(r)).toBe(0);
+    expect(String(r.stdout)).toContain("ran");
+    expect(String(r.stderr)).toMatch(
+      /could not apply the sandbox's limits on memory, swap, processes, cpu weight: no cgroup/,
+    );
+  });
+});
