@@ -4,9 +4,15 @@
 // The attacks are bounded themselves (the bomb stops at 300 processes, the hog at 256 MiB), so a limit that
 // fails costs the host nothing.
 import { describe, expect, it } from "vitest";
+import {
+  describeRun,
+  IDENTITIES,
+  inSandbox,
+  launch,
+  useLauncherFixture,
+} from "../helpers/launcher-harness.js";
 import { FORK_BOMB, MEMORY_HOG, whyNoCgroupLimits } from "../helpers/limits-attacks.js";
 import { ensureTestUser, ROOT } from "../helpers/sandbox-user.js";
-import { describeRun, IDENTITIES, inSandbox, launch, useLauncherFixture } from "./launcher-harness.js";
 
 const fixtures = useLauncherFixture();
 
