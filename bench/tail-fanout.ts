@@ -1,0 +1,289 @@
+// TailLogs fan-out with a client that stopped reading: one sandbox prints stamped lines fast (a node launcher
+// in its tmux pane, logged by pipe-pane), 49 TailLogs clients read them through the daemon (Connect over its
+// Unix socket), and one more TailLogs client (raw HTTP/1.1 on the same socket) pauses its response at once, so
+// its socket stops being read and the kernel's flow control stalls the daemon's writes to it.
+// Latency is from the line's stamp (process.hrtime.bigint(), CLOCK_MONOTONIC in every process) to the
+// reader holding its newline, as in bench/tail-latency.ts; a raw fs.watch reader of the log file, in this
+// process and the same run, is the floor (pane → pipe-pane → file). The daemon's RSS is sampled throughout.
+// The readers run in READER_PROCESSES child processes, so that one event loop holding 49 streams does not
+// become the latency being measured.
+// Goals: every reader's p99 <= 10 ms and every line received; the daemon's memory bounded while the
+// non-reader stalls (RSS growth under BOUND_MIB, far below what was written meanwhile).
+//
+//   npm run build && node dist/bench/tail-fanout.js [readers=49] [lines_per_s=2000] [seconds=40] [display_base=7000]
+import { type ChildProcess, fork } from "node:child_process";
+import { setMaxListeners } from "node:events";
+import {
+  closeSync,
+  existsSync,
+  fstatSync,
+  openSync,
+  readSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { fileURLToPath } from "node:url";
+import { Backend, createSandboxClient } from "../client/index.js";
+import { MIB } from "./memory-probe.js";
+import { rssKiB } from "./resource-census.js";
+import { loadLine, startSoakDaemon } from "./soak-daemon.js";
+import {
+  describeNonReaderEnd,
+  LatencyMeter,
+  nonReader,
+  percentile,
+  rawFileReader,
+  writePrinterLauncher,
+} from "./tail-clients.js";
+
+const READERS = Number(process.argv[2] ?? 49);
+const LINES_PER_S = Number(process.argv[3] ?? 2000);
+const SECONDS = Number(process.argv[4] ?? 40);
+const DISPLAY_BASE = Number(process.argv[5] ?? 7000);
+const LINE_BYTES = 150;
+const GOAL_P99_MS = 10;
+// The hub holds at most 8 MiB for one client; the rest is slack for the readers' queues and socket buffers.
+const BOUND_MIB = 40;
+
+const READER_PROCESSES = 7;
+// Latency histogram resolution (ms) for merging the readers' figures.
+const BIN_MS = 0.05;
+
+interface ReaderFigures {
+  p50: number;
+  p99: number;
+  max: number;
+  lines: number;
+}
+
+type FromReaders =
+  | { type: "attached" }
+  | { type: "result"; readers: ReaderFigures[]; histogram: [number, number][] };
+
+/** Child mode: `count` TailLogs clients of `id` from `start`; reports when attached and, on "stop", the figures. */
+async function readerProcess(socketPath: string, id: string, start: bigint, count: number): Promise<void> {
+  const send = (message: FromReaders) => process.send?.(message);
+  const abort = new AbortController();
+  setMaxListeners(count + 1, abort.signal);
+  const meters = Array.from({ length: count }, () => new LatencyMeter());
+  let attached = 0;
+  const readers = meters.map(async (meter) => {
+    const client = createSandboxClient({ socketPath });
+    let first = true;
+    try {
+      for await (const message of client.tailLogs({ id, fromOffset: start }, { signal: abort.signal })) {
+        if (first) {
+          first = false;
+          if (++attached === count) send({ type: "attached" });
+        }
+        if (message.event.case === "chunk") meter.feed(message.event.value.data);
+      }
+    } catch (error) {
+      if (!abort.signal.aborted) throw error;
+    }
+  });
+  await new Promise((resolve) => process.once("message", resolve));
+  abort.abort();
+  await Promise.all(readers);
+  const histogram = new Map<number, number>();
+  const figures = meters.map((meter) => {
+    const sorted = [...meter.latencies].sort((x, y) => x - y);
+    for (const ms of sorted) {
+      const bin = Math.round(ms / BIN_MS);
+      histogram.set(bin, (histogram.get(bin) ?? 0) + 1);
+    }
+    return {
+      p50: percentile(sorted, 0.5),
+      p99: percentile(sorted, 0.99),
+      max: sorted.at(-1) ?? Number.NaN,
+      lines: sorted.length,
+    };
+  });
+  send({ type: "result", readers: figures, histogram: [...histogram] });
+  process.disconnect?.();
+}
+
+/** The last bytes of a file, as text. */
+function tailOf(path: string, bytes = 4096): string {
+  const fd = openSync(path, "r");
+  try {
+    const size = fstatSync(fd).size;
+    const buffer = Buffer.alloc(Math.min(bytes, size));
+    readSync(fd, buffer, 0, buffer.length, size - buffer.length);
+    return buffer.toString("latin1");
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** p-quantile of a merged histogram of BIN_MS bins. */
+function histogramPercentile(histogram: Map<number, number>, p: number): number {
+  const bins = [...histogram].sort((x, y) => x[0] - y[0]);
+  const total = bins.reduce((sum, [, n]) => sum + n, 0);
+  let seen = 0;
+  for (const [bin, n] of bins) {
+    seen += n;
+    if (seen >= Math.ceil(p * total)) return bin * BIN_MS;
+  }
+  return Number.NaN;
+}
+
+async function main(): Promise<void> {
+  const loadStart = await loadLine();
+  const launcher = `${process.env.TMPDIR ?? "/tmp"}/tail-fanout-printer-${process.pid}`;
+  writePrinterLauncher(launcher);
+  const daemon = await startSoakDaemon({ displayBase: DISPLAY_BASE, launcher });
+  const abort = new AbortController();
+  const rss: { t: number; mib: number }[] = [];
+  let sampler: NodeJS.Timeout | undefined;
+  const children: ChildProcess[] = [];
+  try {
+    const go = join(daemon.projectDir, "go");
+    const { sandbox } = await daemon.client.createSandbox({
+      name: "fanout",
+      backend: Backend.BUBBLEWRAP,
+      projectDir: daemon.projectDir,
+      agentArgs: [go, String(LINES_PER_S), String(SECONDS), String(LINE_BYTES)],
+    });
+    const id = sandbox?.id ?? "";
+    const log = join(daemon.stateDir, "logs", `${id}.log`);
+    while (!(existsSync(log) && statSync(log).size > 0)) await sleep(10);
+    const start = (await daemon.client.getLogs({ id, limit: 1 })).size;
+
+    const results: Promise<FromReaders & { type: "result" }>[] = [];
+    const attached: Promise<unknown>[] = [];
+    for (let p = 0; p < READER_PROCESSES; p++) {
+      const count = Math.floor(READERS / READER_PROCESSES) + (p < READERS % READER_PROCESSES ? 1 : 0);
+      if (count === 0) continue;
+      const child = fork(fileURLToPath(import.meta.url), [
+        "--readers",
+        daemon.socketPath,
+        id,
+        String(start),
+        String(count),
+      ]);
+      children.push(child);
+      attached.push(
+        new Promise((resolve) =>
+          child.on("message", (m: FromReaders) => m.type === "attached" && resolve(m)),
+        ),
+      );
+      results.push(
+        new Promise((resolve, reject) => {
+          child.on("message", (m: FromReaders) => m.type === "result" && resolve(m));
+          child.once("exit", (code) =>
+            reject(new Error(`a reader process exited (${code}) before reporting`)),
+          );
+        }),
+      );
+      // Reported where awaited; a run that fails before that kills the children, which must not crash it.
+      results.at(-1)?.catch(() => {});
+    }
+    const stalled = nonReader(daemon.socketPath, id, start);
+    await stalled.response;
+    await Promise.all(attached);
+    const floor = new LatencyMeter();
+    const raw = rawFileReader(log, floor, abort.signal);
+
+    const rssStart = rssKiB(daemon.pid) / 1024;
+    const t0 = performance.now();
+    sampler = setInterval(
+      () => rss.push({ t: (performance.now() - t0) / 1000, mib: rssKiB(daemon.pid) / 1024 }),
+      500,
+    );
+    writeFileSync(go, "");
+    const expected = LINES_PER_S * SECONDS;
+    // The printer's last line comes after every stamped one; the readers have it a moment later.
+    const deadline = t0 + SECONDS * 1000 + 30_000;
+    while (!tailOf(log).includes("printer-done") && performance.now() < deadline) await sleep(100);
+    const printed = statSync(log).size - Number(start);
+    await sleep(3000);
+    const stallEnd = (performance.now() - t0) / 1000;
+    // The non-reader is still connected and stalled: the daemon's memory now is what it costs.
+    const afterGc = await daemon.memoryAfterGc();
+    for (const child of children) child.send("stop");
+    const reports = await Promise.all(results);
+    const ended = describeNonReaderEnd(await stalled.drain(15_000));
+    await sleep(2000);
+    clearInterval(sampler);
+    abort.abort();
+    await raw;
+    const loadEnd = await loadLine();
+
+    const perReader = reports.flatMap((r) => r.readers);
+    const histogram = new Map<number, number>();
+    for (const report of reports) {
+      for (const [bin, n] of report.histogram) histogram.set(bin, (histogram.get(bin) ?? 0) + n);
+    }
+    const totalLines = perReader.reduce((sum, r) => sum + r.lines, 0);
+    const floorSorted = [...floor.latencies].sort((a, b) => a - b);
+    const worstP99 = Math.max(...perReader.map((r) => r.p99));
+    const worstMax = Math.max(...perReader.map((r) => r.max));
+    const complete = perReader.filter((r) => r.lines >= expected).length;
+    const fmt = (n: number) => n.toFixed(2).padStart(8);
+    console.log(
+      `TailLogs fan-out: ${READERS} readers (in ${children.length} processes) + 1 non-reader on one sandbox, ` +
+        `${LINES_PER_S} lines/s of ${LINE_BYTES} B for ${SECONDS} s (${(printed / MIB).toFixed(1)} MiB of log)`,
+    );
+    console.log(`load at start: ${loadStart}`);
+    console.log(`load at end:   ${loadEnd}`);
+    console.log(`${"".padEnd(44)}   p50 ms   p99 ms   max ms     lines`);
+    console.log(
+      `${"raw fs.watch reader of the log (floor)".padEnd(44)} ${fmt(percentile(floorSorted, 0.5))} ${fmt(percentile(floorSorted, 0.99))} ${fmt(floorSorted.at(-1) ?? Number.NaN)} ${String(floorSorted.length).padStart(9)}`,
+    );
+    console.log(
+      `${`${READERS} TailLogs readers, all lines`.padEnd(44)} ${fmt(histogramPercentile(histogram, 0.5))} ${fmt(histogramPercentile(histogram, 0.99))} ${fmt(worstMax)} ${String(totalLines).padStart(9)}`,
+    );
+    const p99s = perReader.map((r) => r.p99).sort((a, b) => a - b);
+    console.log(
+      `per-reader p99: best ${(p99s[0] ?? Number.NaN).toFixed(2)} ms, median ${percentile(p99s, 0.5).toFixed(2)} ms, ` +
+        `worst ${worstP99.toFixed(2)} ms; readers with every line: ${complete} of ${READERS}`,
+    );
+    console.log(`non-reader: ${ended}`);
+    console.log(
+      `daemon memory after a full GC with the non-reader still connected: RSS ${(afterGc.rss / MIB).toFixed(1)} MiB, ` +
+        `heap ${(afterGc.heapUsed / MIB).toFixed(1)} MiB, array buffers ${(afterGc.arrayBuffers / MIB).toFixed(1)} MiB`,
+    );
+    const during = rss.filter((s) => s.t <= stallEnd);
+    const peak = Math.max(...during.map((s) => s.mib));
+    const peakAfter = Math.max(...rss.map((s) => s.mib));
+    console.log(
+      `daemon RSS over time (MiB; at start ${rssStart.toFixed(1)}, peak while stalled ${peak.toFixed(1)}, ` +
+        `peak including the non-reader's drain after ${stallEnd.toFixed(0)} s ${peakAfter.toFixed(1)}):`,
+    );
+    const line: string[] = [];
+    for (const s of rss.filter((_, i) => i % 4 === 0)) line.push(`${s.t.toFixed(0)}s ${s.mib.toFixed(0)}`);
+    for (let i = 0; i < line.length; i += 10) console.log(`  ${line.slice(i, i + 10).join("  ")}`);
+    const growth = peak - rssStart;
+    const misses: string[] = [];
+    if (worstP99 > GOAL_P99_MS) misses.push(`worst reader p99 ${worstP99.toFixed(2)} ms > ${GOAL_P99_MS} ms`);
+    if (complete < READERS) misses.push(`${READERS - complete} readers missed lines`);
+    if (growth > BOUND_MIB) misses.push(`RSS grew ${growth.toFixed(1)} MiB > ${BOUND_MIB} MiB while stalled`);
+    console.log(
+      misses.length === 0
+        ? `PASS: every reader's p99 <= ${GOAL_P99_MS} ms (worst ${worstP99.toFixed(2)} ms), all lines received; ` +
+            `RSS grew at most ${growth.toFixed(1)} MiB (bound ${BOUND_MIB}) while ${(printed / MIB).toFixed(1)} MiB were written`
+        : `MISS: ${misses.join("; ")}`,
+    );
+    await daemon.client.deleteSandbox({ id });
+  } finally {
+    if (sampler !== undefined) clearInterval(sampler);
+    abort.abort();
+    for (const child of children) child.kill();
+    await daemon.stop();
+    rmSync(launcher, { force: true });
+  }
+}
+
+const ARGS = process.argv.slice(2);
+const run =
+  ARGS[0] === "--readers"
+    ? readerProcess(ARGS[1] ?? "", ARGS[2] ?? "", BigInt(ARGS[3] ?? 0), Number(ARGS[4]))
+    : main().then(() => process.exit(0));
+run.catch((error: unknown) => {
+  process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exit(1);
+});
