@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { FileHandle } from "node:fs/promises";
 import { rm } from "node:fs/promises";
-import type { SandboxCgroups } from "../tools/cgroup.js";
+import type { EnterResult, SandboxCgroups } from "../tools/cgroup.js";
 import type { Tmux } from "../tools/tmux.js";
 import type { RunningXvfb } from "../tools/xvfb.js";
 import type { DisplayAllocator } from "./display-allocator.js";
@@ -120,6 +120,7 @@ export function createSandboxCreator(options: CreateSandboxOptions): SandboxCrea
     const session = sessionName(id);
     const firstDisplay = displays.reserve();
     let xvfb: RunningXvfb | null = null;
+    let entered: EnterResult | null = null;
     try {
       // Xvfb (≈55 ms of its own init) and the tmux session with its log pipe start side by side; the pane's
       // wrapper holds the launcher back until the display is ready. Xvfb is the long pole: it is spawned first,
@@ -138,7 +139,8 @@ export function createSandboxCreator(options: CreateSandboxOptions): SandboxCrea
             // Known at once, so a failure after this point tears down the launcher's tree by its handle.
             runtime.pane = pane;
             // The wrapper waits on its FIFO until the display is ready: moved now, the launcher starts inside.
-            if (pane !== null) await cgroups?.enter(id, pane.pid);
+            // Its limits are written before the move, so the launcher never runs without them.
+            if (pane !== null && cgroups !== null) entered = await cgroups.enter(id, pane.pid, valid.limits);
             return pane;
           }),
       ]);
@@ -174,6 +176,7 @@ export function createSandboxCreator(options: CreateSandboxOptions): SandboxCrea
         shell: valid.shell,
         agent_args: valid.agentArgs,
         xvfb_start_time: ready.startTime,
+        ...limitsOfRecord(valid, entered),
       };
       displays.release(ready.display);
       const result = await registry.commit(record);
@@ -211,4 +214,28 @@ function stepFailed(step: string, cause: unknown): SandboxError {
   if (cause instanceof SandboxError) return cause;
   const detail = cause instanceof Error ? cause.message : String(cause);
   return new SandboxError("internal", `could not ${step}: ${detail}`, { cause });
+}
+
+/** What the record says of the sandbox's limits: those asked for, whether they hold, why not, where to read use. */
+function limitsOfRecord(
+  valid: ValidCreateInput,
+  entered: EnterResult | null,
+): Pick<SandboxRecord, "limits" | "limits_applied" | "limits_note" | "usage_cgroups"> {
+  const notes: string[] = [];
+  if (entered === null) {
+    notes.push(
+      "memory, processes, cpu weight not limited: the manager may not make cgroups below its own (not root and not delegated, a read-only cgroupfs, or no cgroup2)",
+    );
+  } else if (entered.note !== "") {
+    notes.push(entered.note);
+  }
+  // Only the bubblewrap launcher takes a tmpfs size.
+  if (valid.backend !== "bubblewrap")
+    notes.push(`tmpfs size not applied: the ${valid.backend} launcher takes none`);
+  return {
+    limits: valid.limits,
+    limits_applied: entered?.entered === true && entered.applied && notes.length === 0,
+    limits_note: notes.join("; "),
+    usage_cgroups: entered?.usage ?? { memory: null, pids: null },
+  };
 }

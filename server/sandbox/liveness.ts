@@ -5,6 +5,7 @@ import { describeExit } from "./describe-exit.js";
 import type { ExitWatcher, SessionExit } from "./exit-watcher.js";
 import { launcherExit } from "./launcher-exit.js";
 import type { EndInfo, SandboxRegistry } from "./registry.js";
+import { oomReason } from "./resource-limits.js";
 import { type Teardown, targetOf } from "./teardown.js";
 import type { TmuxServerHandle } from "./tmux-server-handle.js";
 
@@ -17,6 +18,8 @@ export interface LivenessOptions {
   exitWatcher: ExitWatcher;
   settledPanes: () => Promise<PaneState[]>;
   teardown: Teardown;
+  /** How many processes the OOM killer killed in the sandbox (its cgroup); read before the teardown removes it. */
+  oomKills?: (id: string) => Promise<number>;
 }
 
 /** Notices sandboxes that end on their own (launcher exit, session closed, Xvfb or tmux server gone). */
@@ -48,9 +51,12 @@ export function createLiveness(options: LivenessOptions): Liveness {
       .withIdLock(id, async () => {
         const record = registry.get(id);
         if (record === undefined || record.status !== "running") return;
+        // A sandbox whose memory ran out ends with a SIGKILL that says nothing by itself: its cgroup knows.
+        const kills = (await options.oomKills?.(id).catch(() => 0)) ?? 0;
         await teardown(id, registry.sessionOf(record), targetOf(record, runtime)).catch(() => {});
+        const end = kills > 0 ? { ...info, reason: oomReason(kills, record.limits, info.reason) } : info;
         // Recorded even while closing: the teardown happened, and the next start must not adopt it.
-        await registry.markEnded(id, "dead", info);
+        await registry.markEnded(id, "dead", end);
       })
       .catch(() => {});
   }

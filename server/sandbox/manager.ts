@@ -80,6 +80,7 @@ export async function createSandboxManager(options: SandboxManagerOptions): Prom
     exitWatcher,
     settledPanes: panesSettled,
     teardown,
+    oomKills: (id) => cgroups?.oomKills(id) ?? Promise.resolve(0),
   });
   const creator = createSandboxCreator({
     registry,

@@ -74,3 +74,25 @@ export function validateLimits(value: unknown, defaults: ResourceLimits = defaul
   }
   return limits;
 }
+
+/** "512 MiB", "8 GiB", or bytes where no binary unit divides evenly. */
+export function formatBytes(bytes: number): string {
+  for (const [unit, size] of [
+    ["GiB", GIB],
+    ["MiB", MIB],
+    ["KiB", 1024],
+  ] as const) {
+    if (bytes >= size && bytes % size === 0) return `${bytes / size} ${unit}`;
+  }
+  return `${bytes} bytes`;
+}
+
+/**
+ * The reason of a sandbox that ended after the OOM killer killed in it: said first, since it is why the launcher's
+ * exit follows (a SIGKILL, status 137), which is kept after it.
+ */
+export function oomReason(kills: number, limits: ResourceLimits | undefined, how: string): string {
+  const limit = limits === undefined ? "" : ` of ${formatBytes(limits.memory_bytes)}`;
+  const what = kills === 1 ? "a process" : `${kills} processes`;
+  return `killed by the OOM killer: it reached its memory limit${limit}, and the kernel killed ${what} in it (${how})`;
+}

@@ -3,24 +3,30 @@
 import { existsSync, readFileSync } from "node:fs";
 import { cgroupV1DirsOf } from "../../server/tools/cgroup-limits.js";
 
-/** Forks up to 300 children that sleep, counts the forks the kernel refused, then ends the children. */
-export const FORK_BOMB = [
-  "import os, signal, time",
-  "kids, failed = [], 0",
-  "for i in range(300):",
-  "    try:",
-  "        pid = os.fork()",
-  "    except BlockingIOError:",
-  "        failed += 1",
-  "        continue",
-  "    if pid == 0:",
-  "        time.sleep(60)",
-  "        os._exit(0)",
-  "    kids.append(pid)",
-  'print("forked", len(kids), "failed", failed, flush=True)',
-  "for k in kids: os.kill(k, signal.SIGKILL)",
-  "for k in kids: os.waitpid(k, 0)",
-].join("\n");
+/**
+ * Forks up to 300 children that sleep, counts the forks the kernel refused, holds the children `holdSeconds`
+ * (for a look at the sandbox meanwhile), then ends them. Python's fork fails at once with EAGAIN, where bash's
+ * would retry for seconds.
+ */
+export const forkBomb = (holdSeconds = 0): string =>
+  [
+    "import os, signal, time",
+    "kids, failed = [], 0",
+    "for i in range(300):",
+    "    try:",
+    "        pid = os.fork()",
+    "    except BlockingIOError:",
+    "        failed += 1",
+    "        continue",
+    "    if pid == 0:",
+    "        time.sleep(60)",
+    "        os._exit(0)",
+    "    kids.append(pid)",
+    'print("forked", len(kids), "failed", failed, flush=True)',
+    `time.sleep(${holdSeconds})`,
+    "for k in kids: os.kill(k, signal.SIGKILL)",
+    "for k in kids: os.waitpid(k, 0)",
+  ].join("\n");
 
 /** Touches 256 MiB page by page; prints "hog survived" if nothing stopped it. */
 export const MEMORY_HOG = [

@@ -11,7 +11,7 @@ import {
   launch,
   useLauncherFixture,
 } from "../helpers/launcher-harness.js";
-import { FORK_BOMB, MEMORY_HOG, whyNoCgroupLimits } from "../helpers/limits-attacks.js";
+import { forkBomb, MEMORY_HOG, whyNoCgroupLimits } from "../helpers/limits-attacks.js";
 import { ensureTestUser, ROOT } from "../helpers/sandbox-user.js";
 
 const fixtures = useLauncherFixture();
@@ -88,9 +88,8 @@ describe.skipIf(noCgroup !== null)(
   () => {
     it("a fork bomb stops at --pids: forks fail inside, and the sandbox's cgroup never holds more", async () => {
       const fx = await fixtures.create(ROOT);
-      // Bounded: at most 300 sleeping children even without a limit. Python's fork fails at once with EAGAIN
-      // where bash's would retry for seconds.
-      const script = `python3 -c '${FORK_BOMB}'`;
+      // Bounded: at most 300 sleeping children even without a limit.
+      const script = `python3 -c '${forkBomb()}'`;
       const r = await inSandbox(fx, script, { flags: ["--new", "--no-network", "--pids", "64"] });
       const m = /forked (\d+) failed (\d+)/.exec(String(r.stdout));
       expect(m, describeRun(r)).not.toBeNull();

@@ -7,7 +7,12 @@ import { create } from "@bufbuild/protobuf";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { ResourceLimitsSchema } from "../../gen/claude_sandbox/v1/sandbox_service_pb.js";
 import { launcherArgv } from "../../server/sandbox/launcher-argv.js";
-import { defaultLimits, validateLimits } from "../../server/sandbox/resource-limits.js";
+import {
+  defaultLimits,
+  formatBytes,
+  oomReason,
+  validateLimits,
+} from "../../server/sandbox/resource-limits.js";
 import type { SandboxRecord } from "../../server/sandbox/types.js";
 import { validateCreateInput } from "../../server/sandbox/validate-input.js";
 import { limitsFromMessage, toSandboxMessage } from "../../server/service/to-sandbox-message.js";
@@ -117,6 +122,23 @@ describe("the launcher's command line", () => {
       "--",
     ]);
     expect(launcherArgv({ ...request, backend: "vm", limits })).toEqual(["/l", "/p", "--"]);
+  });
+});
+
+describe("the reason of a sandbox the OOM killer ended", () => {
+  it("says so first, with the limit, and keeps how the launcher ended", () => {
+    const limits = { ...defaultLimits(), memory_bytes: 96 * MIB };
+    expect(oomReason(1, limits, "launcher exited with status 137")).toBe(
+      "killed by the OOM killer: it reached its memory limit of 96 MiB, and the kernel killed a process in it (launcher exited with status 137)",
+    );
+    expect(oomReason(3, undefined, "x")).toMatch(
+      /its memory limit, and the kernel killed 3 processes in it \(x\)$/,
+    );
+    expect([formatBytes(8 * GIB), formatBytes(2048), formatBytes(1536)]).toEqual([
+      "8 GiB",
+      "2 KiB",
+      "1536 bytes",
+    ]);
   });
 });
 
