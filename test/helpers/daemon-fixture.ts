@@ -17,10 +17,15 @@ export interface DaemonFixture {
   readonly projectDir: string;
   /** The state directory every daemon of the current test shares, so a restart finds the same state. */
   stateDir(): Promise<string>;
-  /** Starts a daemon on the test's state directory; it is killed after the test. */
-  start(options?: Omit<DaemonOptions, "stateDir">): Promise<Daemon>;
+  /**
+   * Starts a daemon on the test's state directory, or on `options.stateDir` (a directory the test prepared, torn
+   * down after the test like its own); it is killed after the test.
+   */
+  start(options?: DaemonOptions): Promise<Daemon>;
   /** A signal aborted after the test, for streams a test leaves open. */
   abortLater(): AbortSignal;
+  /** Runs `cleanup` after the test, once its daemons are stopped and their state removed (latest first). */
+  cleanupLater(cleanup: () => Promise<unknown> | unknown): void;
 }
 
 /**
@@ -30,8 +35,10 @@ export interface DaemonFixture {
 export function useDaemonFixture(): DaemonFixture {
   let projectDir = "";
   let stateDir: string | undefined;
+  const otherStateDirs = new Set<string>();
   const daemons: Daemon[] = [];
   const aborts: AbortController[] = [];
+  const cleanups: (() => Promise<unknown> | unknown)[] = [];
 
   beforeAll(async () => {
     await ensureBuilt();
@@ -42,6 +49,9 @@ export function useDaemonFixture(): DaemonFixture {
     for (const daemon of daemons.splice(0)) await stopDaemon(daemon);
     if (stateDir !== undefined) await cleanupStateDir(stateDir);
     stateDir = undefined;
+    for (const dir of otherStateDirs) await cleanupStateDir(dir);
+    otherStateDirs.clear();
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
   });
   afterAll(async () => {
     await rm(projectDir, { recursive: true, force: true });
@@ -56,7 +66,12 @@ export function useDaemonFixture(): DaemonFixture {
       return stateDir;
     },
     async start(options = {}) {
-      const daemon = await startDaemon({ ...options, stateDir: await fixture.stateDir() });
+      if (options.stateDir !== undefined && options.stateDir !== stateDir)
+        otherStateDirs.add(options.stateDir);
+      const daemon = await startDaemon({
+        ...options,
+        stateDir: options.stateDir ?? (await fixture.stateDir()),
+      });
       daemons.push(daemon);
       return daemon;
     },
@@ -64,6 +79,9 @@ export function useDaemonFixture(): DaemonFixture {
       const ac = new AbortController();
       aborts.push(ac);
       return ac.signal;
+    },
+    cleanupLater(cleanup) {
+      cleanups.push(cleanup);
     },
   };
   return fixture;

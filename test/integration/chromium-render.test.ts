@@ -2,12 +2,16 @@ import { chown, mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { execa } from "execa";
 import { afterEach, describe, expect, test } from "vitest";
+import { requires } from "../helpers/requires.js";
 import { createSandboxFixture, type SandboxFixture } from "../helpers/sandbox-home.js";
 import { closeAll, type HostResource } from "../helpers/sandbox-host.js";
 import { describeRun, findProcesses, killStragglers, runLauncher } from "../helpers/sandbox-launcher.js";
 import { ensureTestUser, ROOT, type SandboxUser } from "../helpers/sandbox-user.js";
 import { startXvfb, type XDisplay } from "../helpers/sandbox-xvfb.js";
 import { holdsWithin } from "../helpers/wait.js";
+
+// Skipped, saying why, on a machine without these.
+const missing = requires("root", "userns", "chromium");
 
 // Chromium inside a real sandbox, started through the sandbox's `chromium` wrapper, draws a local page on the
 // sandbox's Xvfb display; a screenshot taken from the host shows the page's colours. Two sandboxes' browsers
@@ -117,7 +121,7 @@ async function chromiumProfiles(needle: string): Promise<Set<string>> {
   return profiles;
 }
 
-describe.each(users)("Chromium in a sandbox, as %s", (_label, user) => {
+describe.skipIf(missing).each(users)("Chromium in a sandbox, as %s", (_label, user) => {
   test("renders a local page on the sandbox's display; --stop ends the browser", async () => {
     fx = await createSandboxFixture(user());
     const f = fx;

@@ -4,17 +4,11 @@
 import { mkdir, mkdtemp, realpath } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Backend, type SandboxClient, SandboxStatus, type TailLogsResponse } from "../../client/index.js";
-import { ensureBuilt, REPO_ROOT } from "../helpers/build.js";
-import {
-  cleanupStateDir,
-  type Daemon,
-  processesReferring,
-  startDaemon,
-  stopDaemon,
-  typeIntoPane,
-} from "../helpers/start-daemon.js";
+import { REPO_ROOT } from "../helpers/build.js";
+import { useDaemonFixture } from "../helpers/daemon-fixture.js";
+import { cleanupStateDir, type Daemon, processesReferring, typeIntoPane } from "../helpers/start-daemon.js";
 import { collect } from "../helpers/stream-collector.js";
 import { waitUntil } from "../helpers/wait.js";
 
@@ -25,22 +19,12 @@ const REPORT = [
   'echo "inside-display: $DISPLAY"',
 ];
 
+const fx = useDaemonFixture();
 let workDir: string;
 let projectCount = 0;
-const daemons: Daemon[] = [];
-const aborts: AbortController[] = [];
 
 beforeAll(async () => {
-  await ensureBuilt();
   workDir = await realpath(await mkdtemp(join(tmpdir(), "csm-bw-")));
-});
-
-afterEach(async () => {
-  for (const ac of aborts.splice(0)) ac.abort();
-  for (const daemon of daemons.splice(0)) {
-    await stopDaemon(daemon);
-    await cleanupStateDir(daemon.stateDir);
-  }
 });
 
 afterAll(async () => {
@@ -48,10 +32,9 @@ afterAll(async () => {
 });
 
 async function startWithLauncher(): Promise<{ daemon: Daemon; projectDir: string }> {
-  const daemon = await startDaemon({
+  const daemon = await fx.start({
     env: { MANAGER_LAUNCHER_BUBBLEWRAP: LAUNCHER, XDG_STATE_HOME: join(workDir, "launcher-state") },
   });
-  daemons.push(daemon);
   const projectDir = join(workDir, `project-${++projectCount}`);
   await mkdir(projectDir);
   return { daemon, projectDir };
@@ -139,7 +122,7 @@ describe("the daemon with the real bubblewrap launcher", () => {
       expect(logs).toMatch(/inside-stdin: \/dev\/pts\/\d+\r\n/);
 
       const tail = collect<TailLogsResponse>(
-        client.tailLogs({ id, backlogLines: 5 }, { signal: abortLater() }),
+        client.tailLogs({ id, backlogLines: 5 }, { signal: fx.abortLater() }),
       );
       await typeIntoPane(daemon.stateDir, sandbox.tmuxSession ?? "", "ping from outside");
       await tail.waitFor("the sandboxed shell's answer", () =>
@@ -153,9 +136,3 @@ describe("the daemon with the real bubblewrap launcher", () => {
     },
   );
 });
-
-function abortLater(): AbortSignal {
-  const ac = new AbortController();
-  aborts.push(ac);
-  return ac.signal;
-}

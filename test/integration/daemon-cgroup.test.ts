@@ -4,36 +4,26 @@
 // cgroups here (cgroup2 at /sys/fs/cgroup/unified on this host, /sys/fs/cgroup elsewhere).
 import { execFile, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, readFile, realpath, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { promisify } from "node:util";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { Backend } from "../../client/index.js";
 import { cgroupDirOf } from "../../server/tools/cgroup.js";
-import { ensureBuilt } from "../helpers/build.js";
-import { cleanupStateDir, type Daemon, startDaemon, stopDaemon } from "../helpers/start-daemon.js";
+import { useDaemonFixture } from "../helpers/daemon-fixture.js";
+import { requires } from "../helpers/requires.js";
+import type { Daemon } from "../helpers/start-daemon.js";
 import { pidAlive, waitUntil } from "../helpers/wait.js";
 
-let projectDir: string;
-const daemons: Daemon[] = [];
-const strays: number[] = [];
+// Skipped, saying why, on a machine without these.
+const missing = requires("root");
 
-beforeAll(async () => {
-  await ensureBuilt();
-  projectDir = await realpath(await mkdtemp(join(tmpdir(), "csm-cgroup-")));
-});
+const fx = useDaemonFixture();
+
+const strays: number[] = [];
 
 afterEach(async () => {
   for (const pid of strays.splice(0)) if (pidAlive(pid)) process.kill(pid, "SIGKILL");
-  for (const daemon of daemons.splice(0)) {
-    await stopDaemon(daemon);
-    await cleanupStateDir(daemon.stateDir);
-  }
-});
-
-afterAll(async () => {
-  await rm(projectDir, { recursive: true, force: true });
 });
 
 async function panePid(daemon: Daemon, session: string): Promise<number> {
@@ -50,7 +40,11 @@ async function panePid(daemon: Daemon, session: string): Promise<number> {
 }
 
 async function started(daemon: Daemon, name: string): Promise<{ id: string; session: string }> {
-  const { sandbox } = await daemon.client.createSandbox({ name, backend: Backend.BUBBLEWRAP, projectDir });
+  const { sandbox } = await daemon.client.createSandbox({
+    name,
+    backend: Backend.BUBBLEWRAP,
+    projectDir: fx.projectDir,
+  });
   if (sandbox === undefined) throw new Error("no sandbox in the response");
   await waitUntil("the launcher's first line", async () =>
     Buffer.from((await daemon.client.getLogs({ id: sandbox.id })).data)
@@ -66,10 +60,9 @@ async function childrenOf(pid: number): Promise<number[]> {
   return text.split(/\s+/).filter(Boolean).map(Number);
 }
 
-describe("the manager's sandbox cgroups", () => {
+describe.skipIf(missing)("the manager's sandbox cgroups", () => {
   it("puts each sandbox, launcher first, in a cgroup of its own, and deleting it ends even a process that left its tree", async () => {
-    const daemon = await startDaemon();
-    daemons.push(daemon);
+    const daemon = await fx.start();
     const a = await started(daemon, "cg-a");
     const b = await started(daemon, "cg-b");
 
@@ -115,8 +108,7 @@ describe("the manager's sandbox cgroups", () => {
   });
 
   it("removes, at its next start, the cgroup of a sandbox that is not running any more", async () => {
-    const daemon = await startDaemon();
-    daemons.push(daemon);
+    const daemon = await fx.start();
     const a = await started(daemon, "cg-restart");
     const dir = await cgroupDirOf(await panePid(daemon, a.session));
     if (dir === null) throw new Error("no cgroup");
@@ -127,10 +119,8 @@ describe("the manager's sandbox cgroups", () => {
     await mkdir(orphan);
     daemon.child.kill("SIGKILL");
     await daemon.exited();
-    daemons.splice(daemons.indexOf(daemon), 1);
 
-    const again = await startDaemon({ stateDir: daemon.stateDir });
-    daemons.push(again);
+    const again = await fx.start();
     expect(existsSync(orphan)).toBe(false);
     // The adopted, still running sandbox keeps its cgroup.
     expect(existsSync(dir)).toBe(true);

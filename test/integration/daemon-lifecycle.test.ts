@@ -1,10 +1,9 @@
 // The whole sandbox lifecycle through the generated client against the real daemon (real Xvfb, tmux and a
 // fixture launcher), over TCP and over a Unix socket.
-import { mkdtemp, readdir, readFile, realpath, rm, stat } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   Backend,
   LogEndReason,
@@ -12,63 +11,29 @@ import {
   type TailLogsResponse,
   type WatchSandboxesResponse,
 } from "../../client/index.js";
-import { ensureBuilt } from "../helpers/build.js";
-import {
-  cleanupStateDir,
-  type Daemon,
-  sessionExists,
-  startDaemon,
-  stopDaemon,
-  typeIntoPane,
-  xvfbProcesses,
-} from "../helpers/start-daemon.js";
+import { useDaemonFixture } from "../helpers/daemon-fixture.js";
+import { sessionExists, typeIntoPane, xvfbProcesses } from "../helpers/start-daemon.js";
 import { collect } from "../helpers/stream-collector.js";
 import { pidAlive, waitUntil } from "../helpers/wait.js";
 
-let projectDir: string;
-const daemons: Daemon[] = [];
-const aborts: AbortController[] = [];
-
-beforeAll(async () => {
-  await ensureBuilt();
-  projectDir = await realpath(await mkdtemp(join(tmpdir(), "csm-project-")));
-});
-
-afterEach(async () => {
-  for (const ac of aborts.splice(0)) ac.abort();
-  for (const daemon of daemons.splice(0)) {
-    await stopDaemon(daemon);
-    await cleanupStateDir(daemon.stateDir);
-  }
-});
-
-afterAll(async () => {
-  await rm(projectDir, { recursive: true, force: true });
-});
-
-function signal(): AbortSignal {
-  const ac = new AbortController();
-  aborts.push(ac);
-  return ac.signal;
-}
+const fx = useDaemonFixture();
 
 describe.each(["tcp", "unix"] as const)("the daemon over %s", (transport) => {
   it("creates, lists, gets, logs, tails, watches, stops and deletes a sandbox", async () => {
-    const daemon = await startDaemon({ transport });
-    daemons.push(daemon);
+    const daemon = await fx.start({ transport });
     const { client } = daemon;
     if (transport === "unix") {
       expect(((await stat(daemon.socketPath ?? "")).mode & 0o777).toString(8)).toBe("660");
     }
 
-    const watch = collect<WatchSandboxesResponse>(client.watchSandboxes({}, { signal: signal() }));
+    const watch = collect<WatchSandboxesResponse>(client.watchSandboxes({}, { signal: fx.abortLater() }));
     await watch.waitFor("the snapshot", (m) => m.event.case === "snapshot");
     expect(watch.items[0]?.event).toMatchObject({ case: "snapshot", value: { sandboxes: [] } });
 
     const { sandbox } = await client.createSandbox({
       name: "lifecycle",
       backend: Backend.BUBBLEWRAP,
-      projectDir,
+      projectDir: fx.projectDir,
       agentArgs: ["--model", "two words"],
     });
     if (sandbox === undefined) throw new Error("no sandbox in the response");
@@ -76,7 +41,7 @@ describe.each(["tcp", "unix"] as const)("the daemon over %s", (transport) => {
     expect(sandbox).toMatchObject({
       name: "lifecycle",
       backend: Backend.BUBBLEWRAP,
-      projectDir,
+      projectDir: fx.projectDir,
       status: SandboxStatus.RUNNING,
       network: true,
       agentArgs: ["--model", "two words"],
@@ -101,10 +66,10 @@ describe.each(["tcp", "unix"] as const)("the daemon over %s", (transport) => {
     });
     // The launcher reaches the project through the manager's descriptor of the directory it checked.
     expect(logs).toMatch(/ \[\/proc\/\d+\/fd\/\d+\] \[--\] \[--model\] \[two words\]/);
-    expect(/fixture-launcher project: (\S+)\r?\n/.exec(logs)?.[1]).toBe(projectDir);
+    expect(/fixture-launcher project: (\S+)\r?\n/.exec(logs)?.[1]).toBe(fx.projectDir);
     expect(logs).toContain(`DISPLAY=:${sandbox.displayNum}`);
 
-    const tail = collect<TailLogsResponse>(client.tailLogs({ id }, { signal: signal() }));
+    const tail = collect<TailLogsResponse>(client.tailLogs({ id }, { signal: fx.abortLater() }));
     await tail.waitFor("the backlog", () => tailText(tail.items).includes("fixture-launcher argv:"));
     await typeIntoPane(daemon.stateDir, session, "hello from the test");
     await tail.waitFor("the typed line", () =>
@@ -135,7 +100,7 @@ describe.each(["tcp", "unix"] as const)("the daemon over %s", (transport) => {
       () => client.stopSandbox({ id }),
       () => client.deleteSandbox({ id }),
       () => client.getLogs({ id }),
-      () => collect(client.tailLogs({ id }, { signal: signal() })).done,
+      () => collect(client.tailLogs({ id }, { signal: fx.abortLater() })).done,
     ]) {
       const err = await call().then(
         () => undefined,
@@ -150,12 +115,15 @@ describe.each(["tcp", "unix"] as const)("the daemon over %s", (transport) => {
 
 describe("the daemon under parallel load", () => {
   it("gives 20 parallel CreateSandbox calls 20 distinct displays, and deleting them all leaves nothing behind", async () => {
-    const daemon = await startDaemon();
-    daemons.push(daemon);
+    const daemon = await fx.start();
     const { client } = daemon;
     const created = await Promise.all(
       Array.from({ length: 20 }, (_, i) =>
-        client.createSandbox({ name: `parallel-${i}`, backend: Backend.BUBBLEWRAP, projectDir }),
+        client.createSandbox({
+          name: `parallel-${i}`,
+          backend: Backend.BUBBLEWRAP,
+          projectDir: fx.projectDir,
+        }),
       ),
     );
     const sandboxes = created.map((r) => r.sandbox);

@@ -1,65 +1,36 @@
 // Everything the daemon must refuse, and how it says so: bad configuration, a corrupt state file, a state
 // directory or socket already in use, bad create input, a tool missing from PATH.
-import {
-  chmod,
-  mkdir,
-  mkdtemp,
-  readdir,
-  readFile,
-  realpath,
-  rm,
-  stat,
-  symlink,
-  writeFile,
-} from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { chmod, mkdir, readdir, readFile, stat, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { Backend } from "../../client/index.js";
-import { ensureBuilt } from "../helpers/build.js";
+import { useDaemonFixture } from "../helpers/daemon-fixture.js";
 import { makeStaleSocket } from "../helpers/stale-socket.js";
 import {
   cleanupStateDir,
   type Daemon,
+  type DaemonOptions,
   FIXTURE_BIN,
   makeStateDir,
   runDaemonToExit,
-  startDaemon,
-  stopDaemon,
   writeTokenFile,
   xvfbProcesses,
 } from "../helpers/start-daemon.js";
 import { waitUntil } from "../helpers/wait.js";
 
-let projectDir: string;
-const stateDirs: string[] = [];
-const daemons: Daemon[] = [];
+const fx = useDaemonFixture();
 
-beforeAll(async () => {
-  await ensureBuilt();
-  projectDir = await realpath(await mkdtemp(join(tmpdir(), "csm-project-")));
-});
-
-afterEach(async () => {
-  for (const daemon of daemons.splice(0)) await stopDaemon(daemon);
-  for (const dir of stateDirs.splice(0)) await cleanupStateDir(dir);
-});
-
-afterAll(async () => {
-  await rm(projectDir, { recursive: true, force: true });
-});
-
+/** A further directory for the test (another state directory, a token file), torn down after it. */
 async function stateDir(): Promise<string> {
   const dir = await makeStateDir();
-  stateDirs.push(dir);
+  fx.cleanupLater(() => cleanupStateDir(dir));
   return dir;
 }
 
-async function start(options: Parameters<typeof startDaemon>[0] = {}): Promise<Daemon> {
-  const daemon = await startDaemon({ ...options, stateDir: options.stateDir ?? (await stateDir()) });
-  daemons.push(daemon);
-  return daemon;
+/** A daemon on the test's state directory or on `options.stateDir`; killed after the test. */
+function start(options: DaemonOptions = {}): Promise<Daemon> {
+  return fx.start(options);
 }
 
 async function codeOf(promise: Promise<unknown>): Promise<{ code: Code; message: string }> {
@@ -188,9 +159,9 @@ describe("unix socket", () => {
 describe("CreateSandbox input", () => {
   it("answers invalid_argument naming the field for each bad input, and starts nothing", async () => {
     const daemon = await start();
-    const file = join(projectDir, "a-file");
+    const file = join(fx.projectDir, "a-file");
     await writeFile(file, "");
-    const good = { name: "ok", backend: Backend.BUBBLEWRAP, projectDir };
+    const good = { name: "ok", backend: Backend.BUBBLEWRAP, projectDir: fx.projectDir };
     const cases: [string, { name?: string; backend?: Backend; projectDir?: string; agentArgs?: string[] }][] =
       [
         ["name", { name: "" }],
@@ -200,7 +171,7 @@ describe("CreateSandbox input", () => {
         ["backend", { backend: Backend.UNSPECIFIED }],
         ["project_dir", { projectDir: "" }],
         ["project_dir", { projectDir: "relative/path" }],
-        ["project_dir", { projectDir: join(projectDir, "does-not-exist") }],
+        ["project_dir", { projectDir: join(fx.projectDir, "does-not-exist") }],
         ["project_dir", { projectDir: file }],
         ["agent_args[1]", { agentArgs: ["fine", "nul\0inside"] }],
       ];
@@ -229,7 +200,11 @@ describe("CreateSandbox input", () => {
     }
     const daemon = await start({ stateDir: join(dir, "state"), env: { PATH: `${FIXTURE_BIN}:${bin}` } });
     const result = await codeOf(
-      daemon.client.createSandbox({ name: "no-display", backend: Backend.BUBBLEWRAP, projectDir }),
+      daemon.client.createSandbox({
+        name: "no-display",
+        backend: Backend.BUBBLEWRAP,
+        projectDir: fx.projectDir,
+      }),
     );
     expect(result.code).toBe(Code.FailedPrecondition);
     expect(result.message).toContain("Xvfb");
@@ -246,7 +221,11 @@ describe("CreateSandbox input", () => {
   it("answers failed_precondition naming the launcher when it is not on PATH", async () => {
     const daemon = await start({ env: { MANAGER_LAUNCHER_CONTAINER: "no-such-launcher" } });
     const result = await codeOf(
-      daemon.client.createSandbox({ name: "no-launcher", backend: Backend.CONTAINER, projectDir }),
+      daemon.client.createSandbox({
+        name: "no-launcher",
+        backend: Backend.CONTAINER,
+        projectDir: fx.projectDir,
+      }),
     );
     expect(result.code).toBe(Code.FailedPrecondition);
     expect(result.message).toContain("no-such-launcher");

@@ -5,60 +5,30 @@
 // send yet answers at once.
 
 import { createHash } from "node:crypto";
-import { mkdtemp, realpath, rm } from "node:fs/promises";
 import { type ClientRequest, request as httpRequest, type IncomingMessage } from "node:http";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { fromJson } from "@bufbuild/protobuf";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { Backend, LogEndReason, type TailLogsResponse, TailLogsResponseSchema } from "../../client/index.js";
 import { TAIL_END_GRACE_MS } from "../../server/service/tail-logs.js";
-import { ensureBuilt } from "../helpers/build.js";
-import {
-  cleanupStateDir,
-  type Daemon,
-  startDaemon,
-  stopDaemon,
-  typeIntoPane,
-} from "../helpers/start-daemon.js";
+import { useDaemonFixture } from "../helpers/daemon-fixture.js";
+import { type Daemon, typeIntoPane } from "../helpers/start-daemon.js";
 import { serverSideState, TCP_ESTABLISHED } from "../helpers/tcp-state.js";
 import { waitUntil } from "../helpers/wait.js";
+
+const fx = useDaemonFixture();
 
 // Far more than the hub's per-client buffer (8 MiB) plus what the sockets hold.
 const FLOOD_BYTES = 48 * 1024 * 1024;
 // The last line the fixture prints (the pane's terminal turns \n into \r\n); nothing follows it.
 const DONE = "fixture-flood-done\r\n";
 
-let projectDir: string;
-const daemons: Daemon[] = [];
-const aborts: AbortController[] = [];
 const rawResponses: IncomingMessage[] = [];
 const rawRequests: ClientRequest[] = [];
 
-beforeAll(async () => {
-  await ensureBuilt();
-  projectDir = await realpath(await mkdtemp(join(tmpdir(), "csm-project-")));
-});
-
 afterEach(async () => {
-  for (const ac of aborts.splice(0)) ac.abort();
   for (const res of rawResponses.splice(0)) res.destroy();
   for (const req of rawRequests.splice(0)) req.destroy();
-  for (const daemon of daemons.splice(0)) {
-    await stopDaemon(daemon);
-    await cleanupStateDir(daemon.stateDir);
-  }
 });
-
-afterAll(async () => {
-  await rm(projectDir, { recursive: true, force: true });
-});
-
-function abortLater(): AbortSignal {
-  const ac = new AbortController();
-  aborts.push(ac);
-  return ac.signal;
-}
 
 interface RawTail {
   /** Starts reading again; yields the stream's messages. */
@@ -104,7 +74,11 @@ function rawTail(port: string, token: string | undefined, request: object): RawT
 
 async function createFloodSandbox(daemon: Daemon) {
   const { client } = daemon;
-  const { sandbox } = await client.createSandbox({ name: "flood", backend: Backend.BUBBLEWRAP, projectDir });
+  const { sandbox } = await client.createSandbox({
+    name: "flood",
+    backend: Backend.BUBBLEWRAP,
+    projectDir: fx.projectDir,
+  });
   if (sandbox === undefined) throw new Error("no sandbox in the response");
   const { id } = sandbox;
   await waitUntil("the fixture's first lines", async () =>
@@ -166,15 +140,16 @@ async function consume(
 describe("TailLogs under load", () => {
   it("keeps a reading client complete while a stalled one is cut off with TOO_SLOW and resumes without a gap", async () => {
     // TCP: the raw client's kernel buffers are what fills up.
-    const daemon = await startDaemon({ transport: "tcp" });
-    daemons.push(daemon);
+    const daemon = await fx.start({ transport: "tcp" });
     const { client } = daemon;
     const sandbox = await createFloodSandbox(daemon);
     const { id } = sandbox;
 
     // Both clients start at the same place: the end of the log as it is now.
     const start = (await client.getLogs({ id, limit: 1 })).size;
-    const fast = client.tailLogs({ id, fromOffset: start }, { signal: abortLater() })[Symbol.asyncIterator]();
+    const fast = client
+      .tailLogs({ id, fromOffset: start }, { signal: fx.abortLater() })
+      [Symbol.asyncIterator]();
     // A raw HTTP client that stops reading its socket: the kernel buffers fill and the daemon must cope.
     const slow = rawTail(new URL(daemon.address).port, daemon.token, { id, fromOffset: String(start) });
     const fastHash = createHash("sha256");
@@ -195,7 +170,7 @@ describe("TailLogs under load", () => {
     expect(slowResult.bytes).toBeLessThan(BigInt(FLOOD_BYTES));
     const resumeAt = slowResult.end?.offset ?? 0n;
     const resumed = client
-      .tailLogs({ id, fromOffset: resumeAt }, { signal: abortLater() })
+      .tailLogs({ id, fromOffset: resumeAt }, { signal: fx.abortLater() })
       [Symbol.asyncIterator]();
     const rest = await consume(resumed, { from: resumeAt, until: DONE, hash: slowHash });
     expect(rest.first).toBe(resumeAt);
@@ -208,13 +183,14 @@ describe("TailLogs under load", () => {
 
 describe("TailLogs responses", () => {
   it("a tail resumed at the end of the log answers at once with a keepalive at that offset", async () => {
-    const daemon = await startDaemon();
-    daemons.push(daemon);
+    const daemon = await fx.start();
     const { client } = daemon;
     const { id } = await createFloodSandbox(daemon);
     const start = (await client.getLogs({ id, limit: 1 })).size;
     const began = performance.now();
-    const tail = client.tailLogs({ id, fromOffset: start }, { signal: abortLater() })[Symbol.asyncIterator]();
+    const tail = client
+      .tailLogs({ id, fromOffset: start }, { signal: fx.abortLater() })
+      [Symbol.asyncIterator]();
     const first = await tail.next();
     // The daemon's keepalive interval is 15 s: anything this early is the immediate answer.
     expect(performance.now() - began).toBeLessThan(1000);
@@ -226,8 +202,7 @@ describe("TailLogs responses", () => {
 
   it("closes the connection of a client cut off with TOO_SLOW that never reads again, within the grace period", async () => {
     // TCP: the connection's state is read from the kernel's TCP table.
-    const daemon = await startDaemon({ transport: "tcp" });
-    daemons.push(daemon);
+    const daemon = await fx.start({ transport: "tcp" });
     const { client } = daemon;
     const sandbox = await createFloodSandbox(daemon);
     const { id } = sandbox;

@@ -5,35 +5,28 @@ import { chmod, chown, mkdtemp, realpath, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Backend, SandboxStatus } from "../../client/index.js";
-import { ensureBuilt } from "../helpers/build.js";
+import { useDaemonFixture } from "../helpers/daemon-fixture.js";
+import { requires } from "../helpers/requires.js";
 import { ensureTestUser, type SandboxUser } from "../helpers/sandbox-user.js";
-import {
-  cleanupStateDir,
-  type Daemon,
-  startDaemon,
-  stopDaemon,
-  xvfbProcesses,
-} from "../helpers/start-daemon.js";
+import { cleanupStateDir, stopDaemon, xvfbProcesses } from "../helpers/start-daemon.js";
 import { waitUntil } from "../helpers/wait.js";
+
+// Skipped, saying why, on a machine without these.
+const missing = requires("root");
 
 const NOBODY = 65534;
 let user: SandboxUser;
 let workDir: string;
-const daemons: Daemon[] = [];
+const fx = useDaemonFixture();
 
 beforeAll(async () => {
-  await ensureBuilt();
   user = ensureTestUser();
   // World-traversable, so that the socket's own mode is what decides who may connect.
   workDir = await realpath(await mkdtemp(join(tmpdir(), "csm-user-")));
   await chmod(workDir, 0o755);
   await chown(workDir, user.uid, user.gid);
-});
-
-afterEach(async () => {
-  for (const daemon of daemons.splice(0)) await stopDaemon(daemon);
 });
 
 afterAll(async () => {
@@ -60,17 +53,16 @@ async function connectAs(path: string, uid: number, gid: number, groups: number[
   return stdout.trim();
 }
 
-describe("the daemon as an unprivileged user on a Unix socket", () => {
+describe.skipIf(missing)("the daemon as an unprivileged user on a Unix socket", () => {
   it("runs sandboxes, and lets only the socket's owner and group (and root) in", async () => {
     const stateDir = join(workDir, "state");
     const socketPath = join(workDir, "api.sock");
-    const daemon = await startDaemon({
+    const daemon = await fx.start({
       stateDir,
       cwd: workDir,
       env: { MANAGER_LISTEN: `unix:${socketPath}`, HOME: workDir },
       runAs: user,
     });
-    daemons.push(daemon);
     const { uid, gid, mode } = await stat(socketPath);
     expect({ uid, gid, mode: (mode & 0o777).toString(8) }).toEqual({
       uid: user.uid,

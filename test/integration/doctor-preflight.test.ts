@@ -3,9 +3,13 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { execa } from "execa";
 import { afterEach, describe, expect, test } from "vitest";
+import { requires } from "../helpers/requires.js";
 import { LAUNCHER, pathWith } from "../helpers/sandbox-launcher.js";
 import { asUser, ensureTestUser, ROOT, type SandboxUser } from "../helpers/sandbox-user.js";
 import { startXvfb, type XDisplay } from "../helpers/sandbox-xvfb.js";
+
+// Skipped, saying why, on a machine without these.
+const missing = requires("root", "userns", "chromium");
 
 // `claude-sandbox doctor` on this machine: the core checks pass (as root and as a user), problems come with a
 // pasteable fix, --json is one object per check, and the exit status says whether anything FAILed.
@@ -66,7 +70,7 @@ const users: [string, () => SandboxUser][] = [
   ["unprivileged user", ensureTestUser],
 ];
 
-describe.each(users)("doctor, as %s", (_label, user) => {
+describe.skipIf(missing).each(users)("doctor, as %s", (_label, user) => {
   test("passes the core checks on this machine, one JSON object per check", async () => {
     const r = await doctor(user(), ["--json"], { CLAUDE_SANDBOX_AGENT: "/usr/bin/true" });
     const checks = parseChecks(String(r.stdout));
@@ -119,7 +123,7 @@ describe.each(users)("doctor, as %s", (_label, user) => {
   });
 });
 
-describe("doctor on a machine without the tools", () => {
+describe.skipIf(missing)("doctor on a machine without the tools", () => {
   test("a state dir the user cannot create FAILs with a way out", async () => {
     const user = ensureTestUser();
     const r = await doctor(user, ["--json"], {

@@ -1,9 +1,13 @@
 import path from "node:path";
 import { execa } from "execa";
 import { afterEach, describe, expect, test } from "vitest";
+import { requires } from "../helpers/requires.js";
 import { createSandboxFixture, type SandboxFixture } from "../helpers/sandbox-home.js";
 import { describeRun, killStragglers, LAUNCHER, launcherEnv, REPO } from "../helpers/sandbox-launcher.js";
 import { ensureTestUser, ROOT, type SandboxUser } from "../helpers/sandbox-user.js";
+
+// Skipped, saying why, on a machine without these.
+const missing = requires("root", "userns");
 
 // A machine with user namespaces disabled (user.max_user_namespaces = 0). The test does not flip the host
 // sysctl: that would break every other sandbox on this shared machine while it runs, and root here lacks
@@ -43,7 +47,7 @@ async function withoutUserns(f: SandboxFixture, args: string[]) {
   });
 }
 
-describe.each(users)("user namespaces disabled, as %s", (_label, user) => {
+describe.skipIf(missing).each(users)("user namespaces disabled, as %s", (_label, user) => {
   test("the wrapper really disables them (control)", async () => {
     fx = await createSandboxFixture(user());
     const r = await withoutUserns(fx, [

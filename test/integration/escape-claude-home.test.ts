@@ -13,7 +13,11 @@ import {
   launch,
   useLauncherFixture,
 } from "../helpers/launcher-harness.js";
+import { requires } from "../helpers/requires.js";
 import { chownTree, diffSnapshots, snapshotFiles } from "../helpers/sandbox-home.js";
+
+// Skipped, saying why, on a machine without these.
+const missing = requires("root", "userns");
 
 // The host's ~/.claude is what the host's claude reads as configuration, and part of it runs: a global
 // .config.json (its MCP servers start without asking), workflows, a local claude install, and whatever Claude Code
@@ -38,7 +42,7 @@ function inProject(f: LauncherFixture, project: string, script: string, env: Rec
 
 const plant = (f: LauncherFixture, rel: string, content: string) => plantHome(f.home, f.user, rel, content);
 
-describe.each(IDENTITIES)("the host's ~/.claude, as %s", (_name, user) => {
+describe.skipIf(missing).each(IDENTITIES)("the host's ~/.claude, as %s", (_name, user) => {
   test("what a sandbox writes to ~/.claude (.config.json with an MCP server, workflows, themes, agent-memory, local, a new dotfile, history) reaches neither the host nor another project's sandbox", async () => {
     const f = await fixtures.create(user());
     const token = randomBytes(6).toString("hex");

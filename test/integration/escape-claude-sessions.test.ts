@@ -11,6 +11,10 @@ import {
   type LauncherFixture,
   useLauncherFixture,
 } from "../helpers/launcher-harness.js";
+import { requires } from "../helpers/requires.js";
+
+// Skipped, saying why, on a machine without these.
+const missing = requires("root", "userns");
 
 // Of the host's ~/.claude a sandbox sees this project's sessions (read-write, where the host's claude --resume
 // finds them) and the user's configuration, read-only. Another project's sessions are not the sandbox's to read
@@ -22,7 +26,7 @@ const fixtures = useLauncherFixture();
 const plant = (f: LauncherFixture, rel: string, content: string) =>
   plantHome(f.home, f.user, path.join(".claude", rel), content);
 
-describe.each(IDENTITIES)("Claude sessions, as %s", (_name, user) => {
+describe.skipIf(missing).each(IDENTITIES)("Claude sessions, as %s", (_name, user) => {
   test("other projects' transcripts and file history are out of reach; this project's sessions persist", async () => {
     const fx = await fixtures.create(user());
     const f = fx;

@@ -2,6 +2,7 @@ import { chown } from "node:fs/promises";
 import path from "node:path";
 import { execa } from "execa";
 import { afterEach, describe, expect, test } from "vitest";
+import { requires } from "../helpers/requires.js";
 import { startSessionBus } from "../helpers/sandbox-dbus.js";
 import { useSandboxFixture } from "../helpers/sandbox-home.js";
 import { closeAll, type HostResource } from "../helpers/sandbox-host.js";
@@ -9,6 +10,9 @@ import { pathWithout } from "../helpers/sandbox-launcher.js";
 import { leaks, runProbe } from "../helpers/sandbox-probe.js";
 import { ensureTestUser, ROOT, type SandboxUser } from "../helpers/sandbox-user.js";
 import { startXvfb } from "../helpers/sandbox-xvfb.js";
+
+// Skipped, saying why, on a machine without these.
+const missing = requires("root", "userns");
 
 // Display and desktop bus: the sandbox gets its own X display (socket plus that display's cookie only) and
 // never another one, even when the user's XAUTHORITY holds cookies for several; the session bus reaches
@@ -33,7 +37,7 @@ afterEach(async () => {
   await closeAll(resources.splice(0));
 });
 
-describe.each(users)("display and D-Bus, as %s", (_label, user) => {
+describe.skipIf(missing).each(users)("display and D-Bus, as %s", (_label, user) => {
   test("only its own X display and cookie, never another display's", async () => {
     const fx = await fixtures.create(user());
     const own = await startXvfb(fx.owner, fx.outside, "640x480x24");

@@ -2,6 +2,7 @@ import { chmod, chown, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { execa } from "execa";
 import { afterEach, describe, expect, test } from "vitest";
+import { requires } from "../helpers/requires.js";
 import { createTestCgroup, type TestCgroup } from "../helpers/sandbox-cgroup.js";
 import { type SandboxFixture, useSandboxFixture } from "../helpers/sandbox-home.js";
 import {
@@ -14,6 +15,9 @@ import {
 } from "../helpers/sandbox-launcher.js";
 import { ensureTestUser, ROOT, type SandboxUser, userCommand } from "../helpers/sandbox-user.js";
 import { holdsWithin } from "../helpers/wait.js";
+
+// Skipped, saying why, on a machine without these.
+const missing = requires("root", "userns");
 
 // Joining hands the caller's terminal to the sandbox: a ~/.bashrc the agent planted (or a hook of the agent run
 // by launching again, or the agent's tmux server) starts a process that keeps the joined terminal, and once the
@@ -128,7 +132,7 @@ async function stolen(fx: SandboxFixture): Promise<string> {
   return readFile(path.join(fx.project, ".stolen"), "utf8").catch(() => "");
 }
 
-describe.each(setups)("joining from a terminal, as %s", (_name, setup) => {
+describe.skipIf(missing).each(setups)("joining from a terminal, as %s", (_name, setup) => {
   const joins: [string, (fx: SandboxFixture) => string[]][] = [
     ["--enter", (fx) => ["--enter", fx.project]],
     ["launching again", (fx) => ["--shell", fx.project]],
@@ -237,7 +241,7 @@ describe.each(setups)("joining from a terminal, as %s", (_name, setup) => {
   });
 });
 
-describe.each([
+describe.skipIf(missing).each([
   ["root", () => ROOT],
   ["unprivileged user", ensureTestUser],
 ] as [string, () => SandboxUser][])("an interactive joined shell, as %s", (_label, user) => {

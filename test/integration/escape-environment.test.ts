@@ -11,9 +11,13 @@ import {
   startLive,
   useLauncherFixture,
 } from "../helpers/launcher-harness.js";
+import { requires } from "../helpers/requires.js";
 import { LAUNCHER } from "../helpers/sandbox-launcher.js";
 import { userCommand } from "../helpers/sandbox-user.js";
 import { holdsWithin } from "../helpers/wait.js";
+
+// Skipped, saying why, on a machine without these.
+const missing = requires("root", "userns");
 
 // The sandbox's environment is the allowlist and nothing else, whatever the host environment holds, and the
 // values that do cross (an API key) never appear on a command line, which every local user can read.
@@ -43,7 +47,7 @@ async function cmdlinesHolding(needle: string): Promise<string[]> {
   return found;
 }
 
-describe.each(IDENTITIES)("environment, as %s", (_name, user) => {
+describe.skipIf(missing).each(IDENTITIES)("environment, as %s", (_name, user) => {
   test("host variables whose names a shell cannot unset stay out of new and joined sandboxes", async () => {
     const fx = await fixtures.create(user());
     const secret = `odd-name-secret-${token()}`;

@@ -10,6 +10,10 @@ import {
   launch,
   useLauncherFixture,
 } from "../helpers/launcher-harness.js";
+import { requires } from "../helpers/requires.js";
+
+// Skipped, saying why, on a machine without these.
+const missing = requires("root", "userns");
 
 // A sandbox that is already running can write the project (and ~/.claude), so it can swap a path the next
 // launch protects for a symlink between the launcher's checks and bwrap's binds. bwrap, binding by path,
@@ -37,7 +41,7 @@ async function racingBwrap(f: LauncherFixture, name: string, target: string): Pr
   return `${bin}:${HOST_PATH}`;
 }
 
-describe.each(IDENTITIES)("racing the launch, as %s", (_name, user) => {
+describe.skipIf(missing).each(IDENTITIES)("racing the launch, as %s", (_name, user) => {
   test("a protected path swapped for a symlink just before bwrap binds it never binds the link's target", async () => {
     const f = await fixtures.create(user());
     const secret = `race-secret-${randomBytes(6).toString("hex")}`;

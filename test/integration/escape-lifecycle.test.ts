@@ -3,6 +3,7 @@ import { chmod, chown, lstat, readFile, stat, writeFile } from "node:fs/promises
 import path from "node:path";
 import { execa } from "execa";
 import { describe, expect, test } from "vitest";
+import { requires } from "../helpers/requires.js";
 import { type SandboxFixture, useSandboxFixture } from "../helpers/sandbox-home.js";
 import {
   describeRun,
@@ -13,6 +14,9 @@ import {
 } from "../helpers/sandbox-launcher.js";
 import { ensureTestUser, ROOT, type SandboxUser, userCommand } from "../helpers/sandbox-user.js";
 import { holdsWithin } from "../helpers/wait.js";
+
+// Skipped, saying why, on a machine without these.
+const missing = requires("root", "userns");
 
 // The positive side of isolation: what an agent needs must work. The project is writable, the agent runs with
 // its arguments, git sees its config, --enter lands in the same sandbox (processes, files and network), and
@@ -39,7 +43,7 @@ async function sleepers(marker: string) {
   return (await findProcesses(`sleep ${marker}`)).filter((p) => p.cmdline.startsWith("sleep "));
 }
 
-describe.each(users)("lifecycle, as %s", (_label, user) => {
+describe.skipIf(missing).each(users)("lifecycle, as %s", (_label, user) => {
   test("the project is writable, git sees its config, CLAUDE_SANDBOX=1, /tmp is private", async () => {
     const fx = await fixtures.create(user());
     const script = [

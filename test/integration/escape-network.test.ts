@@ -1,6 +1,7 @@
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { afterEach, describe, expect, test } from "vitest";
+import { requires } from "../helpers/requires.js";
 import { type SandboxFixture, useSandboxFixture } from "../helpers/sandbox-home.js";
 import {
   closeAll,
@@ -15,6 +16,9 @@ import { describeRun, findProcesses, pathWithout, runLauncher } from "../helpers
 import { installProbe, leaks, parseProbe, runProbe } from "../helpers/sandbox-probe.js";
 import { ensureTestUser, ROOT, type SandboxUser } from "../helpers/sandbox-user.js";
 import { holdsWithin } from "../helpers/wait.js";
+
+// Skipped, saying why, on a machine without these.
+const missing = requires("root", "userns");
 
 // Network: with --no-network the sandbox has loopback only and no route anywhere (also a shell that joins it
 // with --enter); with network it reaches outside addresses through the user-mode helper but never the host's
@@ -108,7 +112,7 @@ async function hostTargets(f: SandboxFixture) {
   };
 }
 
-describe.each(users)("network, as %s", (_label, user) => {
+describe.skipIf(missing).each(users)("network, as %s", (_label, user) => {
   test("--no-network: loopback only, no route, nothing on the host reachable", async () => {
     const fx = await fixtures.create(user());
     const t = await hostTargets(fx);

@@ -2,11 +2,15 @@ import { existsSync, readFileSync } from "node:fs";
 import { rm, stat } from "node:fs/promises";
 import path from "node:path";
 import { afterEach, describe, expect, test } from "vitest";
+import { requires } from "../helpers/requires.js";
 import { useSandboxFixture } from "../helpers/sandbox-home.js";
 import { type HostProcess, startHostSleeper } from "../helpers/sandbox-host.js";
 import { describeRun, runLauncher } from "../helpers/sandbox-launcher.js";
 import { leaks, runProbe } from "../helpers/sandbox-probe.js";
 import { ensureTestUser, ROOT, type SandboxUser } from "../helpers/sandbox-user.js";
+
+// Skipped, saying why, on a machine without these.
+const missing = requires("root", "userns");
 
 // Processes and privilege: the sandbox sees only its own processes, cannot signal, trace or read a host process,
 // and — even when root starts it — holds no capability over the host: no mounts, no remount of /usr, no raw
@@ -39,7 +43,7 @@ function diskNumbers(): { diskMajor: number; diskMinor: number; rawDisks: string
   };
 }
 
-describe.each(users)("processes and privilege, as %s", (_label, user) => {
+describe.skipIf(missing).each(users)("processes and privilege, as %s", (_label, user) => {
   test("cannot see, signal, trace or read a host process", async () => {
     const fx = await fixtures.create(user());
     sleeper = await startHostSleeper(fx.envSecret);

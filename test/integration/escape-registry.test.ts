@@ -2,11 +2,15 @@ import { readdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { execa } from "execa";
 import { afterEach, describe, expect, test } from "vitest";
+import { requires } from "../helpers/requires.js";
 import { type SandboxFixture, useSandboxFixture } from "../helpers/sandbox-home.js";
 import type { HostProcess } from "../helpers/sandbox-host.js";
 import { describeRun, findProcesses, runLauncher } from "../helpers/sandbox-launcher.js";
 import { ensureTestUser, ROOT, type SandboxUser } from "../helpers/sandbox-user.js";
 import { holdsWithin } from "../helpers/wait.js";
+
+// Skipped, saying why, on a machine without these.
+const missing = requires("root", "userns");
 
 // The per-project registry names the live sandbox by pid. If that sandbox dies and its pid is reused by an
 // unrelated host process, --enter must not join that process's namespaces (for root: a host root shell) and
@@ -61,7 +65,7 @@ async function startTime(pid: number): Promise<string> {
   return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19] ?? "";
 }
 
-describe.each(users)("registry, as %s", (_label, user) => {
+describe.skipIf(missing).each(users)("registry, as %s", (_label, user) => {
   test("a stale registry whose pid now belongs to a host process is neither joined nor stopped", async () => {
     const fx = await fixtures.create(user());
     const f = fx;

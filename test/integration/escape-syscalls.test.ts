@@ -1,7 +1,11 @@
 import { describe, expect, test } from "vitest";
+import { requires } from "../helpers/requires.js";
 import { useSandboxFixture } from "../helpers/sandbox-home.js";
 import { describeRun, runLauncher } from "../helpers/sandbox-launcher.js";
 import { ensureTestUser, ROOT, type SandboxUser } from "../helpers/sandbox-user.js";
+
+// Skipped, saying why, on a machine without these.
+const missing = requires("root", "userns");
 
 // Syscalls that serve kernel exploits and nothing a sandbox runs: userfaultfd stalls the kernel at a page fault
 // of the caller's choosing (the usual way to win a kernel race), kcmp compares kernel objects of two processes
@@ -29,7 +33,7 @@ print("query=%d" % call(135, 0xffffffff))
 print("linux=%d" % call(135, 0))
 `;
 
-describe.each(users)("exploit helpers, as %s", (_label, user) => {
+describe.skipIf(missing).each(users)("exploit helpers, as %s", (_label, user) => {
   test("userfaultfd, kcmp and personality(ADDR_NO_RANDOMIZE) are refused; ASLR stays on", async () => {
     const fx = await fixtures.create(user());
     const r = await runLauncher(fx, [

@@ -3,6 +3,7 @@ import { chmod, chown, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { execa } from "execa";
 import { describe, expect, test } from "vitest";
+import { requires } from "../helpers/requires.js";
 import { useSandboxFixture } from "../helpers/sandbox-home.js";
 import {
   describeRun,
@@ -14,6 +15,9 @@ import {
 } from "../helpers/sandbox-launcher.js";
 import { ensureTestUser, ROOT, type SandboxUser, userCommand } from "../helpers/sandbox-user.js";
 import { holdsWithin } from "../helpers/wait.js";
+
+// Skipped, saying why, on a machine without these.
+const missing = requires("root", "userns");
 
 // --tmux: the agent's tmux server runs inside the sandbox, and the user attaches to it. The server decides
 // what an attached client does, and `detach-client -E CMD` makes the *client* exec CMD. If the attaching client
@@ -33,7 +37,7 @@ const fixtures = useSandboxFixture({
   },
 });
 
-describe.each(users)("tmux attach, as %s", (_label, user) => {
+describe.skipIf(missing).each(users)("tmux attach, as %s", (_label, user) => {
   test("an agent that owns the tmux server cannot make the attached client run a host command", async () => {
     const fx = await fixtures.create(user());
     const pwned = path.join(fx.outside, `pwned-${fx.token}`);

@@ -2,11 +2,15 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { execa } from "execa";
 import { describe, expect, test } from "vitest";
+import { requires } from "../helpers/requires.js";
 import { type SandboxFixture, useSandboxFixture } from "../helpers/sandbox-home.js";
 import { findProcesses, LAUNCHER, launcherEnv, REPO, runLauncher } from "../helpers/sandbox-launcher.js";
 import { installProbe, parseProbe } from "../helpers/sandbox-probe.js";
 import { ensureTestUser, ROOT, type SandboxUser, userCommand } from "../helpers/sandbox-user.js";
 import { holdsWithin } from "../helpers/wait.js";
+
+// Skipped, saying why, on a machine without these.
+const missing = requires("root", "userns");
 
 // TIOCSTI: a process sharing the caller's terminal session can push bytes into its input queue, which the
 // user's shell then runs after the sandbox exits. The launcher runs bwrap with --new-session so the sandbox has
@@ -40,7 +44,7 @@ async function onPty(fx: SandboxFixture, argv: string[]) {
   });
 }
 
-describe.each(users)("terminal injection, as %s", (_label, user) => {
+describe.skipIf(missing).each(users)("terminal injection, as %s", (_label, user) => {
   test("control: without a sandbox the harness sees TIOCSTI reach the outer shell", async () => {
     const fx = await fixtures.create(user());
     const payload = `echo INJECTED-${fx.token}\n`;

@@ -1,10 +1,14 @@
 import { execa } from "execa";
 import { afterEach, describe, expect, test } from "vitest";
+import { requires } from "../helpers/requires.js";
 import { createTestCgroup, type TestCgroup } from "../helpers/sandbox-cgroup.js";
 import { useSandboxFixture } from "../helpers/sandbox-home.js";
 import type { HostProcess } from "../helpers/sandbox-host.js";
 import { describeRun, LAUNCHER, launcherEnv, runLauncher } from "../helpers/sandbox-launcher.js";
 import { ensureTestUser, ROOT, type SandboxUser, userCommand } from "../helpers/sandbox-user.js";
+
+// Skipped, saying why, on a machine without these.
+const missing = requires("root", "userns");
 
 // Nested user namespaces, and through them the cgroups of the host. In a user namespace of its own a process has
 // every capability over the namespaces it then creates: enough to make a cgroup namespace, mount cgroup2 there and
@@ -31,7 +35,7 @@ afterEach(async () => {
 const ATTACK =
   'echo started; mkdir -p /tmp/cg && unshare -UCm --keep-caps sh -c "mount -t cgroup2 none /tmp/cg && echo 1 > /tmp/cg/cgroup.kill"; echo "attack=$?"';
 
-describe.each(users)("nested user namespaces and cgroups, as %s", (_label, user) => {
+describe.skipIf(missing).each(users)("nested user namespaces and cgroups, as %s", (_label, user) => {
   test("unshare -U inside fails by default and works with --allow-userns", async () => {
     const fx = await fixtures.create(user());
     const script = "unshare -U true 2>/dev/null; echo userns=$?";

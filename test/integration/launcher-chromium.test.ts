@@ -2,14 +2,18 @@ import { chown, readFile, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { describe, expect, test } from "vitest";
 import { describeRun, IDENTITIES, launch, useLauncherFixture } from "../helpers/launcher-harness.js";
+import { requires } from "../helpers/requires.js";
 import { REPO } from "../helpers/sandbox-launcher.js";
+
+// Skipped, saying why, on a machine without these.
+const missing = requires("root", "userns", "chromium");
 
 // The `chromium` on the sandbox PATH: per-project profile, no session bus, the managed policy from the spec.
 // (Rendering on a real display is covered by the Chromium render test; this one runs headless.)
 
 const fixtures = useLauncherFixture();
 
-describe.each(IDENTITIES)("Chromium inside the sandbox, as %s", (_name, user) => {
+describe.skipIf(missing).each(IDENTITIES)("Chromium inside the sandbox, as %s", (_name, user) => {
   test("chromium uses the project's profile dir and sees the spec's managed policy", async () => {
     const fx = await fixtures.create(user());
     const page = path.join(fx.project, "page.html");

@@ -8,12 +8,16 @@ import {
   launch,
   useLauncherFixture,
 } from "../helpers/launcher-harness.js";
+import { requires } from "../helpers/requires.js";
+
+// Skipped, saying why, on a machine without these.
+const missing = requires("root", "userns");
 
 // The command line and the per-project state dir: what a user sees before any agent runs.
 
 const fixtures = useLauncherFixture();
 
-describe.each(IDENTITIES)("claude-sandbox command line, as %s", (_name, user) => {
+describe.skipIf(missing).each(IDENTITIES)("claude-sandbox command line, as %s", (_name, user) => {
   test("--help prints usage on stdout and exits 0", async () => {
     const fx = await fixtures.create(user());
     for (const flag of ["--help", "-h"]) {

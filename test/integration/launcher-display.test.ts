@@ -1,6 +1,10 @@
 import { afterEach, describe, expect, test } from "vitest";
 import { describeRun, IDENTITIES, launch, useLauncherFixture } from "../helpers/launcher-harness.js";
+import { requires } from "../helpers/requires.js";
 import { startXvfb, type XDisplay } from "../helpers/sandbox-xvfb.js";
+
+// Skipped, saying why, on a machine without these.
+const missing = requires("root", "userns");
 
 // The display: a sandbox gets its own X socket and that display's cookie, nothing of other displays.
 
@@ -10,7 +14,7 @@ afterEach(async () => {
   for (const d of displays.splice(0)) await d.stop();
 });
 
-describe.each(IDENTITIES)("display forwarding, as %s", (_name, user) => {
+describe.skipIf(missing).each(IDENTITIES)("display forwarding, as %s", (_name, user) => {
   test("only this sandbox's X display and its cookie are inside; another display is out of reach", async () => {
     const fx = await fixtures.create(user());
     const mine = await startXvfb(fx.user, fx.root);

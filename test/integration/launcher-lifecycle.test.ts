@@ -13,9 +13,13 @@ import {
   startLive,
   useLauncherFixture,
 } from "../helpers/launcher-harness.js";
+import { requires } from "../helpers/requires.js";
 import { findProcesses, LAUNCHER } from "../helpers/sandbox-launcher.js";
 import { userCommand } from "../helpers/sandbox-user.js";
 import { holdsWithin } from "../helpers/wait.js";
+
+// Skipped, saying why, on a machine without these.
+const missing = requires("root", "userns");
 
 // One live sandbox per project: joining, --enter, --new, --stop, and --tmux.
 
@@ -23,7 +27,7 @@ const fixtures = useLauncherFixture();
 
 const PIDNS = "readlink /proc/self/ns/pid";
 
-describe.each(IDENTITIES)("per-project sandbox, as %s", (_name, user) => {
+describe.skipIf(missing).each(IDENTITIES)("per-project sandbox, as %s", (_name, user) => {
   test("--enter lands in the live sandbox: same pid namespace, its private /tmp, its processes", async () => {
     const fx = await fixtures.create(user());
     const { live, marker } = await startLive(fx);

@@ -10,7 +10,11 @@ import {
   startLive,
   useLauncherFixture,
 } from "../helpers/launcher-harness.js";
+import { requires } from "../helpers/requires.js";
 import { closeAll, type HostResource, startEgressPeer } from "../helpers/sandbox-host.js";
+
+// Skipped, saying why, on a machine without these.
+const missing = requires("root", "userns");
 
 // Network on: the outside is reachable through pasta, the host's loopback and its other addresses are not.
 // Network off: only `lo`. "Outside" is a peer in a network namespace of its own, joined to the host by a veth
@@ -49,7 +53,7 @@ async function outside(): Promise<{ url: string; token: string; hostAddress: str
 
 const fetchScript = (url: string) => `curl -s --max-time 3 ${url} || echo unreachable`;
 
-describe.each(IDENTITIES)("sandbox network, as %s", (_name, user) => {
+describe.skipIf(missing).each(IDENTITIES)("sandbox network, as %s", (_name, user) => {
   test("network on: an outside address answers; the host's 127.0.0.1 and its own other addresses do not", async () => {
     const fx = await fixtures.create(user());
     const remote = await outside();

@@ -12,12 +12,16 @@ import {
   launch,
   useLauncherFixture,
 } from "../helpers/launcher-harness.js";
+import { requires } from "../helpers/requires.js";
+
+// Skipped, saying why, on a machine without these.
+const missing = requires("root", "userns");
 
 // Running things inside: the agent with its args and environment, shell mode, the project, git's config.
 
 const fixtures = useLauncherFixture();
 
-describe.each(IDENTITIES)("running inside the sandbox, as %s", (_name, user) => {
+describe.skipIf(missing).each(IDENTITIES)("running inside the sandbox, as %s", (_name, user) => {
   test("shell mode runs one command with bash and returns its exit status and output", async () => {
     const fx = await fixtures.create(user());
     for (const net of [["--no-network"], []]) {

@@ -11,9 +11,13 @@ import {
   shellOut,
   useLauncherFixture,
 } from "../helpers/launcher-harness.js";
+import { requires } from "../helpers/requires.js";
 import { LAUNCHER } from "../helpers/sandbox-launcher.js";
 import { userCommand } from "../helpers/sandbox-user.js";
 import { holdsWithin } from "../helpers/wait.js";
+
+// Skipped, saying why, on a machine without these.
+const missing = requires("root", "userns");
 
 // `claude-sandbox --tmux` from a real terminal: the terminal here is a pane of a tmux server the test owns
 // (standing in for the user's terminal emulator, which can be resized). The agent's tmux server is inside the
@@ -57,7 +61,7 @@ async function hostPidnsOf(pid: number, pidns: string): Promise<string | undefin
   return undefined;
 }
 
-describe.each(IDENTITIES)("--tmux from a terminal, as %s", (_name, user) => {
+describe.skipIf(missing).each(IDENTITIES)("--tmux from a terminal, as %s", (_name, user) => {
   for (const network of [false, true]) {
     test(`attaches with a client inside the sandbox that follows terminal resizes${network ? "" : " (--no-network)"}`, async () => {
       const fx = await fixtures.create(user());
