@@ -10,10 +10,11 @@ import { Code, ConnectError, createRouterTransport, type Transport } from "@conn
 import { type ConnectNodeAdapterOptions, connectNodeAdapter } from "@connectrpc/connect-node";
 import { describeListen, type ListenAddress } from "./config.js";
 import { DomainError } from "./errors.js";
-import { type AccessRequest, createAccess } from "./http/access.js";
+import { type AccessRequest, createAccess, type Refusal } from "./http/access.js";
 import type { Caller } from "./http/caller.js";
 import type { GatewayFactory } from "./http/gateway.js";
 import { listenError } from "./http/listen-error.js";
+import { endUpgrade, guardRefusal, writeRefusal } from "./http/refusal.js";
 import { createRequestGuard } from "./http/request-guard.js";
 import { withoutResponseDeadline, withResponseDeadline } from "./http/response-deadline.js";
 import { sniffProtocol } from "./http/sniff-protocol.js";
@@ -90,32 +91,28 @@ export function createApp(options: AppOptions): App {
     contextValues: (req: AccessRequest) => callerValues(access.callerOf(req)),
   };
   const guard = createRequestGuard(options.listen);
+  // Host/Origin first (browser-borne attacks), then who is asking.
+  const check = (req: IncomingMessage | AccessRequest): { refusal?: Refusal; byGuard: boolean } => {
+    const guarded = guard(req);
+    if (guarded !== undefined) return { refusal: guardRefusal(guarded), byGuard: true };
+    return { refusal: access.check(req), byGuard: false };
+  };
   let activeRequests = 0;
   const counted =
     (handler: NodeHandlerFn): NodeHandlerFn =>
     (req, res) => {
       activeRequests++;
       res.once("close", () => activeRequests--);
-      const guardRefusal = guard(req);
-      const refusal =
-        guardRefusal === undefined
-          ? access.check(req)
-          : { status: 403, code: "permission_denied", message: guardRefusal };
+      const { refusal, byGuard } = check(req);
       if (refusal === undefined) {
         // Streams that end while their client has stopped reading (TailLogs) bound how long the response lingers.
         withResponseDeadline(res, () => handler(req, res));
         return;
       }
       // A refused peer (Unix socket) was logged once, when it connected.
-      const peerRefused = guardRefusal === undefined && options.listen.kind === "unix";
+      const peerRefused = !byGuard && options.listen.kind === "unix";
       if (!peerRefused) log(`refused ${req.method} ${req.url}: ${refusal.message}`);
-      // The Connect protocol's error body, so Connect clients show the reason; others see the status.
-      const body = JSON.stringify({ code: refusal.code, message: refusal.message });
-      (res as ServerResponse).writeHead(refusal.status, {
-        "content-type": "application/json",
-        ...(refusal.status === 401 ? { "www-authenticate": 'Bearer realm="claude-sandbox-manager"' } : {}),
-      });
-      (res as ServerResponse).end(body);
+      writeRefusal(res as ServerResponse, refusal);
     };
   const inProcess = (caller: Caller | undefined) =>
     createRouterTransport(routes, {
@@ -145,16 +142,13 @@ export function createApp(options: AppOptions): App {
     ),
   );
   http1.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    const guardRefusal = guard(req);
-    const refused = guardRefusal === undefined ? access.check(req) : { status: 403, message: guardRefusal };
-    if (refused !== undefined) log(`refused upgrade ${req.url}: ${refused.message}`);
-    if (refused === undefined && gateway?.upgrade !== undefined) {
+    const { refusal } = check(req);
+    if (refusal !== undefined) log(`refused upgrade ${req.url}: ${refusal.message}`);
+    if (refusal === undefined && gateway?.upgrade !== undefined) {
       gateway.upgrade(req, socket, head);
       return;
     }
-    const status =
-      refused === undefined ? "404 Not Found" : refused.status === 401 ? "401 Unauthorized" : "403 Forbidden";
-    socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    endUpgrade(socket, refusal);
   });
   const http2: Http2Server = createHttp2Server({}, counted(connectNodeAdapter(adapterOptions)));
   const sockets = new Set<Socket>();
