@@ -19,6 +19,7 @@ import type { SpareFiles } from "./spare-files.js";
 import { startDisplay } from "./start-display.js";
 import { startSession } from "./start-session.js";
 import type { Teardown } from "./teardown.js";
+import type { TmuxServerHandle } from "./tmux-server-handle.js";
 import type { BackendName, CreateSandboxInput, Requester, SandboxRecord } from "./types.js";
 import { type ValidCreateInput, validateCreateInput } from "./validate-input.js";
 
@@ -33,6 +34,7 @@ export interface CreateSandboxOptions {
   /** Environment of tmux and Xvfb. */
   env: NodeJS.ProcessEnv;
   tmux: Tmux;
+  tmuxServer: TmuxServerHandle;
   displays: DisplayAllocator;
   spares: SpareFiles;
   files: SandboxFiles;
@@ -67,6 +69,7 @@ export function createSandboxCreator(options: CreateSandboxOptions): SandboxCrea
     exitWatcher,
     hooks: options.hooks,
     checkTmuxServer: liveness.checkTmuxServer,
+    tmuxServer: options.tmuxServer,
   };
 
   // The checked project directory of each starting or running sandbox, open: the launcher reaches the project

@@ -90,6 +90,7 @@ export async function createSandboxManager(options: SandboxManagerOptions): Prom
     screen: options.screen,
     env: childEnv,
     tmux,
+    tmuxServer,
     displays,
     spares,
     files,

@@ -1,11 +1,12 @@
-import { handleOf, type ProcessHandle } from "../tools/process-identity.js";
-import { isNoServer, type Tmux } from "../tools/tmux.js";
+import { handleOf, isRunning, type ProcessHandle } from "../tools/process-identity.js";
+import { EXIT_WHEN_EMPTY, isNoServer, type Tmux } from "../tools/tmux.js";
 import { escapeTmuxFormat, shellQuote } from "../tools/tmux-quoting.js";
 import type { ExitWatcher } from "./exit-watcher.js";
 import { launcherArgv, wrapLauncher } from "./launcher-argv.js";
 import type { Tools } from "./resolve-tools.js";
 import type { SandboxFiles } from "./sandbox-files.js";
 import type { SpareFiles } from "./spare-files.js";
+import type { TmuxServerHandle } from "./tmux-server-handle.js";
 import type { ValidCreateInput } from "./validate-input.js";
 
 const PANE_SIZE = ["-x", "200", "-y", "50"];
@@ -22,6 +23,8 @@ export interface StartSessionOptions {
    * the sandboxes an old one took with it.
    */
   checkTmuxServer: () => Promise<void>;
+  /** The tmux server as last seen. */
+  tmuxServer: TmuxServerHandle;
 }
 
 /**
@@ -67,14 +70,24 @@ export async function startSession(
     ["set-hook", "-g", "session-closed", hooks.sessionClosed],
     // Attached before the launcher may run, so the log holds its very first byte.
     ["pipe-pane", "-t", `=${session}:`, `exec cat >> ${shellQuote(files.logFile(id))}`],
+    // After startServer (here or in a create running alongside): the server exits once no session is left.
+    EXIT_WHEN_EMPTY,
   ];
+  const server = options.tmuxServer.current();
+  if (server === null || !(await isRunning(server))) await tmux.startServer();
   let out: string;
   try {
     out = await tmux.runAll(commands);
   } catch (error) {
     // The server exits when its last session ends; a create that reaches it in that moment starts a new one.
-    if (!isNoServer(error)) throw error;
+    if (!isNoServer(error)) {
+      // The commands stop at the first that fails: a server this create started must not stay up without
+      // a session.
+      await tmux.run(EXIT_WHEN_EMPTY).catch(() => {});
+      throw error;
+    }
     await tmux.killSession(session);
+    await tmux.startServer();
     out = await tmux.runAll(commands);
   }
   await options.checkTmuxServer();

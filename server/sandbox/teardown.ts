@@ -1,6 +1,15 @@
 import { rm } from "node:fs/promises";
 import type { SandboxCgroups } from "../tools/cgroup.js";
-import { handleOf, type ProcessHandle, terminateProcesses } from "../tools/process-identity.js";
+import {
+  DEFAULT_KILL_GRACE_MS,
+  handleOf,
+  type ProcessHandle,
+  REAP_TIMEOUT_MS,
+  signalProcess,
+  terminateProcesses,
+  waitForExit,
+  waitUntilGone,
+} from "../tools/process-identity.js";
 import type { Tmux } from "../tools/tmux.js";
 import { removeStaleXFiles } from "../tools/xvfb.js";
 import type { SandboxFiles } from "./sandbox-files.js";
@@ -28,8 +37,11 @@ export function targetOf(record: SandboxRecord, runtime: SandboxRuntime | undefi
 }
 
 /**
- * Ends the launcher's process tree, the tmux session and the Xvfb, each only if it is still the same process.
- * Best effort: a step that fails (tmux gone, say) does not keep the next from running.
+ * Ends the launcher's process tree, the tmux session and the Xvfb, each only if it is still the same process,
+ * and resolves only once they are gone: reaped (not zombies waiting for init, as an adopted Xvfb and a
+ * launcher whose wrapper died first are), the display's socket and lock removed, the files deleted. Bounded:
+ * a process its parent does not reap within REAP_TIMEOUT_MS is left to it. Best effort: a step that fails
+ * (tmux gone, say) does not keep the next from running.
  */
 export type Teardown = (id: string, session: string, target: TeardownTarget) => Promise<void>;
 
@@ -48,17 +60,45 @@ export function createTeardown({ tmux, tmuxServer, files, cgroups }: TeardownOpt
     return handleOf(pane.panePid);
   }
 
+  /** SIGTERM, and after the grace period cgroup.kill and SIGKILL for what still runs. */
+  async function stop(id: string, members: readonly ProcessHandle[]): Promise<void> {
+    await Promise.all(members.map((h) => signalProcess(h, "SIGTERM")));
+    if (await waitForExit(members, DEFAULT_KILL_GRACE_MS)) return;
+    // cgroup.kill reaches every process in the sandbox's cgroup at once, including what they fork meanwhile.
+    await cgroups?.remove(id).catch(() => {});
+    await Promise.all(members.map((h) => signalProcess(h, "SIGKILL")));
+    await waitForExit(members, 2000);
+  }
+
+  /** The tmux server, if killing `session` left it with none: it exits by itself, and is waited for. */
+  async function emptyServer(): Promise<ProcessHandle | null> {
+    const server = tmuxServer.current();
+    if (server === null) return null;
+    const panes = await tmux.listPanes().catch(() => null);
+    return panes?.length === 0 ? server : null;
+  }
+
   return async function teardown(id, session, target) {
+    // Everything signalled, so that the end waits until it is gone from the process table.
+    const ended = new Map<number, ProcessHandle>();
     if (target.hasSession) {
       const pane = target.pane ?? (await livePaneHandle(session).catch(() => null));
       // A process forked between a snapshot and the signals (the wrapper starting the launcher, say) is
       // caught by the next pass; the passes end when nothing of the sandbox is left.
       for (let pass = 0; pass < 3; pass++) {
-        const members = await sandboxProcesses(files.authFile(id), pane, tmuxServer);
+        const members = await sandboxProcesses(
+          files.authFile(id),
+          pane,
+          tmuxServer,
+          cgroups?.dirOf(id) ?? null,
+        );
         if (members.length === 0) break;
-        await terminateProcesses(members);
+        for (const member of members) ended.set(member.pid, member);
+        await stop(id, members);
       }
       await tmux.killSession(session).catch(() => {});
+      const server = await emptyServer();
+      if (server !== null) ended.set(server.pid, server);
     }
     // Whatever is left in the sandbox's cgroup, a process that left the tree and the XAUTHORITY trail included.
     await cgroups?.remove(id).catch(() => {});
@@ -66,6 +106,7 @@ export function createTeardown({ tmux, tmuxServer, files, cgroups }: TeardownOpt
       await terminateProcesses([target.xvfb]);
       if (target.display !== null) await removeStaleXFiles(target.display, target.xvfb.pid);
     }
+    await waitUntilGone([...ended.values()], REAP_TIMEOUT_MS);
     await Promise.all([
       rm(files.authFile(id), { force: true }),
       rm(files.xvfbLog(id), { force: true }),

@@ -105,12 +105,35 @@ export async function signalProcess(handle: ProcessHandle, signal: NodeJS.Signal
   }
 }
 
+/**
+ * True once the process of the handle no longer exists at all: not even as a zombie. A zombie has exited but
+ * still shows in ps and answers kill(pid, 0) until its parent reaps it; for a process this one did not start
+ * (an adopted Xvfb, a launcher whose wrapper died first) that parent is init or a subreaper, which may take a
+ * while (about a second on some container inits).
+ */
+export async function isGone(handle: ProcessHandle): Promise<boolean> {
+  const info = await readProcessInfo(handle.pid);
+  return info === null || info.startTime !== handle.startTime;
+}
+
 /** Resolves true once none of the handles is running, false at the deadline. */
-export async function waitForExit(handles: readonly ProcessHandle[], timeoutMs: number): Promise<boolean> {
+export function waitForExit(handles: readonly ProcessHandle[], timeoutMs: number): Promise<boolean> {
+  return waitFor(handles, async (h) => !(await isRunning(h)), timeoutMs);
+}
+
+/** Resolves true once every handle's process is gone (reaped, see isGone), false at the deadline. */
+export function waitUntilGone(handles: readonly ProcessHandle[], timeoutMs: number): Promise<boolean> {
+  return waitFor(handles, isGone, timeoutMs);
+}
+
+async function waitFor(
+  handles: readonly ProcessHandle[],
+  done: (handle: ProcessHandle) => Promise<boolean>,
+  timeoutMs: number,
+): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   for (let delay = 5; ; delay = Math.min(delay * 2, 50)) {
-    const alive = await Promise.all(handles.map(isRunning));
-    if (!alive.includes(true)) return true;
+    if ((await Promise.all(handles.map(done))).every(Boolean)) return true;
     if (Date.now() >= deadline) return false;
     await sleep(delay);
   }
@@ -118,9 +141,14 @@ export async function waitForExit(handles: readonly ProcessHandle[], timeoutMs: 
 
 export const DEFAULT_KILL_GRACE_MS = 2000;
 
+/** How long an exited process may take to be reaped by its parent before an end is reported anyway. */
+export const REAP_TIMEOUT_MS = 5000;
+
 /**
- * SIGTERM to every process, then SIGKILL to those still running after the grace period. Handles that no longer
- * match a live process are skipped, so a stale or reused pid is never signalled.
+ * SIGTERM to every process, then SIGKILL to those still running after the grace period, then waits until each
+ * is gone from the process table (reaped, see isGone; bounded by REAP_TIMEOUT_MS), so that when this resolves
+ * nobody sees the processes any more. Handles that no longer match a live process are skipped, so a stale or
+ * reused pid is never signalled.
  */
 export async function terminateProcesses(
   handles: readonly ProcessHandle[],
@@ -128,9 +156,11 @@ export async function terminateProcesses(
 ): Promise<void> {
   if (handles.length === 0) return;
   await Promise.all(handles.map((h) => signalProcess(h, "SIGTERM")));
-  if (await waitForExit(handles, graceMs)) return;
-  await Promise.all(handles.map((h) => signalProcess(h, "SIGKILL")));
-  await waitForExit(handles, 2000);
+  if (!(await waitForExit(handles, graceMs))) {
+    await Promise.all(handles.map((h) => signalProcess(h, "SIGKILL")));
+    await waitForExit(handles, 2000);
+  }
+  await waitUntilGone(handles, REAP_TIMEOUT_MS);
 }
 
 /**

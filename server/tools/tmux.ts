@@ -41,7 +41,17 @@ export interface Tmux {
   /** Pid of the tmux server, or null when none runs on the socket. */
   serverPid(): Promise<number | null>;
   killSession(session: string): Promise<void>;
+  /**
+   * Starts the server if none runs, from a client whose command line names no sandbox. A server keeps the
+   * command line of the client that forked it for life: started by a create's `new-session`, it would show that
+   * sandbox's launcher command line in ps long after the sandbox was deleted. The server starts with
+   * exit-empty off (it would exit at once without a session); the caller's next commands turn it back on.
+   */
+  startServer(): Promise<void>;
 }
+
+/** The tmux commands that let the server exit again when its last session ends (after startServer). */
+export const EXIT_WHEN_EMPTY: readonly string[] = ["set-option", "-g", "exit-empty", "on"];
 
 export function createTmux(options: TmuxOptions): Tmux {
   // -f /dev/null: the user's ~/.tmux.conf must not change how sandboxes run (default-command, hooks…).
@@ -114,7 +124,11 @@ export function createTmux(options: TmuxOptions): Tmux {
     }
   }
 
-  return { socket: options.socket, run, runAll, listPanes, serverPid, killSession };
+  async function startServer(): Promise<void> {
+    await runAll([["start-server"], ["set-option", "-g", "exit-empty", "off"]]);
+  }
+
+  return { socket: options.socket, run, runAll, listPanes, serverPid, killSession, startServer };
 }
 
 export function isNoServer(error: unknown): boolean {
