@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { SandboxError } from "./errors.js";
 
 /** How many display numbers above the base are tried before giving up. */
@@ -33,7 +33,7 @@ export function createDisplayAllocator(options: DisplayAllocatorOptions): Displa
     options.usedBySandbox(n) ||
     lockHeld(n) ||
     // Without /proc/net/unix, any socket file counts as in use.
-    (listening === null ? existsSync(`/tmp/.X11-unix/X${n}`) : listening.has(n));
+    (listening === null ? existsSync(`/tmp/.X11-unix/X${n}`) : listening.has(n) || staleOfOther(n));
 
   return {
     reserve(skip = new Set()) {
@@ -68,6 +68,20 @@ function listeningDisplays(): Set<number> | null {
   const found = new Set<number>();
   for (const match of table.matchAll(/@?\/tmp\/\.X11-unix\/X(\d+)$/gm)) found.add(Number(match[1]));
   return found;
+}
+
+/**
+ * True if the display's socket file exists but belongs to another user: /tmp/.X11-unix is sticky, so only its
+ * owner (or root) can replace it, and an Xvfb of ours would fail to listen there.
+ */
+function staleOfOther(display: number): boolean {
+  const uid = process.getuid?.() ?? 0;
+  if (uid === 0) return false;
+  try {
+    return statSync(`/tmp/.X11-unix/X${display}`).uid !== uid;
+  } catch {
+    return false;
+  }
 }
 
 /** True if the display's lock file exists and names a live process (or cannot be read: assume it is held). */

@@ -72,7 +72,13 @@ export async function startXvfb(options: StartXvfbOptions): Promise<RunningXvfb>
     child.unref();
     return { ...handle, display, child };
   } catch (error) {
-    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+    if (child.exitCode === null && child.signalCode === null) {
+      // Killed hard, Xvfb cannot remove its socket: once it is gone, that is done here.
+      const exited = new Promise((resolve) => child.once("exit", resolve));
+      child.kill("SIGKILL");
+      await exited;
+      if (child.pid !== undefined) await removeStaleXFiles(options.display, child.pid);
+    }
     const stderr = (await readFile(options.stderrFile, "utf8").catch(() => "")).trim();
     if (DISPLAY_TAKEN.test(stderr)) throw new DisplayInUseError(`display :${options.display} is in use`);
     const detail = stderr === "" ? "" : `: ${lastLines(stderr, 6)}`;

@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { createSandboxClient, type SandboxClient } from "../../client/index.js";
+import { removeStaleXFiles, xvfbDisplayOf } from "../../server/tools/xvfb.js";
 import { DAEMON_ENTRY, REPO_ROOT } from "./build.js";
 import { freePort } from "./free-port.js";
 import { holdsWithin } from "./wait.js";
@@ -207,6 +208,8 @@ export async function cleanupStateDir(stateDir: string): Promise<void> {
     await promisify(execFile)("tmux", ["-S", join(stateDir, entry), "kill-server"]).catch(() => {});
   }
   const pids = await processesReferring(stateDir);
+  // Killed hard, an Xvfb cannot remove its socket: that is done below, or /tmp/.X11-unix fills with stale ones.
+  const displays = await Promise.all(pids.map(async (pid) => ({ pid, display: await xvfbDisplayOf(pid) })));
   for (const pid of pids) {
     try {
       process.kill(pid, "SIGKILL");
@@ -215,6 +218,7 @@ export async function cleanupStateDir(stateDir: string): Promise<void> {
     }
   }
   await holdsWithin(async () => (await processesReferring(stateDir)).length === 0, 5000, 20);
+  for (const { pid, display } of displays) if (display !== null) await removeStaleXFiles(display, pid);
   await rm(stateDir, { recursive: true, force: true });
 }
 
