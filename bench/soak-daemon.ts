@@ -5,6 +5,7 @@ import { once } from "node:events";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { createSandboxClient, type SandboxClient } from "../client/index.js";
 import { type MemoryAfterGc, memoryAfterGc, memoryProbeEnv, repoRoot } from "./memory-probe.js";
@@ -51,7 +52,9 @@ export async function startSoakDaemon(options: SoakDaemonOptions): Promise<SoakD
     ...(options.launcher === undefined ? {} : { MANAGER_LAUNCHER_BUBBLEWRAP: options.launcher }),
     ...memoryProbeEnv(),
   });
-  const child = spawn(process.execPath, [join(root, "dist/server/main.js")], {
+  // The daemon built next to this file (dist/server/main.js from dist/bench/), so an experimental build in
+  // another output directory runs its own daemon.
+  const child = spawn(process.execPath, [fileURLToPath(new URL("../server/main.js", import.meta.url))], {
     env,
     stdio: ["ignore", "ignore", "pipe"],
   });

@@ -11,7 +11,7 @@ import { rssKiB } from "../../bench/resource-census.js";
 import { LatencyMeter, nonReader, percentile, writePrinterLauncher } from "../../bench/tail-clients.js";
 import { Backend, createSandboxClient, LogEndReason } from "../../client/index.js";
 import { useDaemonFixture } from "../helpers/daemon-fixture.js";
-import { waitUntil } from "../helpers/start-daemon.js";
+import { waitUntil } from "../helpers/wait.js";
 
 const READERS = 10;
 // 3 MB/s for 12 s: far more than the 8 MiB the daemon may hold for one client that stopped reading.
