@@ -102,7 +102,8 @@ describe("TailLogs fan-out with a client that stopped reading", () => {
     // The stalled client is still connected: what the daemon holds now is what it costs.
     const during = await memoryAfterGc(pid, daemon.stderr);
 
-    // Readers were never held up by the stalled one (that would show as seconds, not milliseconds).
+    // Readers were never held up by the stalled one: that would take the daemon's 10 s grace period for a cut-off
+    // client, or forever. Seconds of p99 are what a loaded 2-core machine does to 30 MB/s of fan-out.
     const worstP99 = Math.max(
       ...meters.map((m) =>
         percentile(
@@ -111,7 +112,7 @@ describe("TailLogs fan-out with a client that stopped reading", () => {
         ),
       ),
     );
-    expect(worstP99).toBeLessThan(1000);
+    expect(worstP99).toBeLessThan(5000);
     // Without a bound the daemon would hold everything written since the client stopped reading.
     const held = (during.arrayBuffers - before.arrayBuffers) / MIB;
     expect(
