@@ -65,4 +65,19 @@ describe("process identity", () => {
       await exited;
     }
   });
+
+  it("resolves a termination only once a process this one did not start is gone, not a zombie left to init", async () => {
+    // The shell exits at once, so the sleep's parent becomes init (or a subreaper): like an adopted Xvfb, it
+    // lingers as a zombie after it dies until that parent reaps it.
+    const starter = spawn("sh", ["-c", "sleep 30 >/dev/null 2>&1 & echo $!"], {
+      stdio: ["ignore", "pipe", "ignore"],
+    });
+    const [out] = (await once(starter.stdout, "data")) as [Buffer];
+    const orphan = await handleOf(Number(out.toString().trim()));
+    expect(orphan).not.toBeNull();
+    const handle = orphan as NonNullable<typeof orphan>;
+    await terminateProcesses([handle], 1000);
+    // Not even a zombie: no /proc entry with its start time.
+    expect(await handleOf(handle.pid)).not.toEqual(handle);
+  });
 });
