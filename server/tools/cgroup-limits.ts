@@ -2,6 +2,7 @@
 // reaches the sandbox's cgroup, else in the controller's cgroup v1 hierarchy where the host still mounts one (a
 // hybrid layout, whose cgroup2 then offers none of them), else not at all, and then the note says why. The same
 // rules as the launcher's (launcher/bubblewrap/lib/cgroup.sh), so a sandbox is held alike either way.
+import { constants } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { CgroupDir, ResourceLimits, UsageCgroups } from "../sandbox/types.js";
@@ -49,8 +50,10 @@ export async function cgroupV1DirsOf(pid: number | "self" = "self"): Promise<Map
   return dirs;
 }
 
+// Without O_CREAT: never creates the file. A cgroup's files are the kernel's; one that is missing is a controller or feature
+// (memsw without swap accounting) this host does not offer, and that limit is not held.
 const write = (dir: string, file: string, value: number | string): Promise<boolean> =>
-  writeFile(join(dir, file), `${value}\n`).then(
+  writeFile(join(dir, file), `${value}\n`, { flag: constants.O_WRONLY | constants.O_TRUNC }).then(
     () => true,
     () => false,
   );
