@@ -3,15 +3,21 @@
 // exit 2 naming the flag, and where no cgroup may be made the sandbox runs and says which limits it lacks.
 // The attacks are bounded themselves (the bomb stops at 300 processes, the hog at 256 MiB), so a limit that
 // fails costs the host nothing.
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { cgroupDirOf } from "../../server/tools/cgroup.js";
+import { cgroupV1DirsOf } from "../../server/tools/cgroup-limits.js";
 import {
   describeRun,
   IDENTITIES,
   inSandbox,
   launch,
+  startLive,
   useLauncherFixture,
 } from "../helpers/launcher-harness.js";
 import { forkBomb, MEMORY_HOG, whyNoCgroupLimits } from "../helpers/limits-attacks.js";
+import { findProcesses } from "../helpers/sandbox-launcher.js";
 import { ensureTestUser, ROOT } from "../helpers/sandbox-user.js";
 
 const fixtures = useLauncherFixture();
@@ -107,6 +113,34 @@ describe.skipIf(noCgroup !== null)(
       expect(r.exitCode, describeRun(r)).toBe(0);
       expect(String(r.stdout)).not.toContain("hog survived");
       expect(String(r.stdout)).toContain("hog status 137");
+    });
+  },
+);
+
+describe.skipIf(noCgroup !== null)(
+  `limits of a registered sandbox (root)${noCgroup === null ? "" : ` — skipped: ${noCgroup}`}`,
+  () => {
+    it("holds the founder's limits; a launch that joins with limit flags is told they do not apply", async () => {
+      const fx = await fixtures.create(ROOT);
+      const { live, marker } = await startLive(fx, ["--no-network", "--pids", "100"]);
+      try {
+        // The founder's process limit is what the sandbox's own processes see of their cgroup.
+        const [sleeper] = await findProcesses(`sleep ${marker}`);
+        if (sleeper === undefined) throw new Error("the sandbox's sleep is gone");
+        const pidsDir = (await cgroupV1DirsOf(sleeper.pid)).get("pids");
+        const v2 = await cgroupDirOf(sleeper.pid);
+        const max = [pidsDir, v2]
+          .filter((d): d is string => d !== undefined && d !== null && existsSync(join(d, "pids.max")))
+          .map((d) => readFileSync(join(d, "pids.max"), "utf8").trim());
+        expect(max).toContain("100");
+        const joined = await launch(fx, ["--memory", "1G", "--shell", fx.project, "--", "-c", "echo joined"]);
+        expect(joined.exitCode, describeRun(joined)).toBe(0);
+        expect(String(joined.stdout)).toContain("joined");
+        expect(String(joined.stderr)).toMatch(/is live and keeps the limits it was started with/);
+      } finally {
+        await launch(fx, ["--stop", fx.project]);
+        await live;
+      }
     });
   },
 );

@@ -3,7 +3,7 @@
 
 csbx_parse_args() {
   opt_shell=0 opt_tmux=0 opt_gh_token=0 opt_network=1 opt_enter=0 opt_new=0 opt_stop=0
-  opt_ssh_keys=0 opt_die_with_parent=0 opt_allow_userns=0 opt_limits=0
+  opt_ssh_keys=0 opt_die_with_parent=0 opt_allow_userns=0 opt_limits=0 opt_limit_flags=0
   lim_memory='' lim_swap='' lim_pids='' lim_cpu_weight='' lim_tmpfs=''
   project_arg=
   local have_project=0
@@ -56,7 +56,7 @@ csbx_parse_args() {
     csbx_die 2 "--enter, --new and --stop exclude each other; use one"
   fi
   # Limits are a new sandbox's: a shell that joins or a stop changes none of a live one's.
-  if ((opt_limits || ${#lim_tmpfs})) && ((opt_enter || opt_stop)); then
+  if ((opt_limit_flags && (opt_enter || opt_stop))); then
     csbx_die 2 "--memory, --swap, --pids, --cpu-weight and --tmpfs-size set up a new sandbox; --enter and --stop act on a live one and take none of them"
   fi
   csbx_limits_resolve

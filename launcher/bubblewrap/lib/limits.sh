@@ -38,8 +38,9 @@ csbx_min_memory=$((32 << 20)) csbx_min_pids=16 csbx_min_tmpfs=$((1 << 20))
 
 # csbx_limit_flag FLAG VALUE: takes one limit flag's value (from csbx_parse_args). Sets lim_* and, for
 # the cgroup limits, opt_limits=1 (a --new launch makes a cgroup only when one is asked for, see
-# launch.sh).
+# launch.sh); opt_limit_flags=1 for any.
 csbx_limit_flag() {
+  opt_limit_flags=1
   case $1 in
     --memory)
       csbx_parse_size "$1" "$2"
