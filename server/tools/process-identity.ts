@@ -1,5 +1,6 @@
-import { readdir, readFile } from "node:fs/promises";
+import { readdir } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
+import { readProcFile, scanProc } from "./read-proc-file.js";
 
 /**
  * A process named by pid AND start time (field 22 of /proc/<pid>/stat, clock ticks since boot). A pid alone can
@@ -18,12 +19,18 @@ export interface ProcessInfo extends ProcessHandle {
   state: string;
 }
 
-/** Reads /proc/<pid>/stat; null when the process does not exist (or vanished while being read). */
-export async function readProcessInfo(pid: number): Promise<ProcessInfo | null> {
+/**
+ * Reads /proc/<pid>/stat; null when the process does not exist (or vanished while being read). A scan passes
+ * its reader's buffer; a single read takes a small one (a stat line is a few hundred bytes).
+ */
+export async function readProcessInfo(
+  pid: number,
+  scratch: Buffer = Buffer.allocUnsafe(1024),
+): Promise<ProcessInfo | null> {
   if (!Number.isSafeInteger(pid) || pid <= 0) return null;
   let text: string;
   try {
-    text = await readFile(`/proc/${pid}/stat`, "utf8");
+    text = (await readProcFile(`/proc/${pid}/stat`, scratch)).toString("utf8");
   } catch {
     return null;
   }
@@ -59,9 +66,8 @@ export async function isRunning(handle: ProcessHandle): Promise<boolean> {
 
 export async function listProcesses(): Promise<ProcessInfo[]> {
   const names = await readdir("/proc");
-  const infos = await Promise.all(
-    names.filter((n) => /^\d+$/.test(n)).map((n) => readProcessInfo(Number(n))),
-  );
+  const pids = names.filter((n) => /^\d+$/.test(n)).map(Number);
+  const infos = await scanProc(pids, readProcessInfo);
   return infos.filter((i): i is ProcessInfo => i !== null);
 }
 
@@ -178,20 +184,25 @@ export function processesWithArgument(arg: string): Promise<ProcessInfo[]> {
 }
 
 async function processesHolding(file: "environ" | "cmdline", entry: string): Promise<ProcessInfo[]> {
-  const needle = Buffer.from(`\0${entry}\0`);
   const names = (await readdir("/proc")).filter((n) => /^\d+$/.test(n) && Number(n) !== process.pid);
-  const matches = await Promise.all(
-    names.map(async (name) => {
-      try {
-        const content = await readFile(`/proc/${name}/${file}`);
-        const padded = Buffer.concat([Buffer.from([0]), content, Buffer.from([0])]);
-        if (padded.indexOf(needle) < 0) return null;
-        const info = await readProcessInfo(Number(name));
-        return info !== null && info.state !== "Z" ? info : null;
-      } catch {
-        return null;
-      }
-    }),
-  );
+  const matches = await scanProc(names, async (name, scratch) => {
+    try {
+      if (!holdsEntry(await readProcFile(`/proc/${name}/${file}`, scratch), entry)) return null;
+      const info = await readProcessInfo(Number(name), scratch);
+      return info !== null && info.state !== "Z" ? info : null;
+    } catch {
+      return null;
+    }
+  });
   return matches.filter((i): i is ProcessInfo => i !== null);
+}
+
+/** Whether NUL-separated `content` (an environ or cmdline) has `entry` as one whole element. */
+function holdsEntry(content: Buffer, entry: string): boolean {
+  const bytes = Buffer.from(entry);
+  for (let at = content.indexOf(bytes); at >= 0; at = content.indexOf(bytes, at + 1)) {
+    const end = at + bytes.length;
+    if ((at === 0 || content[at - 1] === 0) && (end === content.length || content[end] === 0)) return true;
+  }
+  return false;
 }
