@@ -2,6 +2,7 @@
 // fork bomb stops at 300 processes, the memory hog at 256 MiB, the filler at the size it is given.
 import { existsSync, readFileSync } from "node:fs";
 import { cgroupV1DirsOf } from "../../server/tools/cgroup-limits.js";
+import { requires } from "./requires.js";
 
 /**
  * Forks up to 300 children that sleep, counts the forks the kernel refused, holds the children `holdSeconds`
@@ -39,16 +40,23 @@ export const MEMORY_HOG = [
 export const fillScript = (path: string, bytes: number): string =>
   `err=$(head -c ${bytes} /dev/zero 2>&1 >"${path}"); echo "filled $(stat -c %s "${path}") $err"`;
 
-/** Why the cgroup limits cannot be tested here, or null: they need root and a memory and pids controller. */
+/**
+ * Why the cgroup limits cannot be tested here, or null: they need root (requires.ts, which prints the reason) and
+ * a memory and a pids controller, in cgroup v1 or v2. A missing controller is printed as a skip reason too.
+ */
 export async function whyNoCgroupLimits(): Promise<string | null> {
-  if (process.getuid?.() !== 0) return "needs root to make cgroups";
+  const root = requires("root");
+  if (root !== false) return root;
   const v1 = await cgroupV1DirsOf();
   const v2 = existsSync("/sys/fs/cgroup/cgroup.controllers")
     ? readFileSync("/sys/fs/cgroup/cgroup.controllers", "utf8")
     : "";
   for (const c of ["memory", "pids"] as const) {
-    if (!v1.has(c) && !v2.split(/\s+/).includes(c))
-      return `no ${c} controller (cgroup v1 or v2) on this host`;
+    if (!v1.has(c) && !v2.split(/\s+/).includes(c)) {
+      const reason = `needs a ${c} controller (cgroup v1 or v2), which this host lacks`;
+      process.stderr.write(`skipped the cgroup limit tests: ${reason}\n`);
+      return reason;
+    }
   }
   return null;
 }

@@ -5,7 +5,7 @@
 // with that reason. The attacks are bounded themselves (300 processes, 256 MiB, 32 MiB), so a limit that fails
 // costs the host nothing.
 import { readdirSync } from "node:fs";
-import { mkdtemp, writeFile } from "node:fs/promises";
+import { chmod, chown, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { getPriority, setPriority, tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -13,6 +13,8 @@ import { Backend, type SandboxClient, SandboxStatus } from "../../client/index.j
 import { REPO_ROOT } from "../helpers/build.js";
 import { useDaemonFixture } from "../helpers/daemon-fixture.js";
 import { fillScript, forkBomb, MEMORY_HOG, whyNoCgroupLimits } from "../helpers/limits-attacks.js";
+import { requires } from "../helpers/requires.js";
+import { ensureTestUser } from "../helpers/sandbox-user.js";
 import { waitUntil } from "../helpers/wait.js";
 
 const LAUNCHER = join(REPO_ROOT, "launcher/bubblewrap/claude-sandbox");
@@ -88,9 +90,6 @@ describe.skipIf(noCgroup !== null)(
       prioritize(process.pid, -10);
       fixture.abortLater().addEventListener("abort", () => prioritize(process.pid, ownPriority));
 
-      const latency = watchLatency(client);
-      fixture.abortLater().addEventListener("abort", () => void latency.stop());
-      const ticksBefore = (await logsOf(client, witness.id)).match(/tick-\d+/g)?.length ?? 0;
       // The attacker waits for the go (a file in the project) so the test sees it start; then: fill, bomb
       // (holding its children 2 s for a look at the reported use), hog, which ends the shell with its status.
       const go = join(fixture.projectDir, "go");
@@ -129,6 +128,10 @@ describe.skipIf(noCgroup !== null)(
       expect(attacker.limitsNote).toBe("");
       expect(attacker.limitsApplied).toBe(true);
       expect(attacker.usage).toMatchObject({ memoryMaxBytes: BigInt(96 * MIB), pidsMax: 64 });
+      // From here on the attack runs (creating a sandbox is the manager's own work, and spawns block it briefly).
+      const latency = watchLatency(client);
+      fixture.abortLater().addEventListener("abort", () => void latency.stop());
+      const ticksBefore = (await logsOf(client, witness.id)).match(/tick-\d+/g)?.length ?? 0;
       await writeFile(go, "");
 
       // The filler stops at the tmpfs size.
@@ -183,3 +186,39 @@ describe.skipIf(noCgroup !== null)(
     }, 60_000);
   },
 );
+
+describe.skipIf(requires("root"))("limits where the manager may make no cgroup", () => {
+  it("the sandbox runs, and its record says which limits are not held and why", async () => {
+    const user = ensureTestUser();
+    const work = await mkdtemp(join(tmpdir(), "csm-limits-user-"));
+    await chmod(work, 0o755);
+    await chown(work, user.uid, user.gid);
+    const project = join(work, "project");
+    await mkdir(project);
+    await chown(project, user.uid, user.gid);
+    try {
+      const daemon = await fixture.start({
+        stateDir: join(work, "state"),
+        cwd: work,
+        env: { HOME: work },
+        runAs: user,
+      });
+      const { sandbox } = await daemon.client.createSandbox({
+        name: "unlimited",
+        backend: Backend.BUBBLEWRAP,
+        projectDir: project,
+        limits: { maxProcesses: 100 },
+      });
+      expect(sandbox?.status).toBe(SandboxStatus.RUNNING);
+      expect(sandbox?.limits).toMatchObject({ maxProcesses: 100, cpuWeight: 100 });
+      expect(sandbox?.limitsApplied).toBe(false);
+      expect(sandbox?.limitsNote).toMatch(
+        /^memory, processes, cpu weight not limited: the manager may not make cgroups below its own/,
+      );
+      expect(sandbox?.usage).toBeUndefined();
+      await daemon.client.deleteSandbox({ id: sandbox?.id ?? "" });
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
+  });
+});
