@@ -287,6 +287,13 @@ describe.skipIf(missing)("a root manager and the local users", () => {
       { rpc: "createSandbox", request: { name: "swap", backend: Backend.BUBBLEWRAP, projectDir: project } },
     ]);
     const sandbox = (created as { ok: { sandbox: { id: string; tmuxSession: string } } }).ok.sandbox;
+    // The launcher's first report comes before the swap: on a busy machine it could start after it, and then
+    // report the moved directory (its descriptor follows the rename) twice.
+    await waitUntil("the launcher's first report", async () =>
+      Buffer.from((await daemon.client.getLogs({ id: sandbox.id })).data)
+        .toString()
+        .includes("fixture-launcher project: "),
+    );
     // The member renames the checked directory away and puts a link to the root-only one at its path.
     await promisify(execFile)("setpriv", [
       `--reuid=${user.uid}`,

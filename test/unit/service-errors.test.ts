@@ -1,5 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
+import { DomainError, invalidArgument } from "../../server/errors.js";
 import { missingTool, notFound, SandboxError, type SandboxErrorKind } from "../../server/sandbox/errors.js";
 import { CODE_BY_KIND, INTERNAL_MESSAGE, toConnectError } from "../../server/service/to-connect-error.js";
 
@@ -62,6 +63,19 @@ describe("toConnectError", () => {
     const err = new SandboxError(kind, "message for the caller");
     expect(toConnectError(err, (e) => seen.push(e)).rawMessage).toBe("message for the caller");
     expect(seen).toEqual(reported ? [err] : []);
+  });
+
+  it("maps the log tails' errors (DomainError, not SandboxError) through the same table", () => {
+    const bad = toConnectError(invalidArgument("from_offset", "past the end"), () => {});
+    expect(bad.code).toBe(Code.InvalidArgument);
+    expect(bad.rawMessage).toBe("from_offset: past the end");
+    const reported: unknown[] = [];
+    const broken = new DomainError("internal", "reading the log /x failed: EISDIR");
+    expect(toConnectError(broken, (e) => reported.push(e))).toMatchObject({
+      code: Code.Internal,
+      rawMessage: "reading the log /x failed: EISDIR",
+    });
+    expect(reported).toEqual([broken]);
   });
 
   it("passes a ConnectError through unchanged and does not report it", () => {
