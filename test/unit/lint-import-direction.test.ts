@@ -65,11 +65,32 @@ describe("the import direction lint", () => {
 
   it.each([
     [
+      "server/sandbox/i.ts",
+      'import { toConnectError } from "../service/to-connect-error.js";\n\nexport const i = toConnectError;\n',
+    ],
+    [
+      "server/sandbox/j.ts",
+      'import { SandboxService } from "../../gen/claude_sandbox/v1/sandbox_service_pb.js";\n\nexport const j = SandboxService;\n',
+    ],
+    ["server/tools/k.ts", 'import { Code } from "@connectrpc/connect";\n\nexport const k = Code;\n'],
+    ["server/sandbox/l.ts", 'import type { LogHub } from "../logs/log-hub.js";\n\nexport type L = LogHub;\n'],
+  ])("refuses %s reaching into the API layers", async (path, source) => {
+    expect((await lint(path, source)).output).toContain(
+      "the sandbox core and its tools know nothing of the API",
+    );
+  });
+
+  it.each([
+    [
       "client/f.ts",
       'import { SandboxService } from "../gen/claude_sandbox/v1/sandbox_service_pb.js";\n\nexport const f = SandboxService;\n',
     ],
     ["server/logs/g.ts", 'import { DomainError } from "../errors.js";\n\nexport const g = DomainError;\n'],
     ["server/service/h.ts", 'import type { Caller } from "../http/caller.js";\n\nexport type H = Caller;\n'],
+    [
+      "server/sandbox/m.ts",
+      'import { DomainError } from "../errors.js";\nimport { readFile } from "node:fs/promises";\n\nexport const m = [DomainError, readFile];\n',
+    ],
   ])("lets %s import what it may", async (path, source) => {
     expect(await lint(path, source)).toEqual({ ok: true, output: "" });
   });
