@@ -104,22 +104,29 @@ csbx_cgroup_limit() {
 
 # The body of the cgroup job (a subshell of its own): makes the v2 cgroup CG and the v1 ones, writes
 # the limits (limits.sh) into whichever hierarchy has each controller, v2 first, and moves process ME
-# into all of them, limits first so nothing runs unlimited in between. Its exit status has a bit for
-# each thing not done: 1 the v2 cgroup, 2 memory, 4 swap, 8 pids, 16 cpu weight.
+# into all of them (only the launcher runs until the launcher has waited for this job). Its exit status
+# has a bit for each thing not done: 1 the v2 cgroup, 2 memory, 4 swap, 8 pids, 16 cpu weight.
 csbx_cgroup_job() {
   local me=$1 cg=$2 tool_mkdir=$3 status=0 mem=0 swap=0 pids=0 cpu=0 e ctrl dir
-  if [[ -n $cg ]] && "$tool_mkdir" -p -- "$cg" 2>/dev/null; then
+  if [[ -n $cg ]] && "$tool_mkdir" -p -- "$cg" 2>/dev/null &&
+    { printf '%s\n' "$me" >"$cg/cgroup.procs"; } 2>/dev/null; then
     # The controllers reach the new cgroup only through its parent's subtree_control, which the kernel
-    # refuses for a parent that holds processes itself (any but the root cgroup, unless delegated
-    # with an empty parent): then the limits fall to v1, or are not applied.
-    { printf '+memory +pids +cpu\n' >"$csbx_cg_parent/cgroup.subtree_control"; } 2>/dev/null || true
+    # refuses while the parent holds processes itself (any but the root cgroup): so this job moves in
+    # too first, which empties a cgroup made for this launch alone (systemd-run --user --scope -p
+    # Delegate=yes claude-sandbox …). A caller's shell left in it keeps the limits out of v2; then they
+    # fall to v1, or are not applied. The launcher waits for this job before bwrap starts, so nothing
+    # runs in the sandbox before its limits hold.
+    { printf '%s\n' "$BASHPID" >"$cg/cgroup.procs"; } 2>/dev/null || true
+    local c
+    for c in memory pids cpu; do
+      { printf '+%s\n' "$c" >"$csbx_cg_parent/cgroup.subtree_control"; } 2>/dev/null || true
+    done
     if csbx_cgroup_limit "$cg" memory.max "$lim_memory"; then
       mem=1
       csbx_cgroup_limit "$cg" memory.swap.max "$lim_swap" && swap=1
     fi
     csbx_cgroup_limit "$cg" pids.max "$lim_pids" && pids=1
     csbx_cgroup_limit "$cg" cpu.weight "$lim_cpu_weight" && cpu=1
-    { printf '%s\n' "$me" >"$cg/cgroup.procs"; } 2>/dev/null || status=1
   else
     status=1
   fi
