@@ -28,10 +28,8 @@ export async function sandboxProcesses(
     for (const p of await processTree(pane.pid)) if (leaderAlive || p.pid !== pane.pid) members.set(p.pid, p);
   }
   if (cgroupDir !== null) {
-    for (const pid of await cgroupProcs(cgroupDir)) {
-      const handle = members.has(pid) ? undefined : await handleOf(pid);
-      if (handle !== undefined && handle !== null) members.set(pid, handle);
-    }
+    for (const member of await cgroupMembers(cgroupDir))
+      if (!members.has(member.pid)) members.set(member.pid, member);
   }
   // Processes that escaped the tree (setsid + parent exited) still carry the sandbox's own XAUTHORITY. The
   // pipe-pane `cat` carries it too but must live until the session ends, to log the launcher's last words.
@@ -39,6 +37,12 @@ export async function sandboxProcesses(
     if (!members.has(p.pid) && p.ppid !== tmuxServer.current()?.pid) members.set(p.pid, p);
   }
   return [...members.values()];
+}
+
+/** The processes in a cgroup and the cgroups below it; none when it does not exist. */
+export async function cgroupMembers(dir: string): Promise<ProcessHandle[]> {
+  const handles = await Promise.all((await cgroupProcs(dir)).map(handleOf));
+  return handles.filter((h): h is ProcessHandle => h !== null);
 }
 
 /** The pids in a cgroup and the cgroups below it (the launcher may make some); none when it does not exist. */

@@ -13,7 +13,7 @@ import {
 import type { Tmux } from "../tools/tmux.js";
 import { removeStaleXFiles } from "../tools/xvfb.js";
 import type { SandboxFiles } from "./sandbox-files.js";
-import { sandboxProcesses } from "./sandbox-processes.js";
+import { cgroupMembers, sandboxProcesses } from "./sandbox-processes.js";
 import type { SandboxRuntime } from "./sandbox-runtime.js";
 import type { TmuxServerHandle } from "./tmux-server-handle.js";
 import type { SandboxRecord } from "./types.js";
@@ -101,7 +101,10 @@ export function createTeardown({ tmux, tmuxServer, files, cgroups }: TeardownOpt
       if (server !== null) ended.set(server.pid, server);
     }
     // Whatever is left in the sandbox's cgroup, a process that left the tree and the XAUTHORITY trail included.
-    await cgroups?.remove(id).catch(() => {});
+    if (cgroups !== null) {
+      for (const member of await cgroupMembers(cgroups.dirOf(id))) ended.set(member.pid, member);
+      await cgroups.remove(id).catch(() => {});
+    }
     if (target.xvfb !== null) {
       await terminateProcesses([target.xvfb]);
       if (target.display !== null) await removeStaleXFiles(target.display, target.xvfb.pid);
