@@ -6,6 +6,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { defaultLimits } from "../../server/sandbox/resource-limits.js";
 import { cgroupDirOf } from "../../server/tools/cgroup.js";
 import { cgroupV1DirsOf } from "../../server/tools/cgroup-limits.js";
 import {
@@ -133,9 +134,30 @@ describe.skipIf(noCgroup !== null)(
           .filter((d): d is string => d !== undefined && d !== null && existsSync(join(d, "pids.max")))
           .map((d) => readFileSync(join(d, "pids.max"), "utf8").trim());
         expect(max).toContain("100");
-        const joined = await launch(fx, ["--memory", "1G", "--shell", fx.project, "--", "-c", "echo joined"]);
+        // What no flag set has the host-relative default: memory min(8 GiB, RAM/2), each tmpfs min(1 GiB, RAM/8).
+        const defaults = defaultLimits();
+        const memoryDir = (await cgroupV1DirsOf(sleeper.pid)).get("memory");
+        const memory = [memoryDir, v2]
+          .flatMap((d) =>
+            d === undefined || d === null ? [] : [join(d, "memory.max"), join(d, "memory.limit_in_bytes")],
+          )
+          .filter((f) => existsSync(f))
+          .map((f) => Number(readFileSync(f, "utf8").trim()));
+        const page = 4096;
+        expect(memory).toContain(Math.floor(defaults.memory_bytes / page) * page);
+        const joined = await launch(fx, [
+          "--memory",
+          "1G",
+          "--shell",
+          fx.project,
+          "--",
+          "-c",
+          "echo joined; df -B1 --output=size /tmp | tail -n 1",
+        ]);
         expect(joined.exitCode, describeRun(joined)).toBe(0);
         expect(String(joined.stdout)).toContain("joined");
+        const tmpSize = Number(String(joined.stdout).trim().split("\n").at(-1));
+        expect(tmpSize).toBe(Math.floor(defaults.tmpfs_bytes / page) * page);
         expect(String(joined.stderr)).toMatch(/is live and keeps the limits it was started with/);
       } finally {
         await launch(fx, ["--stop", fx.project]);
