@@ -102,7 +102,7 @@ export async function openSandboxCgroups(stateDir: string): Promise<SandboxCgrou
   } catch {
     return null;
   }
-  const v2Why = await handDownControllers(own, root);
+  const v2Why = await handDownControllers(own, root, `${root}.self`);
   const dirOf = (id: string): string => join(root, `${PREFIX}${id}`);
   const v1DirsOf = (id: string): Map<LimitController, string> =>
     new Map([...v1Roots].map(([c, dir]) => [c, join(dir, `${PREFIX}${id}`)]));
@@ -190,24 +190,41 @@ export async function openSandboxCgroups(stateDir: string): Promise<SandboxCgrou
 
 /**
  * Enables memory, pids and cpu for the sandbox cgroups where cgroup v2 offers them: in the manager's cgroup
- * (`root`) and, since a controller reaches it only through its parent, in the manager's own cgroup, which the
- * kernel refuses while that holds processes (the manager itself) unless it is the root cgroup. Returns why v2
- * holds no limits, for the note of a sandbox whose limits end up nowhere.
+ * (`root`) and, since a controller reaches it only through its parent, in the manager's own cgroup. The kernel
+ * refuses that (EBUSY) while the own cgroup holds processes, unless it is the root cgroup: in a cgroup delegated
+ * to the manager (a systemd unit with Delegate=yes) the manager itself is that process, so it moves into a leaf
+ * of its own (`selfLeaf`, beside the sandboxes' cgroup) and tries again, as systemd's delegation rules ask.
+ * Returns why v2 holds no limits, for the note of a sandbox whose limits end up nowhere.
  */
-async function handDownControllers(own: string, root: string): Promise<string> {
+async function handDownControllers(own: string, root: string, selfLeaf: string): Promise<string> {
   const offered = (await readFile(join(own, "cgroup.controllers"), "utf8").catch(() => "")).split(/\s+/);
   const wanted = LIMIT_CONTROLLERS.filter((c) => offered.includes(c));
-  for (const controller of wanted) {
-    await writeFile(join(own, "cgroup.subtree_control"), `+${controller}\n`).catch(() => {});
-    await writeFile(join(root, "cgroup.subtree_control"), `+${controller}\n`).catch(() => {});
+  const enable = async (dir: string): Promise<boolean> => {
+    let busy = false;
+    for (const controller of wanted) {
+      await writeFile(join(dir, "cgroup.subtree_control"), `+${controller}\n`).catch((error) => {
+        if ((error as NodeJS.ErrnoException).code === "EBUSY") busy = true;
+      });
+    }
+    return busy;
+  };
+  if (wanted.length > 0 && (await enable(own))) {
+    const moved = await mkdir(selfLeaf, { recursive: true })
+      .then(() => writeFile(join(selfLeaf, "cgroup.procs"), `${process.pid}\n`))
+      .then(
+        () => true,
+        () => false,
+      );
+    if (moved) await enable(own);
   }
+  await enable(root);
   const handed = (await readFile(join(root, "cgroup.subtree_control"), "utf8").catch(() => "")).split(/\s+/);
   const lacking = LIMIT_CONTROLLERS.filter((c) => !handed.includes(c));
   if (lacking.length === 0) return "";
   const notOffered = lacking.filter((c) => !offered.includes(c));
   return notOffered.length === lacking.length
     ? `cgroup v2 offers no ${lacking.join("/")} controller at ${own}`
-    : `cgroup v2 cannot hand ${lacking.join("/")} down from ${own} (it holds the manager's own process; run the manager at the cgroup root or in a delegated cgroup it alone starts in)`;
+    : `cgroup v2 cannot hand ${lacking.join("/")} down from ${own} (other processes than the manager are in it; run the manager in a cgroup delegated to it alone, e.g. a systemd unit with Delegate=yes)`;
 }
 
 /**
