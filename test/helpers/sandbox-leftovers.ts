@@ -113,12 +113,12 @@ export async function leftovers(
     ({ stdout }) => stdout.split("\n"),
     () => [] as string[],
   );
-  const unixTable = await readFile("/proc/net/unix", "latin1");
   for (const sandbox of sandboxes) {
     if (sessions.includes(sandbox.tmuxSession)) found.push(`tmux session ${sandbox.tmuxSession}`);
     const xSocket = `/tmp/.X11-unix/X${sandbox.displayNum}`;
-    const listened = unixTable.split("\n").some((line) => line.endsWith(` ${xSocket}`));
-    if (!listened && (await exists(xSocket))) found.push(`${xSocket} with no listener`);
+    // The table is read after the file was seen: another manager's Xvfb may take the number meanwhile, and
+    // its socket file appears together with its entry (bind), so it is never mistaken for a stale one.
+    if ((await exists(xSocket)) && !(await listened(xSocket))) found.push(`${xSocket} with no listener`);
     const lock = await readFile(`/tmp/.X${sandbox.displayNum}-lock`, "latin1").catch(() => null);
     if (lock !== null && !(await exists(`/proc/${Number(lock.trim())}`))) {
       found.push(`/tmp/.X${sandbox.displayNum}-lock of a dead process`);
@@ -133,6 +133,11 @@ export async function leftovers(
     }
   }
   return found;
+}
+
+async function listened(path: string): Promise<boolean> {
+  const table = await readFile("/proc/net/unix", "latin1");
+  return table.split("\n").some((line) => line.endsWith(` ${path}`));
 }
 
 function exists(path: string): Promise<boolean> {
