@@ -69,6 +69,8 @@ export function createExitWatcher(dir: string): ExitWatcher {
       for (const kind of ["died", "closed", "status"]) {
         seen.delete(`${session}.${kind}`);
         await rm(join(dir, `${session}.${kind}`), { force: true });
+        // A hook cut short between its write and its rename (a teardown may end it) leaves its temp file.
+        await rm(join(dir, `${session}.${kind}.tmp`), { force: true });
       }
     },
     statusFile: (session) => join(dir, `${session}.status`),

@@ -151,7 +151,7 @@ export async function createSandboxManager(options: SandboxManagerOptions): Prom
       exitWatcher,
       settledPanes: panesSettled,
       teardown,
-      runDir: dirs.run,
+      dirs,
     });
     // Cgroups of sandboxes that are no longer running (a create cut short by a crash, say).
     for (const id of (await cgroups?.ids()) ?? []) {

@@ -3,7 +3,7 @@ import { EXIT_WHEN_EMPTY, type PaneState, type Tmux } from "../tools/tmux.js";
 import type { ExitWatcher } from "./exit-watcher.js";
 import { launcherExit } from "./launcher-exit.js";
 import type { EndInfo, SandboxRegistry } from "./registry.js";
-import { removeOrphans } from "./remove-orphans.js";
+import { type OrphanDirs, removeOrphans } from "./remove-orphans.js";
 import { type Teardown, targetOf } from "./teardown.js";
 import type { TmuxServerHandle } from "./tmux-server-handle.js";
 
@@ -15,8 +15,8 @@ export interface ReconcileOptions {
   exitWatcher: ExitWatcher;
   settledPanes: () => Promise<PaneState[]>;
   teardown: Teardown;
-  /** The run/ directory of the state directory. */
-  runDir: string;
+  /** The state directory's run/, logs/ and exits/ folders. */
+  dirs: OrphanDirs;
 }
 
 /**
@@ -62,7 +62,7 @@ export async function reconcile(options: ReconcileOptions): Promise<void> {
     await teardown(record.id, session, { ...targetOf(record, undefined), hasSession: pane !== undefined });
     await registry.markEnded(record.id, "dead", end ?? { reason: "ended" });
   }
-  await removeOrphans(options.runDir, registry);
+  await removeOrphans(options.dirs, registry);
   // Sessions on our private server that no record owns: a create interrupted by a crash.
   for (const [session, pane] of paneOf) {
     if (!/^sandbox-[0-9a-f]{8}$/.test(session)) continue;
