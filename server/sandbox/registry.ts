@@ -145,10 +145,21 @@ export function createRegistry(loaded: Map<string, SandboxRecord>, store: StateS
     async remove(id, cleanup) {
       const record = records.get(id);
       if (record === undefined) return;
+      const session = registry.sessionOf(record);
+      const runtime = runtimes.get(id);
       records.delete(id);
       runtimes.delete(id);
-      sessionToId.delete(registry.sessionOf(record));
-      await save();
+      sessionToId.delete(session);
+      try {
+        await save();
+      } catch (error) {
+        // Not saved (no space for state.json, say): the record stays, or it would vanish from every answer
+        // yet come back at the next start, with its files never removed.
+        records.set(id, record);
+        if (runtime !== undefined) runtimes.set(id, runtime);
+        sessionToId.set(session, id);
+        throw error;
+      }
       await cleanup();
       emit({ type: "deleted", id });
     },

@@ -1,4 +1,5 @@
-import { readFile } from "node:fs/promises";
+import { readdir, readFile, rm } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
 import writeFileAtomic from "write-file-atomic";
 import { SandboxError } from "./errors.js";
 import { BACKENDS, type SandboxRecord } from "./types.js";
@@ -16,6 +17,7 @@ export interface StateStore {
  * file is left as it is: replacing it with an empty state would orphan every sandbox it describes.
  */
 export async function loadState(file: string): Promise<Map<string, SandboxRecord>> {
+  await removeInterruptedWrites(file);
   let text: string;
   try {
     text = await readFile(file, "utf8");
@@ -46,6 +48,21 @@ export async function loadState(file: string): Promise<Map<string, SandboxRecord
   return records;
 }
 
+/**
+ * A write cut short by a crash (kill -9 between write-file-atomic's temp file and its rename) leaves the temp
+ * file, `state.json.<number>`, beside the state file for good. The caller holds the manager lock, so no write
+ * of ours is under way: every such file is a leftover.
+ */
+async function removeInterruptedWrites(file: string): Promise<void> {
+  const prefix = `${basename(file)}.`;
+  const names = await readdir(dirname(file)).catch(() => [] as string[]);
+  for (const name of names) {
+    if (name.startsWith(prefix) && /^[0-9]+$/.test(name.slice(prefix.length))) {
+      await rm(join(dirname(file), name), { force: true });
+    }
+  }
+}
+
 export function createStateStore(file: string): StateStore {
   let lastWritten: string | null = null;
   let queue: Promise<void> = Promise.resolve();
@@ -57,7 +74,11 @@ export function createStateStore(file: string): StateStore {
     const write = async () => {
       if (text === lastWritten) return;
       // write-file-atomic: temp file in the same directory, fsync, rename; a crash leaves old or new, never half.
-      await writeFileAtomic(file, text, { mode: 0o600, fsync: true });
+      try {
+        await writeFileAtomic(file, text, { mode: 0o600, fsync: true });
+      } catch (error) {
+        throw writeFailed(file, error);
+      }
       lastWritten = text;
     };
     queue = queue.then(write, write);
@@ -65,6 +86,24 @@ export function createStateStore(file: string): StateStore {
   }
 
   return { file, save };
+}
+
+/** Errno codes of a file system that has no room left: for all, quota, or inodes (ENOSPC covers both). */
+const NO_SPACE = new Set(["ENOSPC", "EDQUOT"]);
+
+/**
+ * A failed write, said so the caller knows the change was not recorded: the old state.json stays (the atomic
+ * write only renames a complete file), and the next change that is saved writes this one too.
+ */
+function writeFailed(file: string, error: unknown): Error {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === undefined || !NO_SPACE.has(code)) return error as Error;
+  return new SandboxError(
+    "resource_exhausted",
+    `no space left on the file system of the state file ${file} (${code}): the change was not saved; free ` +
+      "space there and try again",
+    { cause: error },
+  );
 }
 
 function corrupt(file: string, problem: string, cause?: unknown): SandboxError {

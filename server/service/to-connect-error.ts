@@ -8,13 +8,19 @@ export const CODE_BY_KIND: Readonly<Record<ErrorKind, Code>> = {
   not_found: Code.NotFound,
   already_exists: Code.AlreadyExists,
   failed_precondition: Code.FailedPrecondition,
+  resource_exhausted: Code.ResourceExhausted,
   unavailable: Code.Unavailable,
   internal: Code.Internal,
 };
 
 // Failures the person running the daemon should hear about (a missing tool, a broken host), as opposed to a
 // client's own mistakes (bad input, unknown id), which only the client needs to see.
-const REPORTED_KINDS: ReadonlySet<ErrorKind> = new Set(["failed_precondition", "unavailable", "internal"]);
+const REPORTED_KINDS: ReadonlySet<ErrorKind> = new Set([
+  "failed_precondition",
+  "resource_exhausted",
+  "unavailable",
+  "internal",
+]);
 
 export const INTERNAL_MESSAGE = "internal error in the manager; its log has the details";
 

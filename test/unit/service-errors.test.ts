@@ -11,6 +11,7 @@ describe("toConnectError", () => {
     ["not_found", Code.NotFound],
     ["already_exists", Code.AlreadyExists],
     ["failed_precondition", Code.FailedPrecondition],
+    ["resource_exhausted", Code.ResourceExhausted],
     ["unavailable", Code.Unavailable],
     ["internal", Code.Internal],
   ] as [SandboxErrorKind, Code][])("maps %s to Code %i and keeps the message", (kind, code) => {
@@ -27,6 +28,7 @@ describe("toConnectError", () => {
       "invalid_argument",
       "not_found",
       "permission_denied",
+      "resource_exhausted",
       "unavailable",
     ]);
   });
@@ -52,6 +54,7 @@ describe("toConnectError", () => {
 
   it.each([
     ["failed_precondition", true],
+    ["resource_exhausted", true],
     ["unavailable", true],
     ["internal", true],
     ["invalid_argument", false],
