@@ -163,7 +163,7 @@ function fileExpected(
   if (log !== null) return records.has(log[1] ?? "");
   const run = new RegExp(`^run/(${UUID})\\.(xauth|xvfb\\.log|go)$`).exec(file);
   if (run !== null) return liveIds.has(run[1] ?? "");
-  const exit = /^exits\/(sandbox-[0-9a-f]{8})\.(died|closed|status)$/.exec(file);
+  const exit = /^exits\/(sandbox-[0-9a-f]{8})\.(died|closed|status)(\.tmp)?$/.exec(file);
   if (exit !== null) return [...records.values()].some((r) => r.tmux_session === exit[1]);
   return false;
 }

@@ -1,0 +1,140 @@
+// What sandboxes stand on dies under them: the manager's tmux server (kill -9), or one sandbox's Xvfb. The
+// manager must notice on its own, mark exactly the sandboxes affected dead with a reason naming the cause,
+// clean up what is left of them, and go on creating sandboxes.
+import { execFile } from "node:child_process";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { describe, expect, it } from "vitest";
+import { Backend, type Sandbox, type SandboxClient, SandboxStatus } from "../../client/index.js";
+import { useDaemonFixture } from "../helpers/daemon-fixture.js";
+import { expectNothingOrphaned } from "../helpers/orphans.js";
+import { processAlive, stopDaemon, waitUntil } from "../helpers/start-daemon.js";
+
+const fx = useDaemonFixture();
+const DISPLAY_BASE = 640;
+const DISPLAYS = Array.from({ length: 12 }, (_, i) => DISPLAY_BASE + i);
+const env = { MANAGER_DISPLAY_BASE: String(DISPLAY_BASE) };
+/** The issue's bound: a sandbox whose tmux server or Xvfb died is marked dead within 5 s. */
+const NOTICE_MS = 5000;
+
+async function createWorking(client: SandboxClient, name: string): Promise<Sandbox> {
+  const { sandbox } = await client.createSandbox({
+    name,
+    backend: Backend.BUBBLEWRAP,
+    projectDir: fx.projectDir,
+  });
+  if (sandbox === undefined) throw new Error("no sandbox in the response");
+  await waitUntil(`${name}'s launcher output`, async () =>
+    Buffer.from((await client.getLogs({ id: sandbox.id })).data)
+      .toString()
+      .includes("fixture-launcher DISPLAY="),
+  );
+  return sandbox;
+}
+
+async function tmuxServerPid(stateDir: string): Promise<number> {
+  const { stdout } = await promisify(execFile)("tmux", [
+    "-S",
+    join(stateDir, "tmux.sock"),
+    "display-message",
+    "-p",
+    "#{pid}",
+  ]);
+  return Number(stdout.trim());
+}
+
+async function waitDead(client: SandboxClient, ids: string[], timeoutMs: number): Promise<Sandbox[]> {
+  const start = Date.now();
+  await waitUntil(
+    `${ids.length} sandboxes marked dead`,
+    async () => {
+      const { sandboxes } = await client.listSandboxes({});
+      return ids.every((id) => sandboxes.find((s) => s.id === id)?.status === SandboxStatus.DEAD);
+    },
+    timeoutMs,
+  );
+  expect(Date.now() - start).toBeLessThan(timeoutMs);
+  const { sandboxes } = await client.listSandboxes({});
+  return ids.map((id) => sandboxes.find((s) => s.id === id) as Sandbox);
+}
+
+describe("the manager's tmux server is killed", () => {
+  it("marks every sandbox dead within 5 s saying so, cleans up, and a new create works", async () => {
+    const daemon = await fx.start({ env });
+    const sandboxes = [];
+    for (const name of ["one", "two", "three"]) sandboxes.push(await createWorking(daemon.client, name));
+    process.kill(await tmuxServerPid(daemon.stateDir), "SIGKILL");
+
+    const dead = await waitDead(
+      daemon.client,
+      sandboxes.map((s) => s.id),
+      NOTICE_MS,
+    );
+    for (const record of dead) expect(record.statusReason).toBe("the manager's tmux server exited");
+    for (const s of sandboxes)
+      await waitUntil("the dead sandbox's Xvfb to exit", () => !processAlive(s.pidXvfb ?? 0));
+
+    const fresh = await createWorking(daemon.client, "after");
+    expect(fresh.status).toBe(SandboxStatus.RUNNING);
+    const records = await expectNothingOrphaned(daemon.stateDir, {
+      daemon,
+      present: [...sandboxes.map((s) => s.id), fresh.id],
+      displays: DISPLAYS,
+    });
+    expect([...records.values()].filter((r) => r.status === "running").map((r) => r.id)).toEqual([fresh.id]);
+
+    await daemon.client.deleteSandbox({ id: fresh.id });
+    for (const s of sandboxes) await daemon.client.deleteSandbox({ id: s.id });
+    await expectNothingOrphaned(daemon.stateDir, {
+      daemon,
+      absent: [...sandboxes.map((s) => s.id), fresh.id],
+      displays: DISPLAYS,
+    });
+  });
+
+  it("also when the sandboxes were adopted from a manager that was killed", async () => {
+    const first = await fx.start({ env });
+    const sandboxes = [await createWorking(first.client, "a"), await createWorking(first.client, "b")];
+    await stopDaemon(first, "SIGKILL");
+    const second = await fx.start({ env });
+    process.kill(await tmuxServerPid(second.stateDir), "SIGKILL");
+    const dead = await waitDead(
+      second.client,
+      sandboxes.map((s) => s.id),
+      NOTICE_MS,
+    );
+    for (const record of dead) expect(record.statusReason).toBe("the manager's tmux server exited");
+    for (const s of sandboxes)
+      await waitUntil("the dead sandbox's Xvfb to exit", () => !processAlive(s.pidXvfb ?? 0));
+    const fresh = await createWorking(second.client, "after");
+    await expectNothingOrphaned(second.stateDir, {
+      daemon: second,
+      present: [...sandboxes.map((s) => s.id), fresh.id],
+      displays: DISPLAYS,
+    });
+  });
+});
+
+describe("one sandbox's Xvfb is killed", () => {
+  for (const adopted of [false, true]) {
+    it(`marks only that one dead, with a reason naming Xvfb${adopted ? " (adopted sandbox)" : ""}`, async () => {
+      let daemon = await fx.start({ env });
+      const victim = await createWorking(daemon.client, "victim");
+      const bystander = await createWorking(daemon.client, "bystander");
+      if (adopted) {
+        await stopDaemon(daemon, "SIGKILL");
+        daemon = await fx.start({ env });
+      }
+      process.kill(victim.pidXvfb ?? 0, "SIGKILL");
+      const [dead] = await waitDead(daemon.client, [victim.id], NOTICE_MS);
+      expect(dead?.statusReason).toMatch(new RegExp(`^Xvfb \\(display :${victim.displayNum}\\) `));
+      const other = (await daemon.client.getSandbox({ id: bystander.id })).sandbox;
+      expect(other?.status).toBe(SandboxStatus.RUNNING);
+      await expectNothingOrphaned(daemon.stateDir, {
+        daemon,
+        present: [victim.id, bystander.id],
+        displays: DISPLAYS,
+      });
+    });
+  }
+});
