@@ -96,8 +96,11 @@ function toInt(text: string | undefined): number | null {
  * directory for that. Session names are ours (`sandbox-<hex>`); the status fields are numbers from tmux.
  */
 export function exitHookCommands(exitsDir: string): { paneDied: string; sessionClosed: string } {
+  // Silent and successful even when the write fails (no space, say): tmux shows a background job's output, or
+  // "returned N", in view-mode in some pane (after a teardown, another sandbox's), which then takes every key
+  // typed into it as a copy-mode command. The subshell: a failed redirection of `:` ends sh itself, with 2.
   const write = (name: string, content: string) =>
-    `d="${exitsDir}"; ${content} > "$d/${name}.tmp" && mv -f "$d/${name}.tmp" "$d/${name}"`;
+    `exec >/dev/null 2>&1; d="${exitsDir}"; (${content} > "$d/${name}.tmp" && mv -f "$d/${name}.tmp" "$d/${name}"); exit 0`;
   return {
     paneDied: `run-shell -b '${write(
       "#{session_name}.died",

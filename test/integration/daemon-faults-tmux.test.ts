@@ -2,12 +2,15 @@
 // manager must notice on its own, mark exactly the sandboxes affected dead with a reason naming the cause,
 // clean up what is left of them, and go on creating sandboxes.
 import { execFile } from "node:child_process";
+import { rename } from "node:fs/promises";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
-import { Backend, type Sandbox, type SandboxClient, SandboxStatus } from "../../client/index.js";
+import { type Sandbox, type SandboxClient, SandboxStatus } from "../../client/index.js";
 import { useDaemonFixture } from "../helpers/daemon-fixture.js";
 import { expectNothingOrphaned } from "../helpers/orphans.js";
+import { createWorking, expectWorking } from "../helpers/sandbox-working.js";
 import { processAlive, stopDaemon, waitUntil } from "../helpers/start-daemon.js";
 
 const fx = useDaemonFixture();
@@ -16,21 +19,6 @@ const DISPLAYS = Array.from({ length: 12 }, (_, i) => DISPLAY_BASE + i);
 const env = { MANAGER_DISPLAY_BASE: String(DISPLAY_BASE) };
 /** The issue's bound: a sandbox whose tmux server or Xvfb died is marked dead within 5 s. */
 const NOTICE_MS = 5000;
-
-async function createWorking(client: SandboxClient, name: string): Promise<Sandbox> {
-  const { sandbox } = await client.createSandbox({
-    name,
-    backend: Backend.BUBBLEWRAP,
-    projectDir: fx.projectDir,
-  });
-  if (sandbox === undefined) throw new Error("no sandbox in the response");
-  await waitUntil(`${name}'s launcher output`, async () =>
-    Buffer.from((await client.getLogs({ id: sandbox.id })).data)
-      .toString()
-      .includes("fixture-launcher DISPLAY="),
-  );
-  return sandbox;
-}
 
 async function tmuxServerPid(stateDir: string): Promise<number> {
   const { stdout } = await promisify(execFile)("tmux", [
@@ -62,7 +50,8 @@ describe("the manager's tmux server is killed", () => {
   it("marks every sandbox dead within 5 s saying so, cleans up, and a new create works", async () => {
     const daemon = await fx.start({ env });
     const sandboxes = [];
-    for (const name of ["one", "two", "three"]) sandboxes.push(await createWorking(daemon.client, name));
+    for (const name of ["one", "two", "three"])
+      sandboxes.push(await createWorking(daemon.client, name, fx.projectDir));
     process.kill(await tmuxServerPid(daemon.stateDir), "SIGKILL");
 
     const dead = await waitDead(
@@ -74,7 +63,7 @@ describe("the manager's tmux server is killed", () => {
     for (const s of sandboxes)
       await waitUntil("the dead sandbox's Xvfb to exit", () => !processAlive(s.pidXvfb ?? 0));
 
-    const fresh = await createWorking(daemon.client, "after");
+    const fresh = await createWorking(daemon.client, "after", fx.projectDir);
     expect(fresh.status).toBe(SandboxStatus.RUNNING);
     const records = await expectNothingOrphaned(daemon.stateDir, {
       daemon,
@@ -94,7 +83,10 @@ describe("the manager's tmux server is killed", () => {
 
   it("also when the sandboxes were adopted from a manager that was killed", async () => {
     const first = await fx.start({ env });
-    const sandboxes = [await createWorking(first.client, "a"), await createWorking(first.client, "b")];
+    const sandboxes = [
+      await createWorking(first.client, "a", fx.projectDir),
+      await createWorking(first.client, "b", fx.projectDir),
+    ];
     await stopDaemon(first, "SIGKILL");
     const second = await fx.start({ env });
     process.kill(await tmuxServerPid(second.stateDir), "SIGKILL");
@@ -106,7 +98,7 @@ describe("the manager's tmux server is killed", () => {
     for (const record of dead) expect(record.statusReason).toBe("the manager's tmux server exited");
     for (const s of sandboxes)
       await waitUntil("the dead sandbox's Xvfb to exit", () => !processAlive(s.pidXvfb ?? 0));
-    const fresh = await createWorking(second.client, "after");
+    const fresh = await createWorking(second.client, "after", fx.projectDir);
     await expectNothingOrphaned(second.stateDir, {
       daemon: second,
       present: [...sandboxes.map((s) => s.id), fresh.id],
@@ -119,8 +111,8 @@ describe("one sandbox's Xvfb is killed", () => {
   for (const adopted of [false, true]) {
     it(`marks only that one dead, with a reason naming Xvfb${adopted ? " (adopted sandbox)" : ""}`, async () => {
       let daemon = await fx.start({ env });
-      const victim = await createWorking(daemon.client, "victim");
-      const bystander = await createWorking(daemon.client, "bystander");
+      const victim = await createWorking(daemon.client, "victim", fx.projectDir);
+      const bystander = await createWorking(daemon.client, "bystander", fx.projectDir);
       if (adopted) {
         await stopDaemon(daemon, "SIGKILL");
         daemon = await fx.start({ env });
@@ -138,3 +130,45 @@ describe("one sandbox's Xvfb is killed", () => {
     });
   }
 });
+
+describe("an exit hook that fails (no room in the state directory, say)", () => {
+  it("never takes over another sandbox's pane: keys typed into that one still reach its launcher", async () => {
+    const daemon = await fx.start({ env });
+    const kept = await createWorking(daemon.client, "kept", fx.projectDir);
+    const other = await createWorking(daemon.client, "other", fx.projectDir);
+    // The hooks write into exits/: without it they fail, as they do on a full disk.
+    const exits = join(daemon.stateDir, "exits");
+    await rename(exits, `${exits}-away`);
+    try {
+      await daemon.client.stopSandbox({ id: other.id });
+      // The session-closed hook runs once the session is gone; tmux would show its output in some other pane.
+      const until = Date.now() + 1000;
+      while (Date.now() < until) {
+        expect(await paneMode(daemon.stateDir, kept.tmuxSession ?? "")).toBe("");
+        await sleep(50);
+      }
+    } finally {
+      await rename(`${exits}-away`, exits);
+    }
+    await expectWorking(daemon.client, daemon.stateDir, kept.id);
+    await expectNothingOrphaned(daemon.stateDir, {
+      daemon,
+      present: [kept.id, other.id],
+      displays: DISPLAYS,
+    });
+  });
+});
+
+/** The tmux mode a session's pane is in ("view-mode", "copy-mode"), or "" when it takes keys as typed. */
+async function paneMode(stateDir: string, session: string): Promise<string> {
+  const { stdout } = await promisify(execFile)("tmux", [
+    "-S",
+    join(stateDir, "tmux.sock"),
+    "display-message",
+    "-p",
+    "-t",
+    `=${session}:`,
+    "#{pane_mode}",
+  ]);
+  return stdout.trim();
+}
