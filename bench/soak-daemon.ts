@@ -26,7 +26,10 @@ export interface SoakDaemon {
 }
 
 export interface SoakDaemonOptions {
-  /** First X display number; the daemon may use this and the 999 above it. */
+  /**
+   * First X display number. The daemon takes the lowest free numbers from there; the census counts the 100 from
+   * there, so the benchmarks (5000, 6000, 7000) and tests (5500, 6500, 7500) do not count each other's.
+   */
   displayBase: number;
   /** A launcher for the bubblewrap backend; default the API fixture (test/fixtures/bin-api/claude-sandbox). */
   launcher?: string;
@@ -82,7 +85,7 @@ export async function startSoakDaemon(options: SoakDaemonOptions): Promise<SoakD
     projectDir,
     socketPath,
     client,
-    scope: { pid, stateDir, displays: [options.displayBase, options.displayBase + 999] },
+    scope: { pid, stateDir, displays: [options.displayBase, options.displayBase + 99] },
     stderr: () => stderr,
     memoryAfterGc: (timeoutMs?: number) => memoryAfterGc(pid, () => stderr, timeoutMs),
     async stop() {
