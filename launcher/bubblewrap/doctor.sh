@@ -354,7 +354,7 @@ fi
 # Where the launcher's cgroup job (lib/cgroup.sh) would put each limit: in cgroup v2 when the controller reaches
 # a cgroup made below this one (listed in its subtree_control, or enabled there since it holds no process or is
 # the root), else in the controller's v1 hierarchy when a cgroup may be made there; otherwise it is not applied.
-csbx_cgroup_v1_parents
+csbx_cgroup_v1_parents self
 limits_held=() limits_missing=()
 cg_controllers='' cg_subtree='' cg_procs=''
 if [[ -n $csbx_cg_parent ]]; then

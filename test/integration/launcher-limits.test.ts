@@ -159,6 +159,11 @@ describe.skipIf(noCgroup !== null)(
         const tmpSize = Number(String(joined.stdout).trim().split("\n").at(-1));
         expect(tmpSize).toBe(Math.floor(defaults.tmpfs_bytes / page) * page);
         expect(String(joined.stderr)).toMatch(/is live and keeps the limits it was started with/);
+        // A shell that joins counts against the sandbox's process limit too, wherever it is held.
+        const bomb = await launch(fx, ["--shell", fx.project, "--", "-c", `python3 -c '${forkBomb()}'`]);
+        const m = /forked (\d+) failed (\d+)/.exec(String(bomb.stdout));
+        expect(m, describeRun(bomb)).not.toBeNull();
+        expect(Number(m?.[1]), describeRun(bomb)).toBeLessThan(100);
       } finally {
         await launch(fx, ["--stop", fx.project]);
         await live;

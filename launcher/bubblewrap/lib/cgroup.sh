@@ -61,14 +61,16 @@ csbx_cgroup_parent() {
   return 0
 }
 
-# Sets csbx_cg_v1 to "controller=dir" entries, one per cgroup v1 hierarchy of memory, pids and cpu in
-# which a sandbox cgroup can be made below this process's cgroup (writable, as for root). Hosts that
-# still mount these controllers as v1 (a hybrid layout, whose cgroup2 then has none of them) hold the
-# limits only there. No fork: from /proc/self/cgroup ("N:controllers:/path") and /proc/self/mountinfo.
+# csbx_cgroup_v1_parents PID: sets csbx_cg_v1 to "controller=dir" entries, one per cgroup v1 hierarchy
+# of memory, pids and cpu in which process PID's cgroup (PID self: this one's) is writable, as for root,
+# so a sandbox cgroup can be made below it. Hosts that still mount these controllers as v1 (a hybrid
+# layout, whose cgroup2 then has none of them) hold the limits only there. For a sandbox's process the
+# dirs are the sandbox's own cgroups, which a shell that joins it enters too (registry.sh). No fork: from
+# /proc/PID/cgroup ("N:controllers:/path") and /proc/self/mountinfo.
 csbx_cgroup_v1_parents() {
   csbx_cg_v1=()
   local cgroups=() mounts=() line c path root mnt opts rest ctrl
-  mapfile -t cgroups 2>/dev/null </proc/self/cgroup || return 0
+  mapfile -t cgroups 2>/dev/null <"/proc/$1/cgroup" || return 0
   mapfile -t mounts 2>/dev/null </proc/self/mountinfo || return 0
   for ctrl in memory pids cpu; do
     path=''
@@ -169,7 +171,7 @@ csbx_cgroup_job() {
 csbx_cgroup_start() {
   csbx_cg='' csbx_cg_job='' csbx_cg_owner=$BASHPID
   csbx_cgroup_parent
-  csbx_cgroup_v1_parents
+  csbx_cgroup_v1_parents self
   [[ -n $csbx_cg_parent ]] || ((${#csbx_cg_v1[@]})) || return 0
   local tool_mkdir tool_rmdir d p e stale=() me=$BASHPID
   hash mkdir rmdir 2>/dev/null || return 0

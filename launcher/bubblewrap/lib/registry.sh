@@ -252,14 +252,20 @@ exec {fd}<&- {ufd}<&-
 cd -- "$1" || exit 1
 shift 3
 exec env --default-signal=INT,QUIT -- "$@"' claude-sandbox "$project" "$efd" "$ufd" "${entry[@]}")
-  local jcg='' procs=''
+  local jcg='' procs='' e
   if csbx_cgroup_valid "$reg_cgroup" && mkdir -- "$reg_cgroup/join.$BASHPID" 2>/dev/null; then
     jcg=$reg_cgroup/join.$BASHPID
     procs=$jcg/cgroup.procs
   fi
+  # Where the sandbox's limits are held in cgroup v1 (cgroup.sh), the join enters its cgroups there too,
+  # or a shell that joined could fork and allocate past them. One cgroup.procs path a line.
+  csbx_cgroup_v1_parents "$reg_pid"
+  for e in "${csbx_cg_v1[@]}"; do
+    [[ ${e##*/} =~ ^claude-sandbox\.[0-9]+$ ]] && procs+=${procs:+$'\n'}${e#*=}/cgroup.procs
+  done
   local pid
   if ((relay)); then
-    # The relay's command is a constant: its argv (the cgroup to enter first, then the command) comes on
+    # The relay's command is a constant: its argv (the cgroups to enter first, then the command) comes on
     # fd 3, NUL-separated, and runs in script's child, the session leader on the new pty; script itself
     # stays in the caller's cgroup, out of the sandbox's reach. <&0: a background job's stdin would be
     # /dev/null.
@@ -274,7 +280,9 @@ exec env --default-signal=INT,QUIT -- "$@"' claude-sandbox "$project" "$efd" "$u
     exec {afd}<&-
   else
     (
-      [[ -z $procs ]] || { printf '0\n' >"$procs"; } 2>/dev/null || true
+      while IFS= read -r p; do
+        [[ -z $p ]] || { printf '0\n' >"$p"; } 2>/dev/null || true
+      done <<<"$procs"
       exec -c "${argv[@]}"
     ) <&0 {csbx_lock_fd}>&- &
     pid=$!
@@ -300,7 +308,7 @@ exec env --default-signal=INT,QUIT -- "$@"' claude-sandbox "$project" "$efd" "$u
 # shellcheck disable=SC2016 # run by script's child; its variables are its own
 csbx_join_relay='mapfile -d "" -t a <&3 || exit 1
 exec 3<&-
-[[ -z ${a[0]} ]] || { printf "0\n" >"${a[0]}"; } 2>/dev/null
+while IFS= read -r p; do [[ -z $p ]] || { printf "0\n" >"$p"; } 2>/dev/null; done <<<"${a[0]}"
 exec -c "${a[@]:1}"'
 
 # The sandbox's cgroup (--stop kills it, a join makes one below it), and the launch's when it founds one.
