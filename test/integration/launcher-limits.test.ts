@@ -172,6 +172,30 @@ describe.skipIf(noCgroup !== null)(
   },
 );
 
+describe.skipIf(noCgroup !== null)(
+  `doctor on the limits${noCgroup === null ? "" : ` — skipped: ${noCgroup}`}`,
+  () => {
+    it("says where each limit is held for root, and which ones a user's sandboxes go without and why", async () => {
+      const check = async (user: ReturnType<typeof ensureTestUser>) => {
+        const fx = await fixtures.create(user);
+        const r = await launch(fx, ["doctor", "--json"]);
+        const line = String(r.stdout)
+          .split("\n")
+          .find((l) => l.includes('"check":"limits"'));
+        expect(line, describeRun(r)).toBeDefined();
+        return JSON.parse(line ?? "{}") as { status: string; detail: string; fix: string };
+      };
+      const root = await check(ROOT);
+      expect(root.status).toBe("ok");
+      expect(root.detail).toMatch(/sandboxes get limits on memory \(cgroup v[12] below [^)]+\), processes/);
+      const user = await check(ensureTestUser());
+      expect(user.status).toBe("warn");
+      expect(user.detail).toMatch(/sandboxes run without limits on memory, processes, cpu weight: /);
+      expect(user.fix).toMatch(/Delegate=yes/);
+    });
+  },
+);
+
 describe("where no cgroup may be made", () => {
   it("the sandbox runs without the cgroup limits and says which ones it lacks", async () => {
     const fx = await fixtures.create(ensureTestUser());
