@@ -1,6 +1,7 @@
 // What a manager daemon holds, counted from /proc and the file system: the soak benchmarks and tests compare a
 // census taken before a workload with one taken after it. Everything is read from outside the daemon, as an
 // operator would see it, so nothing in the daemon has to cooperate.
+import { createHash } from "node:crypto";
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 
@@ -26,13 +27,15 @@ export interface Census {
   tree: string[];
   /** Other processes with the state directory in their argv or environment (the tmux server, pane writers). */
   referring: string[];
+  /** Cgroups the daemon made for sandboxes ("<hierarchy>:<name>"), in every hierarchy it lives in. */
+  cgroups: string[];
   /** Host-wide counts by command name: other programs on the machine change these too. */
   xvfbHostWide: number;
   tmuxHostWide: number;
 }
 
 /** The counted quantities, for tables; RSS is compared separately (it is never byte-identical). */
-export const COUNTED = ["fds", "stateFiles", "x11Entries", "tree", "referring"] as const;
+export const COUNTED = ["fds", "stateFiles", "x11Entries", "tree", "referring", "cgroups"] as const;
 export type Counted = (typeof COUNTED)[number];
 
 interface ProcInfo {
@@ -140,6 +143,7 @@ export function takeCensus(scope: CensusScope): Census {
     x11Entries: x11Entries.sort(),
     tree: tree.map((p) => `${p.pid} ${p.comm}`).sort(),
     referring: referring.sort(),
+    cgroups: sandboxCgroups(pid, stateDir),
     xvfbHostWide: processes.filter((p) => p.comm === "Xvfb").length,
     tmuxHostWide: processes.filter((p) => p.comm.startsWith("tmux")).length,
   };
@@ -160,6 +164,25 @@ export function pidsNaming(dir: string): number[] {
   return listProcesses()
     .map((p) => p.pid)
     .filter((pid) => namesDir(pid, dir));
+}
+
+/**
+ * The sandbox cgroups below the manager's own directory (`claude-sandbox-manager.<sha256(state dir)[:12]>`, as
+ * server/tools/cgroup.ts names it) in each hierarchy the daemon is in: the unified one and the v1 ones.
+ */
+function sandboxCgroups(pid: number, stateDir: string): string[] {
+  const tag = createHash("sha256").update(stateDir).digest("hex").slice(0, 12);
+  const found: string[] = [];
+  for (const line of readOr(`/proc/${pid}/cgroup`, "").split("\n")) {
+    const match = /^\d+:([^:]*):(.*)$/.exec(line);
+    if (match === null) continue;
+    const [, controllers = "", path = ""] = match;
+    const hierarchy = controllers === "" ? "unified" : (controllers.split(",")[0] ?? "");
+    if (hierarchy.startsWith("name=")) continue;
+    const dir = join("/sys/fs/cgroup", hierarchy, path, `claude-sandbox-manager.${tag}`);
+    for (const name of safeReaddir(dir)) if (name.startsWith("sandbox-")) found.push(`${hierarchy}:${name}`);
+  }
+  return found.sort();
 }
 
 function safeReaddir(dir: string): string[] {
@@ -205,6 +228,7 @@ export function censusTable(
     x11Entries: "X11 sockets + locks (own displays)",
     tree: "processes in the manager's tree",
     referring: "other processes naming the state dir",
+    cgroups: "sandbox cgroups",
   };
   const width = Math.max(...columns.map((c) => c.title.length), 8);
   const lines = [`${"".padEnd(38)}${columns.map((c) => c.title.padStart(width + 2)).join("")}`];
