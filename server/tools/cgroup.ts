@@ -156,7 +156,7 @@ export async function openSandboxCgroups(stateDir: string): Promise<SandboxCgrou
       for (;;) {
         try {
           await rmdir(dir);
-          return;
+          break; // on to the v1 cgroups
         } catch (error) {
           // ENOENT: there is no such cgroup, or it is gone already.
           if ((error as NodeJS.ErrnoException).code !== "EBUSY" || Date.now() > deadline) break;
