@@ -9,7 +9,7 @@ import { Backend, SandboxStatus } from "../../client/index.js";
 import { DAEMON_ENTRY } from "../helpers/build.js";
 import { useDaemonFixture } from "../helpers/daemon-fixture.js";
 import { expectNothingOrphaned } from "../helpers/orphans.js";
-import { daemonEnv, processAlive, runDaemonToExit, waitUntil } from "../helpers/start-daemon.js";
+import { daemonEnv, processAlive, runDaemonToExit, stopDaemon, waitUntil } from "../helpers/start-daemon.js";
 
 const fx = useDaemonFixture();
 const DISPLAY_BASE = 620;
@@ -51,41 +51,50 @@ describe("a second manager on the same state directory", () => {
   });
 
   it("started at the same moment as others on a fresh directory: exactly one runs, the rest name its pid", async () => {
-    const stateDir = await fx.stateDir();
-    const starts = Array.from({ length: 4 }, (_, i) => {
-      const child = spawn(process.execPath, [DAEMON_ENTRY], {
-        env: daemonEnv({
-          ...env,
-          MANAGER_STATE_DIR: stateDir,
-          MANAGER_LISTEN: `unix:${join(stateDir, `api-${i}.sock`)}`,
-        }),
-        stdio: ["ignore", "ignore", "pipe"],
-      });
-      let stderr = "";
-      child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
-        stderr += chunk;
-      });
-      return { child, stderr: () => stderr };
-    });
-    try {
-      await waitUntil(
-        "every manager but one to exit and one to listen",
-        () =>
-          starts.filter((s) => s.child.exitCode !== null).length === starts.length - 1 &&
-          starts.some((s) => s.stderr().includes("listening on ")),
-        20_000,
-      );
-      const winner = starts.find((s) => s.child.exitCode === null);
-      for (const loser of starts.filter((s) => s !== winner)) {
-        expect(loser.child.exitCode).toBe(1);
-        expect(loser.stderr()).toContain(
-          `another manager (pid ${winner?.child.pid}) is using state directory`,
-        );
-      }
-      const lock = JSON.parse(await readFile(join(stateDir, "manager.lock"), "utf8")) as { pid: number };
-      expect(lock.pid).toBe(winner?.child.pid);
-    } finally {
-      for (const s of starts) s.child.kill("SIGKILL");
-    }
+    await expectOneWinner(await fx.stateDir());
+  });
+
+  it("started at the same moment as others beside the lock of a manager killed with -9: exactly one runs", async () => {
+    const killed = await fx.start({ env });
+    await stopDaemon(killed, "SIGKILL");
+    await expectOneWinner(killed.stateDir);
   });
 });
+
+/** Starts several managers on `stateDir` at once: exactly one may run, the others must name its pid. */
+async function expectOneWinner(stateDir: string): Promise<void> {
+  const starts = Array.from({ length: 4 }, (_, i) => {
+    const child = spawn(process.execPath, [DAEMON_ENTRY], {
+      env: daemonEnv({
+        ...env,
+        MANAGER_STATE_DIR: stateDir,
+        MANAGER_LISTEN: `unix:${join(stateDir, `api-${i}.sock`)}`,
+      }),
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    let stderr = "";
+    child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
+      stderr += chunk;
+    });
+    return { child, stderr: () => stderr };
+  });
+  const listening = (s: (typeof starts)[number]) => s.stderr().includes("listening on ");
+  try {
+    await waitUntil(
+      "every manager to listen or exit",
+      () => starts.every((s) => s.child.exitCode !== null || listening(s)),
+      20_000,
+    );
+    const winners = starts.filter(listening);
+    expect(winners.map((w) => w.child.pid)).toHaveLength(1);
+    const winner = winners[0];
+    for (const loser of starts.filter((s) => s !== winner)) {
+      expect(loser.child.exitCode).toBe(1);
+      expect(loser.stderr()).toContain(`another manager (pid ${winner?.child.pid}) is using state directory`);
+    }
+    const lock = JSON.parse(await readFile(join(stateDir, "manager.lock"), "utf8")) as { pid: number };
+    expect(lock.pid).toBe(winner?.child.pid);
+  } finally {
+    for (const s of starts) s.child.kill("SIGKILL");
+  }
+}
