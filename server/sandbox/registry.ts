@@ -80,9 +80,19 @@ export function createRegistry(loaded: Map<string, SandboxRecord>, store: StateS
   const save = () => store.save(records.values());
 
   async function commit(record: SandboxRecord): Promise<SandboxRecord> {
+    const known = records.has(record.id);
     records.set(record.id, record);
+    try {
+      await save();
+    } catch (error) {
+      // Not saved (no space for state.json, say). A new record then never existed for anyone: undone and never
+      // announced, or watchers would keep a sandbox nobody can get. A change to a known one did happen (a stop's
+      // teardown): it is announced, and the next save that succeeds writes it.
+      if (!known) records.delete(record.id);
+      else emit({ type: "upserted", sandbox: copyRecord(record) });
+      throw error;
+    }
     emit({ type: "upserted", sandbox: copyRecord(record) });
-    await save();
     return copyRecord(record);
   }
 

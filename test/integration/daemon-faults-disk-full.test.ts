@@ -8,11 +8,12 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { afterEach, describe, expect, it } from "vitest";
-import { Backend, SandboxStatus } from "../../client/index.js";
+import { Backend, SandboxStatus, type WatchSandboxesResponse } from "../../client/index.js";
 import { useDaemonFixture } from "../helpers/daemon-fixture.js";
 import { expectNothingOrphaned, readStateFile } from "../helpers/orphans.js";
 import { createWorking, expectWorking } from "../helpers/sandbox-working.js";
 import { type Daemon, processAlive, processesReferring, xvfbProcesses } from "../helpers/start-daemon.js";
+import { collect } from "../helpers/stream-collector.js";
 
 const fx = useDaemonFixture();
 const DISPLAY_BASE = 720;
@@ -72,6 +73,17 @@ async function fill(dir: string): Promise<string> {
   return file;
 }
 
+/** The ids a WatchSandboxes client holds after these messages: the snapshot, plus upserts, minus deletes. */
+function watchedIds(messages: WatchSandboxesResponse[]): string[] {
+  const ids = new Set<string>();
+  for (const { event } of messages) {
+    if (event.case === "snapshot") for (const s of event.value.sandboxes) ids.add(s.id);
+    if (event.case === "upserted") ids.add(event.value.id);
+    if (event.case === "deleted") ids.delete(event.value.id);
+  }
+  return [...ids].sort();
+}
+
 async function rpcError(call: Promise<unknown>): Promise<ConnectError> {
   const error = await call.then(
     () => null,
@@ -88,6 +100,10 @@ describe("the state directory's file system is full", () => {
     const kept = await createWorking(daemon.client, "kept", fx.projectDir);
     const before = await readFile(join(dir, "state.json"), "utf8");
     const xvfbsBefore = (await xvfbProcesses(dir)).length;
+    const watch = collect<WatchSandboxesResponse>(
+      daemon.client.watchSandboxes({}, { signal: fx.abortLater() }),
+    );
+    await watch.waitFor("the watch's snapshot", (m) => m.event.case === "snapshot");
     const filler = await fill(dir);
 
     const refused = await rpcError(
@@ -115,6 +131,13 @@ describe("the state directory's file system is full", () => {
     const after = await createWorking(daemon.client, "after", fx.projectDir);
     await expectWorking(daemon.client, dir, kept.id);
     await expectWorking(daemon.client, dir, after.id);
+    // A watcher never heard of the create that was refused: its view is what List says.
+    await watch.waitFor(
+      "the next create's event",
+      (m) => m.event.case === "upserted" && m.event.value.id === after.id,
+    );
+    const listed = (await daemon.client.listSandboxes({})).sandboxes.map((s) => s.id).sort();
+    expect(watchedIds(watch.items)).toEqual(listed);
     await expectNothingOrphaned(dir, { daemon, present: [kept.id, after.id], displays: DISPLAYS });
   });
 
