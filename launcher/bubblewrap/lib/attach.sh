@@ -22,6 +22,29 @@ csbx_wait_setup() {
   return 1
 }
 
+# Waits until the sandbox's init PID has forked the payload, the point from which it can be joined: bwrap
+# drops its capabilities (what csbx_wait_setup sees), and waits on --block-fd, before that fork, and
+# csbx_find_live takes an init without a child for a sandbox whose payload has ended. A registry written
+# earlier looked dead to the launches waiting on the launch lock, which the registration lets go, so under
+# load (or a low --cpu-weight, which starves the init) each of them founded a sandbox of its own. Returns 1
+# when the init has ended, or is ending (a payload that exited at once), and 2 after 10 s.
+csbx_wait_payload() {
+  local tick kids='' status deadline=$((EPOCHSECONDS + 10))
+  csbx_open_pipe tick
+  while ((EPOCHSECONDS < deadline)); do
+    read -r kids 2>/dev/null <"/proc/$1/task/$1/children" || true
+    [[ -z $kids ]] || break
+    status=''
+    IFS= read -r -d '' status 2>/dev/null <"/proc/$1/status"
+    [[ -n $status && ! $status =~ State:[[:space:]]+[ZX] ]] || break
+    read -r -t 0.002 -u "$tick" status || true
+  done
+  exec {tick}<&-
+  [[ -n $kids ]] && return 0
+  ((EPOCHSECONDS < deadline)) && return 1
+  return 2
+}
+
 # Root with network: pasta will not make namespaces for root, but attaching works. bwrap starts held on
 # --block-fd, pasta joins its user and network namespaces, then bwrap is released.
 csbx_exec_attached() {
@@ -101,9 +124,19 @@ csbx_exec_attached() {
       csbx_die 1 "could not keep the host's own addresses out of the sandbox's network; run with --no-network"
     fi
   fi
-  ((opt_new)) || csbx_write_registry "$pid"
   printf x >&"$block"
-  exec {info}>&- {block}>&- {csbx_lock_fd}>&-
+  exec {block}>&-
+  # Registered once the payload runs (see csbx_wait_payload), and only then is the launch lock let go.
+  if ((!opt_new)); then
+    local ready=0
+    csbx_wait_payload "$pid" || ready=$?
+    if ((ready == 0)); then
+      csbx_write_registry "$pid"
+    elif ((ready == 2)); then
+      csbx_warn "the sandbox's payload did not start within 10 s; it will not be joinable"
+    fi
+  fi
+  exec {info}>&- {csbx_lock_fd}>&-
   local status=0
   wait "$bw_pid" || status=$?
   kill "$pasta_pid" 2>/dev/null || true

@@ -121,6 +121,15 @@ csbx_registry_writer() {
       printf 'claude-sandbox: warning: could not find the sandbox init; it will not be joinable\n' >&2
     return 0
   fi
+  # Not before the payload runs: until then the entry would look dead to the launches waiting on the
+  # launch lock, which this writer lets go when it exits (see csbx_wait_payload). A payload that has
+  # already ended leaves nothing to join.
+  local ready=0
+  csbx_wait_payload "$pid" || ready=$?
+  if ((ready == 2)); then
+    printf "claude-sandbox: warning: the sandbox's payload did not start within 10 s; it will not be joinable\n" >&2
+  fi
+  ((ready == 0)) || return 0
   csbx_write_registry "$pid"
 }
 
