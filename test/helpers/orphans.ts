@@ -1,11 +1,10 @@
 // The "nothing lost, nothing orphaned" check that every fault test ends with: after whatever went wrong, the
 // processes, tmux sessions, X sockets and files of a state directory are exactly those of the sandboxes its
 // state.json says are running, and state.json itself is valid and holds the records it must.
-import { execFile } from "node:child_process";
 import { readdir, readFile, readlink, stat } from "node:fs/promises";
 import { join, relative } from "node:path";
-import { promisify } from "node:util";
 import { SandboxStatus } from "../../client/index.js";
+import { managerTmux, tmuxServerPid } from "./manager-tmux.js";
 import { processAlive as alive, type Daemon, waitUntil } from "./start-daemon.js";
 
 export interface OrphanCheck {
@@ -83,8 +82,7 @@ export async function expectNothingOrphaned(
   const shown = running.map((r) => r.display_num);
   if (new Set(shown).size !== shown.length) problems.push(`two running records share a display: ${shown}`);
 
-  const tmuxSocket = join(stateDir, "tmux.sock");
-  const panes = await tmuxPanes(tmuxSocket);
+  const panes = await tmuxPanes(stateDir);
   for (const pane of panes) {
     if (!liveSessions.has(pane.session))
       problems.push(`tmux session ${pane.session} belongs to no running record`);
@@ -93,7 +91,7 @@ export async function expectNothingOrphaned(
     if (!panes.some((p) => p.session === session))
       problems.push(`running record's session ${session} is gone`);
   }
-  const tmuxServer = await tmuxServerPid(tmuxSocket);
+  const tmuxServer = await tmuxServerPid(stateDir);
 
   for (const proc of await processesOf(stateDir)) {
     if (proc.pid === managerPid || proc.pid === tmuxServer) continue;
@@ -206,32 +204,14 @@ async function processesOf(dir: string): Promise<Proc[]> {
   return result;
 }
 
-async function tmuxPanes(socket: string): Promise<{ session: string; pid: number }[]> {
-  try {
-    const { stdout } = await promisify(execFile)("tmux", [
-      "-S",
-      socket,
-      "list-panes",
-      "-a",
-      "-F",
-      "#{session_name} #{pane_pid}",
-    ]);
-    return stdout
-      .split("\n")
-      .filter((l) => l !== "")
-      .map((l) => ({ session: l.split(" ")[0] ?? "", pid: Number(l.split(" ")[1]) }));
-  } catch {
-    return []; // no server
-  }
-}
-
-async function tmuxServerPid(socket: string): Promise<number | null> {
-  try {
-    const { stdout } = await promisify(execFile)("tmux", ["-S", socket, "display-message", "-p", "#{pid}"]);
-    return Number(stdout.trim());
-  } catch {
-    return null;
-  }
+async function tmuxPanes(stateDir: string): Promise<{ session: string; pid: number }[]> {
+  const out = await managerTmux(stateDir, ["list-panes", "-a", "-F", "#{session_name} #{pane_pid}"]).catch(
+    () => "", // no server
+  );
+  return out
+    .split("\n")
+    .filter((l) => l !== "")
+    .map((l) => ({ session: l.split(" ")[0] ?? "", pid: Number(l.split(" ")[1]) }));
 }
 
 /** Paths of the Unix sockets someone listens on (/proc/net/unix, state 01 = listening). */

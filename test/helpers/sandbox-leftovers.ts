@@ -1,10 +1,9 @@
 // What is left of a daemon's sandboxes after they were stopped or deleted: processes (a zombie too: it still
 // shows in ps and answers kill -0), tmux sessions, X display files and the sandboxes' own files. A teardown is
 // complete when this finds nothing.
-import { execFile } from "node:child_process";
 import { lstat, readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { promisify } from "node:util";
+import { managerTmux, tmuxServerPid } from "./manager-tmux.js";
 
 export interface SandboxTrace {
   id: string;
@@ -76,16 +75,11 @@ export async function stillThere(seen: readonly SeenProcess[]): Promise<string[]
 
 /** The manager's tmux server, if one runs on the state directory's socket. */
 export async function tmuxServerOf(stateDir: string): Promise<SeenProcess | null> {
-  const { stdout } = await promisify(execFile)("tmux", [
-    "-S",
-    join(stateDir, "tmux.sock"),
-    "display-message",
-    "-p",
-    "#{pid}",
-  ]).catch(() => ({ stdout: "" }));
-  const pid = Number(stdout.trim());
-  const proc = pid > 0 ? await procState(pid) : null;
-  return proc === null ? null : { pid, startTime: proc.startTime, what: proc.argv.join(" ").slice(0, 200) };
+  const pid = await tmuxServerPid(stateDir);
+  const proc = pid !== null ? await procState(pid) : null;
+  return pid === null || proc === null
+    ? null
+    : { pid, startTime: proc.startTime, what: proc.argv.join(" ").slice(0, 200) };
 }
 
 /**
@@ -103,14 +97,8 @@ export async function leftovers(
   for (const p of await sandboxProcesses(sandboxes, exclude)) {
     if (!before.some((b) => b.pid === p.pid)) found.push(`process ${p.pid}: ${p.what}`);
   }
-  const sessions = await promisify(execFile)("tmux", [
-    "-S",
-    join(stateDir, "tmux.sock"),
-    "list-sessions",
-    "-F",
-    "#{session_name}",
-  ]).then(
-    ({ stdout }) => stdout.split("\n"),
+  const sessions = await managerTmux(stateDir, ["list-sessions", "-F", "#{session_name}"]).then(
+    (out) => out.split("\n"),
     () => [] as string[],
   );
   for (const sandbox of sandboxes) {

@@ -10,6 +10,7 @@ import { createSandboxClient, type SandboxClient } from "../../client/index.js";
 import { removeStaleXFiles, xvfbDisplayOf } from "../../server/tools/xvfb.js";
 import { DAEMON_ENTRY, REPO_ROOT } from "./build.js";
 import { freePort } from "./free-port.js";
+import { managerTmux, paneFormat, paneOf } from "./manager-tmux.js";
 import { holdsWithin } from "./wait.js";
 
 // The waits live in ./wait.ts; these names stay importable from here for the daemon tests that use them.
@@ -254,48 +255,22 @@ export async function xvfbProcesses(dir: string): Promise<number[]> {
 
 /** Types a line into a sandbox's pane, as a user attached with tmux would. */
 export async function typeIntoPane(stateDir: string, session: string, line: string): Promise<void> {
-  await promisify(execFile)("tmux", [
-    "-S",
-    join(stateDir, "tmux.sock"),
-    "send-keys",
-    "-t",
-    session,
-    "-l",
-    line,
-  ]);
-  await promisify(execFile)("tmux", ["-S", join(stateDir, "tmux.sock"), "send-keys", "-t", session, "Enter"]);
+  await managerTmux(stateDir, ["send-keys", "-t", paneOf(session), "-l", line]);
+  await managerTmux(stateDir, ["send-keys", "-t", paneOf(session), "Enter"]);
 }
 
 /** Whether the sandbox's tmux session exists on the manager's tmux server. */
 export async function sessionExists(stateDir: string, session: string): Promise<boolean> {
-  try {
-    await promisify(execFile)("tmux", [
-      "-S",
-      join(stateDir, "tmux.sock"),
-      "has-session",
-      "-t",
-      `=${session}`,
-    ]);
-    return true;
-  } catch {
-    return false;
-  }
+  return managerTmux(stateDir, ["has-session", "-t", `=${session}`]).then(
+    () => true,
+    () => false,
+  );
 }
 
 /** Whether the sandbox's pane has exited (the manager keeps such panes with remain-on-exit to read the status). */
 export async function paneDead(stateDir: string, session: string): Promise<boolean> {
-  try {
-    const { stdout } = await promisify(execFile)("tmux", [
-      "-S",
-      join(stateDir, "tmux.sock"),
-      "display-message",
-      "-p",
-      "-t",
-      `=${session}:`,
-      "#{pane_dead}",
-    ]);
-    return stdout.trim() === "1";
-  } catch {
-    return true; // no session at all
-  }
+  return paneFormat(stateDir, session, "#{pane_dead}").then(
+    (dead) => dead === "1",
+    () => true, // no session at all
+  );
 }

@@ -1,14 +1,13 @@
 // What sandboxes stand on dies under them: the manager's tmux server (kill -9), or one sandbox's Xvfb. The
 // manager must notice on its own, mark exactly the sandboxes affected dead with a reason naming the cause,
 // clean up what is left of them, and go on creating sandboxes.
-import { execFile } from "node:child_process";
 import { rename } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { type Sandbox, type SandboxClient, SandboxStatus } from "../../client/index.js";
 import { useDaemonFixture } from "../helpers/daemon-fixture.js";
+import { paneFormat, tmuxServerPid } from "../helpers/manager-tmux.js";
 import { expectNothingOrphaned } from "../helpers/orphans.js";
 import { createWorking, expectWorking } from "../helpers/sandbox-working.js";
 import { processAlive, stopDaemon, waitUntil } from "../helpers/start-daemon.js";
@@ -19,17 +18,6 @@ const DISPLAYS = Array.from({ length: 12 }, (_, i) => DISPLAY_BASE + i);
 const env = { MANAGER_DISPLAY_BASE: String(DISPLAY_BASE) };
 /** The issue's bound: a sandbox whose tmux server or Xvfb died is marked dead within 5 s. */
 const NOTICE_MS = 5000;
-
-async function tmuxServerPid(stateDir: string): Promise<number> {
-  const { stdout } = await promisify(execFile)("tmux", [
-    "-S",
-    join(stateDir, "tmux.sock"),
-    "display-message",
-    "-p",
-    "#{pid}",
-  ]);
-  return Number(stdout.trim());
-}
 
 async function waitDead(client: SandboxClient, ids: string[], timeoutMs: number): Promise<Sandbox[]> {
   const start = Date.now();
@@ -46,22 +34,29 @@ async function waitDead(client: SandboxClient, ids: string[], timeoutMs: number)
   return ids.map((id) => sandboxes.find((s) => s.id === id) as Sandbox);
 }
 
+/**
+ * kill -9 of the manager's tmux server, then: every one of `sandboxes` is marked dead within NOTICE_MS saying
+ * so, and their Xvfbs exit.
+ */
+async function killTmuxServer(stateDir: string, client: SandboxClient, sandboxes: Sandbox[]): Promise<void> {
+  process.kill((await tmuxServerPid(stateDir)) ?? 0, "SIGKILL");
+  const dead = await waitDead(
+    client,
+    sandboxes.map((s) => s.id),
+    NOTICE_MS,
+  );
+  for (const record of dead) expect(record.statusReason).toBe("the manager's tmux server exited");
+  for (const s of sandboxes)
+    await waitUntil("the dead sandbox's Xvfb to exit", () => !processAlive(s.pidXvfb ?? 0));
+}
+
 describe("the manager's tmux server is killed", () => {
   it("marks every sandbox dead within 5 s saying so, cleans up, and a new create works", async () => {
     const daemon = await fx.start({ env });
-    const sandboxes = [];
+    const sandboxes: Sandbox[] = [];
     for (const name of ["one", "two", "three"])
       sandboxes.push(await createWorking(daemon.client, name, fx.projectDir));
-    process.kill(await tmuxServerPid(daemon.stateDir), "SIGKILL");
-
-    const dead = await waitDead(
-      daemon.client,
-      sandboxes.map((s) => s.id),
-      NOTICE_MS,
-    );
-    for (const record of dead) expect(record.statusReason).toBe("the manager's tmux server exited");
-    for (const s of sandboxes)
-      await waitUntil("the dead sandbox's Xvfb to exit", () => !processAlive(s.pidXvfb ?? 0));
+    await killTmuxServer(daemon.stateDir, daemon.client, sandboxes);
 
     const fresh = await createWorking(daemon.client, "after", fx.projectDir);
     expect(fresh.status).toBe(SandboxStatus.RUNNING);
@@ -89,15 +84,7 @@ describe("the manager's tmux server is killed", () => {
     ];
     await stopDaemon(first, "SIGKILL");
     const second = await fx.start({ env });
-    process.kill(await tmuxServerPid(second.stateDir), "SIGKILL");
-    const dead = await waitDead(
-      second.client,
-      sandboxes.map((s) => s.id),
-      NOTICE_MS,
-    );
-    for (const record of dead) expect(record.statusReason).toBe("the manager's tmux server exited");
-    for (const s of sandboxes)
-      await waitUntil("the dead sandbox's Xvfb to exit", () => !processAlive(s.pidXvfb ?? 0));
+    await killTmuxServer(second.stateDir, second.client, sandboxes);
     const fresh = await createWorking(second.client, "after", fx.projectDir);
     await expectNothingOrphaned(second.stateDir, {
       daemon: second,
@@ -144,7 +131,7 @@ describe("an exit hook that fails (no room in the state directory, say)", () => 
       // The session-closed hook runs once the session is gone; tmux would show its output in some other pane.
       const until = Date.now() + 1000;
       while (Date.now() < until) {
-        expect(await paneMode(daemon.stateDir, kept.tmuxSession ?? "")).toBe("");
+        expect(await paneFormat(daemon.stateDir, kept.tmuxSession ?? "", "#{pane_mode}")).toBe("");
         await sleep(50);
       }
     } finally {
@@ -158,17 +145,3 @@ describe("an exit hook that fails (no room in the state directory, say)", () => 
     });
   });
 });
-
-/** The tmux mode a session's pane is in ("view-mode", "copy-mode"), or "" when it takes keys as typed. */
-async function paneMode(stateDir: string, session: string): Promise<string> {
-  const { stdout } = await promisify(execFile)("tmux", [
-    "-S",
-    join(stateDir, "tmux.sock"),
-    "display-message",
-    "-p",
-    "-t",
-    `=${session}:`,
-    "#{pane_mode}",
-  ]);
-  return stdout.trim();
-}
