@@ -48,7 +48,7 @@ if ((PPID == 1)); then
   done
 fi`;
 
-/** A busy loop at the lowest priority on each core, for as long as the test runs. */
+/** A busy loop at the lowest priority (below a sandbox of CPU weight 10) on each core, while the test runs. */
 function busyLoops() {
   return Array.from({ length: availableParallelism() }, () =>
     execa("nice", ["-n", "19", "sh", "-c", "while :; do :; done"], { reject: false }),
@@ -93,13 +93,13 @@ describe.skipIf(missing).each(IDENTITIES)("per-project sandbox, as %s", (_name, 
     await live;
   });
 
-  // Looped, because the launch that founds is a race by design; the third case starves the founding sandbox
-  // (the lowest CPU weight, busy loops on every core beside it), which once let every launch waiting on
-  // the launch lock take the just-registered sandbox for an ended one and found its own.
+  // Looped, because the launch that founds is a race by design. The third case slows the founding sandbox
+  // (a tenth of the default CPU weight, with busy loops on every core that still yield to it), which once let
+  // each launch waiting on the launch lock take the just-registered sandbox for an ended one and found its own.
   test.each([
     ["with network", [] as string[], false],
     ["without network", ["--no-network"], false],
-    ["with network, the lowest CPU weight, under load", ["--cpu-weight", "1"], true],
+    ["with network, a low CPU weight, under load", ["--cpu-weight", "10"], true],
   ])(
     "simultaneous first launches found one sandbox and the others join it (%s)",
     async (_label, flags, load) => {
@@ -132,7 +132,7 @@ describe.skipIf(missing).each(IDENTITIES)("per-project sandbox, as %s", (_name, 
         await Promise.all(hogs);
       }
     },
-    // A starved sandbox starts slowly: seconds a round here, more on a loaded machine.
+    // A slowed sandbox starts slowly: seconds a round here, more on a loaded machine.
     ROUNDS * 60_000,
   );
 
