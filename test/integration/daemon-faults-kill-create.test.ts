@@ -7,15 +7,14 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { Backend, type Sandbox } from "../../client/index.js";
 import { useDaemonFixture } from "../helpers/daemon-fixture.js";
-import { describeKill, type KillAt, killMoment, spreadDelays } from "../helpers/kill-moment.js";
+import { type KillAt, spreadDelays } from "../helpers/kill-moment.js";
+import { displayRange, inContext, killRounds } from "../helpers/kill-rounds.js";
 import { expectNothingOrphaned } from "../helpers/orphans.js";
 import { createWorking, expectWorking } from "../helpers/sandbox-working.js";
 import { stopDaemon } from "../helpers/start-daemon.js";
 
 const fx = useDaemonFixture();
-const DISPLAY_BASE = 660;
-const DISPLAYS = Array.from({ length: 12 }, (_, i) => DISPLAY_BASE + i);
-const env = { MANAGER_DISPLAY_BASE: String(DISPLAY_BASE) };
+const { displays: DISPLAYS, env } = displayRange(660);
 /** Creates in flight per round: more than one, so the kill also lands between two creates' steps. */
 const PARALLEL = 2;
 /** Two creates take 150–600 ms here: random kill moments are drawn from this span, one per slice of it. */
@@ -37,56 +36,56 @@ const KILLS: KillAt[] = [
 
 describe("kill -9 of the manager during CreateSandbox", () => {
   it("leaves each create either running and working or gone without a trace, round after round", async () => {
-    let daemon = await fx.start({ env });
-    const anchor = await createWorking(daemon.client, "anchor", fx.projectDir);
-    for (const [round, at] of KILLS.entries()) {
-      const context = `round ${round}, ${describeKill(at)}`;
-      const names = Array.from({ length: PARALLEL }, (_, i) => `round${round}-${i}`);
-      const moment = killMoment(daemon.stateDir, at);
-      const answers = names.map((name) =>
-        daemon.client.createSandbox({ name, backend: Backend.BUBBLEWRAP, projectDir: fx.projectDir }).then(
-          (r) => r.sandbox,
-          () => undefined,
+    const first = await fx.start({ env });
+    const anchor = await createWorking(first.client, "anchor", fx.projectDir);
+    const daemon = await killRounds(first, {
+      start: () => fx.start({ env }),
+      kills: KILLS,
+      prepare: async (_daemon, round) => Array.from({ length: PARALLEL }, (_, i) => `round${round}-${i}`),
+      send: (daemon, names) =>
+        names.map((name) =>
+          daemon.client.createSandbox({ name, backend: Backend.BUBBLEWRAP, projectDir: fx.projectDir }).then(
+            (r) => r.sandbox,
+            () => undefined,
+          ),
         ),
-      );
-      await moment;
-      await stopDaemon(daemon, "SIGKILL");
-      const answered = (await Promise.all(answers)).filter((s): s is Sandbox => s !== undefined);
-
-      daemon = await fx.start({ env });
-      const { sandboxes } = await daemon.client.listSandboxes({});
-      const ofRound = sandboxes.filter((s) => names.includes(s.name));
-      for (const s of answered)
-        expect(
-          ofRound.map((r) => r.id),
-          `${context}: answered ${s.name}`,
-        ).toContain(s.id);
-      // Present, answered or not, means running and working: a half-made sandbox must not be kept.
-      for (const s of ofRound) {
-        await expectWorking(daemon.client, daemon.stateDir, s.id).catch((error: Error) => {
-          throw new Error(
-            `${context}: ${s.name} ${answered.some((a) => a.id === s.id) ? "(answered)" : "(never answered)"}: ${error.message}`,
+      check: async ({ daemon, prepared: names, answers, context }) => {
+        const answered = answers.filter((s): s is Sandbox => s !== undefined);
+        const { sandboxes } = await daemon.client.listSandboxes({});
+        const ofRound = sandboxes.filter((s) => names.includes(s.name));
+        for (const s of answered)
+          expect(
+            ofRound.map((r) => r.id),
+            `${context}: answered ${s.name}`,
+          ).toContain(s.id);
+        // Present, answered or not, means running and working: a half-made sandbox must not be kept.
+        for (const s of ofRound) {
+          await inContext(
+            `${context}: ${s.name} ${answered.some((a) => a.id === s.id) ? "(answered)" : "(never answered)"}`,
+            expectWorking(daemon.client, daemon.stateDir, s.id),
           );
-        });
-      }
-      await expectNothingOrphaned(daemon.stateDir, {
-        daemon,
-        present: [anchor.id, ...answered.map((s) => s.id)],
-        displays: DISPLAYS,
-      }).catch((error: Error) => {
-        throw new Error(`${context}: ${error.message}`);
-      });
+        }
+        await inContext(
+          context,
+          expectNothingOrphaned(daemon.stateDir, {
+            daemon,
+            present: [anchor.id, ...answered.map((s) => s.id)],
+            displays: DISPLAYS,
+          }),
+        );
 
-      for (const s of ofRound) await daemon.client.deleteSandbox({ id: s.id });
-      await expectNothingOrphaned(daemon.stateDir, {
-        daemon,
-        present: [anchor.id],
-        absent: ofRound.map((s) => s.id),
-        displays: DISPLAYS,
-      }).catch((error: Error) => {
-        throw new Error(`${context}, after deleting the round's sandboxes: ${error.message}`);
-      });
-    }
+        for (const s of ofRound) await daemon.client.deleteSandbox({ id: s.id });
+        await inContext(
+          `${context}, after deleting the round's sandboxes`,
+          expectNothingOrphaned(daemon.stateDir, {
+            daemon,
+            present: [anchor.id],
+            absent: ofRound.map((s) => s.id),
+            displays: DISPLAYS,
+          }),
+        );
+      },
+    });
     await expectWorking(daemon.client, daemon.stateDir, anchor.id);
     await daemon.client.deleteSandbox({ id: anchor.id });
     await expectNothingOrphaned(daemon.stateDir, {

@@ -3,17 +3,14 @@
 // happened, or its record is still there (running and working, or ended), and nothing of the sandbox is left
 // that no record owns.
 import { describe, expect, it } from "vitest";
-import type { Sandbox } from "../../client/index.js";
 import { useDaemonFixture } from "../helpers/daemon-fixture.js";
-import { describeKill, type KillAt, killMoment, spreadDelays } from "../helpers/kill-moment.js";
+import { type KillAt, spreadDelays } from "../helpers/kill-moment.js";
+import { answered, displayRange, inContext, killRounds, workingSandboxes } from "../helpers/kill-rounds.js";
 import { expectNothingOrphaned } from "../helpers/orphans.js";
-import { createWorking, expectWorking } from "../helpers/sandbox-working.js";
-import { stopDaemon } from "../helpers/start-daemon.js";
+import { expectWorking } from "../helpers/sandbox-working.js";
 
 const fx = useDaemonFixture();
-const DISPLAY_BASE = 700;
-const DISPLAYS = Array.from({ length: 12 }, (_, i) => DISPLAY_BASE + i);
-const env = { MANAGER_DISPLAY_BASE: String(DISPLAY_BASE) };
+const { displays: DISPLAYS, env } = displayRange(700);
 const PARALLEL = 2;
 /** Two deletes of running sandboxes take 50–300 ms here. */
 const SPREAD_MS = 300;
@@ -26,47 +23,37 @@ const KILLS: KillAt[] = [
 
 describe("kill -9 of the manager during DeleteSandbox", () => {
   it("keeps answered deletes deleted, loses nothing else, and leaves nothing behind", async () => {
-    let daemon = await fx.start({ env });
-    for (const [round, at] of KILLS.entries()) {
-      const context = `round ${round}, ${describeKill(at)}`;
-      const sandboxes: Sandbox[] = [];
-      for (let i = 0; i < PARALLEL; i++) {
-        sandboxes.push(await createWorking(daemon.client, `round${round}-${i}`, fx.projectDir));
-      }
-      const moment = killMoment(daemon.stateDir, at);
-      const answers = sandboxes.map((s) =>
-        daemon.client.deleteSandbox({ id: s.id }).then(
-          () => true,
-          () => false,
-        ),
-      );
-      await moment;
-      await stopDaemon(daemon, "SIGKILL");
-      const answered = await Promise.all(answers);
+    await killRounds(await fx.start({ env }), {
+      start: () => fx.start({ env }),
+      kills: KILLS,
+      prepare: (daemon, round) => workingSandboxes(daemon, fx.projectDir, round, PARALLEL),
+      send: (daemon, sandboxes) => sandboxes.map((s) => answered(daemon.client.deleteSandbox({ id: s.id }))),
+      check: async ({ daemon, prepared: sandboxes, answers, context }) => {
+        const records = await inContext(
+          context,
+          expectNothingOrphaned(daemon.stateDir, {
+            daemon,
+            absent: sandboxes.filter((_, i) => answers[i]).map((s) => s.id),
+            displays: DISPLAYS,
+          }),
+        );
+        for (const s of sandboxes) {
+          if (records.get(s.id)?.status === "running")
+            await expectWorking(daemon.client, daemon.stateDir, s.id);
+        }
 
-      daemon = await fx.start({ env });
-      const records = await expectNothingOrphaned(daemon.stateDir, {
-        daemon,
-        absent: sandboxes.filter((_, i) => answered[i]).map((s) => s.id),
-        displays: DISPLAYS,
-      }).catch((error: Error) => {
-        throw new Error(`${context}: ${error.message}`);
-      });
-      for (const s of sandboxes) {
-        if (records.get(s.id)?.status === "running")
-          await expectWorking(daemon.client, daemon.stateDir, s.id);
-      }
-
-      for (const s of sandboxes.filter((s) => records.has(s.id)))
-        await daemon.client.deleteSandbox({ id: s.id });
-      await expectNothingOrphaned(daemon.stateDir, {
-        daemon,
-        absent: sandboxes.map((s) => s.id),
-        displays: DISPLAYS,
-      }).catch((error: Error) => {
-        throw new Error(`${context}, after deleting again: ${error.message}`);
-      });
-      expect((await daemon.client.listSandboxes({})).sandboxes).toEqual([]);
-    }
+        for (const s of sandboxes.filter((s) => records.has(s.id)))
+          await daemon.client.deleteSandbox({ id: s.id });
+        await inContext(
+          `${context}, after deleting again`,
+          expectNothingOrphaned(daemon.stateDir, {
+            daemon,
+            absent: sandboxes.map((s) => s.id),
+            displays: DISPLAYS,
+          }),
+        );
+        expect((await daemon.client.listSandboxes({})).sandboxes).toEqual([]);
+      },
+    });
   }, 90_000);
 });
