@@ -6,6 +6,7 @@ import { join, relative } from "node:path";
 import { SandboxStatus } from "../../client/index.js";
 import { managerTmux, tmuxServerPid } from "./manager-tmux.js";
 import { processAlive as alive, type Daemon, waitUntil } from "./start-daemon.js";
+import { staleXFiles } from "./x-display-files.js";
 
 export interface OrphanCheck {
   /**
@@ -110,14 +111,7 @@ export async function expectNothingOrphaned(
     problems.push(`tmux server ${tmuxServer} is left with no sandbox and no manager`);
   }
 
-  const listening = await listeningUnixSockets();
-  for (const display of check.displays) {
-    const socket = `/tmp/.X11-unix/X${display}`;
-    if ((await exists(socket)) && !listening.has(socket)) problems.push(`${socket} has no listener`);
-    const lock = await readFile(`/tmp/.X${display}-lock`, "utf8").catch(() => null);
-    if (lock !== null && !alive(Number(lock.trim())))
-      problems.push(`/tmp/.X${display}-lock names a dead pid`);
-  }
+  for (const display of check.displays) problems.push(...(await staleXFiles(display)));
 
   const stray = async () =>
     (await filesIn(stateDir)).filter((f) => !fileExpected(f, records, liveIds, managerPid !== undefined));
@@ -212,18 +206,4 @@ async function tmuxPanes(stateDir: string): Promise<{ session: string; pid: numb
     .split("\n")
     .filter((l) => l !== "")
     .map((l) => ({ session: l.split(" ")[0] ?? "", pid: Number(l.split(" ")[1]) }));
-}
-
-/** Paths of the Unix sockets someone listens on (/proc/net/unix, state 01 = listening). */
-async function listeningUnixSockets(): Promise<Set<string>> {
-  const result = new Set<string>();
-  for (const line of (await readFile("/proc/net/unix", "utf8")).split("\n").slice(1)) {
-    const fields = line.trim().split(/\s+/);
-    if (fields[5] === "01" && fields[7] !== undefined) result.add(fields[7]);
-  }
-  return result;
-}
-
-async function exists(path: string): Promise<boolean> {
-  return (await stat(path).catch(() => null)) !== null;
 }

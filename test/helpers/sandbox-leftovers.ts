@@ -4,6 +4,7 @@
 import { lstat, readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { managerTmux, tmuxServerPid } from "./manager-tmux.js";
+import { staleXFiles } from "./x-display-files.js";
 
 export interface SandboxTrace {
   id: string;
@@ -103,14 +104,7 @@ export async function leftovers(
   );
   for (const sandbox of sandboxes) {
     if (sessions.includes(sandbox.tmuxSession)) found.push(`tmux session ${sandbox.tmuxSession}`);
-    const xSocket = `/tmp/.X11-unix/X${sandbox.displayNum}`;
-    // The table is read after the file was seen: another manager's Xvfb may take the number meanwhile, and
-    // its socket file appears together with its entry (bind), so it is never mistaken for a stale one.
-    if ((await exists(xSocket)) && !(await listened(xSocket))) found.push(`${xSocket} with no listener`);
-    const lock = await readFile(`/tmp/.X${sandbox.displayNum}-lock`, "latin1").catch(() => null);
-    if (lock !== null && !(await exists(`/proc/${Number(lock.trim())}`))) {
-      found.push(`/tmp/.X${sandbox.displayNum}-lock of a dead process`);
-    }
+    found.push(...(await staleXFiles(sandbox.displayNum, { zombieHoldsLock: true })));
     for (const file of [
       `run/${sandbox.id}.xauth`,
       `run/${sandbox.id}.go`,
@@ -121,11 +115,6 @@ export async function leftovers(
     }
   }
   return found;
-}
-
-async function listened(path: string): Promise<boolean> {
-  const table = await readFile("/proc/net/unix", "latin1");
-  return table.split("\n").some((line) => line.endsWith(` ${path}`));
 }
 
 function exists(path: string): Promise<boolean> {
