@@ -17,6 +17,7 @@ import type { SandboxRecord } from "../../server/sandbox/types.js";
 import { validateCreateInput } from "../../server/sandbox/validate-input.js";
 import { limitsFromMessage, toSandboxMessage } from "../../server/service/to-sandbox-message.js";
 import { cpuShares } from "../../server/tools/cgroup-limits.js";
+import { sandboxRecord } from "../helpers/sandbox-record.js";
 
 const GIB = 2 ** 30;
 const MIB = 2 ** 20;
@@ -159,27 +160,7 @@ describe("the Sandbox message", () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const record = (extra: Partial<SandboxRecord>): SandboxRecord => ({
-    id: "id",
-    name: "n",
-    backend: "bubblewrap",
-    project_dir: "/p",
-    status: "running",
-    display_num: 1,
-    tmux_session: "s",
-    pid_xvfb: 1,
-    qemu_qmp_socket: null,
-    network: true,
-    created_at: "2026-01-01T00:00:00.000Z",
-    stopped_at: null,
-    exit_code: null,
-    exit_signal: null,
-    status_reason: "running",
-    shell: false,
-    agent_args: [],
-    xvfb_start_time: "1",
-    ...extra,
-  });
+  const record = (extra: Partial<SandboxRecord>) => sandboxRecord("id", extra);
 
   it("carries the limits, whether they hold, and the use read from the cgroup files at that moment", () => {
     // cgroup v1 files for memory, v2 for pids: each is read where the limit is held.

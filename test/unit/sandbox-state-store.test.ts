@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createStateStore, loadState } from "../../server/sandbox/state-store.js";
-import type { SandboxRecord } from "../../server/sandbox/types.js";
+import { sandboxRecord } from "../helpers/sandbox-record.js";
 
 let dir: string;
 beforeEach(() => {
@@ -11,28 +11,6 @@ beforeEach(() => {
 });
 afterEach(() => {
   rmSync(dir, { recursive: true, force: true });
-});
-
-const record = (id: string, extra: Partial<SandboxRecord> = {}): SandboxRecord => ({
-  id,
-  name: id,
-  backend: "bubblewrap",
-  project_dir: "/p",
-  status: "running",
-  display_num: 50,
-  tmux_session: `sandbox-${id}`,
-  pid_xvfb: 10,
-  qemu_qmp_socket: null,
-  network: true,
-  created_at: "2026-01-01T00:00:00.000Z",
-  stopped_at: null,
-  exit_code: null,
-  exit_signal: null,
-  status_reason: "running",
-  shell: false,
-  agent_args: [],
-  xvfb_start_time: "123",
-  ...extra,
 });
 
 describe("state store", () => {
@@ -43,23 +21,23 @@ describe("state store", () => {
   it("round-trips records in a schema-versioned file", async () => {
     const file = join(dir, "state.json");
     const store = createStateStore(file);
-    await store.save([record("a"), record("b", { status: "dead", exit_code: 3 })]);
+    await store.save([sandboxRecord("a"), sandboxRecord("b", { status: "dead", exit_code: 3 })]);
     const text = JSON.parse(readFileSync(file, "utf8"));
     expect(text.schema_version).toBe(1);
     expect(Object.keys(text.sandboxes)).toEqual(["a", "b"]);
     const loaded = await loadState(file);
-    expect(loaded.get("b")).toEqual(record("b", { status: "dead", exit_code: 3 }));
+    expect(loaded.get("b")).toEqual(sandboxRecord("b", { status: "dead", exit_code: 3 }));
   });
 
   it("does not rewrite the file when nothing changed, and leaves no temp files", async () => {
     const file = join(dir, "state.json");
     const store = createStateStore(file);
-    await store.save([record("a")]);
+    await store.save([sandboxRecord("a")]);
     const first = statSync(file);
-    await store.save([record("a")]);
+    await store.save([sandboxRecord("a")]);
     const second = statSync(file);
     expect([second.ino, second.mtimeMs]).toEqual([first.ino, first.mtimeMs]);
-    await store.save([record("a", { status: "stopped" })]);
+    await store.save([sandboxRecord("a", { status: "stopped" })]);
     expect(statSync(file).ino).not.toBe(first.ino); // replaced by rename, never written in place
     expect(readdirSync(dir)).toEqual(["state.json"]);
     expect(statSync(file).mode & 0o777).toBe(0o600);
@@ -69,9 +47,9 @@ describe("state store", () => {
     const file = join(dir, "state.json");
     const store = createStateStore(file);
     await Promise.all([
-      store.save([record("a")]),
-      store.save([record("a"), record("b")]),
-      store.save([record("c")]),
+      store.save([sandboxRecord("a")]),
+      store.save([sandboxRecord("a"), sandboxRecord("b")]),
+      store.save([sandboxRecord("c")]),
     ]);
     expect([...(await loadState(file)).keys()]).toEqual(["c"]);
   });
@@ -81,12 +59,15 @@ describe("state store", () => {
     ["a newer schema", JSON.stringify({ schema_version: 2, sandboxes: {} }), /schema_version 2/],
     [
       "a record under the wrong key",
-      JSON.stringify({ schema_version: 1, sandboxes: { x: record("y") } }),
+      JSON.stringify({ schema_version: 1, sandboxes: { x: sandboxRecord("y") } }),
       /differs/,
     ],
     [
       "a record with an unknown status",
-      JSON.stringify({ schema_version: 1, sandboxes: { a: record("a", { status: "zombie" as never }) } }),
+      JSON.stringify({
+        schema_version: 1,
+        sandboxes: { a: sandboxRecord("a", { status: "zombie" as never }) },
+      }),
       /status/,
     ],
   ])("rejects %s naming the file and keeping it", async (_, text, why) => {
