@@ -9,7 +9,7 @@ import { chmod, chown, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { getPriority, setPriority, tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { Backend, type SandboxClient, SandboxStatus } from "../../client/index.js";
+import { Backend, type Sandbox, type SandboxClient, SandboxStatus } from "../../client/index.js";
 import { REPO_ROOT } from "../helpers/build.js";
 import { useDaemonFixture } from "../helpers/daemon-fixture.js";
 import { fillScript, forkBomb, MEMORY_HOG, whyNoCgroupLimits } from "../helpers/limits-attacks.js";
@@ -54,6 +54,26 @@ function watchLatency(client: SandboxClient): { stop: () => Promise<number[]> } 
   };
 }
 
+/** A sandbox without network whose agent is `sh -c script`, with `limits` if given. */
+async function createShell(
+  client: SandboxClient,
+  name: string,
+  script: string,
+  limits?: { memoryBytes: bigint; maxProcesses: number; tmpfsBytes: bigint; cpuWeight: number },
+): Promise<Sandbox> {
+  const { sandbox } = await client.createSandbox({
+    name,
+    backend: Backend.BUBBLEWRAP,
+    projectDir: fixture.projectDir,
+    network: false,
+    shell: true,
+    agentArgs: ["-c", script],
+    limits,
+  });
+  if (sandbox === undefined) throw new Error("no sandbox in the response");
+  return sandbox;
+}
+
 describe.skipIf(noCgroup !== null)(
   `limits through the manager${noCgroup === null ? "" : ` — skipped: ${noCgroup}`}`,
   () => {
@@ -65,17 +85,11 @@ describe.skipIf(noCgroup !== null)(
         },
       });
       const { client } = daemon;
-      const witness = (
-        await client.createSandbox({
-          name: "witness",
-          backend: Backend.BUBBLEWRAP,
-          projectDir: fixture.projectDir,
-          network: false,
-          shell: true,
-          agentArgs: ["-c", "i=0; while :; do i=$((i+1)); echo tick-$i; sleep 0.1; done"],
-        })
-      ).sandbox;
-      if (witness === undefined) throw new Error("no sandbox in the response");
+      const witness = await createShell(
+        client,
+        "witness",
+        "i=0; while :; do i=$((i+1)); echo tick-$i; sleep 0.1; done",
+      );
       await waitUntil("the witness to print", async () =>
         (await logsOf(client, witness.id)).includes("tick-3"),
       );
@@ -101,24 +115,13 @@ describe.skipIf(noCgroup !== null)(
         "echo bomb-over",
         `exec python3 -c '${MEMORY_HOG}'`,
       ].join("\n");
-      const attacker = (
-        await client.createSandbox({
-          name: "attacker",
-          backend: Backend.BUBBLEWRAP,
-          projectDir: fixture.projectDir,
-          network: false,
-          shell: true,
-          agentArgs: ["-c", script],
-          // A low CPU weight, as a host would give an untrusted agent: its bursts (300 forks) yield to the manager.
-          limits: {
-            memoryBytes: BigInt(96 * MIB),
-            maxProcesses: 64,
-            tmpfsBytes: BigInt(16 * MIB),
-            cpuWeight: 10,
-          },
-        })
-      ).sandbox;
-      if (attacker === undefined) throw new Error("no sandbox in the response");
+      // A low CPU weight, as a host would give an untrusted agent: its bursts (300 forks) yield to the manager.
+      const attacker = await createShell(client, "attacker", script, {
+        memoryBytes: BigInt(96 * MIB),
+        maxProcesses: 64,
+        tmpfsBytes: BigInt(16 * MIB),
+        cpuWeight: 10,
+      });
       const { id } = attacker;
       expect(attacker.limits).toMatchObject({
         memoryBytes: BigInt(96 * MIB),
