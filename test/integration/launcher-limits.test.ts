@@ -41,7 +41,7 @@ describe("launcher limit flags", () => {
     [["--enter", "--memory", "1G"], /--enter and --stop act on a live one and take none of them/],
   ])("refuses %j with exit code 2 and a message naming the flag", async (flags, message) => {
     const fx = await fixtures.create(ROOT);
-    const r = await launch(fx, [...flags, "--shell", fx.project, "--", "-c", "echo ran"]);
+    const r = await inSandbox(fx, "echo ran", { flags });
     expect(r.exitCode, describeRun(r)).toBe(2);
     expect(String(r.stderr)).toMatch(message);
     expect(String(r.stdout)).not.toContain("ran");
@@ -145,22 +145,16 @@ describe.skipIf(noCgroup !== null)(
           .map((f) => Number(readFileSync(f, "utf8").trim()));
         const page = 4096;
         expect(memory).toContain(Math.floor(defaults.memory_bytes / page) * page);
-        const joined = await launch(fx, [
-          "--memory",
-          "1G",
-          "--shell",
-          fx.project,
-          "--",
-          "-c",
-          "echo joined; df -B1 --output=size /tmp | tail -n 1",
-        ]);
+        const joined = await inSandbox(fx, "echo joined; df -B1 --output=size /tmp | tail -n 1", {
+          flags: ["--memory", "1G"],
+        });
         expect(joined.exitCode, describeRun(joined)).toBe(0);
         expect(String(joined.stdout)).toContain("joined");
         const tmpSize = Number(String(joined.stdout).trim().split("\n").at(-1));
         expect(tmpSize).toBe(Math.floor(defaults.tmpfs_bytes / page) * page);
         expect(String(joined.stderr)).toMatch(/is live and keeps the limits it was started with/);
         // A shell that joins counts against the sandbox's process limit too, wherever it is held.
-        const bomb = await launch(fx, ["--shell", fx.project, "--", "-c", `python3 -c '${forkBomb()}'`]);
+        const bomb = await inSandbox(fx, `python3 -c '${forkBomb()}'`, { flags: [] });
         const m = /forked (\d+) failed (\d+)/.exec(String(bomb.stdout));
         expect(m, describeRun(bomb)).not.toBeNull();
         expect(Number(m?.[1]), describeRun(bomb)).toBeLessThan(100);

@@ -25,14 +25,7 @@ describe.skipIf(missing).each(IDENTITIES)("running inside the sandbox, as %s", (
   test("shell mode runs one command with bash and returns its exit status and output", async () => {
     const fx = await fixtures.create(user());
     for (const net of [["--no-network"], []]) {
-      const r = await launch(fx, [
-        ...net,
-        "--shell",
-        fx.project,
-        "--",
-        "-c",
-        "echo out; echo err >&2; exit 7",
-      ]);
+      const r = await inSandbox(fx, "echo out; echo err >&2; exit 7", { flags: net });
       expect(r.exitCode, describeRun(r)).toBe(7);
       expect(String(r.stdout)).toBe("out\n");
       expect(String(r.stderr)).toBe("err\n");
