@@ -9,7 +9,7 @@ import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { Code, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Backend, createSandboxClient, SandboxService, SandboxStatus } from "../../client/index.js";
@@ -17,6 +17,7 @@ import { REPO_ROOT } from "../helpers/build.js";
 import { useDaemonFixture } from "../helpers/daemon-fixture.js";
 import { freePort } from "../helpers/free-port.js";
 import { requires } from "../helpers/requires.js";
+import { codeOf } from "../helpers/rpc-error.js";
 import { ensureTestUser, type SandboxUser } from "../helpers/sandbox-user.js";
 import {
   cleanupStateDir,
@@ -103,16 +104,6 @@ function errorOf(result: Result | undefined): { code: string; message: string } 
   if (result === undefined || !("error" in result))
     throw new Error(`expected an error, got ${JSON.stringify(result)}`);
   return result.error;
-}
-
-async function codeOf(promise: Promise<unknown>): Promise<{ code: Code; message: string }> {
-  try {
-    await promise;
-  } catch (err) {
-    const ce = ConnectError.from(err);
-    return { code: ce.code, message: ce.rawMessage };
-  }
-  throw new Error("expected the call to fail");
 }
 
 /** A root-only directory holding a secret, as /root or a service's 0700 state would. */

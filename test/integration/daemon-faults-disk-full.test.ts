@@ -6,11 +6,12 @@ import { execFile } from "node:child_process";
 import { open, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
 import { afterEach, describe, expect, it } from "vitest";
 import { Backend, SandboxStatus, type WatchSandboxesResponse } from "../../client/index.js";
 import { useDaemonFixture } from "../helpers/daemon-fixture.js";
 import { expectNothingOrphaned, readStateFile } from "../helpers/orphans.js";
+import { rpcError } from "../helpers/rpc-error.js";
 import { createWorking, expectWorking } from "../helpers/sandbox-working.js";
 import { type Daemon, processAlive, processesReferring, xvfbProcesses } from "../helpers/start-daemon.js";
 import { collect } from "../helpers/stream-collector.js";
@@ -82,15 +83,6 @@ function watchedIds(messages: WatchSandboxesResponse[]): string[] {
     if (event.case === "deleted") ids.delete(event.value.id);
   }
   return [...ids].sort();
-}
-
-async function rpcError(call: Promise<unknown>): Promise<ConnectError> {
-  const error = await call.then(
-    () => null,
-    (e: unknown) => e,
-  );
-  if (!(error instanceof ConnectError)) throw new Error(`expected a ConnectError, got ${String(error)}`);
-  return error;
 }
 
 describe("the state directory's file system is full", () => {

@@ -2,10 +2,11 @@
 // directory or socket already in use, bad create input, a tool missing from PATH.
 import { chmod, mkdir, readdir, readFile, stat, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
 import { Backend } from "../../client/index.js";
 import { useDaemonFixture } from "../helpers/daemon-fixture.js";
+import { codeOf } from "../helpers/rpc-error.js";
 import { makeStaleSocket } from "../helpers/stale-socket.js";
 import {
   cleanupStateDir,
@@ -31,16 +32,6 @@ async function stateDir(): Promise<string> {
 /** A daemon on the test's state directory or on `options.stateDir`; killed after the test. */
 function start(options: DaemonOptions = {}): Promise<Daemon> {
   return fx.start(options);
-}
-
-async function codeOf(promise: Promise<unknown>): Promise<{ code: Code; message: string }> {
-  try {
-    await promise;
-  } catch (err) {
-    const ce = ConnectError.from(err);
-    return { code: ce.code, message: ce.rawMessage };
-  }
-  throw new Error("expected the call to fail");
 }
 
 describe("configuration", () => {

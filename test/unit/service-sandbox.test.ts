@@ -25,6 +25,7 @@ import { createSandboxService } from "../../server/service/sandbox-service.js";
 import { INTERNAL_MESSAGE } from "../../server/service/to-connect-error.js";
 import { MAX_PENDING_WATCH_EVENTS } from "../../server/service/watch-sandboxes.js";
 import { createFakeLogHub, createFakeManager, fakeRecord } from "../helpers/fake-manager.js";
+import { codeOf } from "../helpers/rpc-error.js";
 import { waitUntil } from "../helpers/wait.js";
 
 const aborts: AbortController[] = [];
@@ -56,16 +57,6 @@ function setup(options: { watchKeepaliveMs?: number; caller?: Caller | null } = 
     },
   });
   return { client: createClient(SandboxService, transport), manager, logHub, shutdown, reported };
-}
-
-async function codeOf(promise: Promise<unknown>): Promise<{ code: Code; message: string }> {
-  try {
-    await promise;
-  } catch (err) {
-    const ce = ConnectError.from(err);
-    return { code: ce.code, message: ce.rawMessage };
-  }
-  throw new Error("expected the call to fail");
 }
 
 /** Reads a server stream in the background; `next()` waits for the next message. */
