@@ -1,9 +1,9 @@
 // Memory of a manager daemon after a forced full GC, through test/fixtures/gc-probe.mjs preloaded into it:
 // RSS alone mixes live memory with garbage not collected yet, so a trend is read from the post-GC figures.
-import { existsSync } from "node:fs";
-import { dirname, join } from "node:path";
+
+import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { fileURLToPath } from "node:url";
+import { repoRoot } from "./repo-root.js";
 
 export interface MemoryAfterGc {
   rss: number;
@@ -11,17 +11,6 @@ export interface MemoryAfterGc {
   heapTotal: number;
   external: number;
   arrayBuffers: number;
-}
-
-/** The repository root: the nearest ancestor of this file holding package.json (from bench/ or dist/bench/). */
-export function repoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, "package.json"))) {
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error("cannot find the repository root (package.json)");
-    dir = parent;
-  }
-  return dir;
 }
 
 /** Environment that preloads the probe into a node process (the daemon), to merge into its environment. */

@@ -8,7 +8,8 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { createSandboxClient, type SandboxClient } from "../client/index.js";
-import { type MemoryAfterGc, memoryAfterGc, memoryProbeEnv, repoRoot } from "./memory-probe.js";
+import { type MemoryAfterGc, memoryAfterGc, memoryProbeEnv } from "./memory-probe.js";
+import { repoRoot } from "./repo-root.js";
 import { type CensusScope, pidsNaming } from "./resource-census.js";
 
 export interface SoakDaemon {

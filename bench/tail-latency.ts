@@ -8,6 +8,7 @@
 // Stage 1 tails in-process with LogHub. The fan-out stage compares the CPU of 100 LogHub tails of one log
 // with 100 independent fs.watch readers. Stage 2 (when the daemon is built) goes through the real manager
 // daemon and a Connect client over a Unix socket, with a fixture launcher that prints the lines.
+
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { setMaxListeners } from "node:events";
 import {
@@ -26,10 +27,10 @@ import {
   writeFileSync,
 } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { promisify } from "node:util";
 import { createLogHub } from "../server/logs/create-log-hub.js";
+import { repoRoot } from "./repo-root.js";
 
 const run = promisify(execFile);
 const LINES = Number(process.argv[2] ?? 1000);
@@ -190,17 +191,6 @@ async function stage1(): Promise<void> {
     await tmux("kill-server").catch(() => undefined);
     rmSync(dir, { recursive: true, force: true });
   }
-}
-
-/** The repository root: the nearest ancestor of this file holding package.json. */
-function repoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, "package.json"))) {
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error("cannot find the repository root (package.json)");
-    dir = parent;
-  }
-  return dir;
 }
 
 async function stage2(root: string): Promise<void> {
