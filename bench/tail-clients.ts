@@ -176,7 +176,12 @@ export function nonReader(
         }
         if (!res.complete) result.closed = "closed by the daemon";
       } catch (error) {
-        result.closed = `ended (${error instanceof Error ? error.message : String(error)})`;
+        // The daemon destroying the connection while unread data was still queued reaches Node's client as
+        // "aborted" (or a reset) rather than as a plain end: it is the same cut.
+        const code = (error as NodeJS.ErrnoException | undefined)?.code;
+        const message = error instanceof Error ? error.message : String(error);
+        result.closed =
+          message === "aborted" || code === "ECONNRESET" ? "closed by the daemon" : `ended (${message})`;
       } finally {
         clearTimeout(timer);
         request?.destroy();

@@ -114,7 +114,10 @@ export function createLogChannel(path: string, options: LogChannelOptions): LogC
       const at = liveOffset;
       const { bytesRead } = await current.read(scratch, 0, READ_BLOCK, at);
       if (closed || current !== handle || at !== liveOffset || bytesRead === 0) return total;
-      const data = Buffer.from(scratch.subarray(0, bytesRead));
+      // A memory of its own, not a slice of Node's shared 8 KiB pool: a client that stopped reading holds its
+      // queued chunks for a while, and pooled slices would keep whole slabs of unrelated data alive with them.
+      const data = Buffer.allocUnsafeSlow(bytesRead);
+      scratch.copy(data, 0, 0, bytesRead);
       liveOffset = at + bytesRead;
       total += bytesRead;
       for (const sink of [...sinks]) sink.chunk(at, data);
