@@ -2,6 +2,7 @@ import { mkdir, rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { openSandboxCgroups } from "../tools/cgroup.js";
 import { findExecutable } from "../tools/find-executable.js";
+import { REAP_TIMEOUT_MS, waitUntilGone } from "../tools/process-identity.js";
 import { createTmux } from "../tools/tmux.js";
 import { createSandboxCreator } from "./create-sandbox.js";
 import { createDisplayAllocator } from "./display-allocator.js";
@@ -137,6 +138,17 @@ export async function createSandboxManager(options: SandboxManagerOptions): Prom
     });
   }
 
+  /** Ends the tmux server if no session is left on it, and waits until it is gone (not even a zombie). */
+  async function stopEmptyTmuxServer(): Promise<void> {
+    if (tmuxPath === null) return;
+    const panes = await tmux.listPanes().catch(() => null);
+    if (panes === null || panes.length > 0) return;
+    await tmuxServer.refresh().catch(() => {});
+    const server = tmuxServer.current();
+    await tmux.killServer().catch(() => {});
+    if (server !== null) await waitUntilGone([server], REAP_TIMEOUT_MS);
+  }
+
   // --- start: reconcile state.json with what is running, then watch for ends ----------------------------------
 
   try {
@@ -192,6 +204,8 @@ export async function createSandboxManager(options: SandboxManagerOptions): Prom
       creator.close();
       await spares.close();
       await registry.save();
+      // The tmux server outlives its sessions only while the manager runs; with none left it goes with it.
+      await stopEmptyTmuxServer();
       // Sandboxes keep running (and their cgroups) across a restart; with none left the manager's is removed.
       await cgroups?.close();
       registry.clearListeners();

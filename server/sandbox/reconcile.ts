@@ -1,5 +1,5 @@
 import { handleOf, isRunning, processTree, terminateProcesses } from "../tools/process-identity.js";
-import { EXIT_WHEN_EMPTY, type PaneState, type Tmux } from "../tools/tmux.js";
+import { type PaneState, STAY_WHEN_EMPTY, type Tmux } from "../tools/tmux.js";
 import type { ExitWatcher } from "./exit-watcher.js";
 import { launcherExit } from "./launcher-exit.js";
 import type { EndInfo, SandboxRegistry } from "./registry.js";
@@ -27,8 +27,9 @@ export async function reconcile(options: ReconcileOptions): Promise<void> {
   const { registry, tmux, teardown } = options;
   const panes = await options.settledPanes();
   await options.tmuxServer.refresh().catch(() => {});
-  // A manager killed between starting the server and creating the session left it unable to exit when empty.
-  if (options.tmuxServer.current() !== null) await tmux.run(EXIT_WHEN_EMPTY).catch(() => {});
+  // The server stays up while the manager runs, even with no session (see Tmux.startServer); one an older
+  // manager started may still exit when empty.
+  if (options.tmuxServer.current() !== null) await tmux.run(STAY_WHEN_EMPTY).catch(() => {});
   const paneOf = new Map<string, PaneState>(panes.map((p) => [p.session, p]));
   for (const record of registry.records()) {
     const session = registry.sessionOf(record);

@@ -1,5 +1,5 @@
 import { handleOf, isRunning, type ProcessHandle } from "../tools/process-identity.js";
-import { EXIT_WHEN_EMPTY, isNoServer, type Tmux } from "../tools/tmux.js";
+import { isNoServer, type Tmux } from "../tools/tmux.js";
 import { escapeTmuxFormat, shellQuote } from "../tools/tmux-quoting.js";
 import type { ExitWatcher } from "./exit-watcher.js";
 import { launcherArgv, wrapLauncher } from "./launcher-argv.js";
@@ -70,8 +70,6 @@ export async function startSession(
     ["set-hook", "-g", "session-closed", hooks.sessionClosed],
     // Attached before the launcher may run, so the log holds its very first byte.
     ["pipe-pane", "-t", `=${session}:`, `exec cat >> ${shellQuote(files.logFile(id))}`],
-    // After startServer (here or in a create running alongside): the server exits once no session is left.
-    EXIT_WHEN_EMPTY,
   ];
   const server = options.tmuxServer.current();
   if (server === null || !(await isRunning(server))) await tmux.startServer();
@@ -79,13 +77,8 @@ export async function startSession(
   try {
     out = await tmux.runAll(commands);
   } catch (error) {
-    // The server exits when its last session ends; a create that reaches it in that moment starts a new one.
-    if (!isNoServer(error)) {
-      // The commands stop at the first that fails: a server this create started must not stay up without
-      // a session.
-      await tmux.run(EXIT_WHEN_EMPTY).catch(() => {});
-      throw error;
-    }
+    // A server that went away (killed from outside) between the check and the commands: start a new one.
+    if (!isNoServer(error)) throw error;
     await tmux.killSession(session);
     await tmux.startServer();
     out = await tmux.runAll(commands);

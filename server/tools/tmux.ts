@@ -44,14 +44,17 @@ export interface Tmux {
   /**
    * Starts the server if none runs, from a client whose command line names no sandbox. A server keeps the
    * command line of the client that forked it for life: started by a create's `new-session`, it would show that
-   * sandbox's launcher command line in ps long after the sandbox was deleted. The server starts with
-   * exit-empty off (it would exit at once without a session); the caller's next commands turn it back on.
+   * sandbox's launcher command line in ps long after the sandbox was deleted. The server keeps running without
+   * sessions (exit-empty off) for as long as the manager runs: a server that exits with its last session is a
+   * daemon whose parent is init, and a delete that waited for init to reap it took a second on slow inits.
    */
   startServer(): Promise<void>;
+  /** Ends the server (when the manager stops with no session left on it). */
+  killServer(): Promise<void>;
 }
 
-/** The tmux commands that let the server exit again when its last session ends (after startServer). */
-export const EXIT_WHEN_EMPTY: readonly string[] = ["set-option", "-g", "exit-empty", "on"];
+/** Keeps the server up with no session (see startServer); also applied to a server an older manager left. */
+export const STAY_WHEN_EMPTY: readonly string[] = ["set-option", "-g", "exit-empty", "off"];
 
 export function createTmux(options: TmuxOptions): Tmux {
   // -f /dev/null: the user's ~/.tmux.conf must not change how sandboxes run (default-command, hooks…).
@@ -87,7 +90,8 @@ export function createTmux(options: TmuxOptions): Tmux {
         "#{session_name}\t#{pane_pid}\t#{pane_dead}\t#{pane_dead_status}\t#{pane_dead_signal}",
       ]);
     } catch (error) {
-      if (isNoServer(error)) return [];
+      // A server without sessions (it stays up while the manager runs) answers "no current target".
+      if (isNoServer(error) || isNoSession(error)) return [];
       throw error;
     }
     return out
@@ -125,10 +129,18 @@ export function createTmux(options: TmuxOptions): Tmux {
   }
 
   async function startServer(): Promise<void> {
-    await runAll([["start-server"], ["set-option", "-g", "exit-empty", "off"]]);
+    await runAll([["start-server"], STAY_WHEN_EMPTY]);
   }
 
-  return { socket: options.socket, run, runAll, listPanes, serverPid, killSession, startServer };
+  async function killServer(): Promise<void> {
+    try {
+      await run(["kill-server"]);
+    } catch (error) {
+      if (!isNoServer(error)) throw error;
+    }
+  }
+
+  return { socket: options.socket, run, runAll, listPanes, serverPid, killSession, startServer, killServer };
 }
 
 export function isNoServer(error: unknown): boolean {

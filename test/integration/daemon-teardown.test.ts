@@ -85,9 +85,13 @@ describe.each(MANAGERS)("teardown with the manager running as $as", ({ unprivile
         expect(before.length).toBeGreaterThanOrEqual(3 * sandboxes.length);
         await Promise.all(sandboxes.map((s) => second.client.deleteSandbox({ id: s.id })));
         expect(await leftovers(dir, traces, before, manager)).toEqual([]);
-        // With its last session gone the manager's tmux server has nothing left to run.
-        expect(await stillThere(server === null ? [] : [server])).toEqual([]);
         expect((await second.client.listSandboxes({})).sandboxes).toEqual([]);
+        // The tmux server is the manager's: it outlives its last session while the manager runs, and goes with
+        // the manager when that one stops with no sandbox left.
+        expect(server).not.toBeNull();
+        expect(await stillThere(server === null ? [] : [server])).toHaveLength(1);
+        await stopDaemon(second, "SIGTERM");
+        expect(await stillThere(server === null ? [] : [server])).toEqual([]);
       },
       90_000,
     );
@@ -112,6 +116,26 @@ describe("StopSandbox", () => {
 });
 
 describe("the manager's tmux server", () => {
+  it("stays the same process across deleting the last sandbox and the next create, and goes with the manager", async () => {
+    const daemon = await fx.start({ env });
+    const dir = await fx.stateDir();
+    const first = await create(daemon.client, "first");
+    await ticking(daemon.client, first);
+    const server = await tmuxServerOf(dir);
+    expect(server).not.toBeNull();
+    const manager = [daemon.child.pid ?? 0];
+    const before = await sandboxProcesses([trace(first)], manager);
+    await daemon.client.deleteSandbox({ id: first.id });
+    expect(await leftovers(dir, [trace(first)], before, manager)).toEqual([]);
+    // Deleting the last sandbox does not end the server (a daemon of init's, reaped only when init gets to it).
+    const next = await create(daemon.client, "next");
+    await ticking(daemon.client, next);
+    expect(await tmuxServerOf(dir)).toEqual(server);
+    await daemon.client.deleteSandbox({ id: next.id });
+    await stopDaemon(daemon, "SIGTERM");
+    expect(await stillThere(server === null ? [] : [server])).toEqual([]);
+  });
+
   it("carries nothing of the sandbox whose create started it: once that one is deleted, no process names it", async () => {
     const daemon = await fx.start({ env });
     const first = await create(daemon.client, "first");
