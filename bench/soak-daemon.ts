@@ -56,12 +56,19 @@ export async function startSoakDaemon(options: SoakDaemonOptions): Promise<SoakD
     ...(options.launcher === undefined ? {} : { MANAGER_LAUNCHER_BUBBLEWRAP: options.launcher }),
     ...memoryProbeEnv(),
   });
+  // Extra node flags for the daemon alone, e.g. SOAK_DAEMON_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to see
+  // where a benchmark's daemon spends its time (flags NODE_OPTIONS does not allow).
+  const nodeArgs = (process.env.SOAK_DAEMON_NODE_ARGS ?? "").split(" ").filter((arg) => arg !== "");
   // The daemon built next to this file (dist/server/main.js from dist/bench/), so an experimental build in
   // another output directory runs its own daemon.
-  const child = spawn(process.execPath, [fileURLToPath(new URL("../server/main.js", import.meta.url))], {
-    env,
-    stdio: ["ignore", "ignore", "pipe"],
-  });
+  const child = spawn(
+    process.execPath,
+    [...nodeArgs, fileURLToPath(new URL("../server/main.js", import.meta.url))],
+    {
+      env,
+      stdio: ["ignore", "ignore", "pipe"],
+    },
+  );
   let stderr = "";
   child.stderr?.setEncoding("utf8");
   child.stderr?.on("data", (chunk: string) => {

@@ -4,7 +4,12 @@ import { chmodSync, statSync, watch, writeFileSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { type ClientRequest, request as httpRequest, type IncomingMessage } from "node:http";
 import { create, fromBinary, fromJson, toBinary } from "@bufbuild/protobuf";
-import { LogEndReason, TailLogsRequestSchema, TailLogsResponseSchema } from "../client/index.js";
+import {
+  LogEndReason,
+  TailLogsRequestSchema,
+  type TailLogsResponse,
+  TailLogsResponseSchema,
+} from "../client/index.js";
 import { MIB } from "./memory-probe.js";
 
 const TICK_MS = 5;
@@ -45,24 +50,51 @@ const wait = () => (fs.existsSync(go) ? start() : setTimeout(wait, 2));
 wait();
 `;
 
-/** Per-line latency (ms) from the stamp in each "L <n> <hrtime>" line to the moment its newline arrives. */
+/**
+ * Per-line latency (ms) from the stamp in each "L <n> <hrtime>" line to the moment its newline arrives. Kept in a
+ * typed array (off the JS heap, grown by doubling): readers holding millions of samples in plain arrays spent
+ * tens of milliseconds in their own garbage collections, and that showed up as the daemon's latency.
+ */
 export class LatencyMeter {
-  readonly latencies: number[] = [];
+  private values = new Float64Array(1 << 16);
+  /** Lines measured. */
+  count = 0;
   private partial = "";
+
   feed(data: Uint8Array): void {
-    const now = process.hrtime.bigint();
-    const text = this.partial + Buffer.from(data).toString("latin1");
-    const lines = text.split("\n");
-    this.partial = lines.pop() ?? "";
-    for (const line of lines) {
-      if (!line.startsWith("L ")) continue;
-      const stamp = line.split(" ", 3)[2];
-      if (stamp !== undefined) this.latencies.push(Number(now - BigInt(stamp)) / 1e6);
+    // Nanoseconds as doubles: exact to a few ns even after years of uptime, and no BigInt per line.
+    const now = Number(process.hrtime.bigint());
+    const text = this.partial + Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString("latin1");
+    let start = 0;
+    for (;;) {
+      const end = text.indexOf("\n", start);
+      if (end < 0) break;
+      if (text.startsWith("L ", start)) {
+        const from = text.indexOf(" ", start + 2) + 1;
+        const to = text.indexOf(" ", from);
+        if (from > 0 && to > from && to < end) this.push((now - Number(text.slice(from, to))) / 1e6);
+      }
+      start = end + 1;
     }
+    this.partial = text.slice(start);
+  }
+
+  /** The latencies measured so far, ascending. */
+  sorted(): Float64Array {
+    return this.values.slice(0, this.count).sort();
+  }
+
+  private push(ms: number): void {
+    if (this.count === this.values.length) {
+      const grown = new Float64Array(this.values.length * 2);
+      grown.set(this.values);
+      this.values = grown;
+    }
+    this.values[this.count++] = ms;
   }
 }
 
-export function percentile(sorted: readonly number[], p: number): number {
+export function percentile(sorted: ArrayLike<number>, p: number): number {
   if (sorted.length === 0) return Number.NaN;
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))] as number;
 }
@@ -113,16 +145,19 @@ export function describeNonReaderEnd(result: NonReaderEnd): string {
   return `${how}; ${(result.bytes / MIB).toFixed(1)} MiB of log received`;
 }
 
+type TailEvent = TailLogsResponse["event"];
+
 /**
- * TailLogs by hand (the Connect protocol over HTTP/1.1 on the Unix socket, binary as the typed client speaks it,
- * or JSON) whose response is paused on arrival.
+ * Opens TailLogs by hand: the Connect protocol over HTTP/1.1 on the Unix socket, binary as the typed client
+ * speaks it, or JSON. Resolves with the response (paused if `paused`) and the request to destroy at the end.
  */
-export function nonReader(
+function openRawTail(
   socketPath: string,
   id: string,
   fromOffset: bigint,
-  format: "proto" | "json" = "proto",
-): NonReader {
+  format: "proto" | "json",
+  paused: boolean,
+): { response: Promise<IncomingMessage>; request: () => ClientRequest | undefined } {
   const body =
     format === "proto"
       ? Buffer.from(toBinary(TailLogsRequestSchema, create(TailLogsRequestSchema, { id, fromOffset })))
@@ -139,18 +174,81 @@ export function nonReader(
         headers: { "content-type": `application/connect+${format}` },
       },
       (res) => {
-        res.pause();
+        if (paused) res.pause();
         resolve(res);
       },
     );
     request.on("error", reject);
     request.end(envelope);
   });
+  return { response, request: () => request };
+}
+
+/** The events of a raw TailLogs response, from its Connect envelopes (the end-of-stream trailer skipped). */
+async function* rawTailEvents(res: IncomingMessage, format: "proto" | "json"): AsyncGenerator<TailEvent> {
+  let pending: Buffer = Buffer.alloc(0);
+  for await (const chunk of res as AsyncIterable<Buffer>) {
+    pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
+    while (pending.length >= 5 && pending.length >= 5 + pending.readUInt32BE(1)) {
+      const flags = pending[0] ?? 0;
+      const message = pending.subarray(5, 5 + pending.readUInt32BE(1));
+      pending = pending.subarray(5 + message.length);
+      if ((flags & 0x02) !== 0) continue;
+      yield (
+        format === "proto"
+          ? fromBinary(TailLogsResponseSchema, message)
+          : fromJson(TailLogsResponseSchema, JSON.parse(message.toString()))
+      ).event;
+    }
+  }
+}
+
+/**
+ * A TailLogs reader as light as a client can be (raw HTTP/1.1, envelopes parsed by hand), for benchmarks whose
+ * readers share the daemon's cores: the typed client's own per-message work would otherwise be measured as the
+ * daemon's latency. Calls `onChunk` with each chunk's bytes and `onFirst` at the first message; ends on abort.
+ */
+export async function rawReader(
+  socketPath: string,
+  id: string,
+  fromOffset: bigint,
+  signal: AbortSignal,
+  onChunk: (data: Uint8Array) => void,
+  onFirst: () => void,
+): Promise<void> {
+  const { response, request } = openRawTail(socketPath, id, fromOffset, "proto", false);
+  const res = await response;
+  const abort = () => res.destroy();
+  signal.addEventListener("abort", abort, { once: true });
+  let first = true;
+  try {
+    for await (const event of rawTailEvents(res, "proto")) {
+      if (first) {
+        first = false;
+        onFirst();
+      }
+      if (event.case === "chunk") onChunk(event.value.data);
+    }
+  } catch (error) {
+    if (!signal.aborted) throw error;
+  } finally {
+    signal.removeEventListener("abort", abort);
+    request()?.destroy();
+  }
+}
+
+/** A TailLogs client whose response is paused on arrival, so its socket stops being read. */
+export function nonReader(
+  socketPath: string,
+  id: string,
+  fromOffset: bigint,
+  format: "proto" | "json" = "proto",
+): NonReader {
+  const { response, request } = openRawTail(socketPath, id, fromOffset, format, true);
   return {
     response,
     async drain(timeoutMs) {
       const res = await response;
-      let pending = Buffer.alloc(0);
       const result: NonReaderEnd = { end: undefined, bytes: 0, closed: undefined };
       let timedOut = false;
       const timer = setTimeout(() => {
@@ -158,21 +256,9 @@ export function nonReader(
         res.destroy();
       }, timeoutMs);
       try {
-        for await (const chunk of res as AsyncIterable<Buffer>) {
-          pending = Buffer.concat([pending, chunk]);
-          while (pending.length >= 5 && pending.length >= 5 + pending.readUInt32BE(1)) {
-            const flags = pending[0] ?? 0;
-            const message = pending.subarray(5, 5 + pending.readUInt32BE(1));
-            pending = pending.subarray(5 + message.length);
-            if ((flags & 0x02) !== 0) continue; // end-of-stream trailer
-            const event = (
-              format === "proto"
-                ? fromBinary(TailLogsResponseSchema, message)
-                : fromJson(TailLogsResponseSchema, JSON.parse(message.toString()))
-            ).event;
-            if (event.case === "chunk") result.bytes += event.value.data.length;
-            if (event.case === "end") result.end = { reason: event.value.reason, offset: event.value.offset };
-          }
+        for await (const event of rawTailEvents(res, format)) {
+          if (event.case === "chunk") result.bytes += event.value.data.length;
+          if (event.case === "end") result.end = { reason: event.value.reason, offset: event.value.offset };
         }
         if (!res.complete) result.closed = "closed by the daemon";
       } catch (error) {
@@ -184,7 +270,7 @@ export function nonReader(
           message === "aborted" || code === "ECONNRESET" ? "closed by the daemon" : `ended (${message})`;
       } finally {
         clearTimeout(timer);
-        request?.destroy();
+        request()?.destroy();
       }
       if (timedOut) result.closed = `still open after ${timeoutMs} ms`;
       return result;

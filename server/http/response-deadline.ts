@@ -2,8 +2,10 @@
 // connection: the last messages wait for a write the client never drains, and end() would only queue behind
 // them. The RPC handler knows when its stream is over but cannot see the response; the HTTP layer can see the
 // response but not what the stream means. This hands the handler a way to give its response a deadline,
-// scoped to the request (the Connect handler signature has no room for the response).
-import { AsyncLocalStorage } from "node:async_hooks";
+// keyed by the request, which Connect hands to contextValues (the handler signature has no room for the response).
+// A WeakMap, not AsyncLocalStorage: that one costs a promise hook on every promise the daemon makes, and a
+// fan-out of log streams makes many.
+import { createContextKey } from "@connectrpc/connect";
 
 /** Gives the response `ms` to finish; a response that makes no progress for that long is destroyed. */
 export type SetResponseDeadline = (ms: number) => void;
@@ -17,10 +19,15 @@ interface OpenResponse {
   once(event: "close", listener: () => void): unknown;
 }
 
-const deadlines = new AsyncLocalStorage<SetResponseDeadline>();
+/** The deadline setter of the HTTP response carrying the call; undefined for in-process calls. */
+export const responseDeadlineKey = createContextKey<SetResponseDeadline | undefined>(undefined, {
+  description: "the response deadline setter",
+});
 
-/** Runs `handle` (which serves `res`) so that the code it calls can find `res`'s deadline setter. */
-export function withResponseDeadline(res: OpenResponse, handle: () => void): void {
+const deadlines = new WeakMap<object, SetResponseDeadline>();
+
+/** Runs `handle` (which serves `req` with `res`) with `res`'s deadline setter findable from `req`. */
+export function withResponseDeadline(req: object, res: OpenResponse, handle: () => void): void {
   let closed = false;
   let timer: NodeJS.Timeout | undefined;
   const progress = (): void => {
@@ -45,18 +52,11 @@ export function withResponseDeadline(res: OpenResponse, handle: () => void): voi
     timer.unref();
     res.on("drain", progress);
   };
-  deadlines.run(setDeadline, handle);
+  deadlines.set(req, setDeadline);
+  handle();
 }
 
-/** Runs `handle` outside any response's scope: for handlers whose in-process RPCs must not end their response. */
-export function withoutResponseDeadline(handle: () => void): void {
-  deadlines.exit(handle);
-}
-
-/**
- * The deadline setter of the HTTP response being served, to be taken when the handler starts (callbacks from
- * elsewhere run outside the request's scope). Undefined for calls that no HTTP response carries directly.
- */
-export function responseDeadline(): SetResponseDeadline | undefined {
-  return deadlines.getStore();
+/** The deadline setter of the response serving `req`, if it was served through withResponseDeadline. */
+export function responseDeadlineOf(req: object): SetResponseDeadline | undefined {
+  return deadlines.get(req);
 }

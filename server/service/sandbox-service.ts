@@ -8,6 +8,7 @@ import {
   type SandboxService,
   type WatchSandboxesResponseSchema,
 } from "../../gen/claude_sandbox/v1/sandbox_service_pb.js";
+import { responseDeadlineKey } from "../http/response-deadline.js";
 import type { LogHub } from "../logs/log-hub.js";
 import { resolveReadLimit } from "../logs/log-limits.js";
 import type { SandboxManager } from "../sandbox/sandbox-manager.js";
@@ -108,7 +109,7 @@ export function createSandboxService(deps: SandboxServiceDeps): ServiceImpl<type
         return { data: range.data, offset: BigInt(range.offset), size: BigInt(range.size) };
       }),
 
-    tailLogs: (req, ctx) => tailLogs(deps, req, ctx.signal),
+    tailLogs: (req, ctx) => tailLogs(deps, req, ctx.signal, ctx.values.get(responseDeadlineKey)),
 
     async *watchSandboxes(_req, ctx: HandlerContext): AsyncGenerator<WatchResponseInit> {
       try {

@@ -5,7 +5,7 @@ import {
   type TailLogsRequest,
   type TailLogsResponseSchema,
 } from "../../gen/claude_sandbox/v1/sandbox_service_pb.js";
-import { responseDeadline } from "../http/response-deadline.js";
+import type { SetResponseDeadline } from "../http/response-deadline.js";
 import type { LogHub } from "../logs/log-hub.js";
 import type { SandboxManager } from "../sandbox/sandbox-manager.js";
 import { toConnectError } from "./to-connect-error.js";
@@ -37,10 +37,10 @@ export async function* tailLogs(
   deps: TailLogsDeps,
   req: TailLogsRequest,
   signal: AbortSignal,
+  /** The HTTP response's deadline setter (none for in-process calls, whose stream is not a response). */
+  setDeadline: SetResponseDeadline | undefined,
 ): AsyncGenerator<TailLogsResponseInit> {
   const { manager, logHub } = deps;
-  // Taken now: the hub's onEnd runs outside this request's scope.
-  const setDeadline = responseDeadline();
   const endSoon = (): void => setDeadline?.(TAIL_END_GRACE_MS);
   let position = 0;
   try {
