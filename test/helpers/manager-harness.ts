@@ -146,15 +146,35 @@ export function tmuxSessions(stateDir: string): string[] {
 }
 
 /**
- * Waits (with a deadline) until no process mentions `root`, then returns what is left (empty on success). The
- * tmux server exits on its own once its last session is gone, a few milliseconds after kill-session returns.
+ * Waits (with a deadline) until no process of a sandbox mentions `root`, then returns what is left (empty on
+ * success). The manager's own tmux server is not a sandbox's: it stays up without sessions while the manager
+ * runs (see Tmux.startServer) and goes when the manager closes (`tmuxServerPid` is null then). While a session
+ * remains on it, it counts as left over like any other process.
  */
 export async function leftoverProcesses(
   root: string,
   timeoutMs = 3000,
 ): Promise<{ pid: number; cmdline: string }[]> {
-  await holdsWithin(() => processesMentioning(root).length === 0, timeoutMs, 20);
-  return processesMentioning(root);
+  const stateDir = join(root, "state");
+  const left = (): { pid: number; cmdline: string }[] => {
+    const emptyServer = tmuxSessions(stateDir).length === 0 ? tmuxServerPid(stateDir) : null;
+    return processesMentioning(root).filter((p) => p.pid !== emptyServer);
+  };
+  await holdsWithin(() => left().length === 0, timeoutMs, 20);
+  return left();
+}
+
+/** Pid of the tmux server on the state dir's socket, or null when none answers. */
+export function tmuxServerPid(stateDir: string): number | null {
+  try {
+    const out = execFileSync("tmux", ["-S", join(stateDir, "tmux.sock"), "display-message", "-p", "#{pid}"], {
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "ignore"],
+    });
+    return Number(out.trim()) || null;
+  } catch {
+    return null;
+  }
 }
 
 /**

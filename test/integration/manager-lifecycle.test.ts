@@ -7,8 +7,10 @@ import {
   createHarness,
   type Harness,
   leftoverProcesses,
+  processesMentioning,
   readLog,
   staleXFiles,
+  tmuxServerPid,
   tmuxSessions,
   xFilesOf,
 } from "../helpers/manager-harness.js";
@@ -102,6 +104,14 @@ describe("manager lifecycle with the fixture launcher", () => {
     expect(events.at(-1)).toEqual({ type: "deleted", id: created.id });
     expect(() => manager.get(created.id)).toThrow(expect.objectContaining({ kind: "not_found" }));
     expect(manager.list()).toEqual([]);
+
+    // The tmux server is the manager's: up without sessions while it runs, gone (not even a zombie) once it closes.
+    const server = tmuxServerPid(h.stateDir);
+    expect(server).not.toBeNull();
+    await manager.close();
+    expect(tmuxServerPid(h.stateDir)).toBeNull();
+    expect(pidAlive(server as number)).toBe(false);
+    expect(processesMentioning(h.root)).toEqual([]);
   });
 
   it("passes hostile agent arguments and project paths through tmux literally, never as commands", async () => {
