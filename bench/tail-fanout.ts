@@ -5,14 +5,20 @@
 // Latency is from the line's stamp (process.hrtime.bigint(), CLOCK_MONOTONIC in every process) to the
 // reader holding its newline, as in bench/tail-latency.ts; a raw fs.watch reader of the log file, in this
 // process and the same run, is the floor (pane → pipe-pane → file). The daemon's RSS is sampled throughout.
-// The readers run in READER_PROCESSES child processes, so that one event loop holding 49 streams does not
-// become the latency being measured.
+// The readers run in reader_processes child processes, so that one event loop holding 49 streams does not
+// become the latency being measured. They share this machine's cores with the daemon, which real readers (on
+// laptops, through tunnels) do not; FANOUT_CLIENT chooses them:
+//   typed  the client/ package's Connect client (default);
+//   raw    Connect envelopes parsed by hand over HTTP/1.1, a fraction of the typed client's per-message work;
+//   file   no daemon at all: each reader watches and reads the log file itself, the floor of that many readers
+//          on these cores, to compare a TailLogs run with.
 // Goals: every reader's p99 <= 10 ms and every line received; the daemon's memory bounded while the
 // non-reader stalls: its live memory (heap + buffers after a full GC) under LIVE_BOUND_MIB with the non-reader
 // still connected, and no upward trend in RSS (the second half of the stall peaks no higher than the first
 // half plus RSS_TREND_MIB) while far more than that is written.
 //
-//   npm run build && node dist/bench/tail-fanout.js [readers=49] [lines_per_s=2000] [seconds=40] [display_base=7000]
+//   npm run build && [FANOUT_CLIENT=typed|raw|file] node dist/bench/tail-fanout.js [readers=49] [lines_per_s=2000]
+//     [seconds=40] [display_base=7000] [reader_processes=7]
 import { type ChildProcess, fork } from "node:child_process";
 import { setMaxListeners } from "node:events";
 import {
@@ -55,7 +61,9 @@ const RSS_TREND_MIB = 16;
 const READER_PROCESSES = Number(process.argv[6] ?? 7);
 // "typed": the client/ package's Connect client; "raw": HTTP/1.1 with envelopes parsed by hand (rawReader), whose
 // own per-message work on these shared cores is a fraction of the typed client's.
-const CLIENT = process.env.FANOUT_CLIENT === "raw" ? "raw" : "typed";
+// "file": no daemon in the path, each reader watches and reads the log file itself: the floor of 49 readers on
+// these cores, to compare the TailLogs figures with.
+const CLIENT = (["raw", "file"] as const).find((c) => c === process.env.FANOUT_CLIENT) ?? "typed";
 // Latency histogram resolution (ms) for merging the readers' figures.
 const BIN_MS = 0.05;
 
@@ -71,7 +79,13 @@ type FromReaders =
   | { type: "result"; readers: ReaderFigures[]; histogram: [number, number][] };
 
 /** Child mode: `count` TailLogs clients of `id` from `start`; reports when attached and, on "stop", the figures. */
-async function readerProcess(socketPath: string, id: string, start: bigint, count: number): Promise<void> {
+async function readerProcess(
+  socketPath: string,
+  id: string,
+  start: bigint,
+  count: number,
+  logPath: string,
+): Promise<void> {
   const send = (message: FromReaders) => process.send?.(message);
   const abort = new AbortController();
   setMaxListeners(count + 1, abort.signal);
@@ -81,6 +95,11 @@ async function readerProcess(socketPath: string, id: string, start: bigint, coun
     if (++attached === count) send({ type: "attached" });
   };
   const readers = meters.map(async (meter) => {
+    if (CLIENT === "file") {
+      onFirst();
+      await rawFileReader(logPath, meter, abort.signal);
+      return;
+    }
     if (CLIENT === "raw") {
       await rawReader(socketPath, id, start, abort.signal, (data) => meter.feed(data), onFirst);
       return;
@@ -178,6 +197,7 @@ async function main(): Promise<void> {
         id,
         String(start),
         String(count),
+        log,
       ]);
       children.push(child);
       attached.push(
@@ -308,7 +328,7 @@ async function main(): Promise<void> {
 const ARGS = process.argv.slice(2);
 const run =
   ARGS[0] === "--readers"
-    ? readerProcess(ARGS[1] ?? "", ARGS[2] ?? "", BigInt(ARGS[3] ?? 0), Number(ARGS[4]))
+    ? readerProcess(ARGS[1] ?? "", ARGS[2] ?? "", BigInt(ARGS[3] ?? 0), Number(ARGS[4]), ARGS[5] ?? "")
     : main().then(() => process.exit(0));
 run.catch((error: unknown) => {
   process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
