@@ -3,6 +3,7 @@
 // line per notable event to stderr. SIGTERM/SIGINT end open streams with their final message, flush state and
 // exit 0; sandboxes keep running in their tmux sessions and the next start adopts them.
 import { mkdir, stat } from "node:fs/promises";
+import { createWebGateway } from "../web/app.js";
 import { createApp } from "./app.js";
 import { ConfigError, KNOWN_VARIABLES, loadConfig, type ServerConfig, unknownVariables } from "./config.js";
 import { readTokenFile } from "./http/token-file.js";
@@ -69,7 +70,15 @@ async function main(): Promise<number> {
   logAdoption(manager);
   logSandboxEvents(manager, log);
 
-  const app = createApp({ listen: config.listen, token, socketGid, manager, logHub, log });
+  const app = createApp({
+    listen: config.listen,
+    token,
+    socketGid,
+    manager,
+    logHub,
+    log,
+    gateway: createWebGateway({ log: (line) => log(`web: ${line}`) }),
+  });
   try {
     const where = await app.listen();
     log(`listening on ${where} (state in ${config.stateDir})`);
