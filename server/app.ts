@@ -36,6 +36,8 @@ export interface AppOptions {
   logHub: LogHub;
   /** One line per notable event, for the daemon's stderr. */
   log: (line: string) => void;
+  /** Host names besides the loopback ones that requests may name (MANAGER_HOSTNAMES). */
+  hostnames?: readonly string[];
   /** Mounts the web gateway on the HTTP/1.1 side; without one, non-RPC requests are answered 404. */
   gateway?: GatewayFactory;
   /** Keepalive interval of quiet WatchSandboxes streams. */
@@ -97,7 +99,7 @@ export function createApp(options: AppOptions): App {
     contextValues: (req: AccessRequest) =>
       callerValues(access.callerOf(req)).set(responseDeadlineKey, responseDeadlineOf(req)),
   };
-  const guard = createRequestGuard(options.listen);
+  const guard = createRequestGuard(options.listen, { hostnames: options.hostnames });
   // Host/Origin first (browser-borne attacks), then who is asking.
   const check = (req: IncomingMessage | AccessRequest): { refusal?: Refusal; byGuard: boolean } => {
     const guarded = guard(req);

@@ -77,6 +77,7 @@ async function main(): Promise<number> {
     manager,
     logHub,
     log,
+    hostnames: config.hostnames,
     gateway: createWebGateway({ log: (line) => log(`web: ${line}`) }),
   });
   try {
