@@ -11,6 +11,7 @@ import { type ConnectNodeAdapterOptions, connectNodeAdapter } from "@connectrpc/
 import { describeListen, type ListenAddress } from "./config.js";
 import { DomainError } from "./errors.js";
 import { type AccessRequest, createAccess, type Refusal } from "./http/access.js";
+import { createBrowserLogin } from "./http/browser-login.js";
 import type { Caller } from "./http/caller.js";
 import type { GatewayFactory } from "./http/gateway.js";
 import { listenError } from "./http/listen-error.js";
@@ -106,6 +107,10 @@ export function createApp(options: AppOptions): App {
     if (guarded !== undefined) return { refusal: guardRefusal(guarded), byGuard: true };
     return { refusal: access.check(req), byGuard: false };
   };
+  const login =
+    options.listen.kind === "tcp" && options.token !== undefined
+      ? createBrowserLogin(options.token)
+      : undefined;
   let activeRequests = 0;
   const counted =
     (handler: NodeHandlerFn): NodeHandlerFn =>
@@ -118,6 +123,8 @@ export function createApp(options: AppOptions): App {
         withResponseDeadline(req, res, () => handler(req, res));
         return;
       }
+      // A browser without the token on a TCP listener may sign in (and is sent to do so from a page).
+      if (!byGuard && login?.handle(req as IncomingMessage, res as ServerResponse)) return;
       // A refused peer (Unix socket) was logged once, when it connected.
       const peerRefused = !byGuard && options.listen.kind === "unix";
       if (!peerRefused) log(`refused ${req.method} ${req.url}: ${refusal.message}`);

@@ -85,7 +85,8 @@ async function main(): Promise<number> {
     log(`listening on ${where} (state in ${config.stateDir})`);
     log(
       config.listen.kind === "tcp"
-        ? "every request must carry the token from MANAGER_TOKEN_FILE (Authorization: Bearer …)"
+        ? "every request must carry the token from MANAGER_TOKEN_FILE (Authorization: Bearer …); browsers sign " +
+            `in once at ${where}/login`
         : `may connect: this daemon's user (uid ${process.geteuid?.()}), root and members of group ` +
             `${socketGid ?? process.getegid?.()}; they act as this user`,
     );
