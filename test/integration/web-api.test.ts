@@ -9,8 +9,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
+import { Backend } from "../../client/index.js";
+import { REPO_ROOT } from "../helpers/build.js";
 import { useDaemonFixture } from "../helpers/daemon-fixture.js";
-import { type Daemon, sessionExists, typeIntoPane } from "../helpers/start-daemon.js";
+import { type Daemon, FIXTURE_BIN, sessionExists, typeIntoPane } from "../helpers/start-daemon.js";
 import { openUnixTunnel, type UnixTunnel } from "../helpers/unix-tunnel.js";
 import { pidAlive, waitUntil } from "../helpers/wait.js";
 
@@ -48,6 +50,8 @@ const SYSTEM_METRICS_FIELDS = [
   "net_tx_bytes",
   "load_average",
 ];
+// A launcher that starts more children on request, so what a sandbox uses changes when the test says so.
+const CHILDREN_BIN = join(REPO_ROOT, "test/fixtures/bin-children");
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
 interface Answer {
@@ -74,8 +78,8 @@ interface Manager {
 
 type SandboxJson = Record<string, unknown> & { id: string; status: string; tmux_session: string };
 
-async function startManager(): Promise<Manager> {
-  const daemon = await fx.start({ env: { MANAGER_DISPLAY_BASE: "7400" } });
+async function startManager(env: Record<string, string> = {}): Promise<Manager> {
+  const daemon = await fx.start({ env: { MANAGER_DISPLAY_BASE: "7400", ...env } });
   const tunnel = await openUnixTunnel(daemon.socketPath ?? "");
   fx.cleanupLater(() => tunnel.close());
   const http: Manager["http"] = (method, path, options = {}) =>
@@ -264,6 +268,64 @@ describe("the REST API", () => {
     const after = (await m.http("GET", "/api/sandboxes")).json as SandboxJson[];
     expect(after.map((s) => s.name)).toEqual(["located", "third", "first"]);
     expect(after.find((s) => s.id === first.id)?.status).toBe("stopped");
+  });
+
+  it("lists what other clients change (the CLI over Connect) as soon as their call returns", async () => {
+    const m = await startManager();
+    const names = async () =>
+      ((await m.http("GET", "/api/sandboxes")).json as SandboxJson[]).map((s) => s.name);
+    const mine = await m.create(seedBody({ name: "over REST" }));
+    expect(await names()).toEqual(["over REST"]);
+    const { client } = m.daemon;
+    const { sandbox } = await client.createSandbox({
+      name: "over Connect",
+      backend: Backend.BUBBLEWRAP,
+      projectDir: fx.projectDir,
+    });
+    const id = sandbox?.id ?? "";
+    expect(await names()).toEqual(["over Connect", "over REST"]);
+    await client.stopSandbox({ id });
+    const listed = (await m.http("GET", "/api/sandboxes")).json as SandboxJson[];
+    expect(listed.map((s) => [s.name, s.status])).toEqual([
+      ["over Connect", "stopped"],
+      ["over REST", "running"],
+    ]);
+    await client.deleteSandbox({ id: mine.id });
+    expect(await names()).toEqual(["over Connect"]);
+  });
+
+  it("lists a sandbox's end as it happens, and its usage at most a few seconds old", async (ctx) => {
+    const m = await startManager({
+      PATH: `${CHILDREN_BIN}:${FIXTURE_BIN}:${process.env.PATH ?? "/usr/bin:/bin"}`,
+    });
+    const sandbox = await m.create(seedBody({ name: "children" }));
+    const listed = async () =>
+      ((await m.http("GET", "/api/sandboxes")).json as SandboxJson[]).find((s) => s.id === sandbox.id);
+    const pids = async () =>
+      ((await listed())?.usage as { pids_current: number | null } | null)?.pids_current;
+    await waitUntil("the launcher to start", async () =>
+      (await m.http("GET", `/api/sandboxes/${sandbox.id}/logs`)).text.includes("fixture-children ready"),
+    );
+    const before = await pids();
+    if (before === undefined || before === null) {
+      ctx.skip(`no process accounting for sandboxes here (${sandbox.limits_note as string})`);
+      return;
+    }
+    await typeIntoPane(m.daemon.stateDir, sandbox.tmux_session, "spawn 5");
+    // Nothing tells the list of a new process but reading it again, which it does once its reading is 2 s old.
+    await waitUntil(
+      "the list to count the 5 new processes",
+      async () => ((await pids()) ?? 0) >= before + 5,
+      6000,
+      100,
+    );
+
+    await typeIntoPane(m.daemon.stateDir, sandbox.tmux_session, "exit 3");
+    const ended = await waitUntil("the list to show the launcher's exit", async () => {
+      const s = await listed();
+      return s?.status === "dead" ? s : undefined;
+    });
+    expect(ended).toMatchObject({ status: "dead", exit_code: 3, usage: null });
   });
 
   it("answers 404 naming the id for an unknown sandbox on every route, and changes nothing", async () => {

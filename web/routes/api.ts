@@ -7,11 +7,12 @@ import express, {
   type Response,
   type Router,
 } from "express";
-import type { SandboxClient } from "../../client/index.js";
+import { type SandboxClient, SandboxStatus } from "../../client/index.js";
 import { firstFieldError, parseCreateInput, serviceFieldError } from "../create-request.js";
 import { HttpError, toHttpError } from "../http-error.js";
 import { toClaudeMetricsJson, toSystemMetricsJson } from "../metrics-json.js";
 import { toSandboxJson } from "../sandbox-json.js";
+import { createSandboxListCache } from "../sandbox-list-cache.js";
 import type { WebDeps } from "../web-deps.js";
 
 /**
@@ -26,16 +27,18 @@ export const LOG_PAGE_BYTES = 1024 * 1024;
 export function apiRouter(deps: WebDeps): Router {
   const router = express.Router();
   const { reader } = deps;
+  const list = createSandboxListCache(reader, { shutdown: deps.shutdown, log: deps.log });
 
   router
     .route("/sandboxes")
     .get(async (_req, res) => {
-      const { sandboxes } = await reader.listSandboxes({});
-      sendJson(res, 200, sandboxes.map(toSandboxJson));
+      sendJson(res, 200, await list.json());
     })
     .post(jsonBody, async (req, res) => {
       const sandbox = (await createSandbox(deps.clientFor(req), req.body)).sandbox;
       if (sandbox === undefined) throw new Error("CreateSandbox answered without a sandbox");
+      // Whoever created it lists next and must find it there.
+      await list.settled(sandbox.id, (listed) => listed !== undefined);
       res.setHeader("Location", `${req.baseUrl}/sandboxes/${encodeURIComponent(sandbox.id)}`);
       sendJson(res, 201, toSandboxJson(sandbox));
     })
@@ -49,7 +52,9 @@ export function apiRouter(deps: WebDeps): Router {
       sendJson(res, 200, toSandboxJson(sandbox));
     })
     .delete(async (req, res) => {
-      await deps.clientFor(req).deleteSandbox({ id: idOf(req) });
+      const id = idOf(req);
+      await deps.clientFor(req).deleteSandbox({ id });
+      await list.settled(id, (listed) => listed === undefined);
       res.status(204).end();
     })
     .all(notAllowed("GET, HEAD, DELETE"));
@@ -57,7 +62,9 @@ export function apiRouter(deps: WebDeps): Router {
   router
     .route("/sandboxes/:id/stop")
     .post(async (req, res) => {
-      await deps.clientFor(req).stopSandbox({ id: idOf(req) });
+      const id = idOf(req);
+      await deps.clientFor(req).stopSandbox({ id });
+      await list.settled(id, (listed) => listed === undefined || listed.status !== SandboxStatus.RUNNING);
       res.status(204).end();
     })
     .all(notAllowed("POST"));
@@ -108,7 +115,7 @@ const idOf = (req: Request): string => String(req.params.id);
 
 /** Writes JSON with no ETag work: these answers change all the time and are never cached. */
 function sendJson(res: Response, status: number, value: unknown): void {
-  const body = JSON.stringify(value);
+  const body = Buffer.isBuffer(value) ? value : JSON.stringify(value);
   res.status(status);
   res.setHeader("Content-Type", "application/json; charset=utf-8");
   res.setHeader("Cache-Control", "no-store");
