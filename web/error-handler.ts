@@ -3,7 +3,8 @@ import { HttpError, toHttpError } from "./http-error.js";
 
 /** Anything no route took. */
 export function notFound(req: Request, _res: Response, next: NextFunction): void {
-  next(new HttpError(404, `no such page: ${req.method} ${req.path}`));
+  const what = req.originalUrl.startsWith("/api/") ? "no such endpoint" : "no such page";
+  next(new HttpError(404, `${what}: ${req.method} ${req.path}`));
 }
 
 /**
