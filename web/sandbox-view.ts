@@ -5,13 +5,18 @@ import type { Sandbox } from "../client/index.js";
 import { formatAge, formatBytes, formatCount, formatTime, percent, shellWord } from "./format.js";
 import { type SandboxJson, toSandboxJson } from "./sandbox-json.js";
 
+/** What a card in the list shows. */
 export interface SandboxView extends SandboxJson {
   short_id: string;
   age: string;
   created: string;
-  stopped: string;
   display: string;
   running: boolean;
+}
+
+/** What the sandbox's own page shows besides. */
+export interface SandboxDetailView extends SandboxView {
+  stopped: string;
   /** The command that attaches a terminal to the sandbox's tmux session, or null without a session. */
   attach_command: string | null;
   /** One line for the exit, or null while it runs: "exit 3", "SIGKILL". */
@@ -20,18 +25,24 @@ export interface SandboxView extends SandboxJson {
   usage_rows: { label: string; value: string; percent: number | null }[];
 }
 
+// The fields are added to the fresh JSON object rather than spread into a new one: spreading its two dozen
+// fields was most of the time a list of 100 took to render.
 export function toSandboxView(sandbox: Sandbox, now: Date): SandboxView {
   const json = toSandboxJson(sandbox);
   const created = sandbox.createdAt === undefined ? undefined : timestampDate(sandbox.createdAt);
-  const stopped = sandbox.stoppedAt === undefined ? undefined : timestampDate(sandbox.stoppedAt);
-  return {
-    ...json,
+  return Object.assign(json, {
     short_id: json.id.slice(0, 8),
     age: formatAge(created, now),
     created: formatTime(created),
-    stopped: formatTime(stopped),
     display: json.display_num === null ? "—" : `:${json.display_num}`,
     running: json.status === "running",
+  });
+}
+
+export function toSandboxDetailView(sandbox: Sandbox, now: Date): SandboxDetailView {
+  const json = toSandboxView(sandbox, now);
+  return Object.assign(json, {
+    stopped: formatTime(sandbox.stoppedAt === undefined ? undefined : timestampDate(sandbox.stoppedAt)),
     attach_command:
       json.tmux_session === null || json.tmux_socket === ""
         ? null
@@ -44,10 +55,10 @@ export function toSandboxView(sandbox: Sandbox, now: Date): SandboxView {
           : null,
     limit_rows: limitRows(json.limits),
     usage_rows: usageRows(json.usage),
-  };
+  });
 }
 
-function limitRows(limits: SandboxJson["limits"]): SandboxView["limit_rows"] {
+function limitRows(limits: SandboxJson["limits"]): SandboxDetailView["limit_rows"] {
   if (limits === null) return [];
   return [
     { label: "Memory", value: formatBytes(limits.memory_bytes) },
@@ -58,9 +69,9 @@ function limitRows(limits: SandboxJson["limits"]): SandboxView["limit_rows"] {
   ];
 }
 
-function usageRows(usage: SandboxJson["usage"]): SandboxView["usage_rows"] {
+function usageRows(usage: SandboxJson["usage"]): SandboxDetailView["usage_rows"] {
   if (usage === null) return [];
-  const rows: SandboxView["usage_rows"] = [];
+  const rows: SandboxDetailView["usage_rows"] = [];
   if (usage.memory_current_bytes !== null) {
     rows.push({
       label: "Memory",

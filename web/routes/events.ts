@@ -4,7 +4,7 @@ import type { Sandbox, WatchSandboxesResponse } from "../../client/index.js";
 import { HttpError } from "../http-error.js";
 import { renderView } from "../render-view.js";
 import { sandboxListLocals } from "../sandbox-list.js";
-import { toSandboxView } from "../sandbox-view.js";
+import { toSandboxDetailView } from "../sandbox-view.js";
 import { openSse, type SseResponse } from "../sse-response.js";
 import type { WebDeps } from "../web-deps.js";
 
@@ -59,7 +59,7 @@ export function eventsRouter(deps: WebDeps): Router {
         return true;
       },
       async render() {
-        const locals = { sandbox: toSandboxView(sandbox, new Date()), deleted };
+        const locals = { sandbox: toSandboxDetailView(sandbox, new Date()), deleted };
         const [header, facts] = await Promise.all([
           renderView(req.app, "partials/sandbox-header", locals),
           renderView(req.app, "partials/sandbox-facts", locals),

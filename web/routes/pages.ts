@@ -4,7 +4,7 @@ import { emptyForm, readForm, refusalOnForm } from "../create-form.js";
 import { HttpError } from "../http-error.js";
 import { loadClaudeMetrics, loadScreenshot, loadSystemMetrics, REFRESH } from "../panel-data.js";
 import { sandboxListLocals } from "../sandbox-list.js";
-import { toSandboxView } from "../sandbox-view.js";
+import { toSandboxDetailView } from "../sandbox-view.js";
 import type { WebDeps } from "../web-deps.js";
 
 // Small: the form has five short fields.
@@ -59,7 +59,7 @@ export function pagesRouter(deps: WebDeps): Router {
       loadScreenshot(reader, id),
       loadClaudeMetrics(reader, id),
     ]);
-    const view = toSandboxView(sandbox, new Date());
+    const view = toSandboxDetailView(sandbox, new Date());
     page(res, "sandbox", { title: sandbox.name, sandbox: view, screenshot, claude, id, REFRESH });
   });
 
@@ -74,7 +74,10 @@ export function pagesRouter(deps: WebDeps): Router {
 
   router.get("/fragments/sandboxes/:id/facts", async (req, res) => {
     const sandbox = await sandboxOf(req.params.id);
-    fragment(res, "partials/sandbox-facts", { sandbox: toSandboxView(sandbox, new Date()), deleted: false });
+    fragment(res, "partials/sandbox-facts", {
+      sandbox: toSandboxDetailView(sandbox, new Date()),
+      deleted: false,
+    });
   });
 
   router.get("/fragments/sandboxes/:id/claude-metrics", async (req, res) => {
