@@ -56,8 +56,15 @@
     "IntersectionObserver" in window
       ? new IntersectionObserver((entries) => {
           for (const entry of entries) {
-            if (entry.isIntersecting) visible.add(entry.target);
-            else visible.delete(entry.target);
+            if (!entry.isIntersecting) {
+              visible.delete(entry.target);
+              continue;
+            }
+            visible.add(entry.target);
+            // A card just scrolled into view (or just added) shows its screen now, not at the next round.
+            if (!thumbs.has(entry.target.dataset.thumb) && Date.now() >= thumbsUnavailableUntil) {
+              fetchThumb(entry.target).catch(() => {});
+            }
           }
         })
       : undefined;
