@@ -11,6 +11,7 @@ import { useDaemonFixture } from "../helpers/daemon-fixture.js";
 import { openSse } from "../helpers/sse-reader.js";
 import type { Daemon } from "../helpers/start-daemon.js";
 import { openUnixTunnel } from "../helpers/unix-tunnel.js";
+import { waitUntil } from "../helpers/wait.js";
 
 const fx = useDaemonFixture();
 const XSS_NAME = "<img src=x onerror=alert(1)>";
@@ -297,6 +298,11 @@ describe("the create form", () => {
     expect(fieldBlock(html, "network")).not.toContain("checked");
     expect(fieldBlock(html, "network")).not.toContain("field-error");
     expect((await daemon.client.listSandboxes({})).sandboxes).toEqual([]);
+
+    const huge = await postForm(`${base}/new`, { name: "x".repeat(32 * 1024), backend: "bubblewrap" });
+    expect(huge.status).toBe(413);
+    expect(await huge.text()).toContain("the request body is too large");
+    expect((await daemon.client.listSandboxes({})).sandboxes).toEqual([]);
   });
 
   it("what the manager refuses comes back next to its field too, escaped, with nothing created", async () => {
@@ -433,6 +439,17 @@ describe("live updates", () => {
     expect(unknown.status).toBe(404);
     await unknown.body?.cancel();
   });
+
+  it("a quiet event stream gets keepalive comments, so tunnels and proxies keep it open", async () => {
+    const { base } = await startGateway();
+    const sse = await openSse(`${base}/events/sandbox-list`, fx.abortLater());
+    await sse.waitFor("the list", (e) => e.event === "sandbox-list");
+    const t0 = performance.now();
+    await waitUntil("a keepalive comment", () => sse.comments.includes("keepalive"), 20_000, 100);
+    expect(performance.now() - t0).toBeGreaterThan(10_000);
+    expect(sse.events).toHaveLength(1);
+    sse.close();
+  }, 30_000);
 
   it("event streams end when the daemon shuts down", async () => {
     const { daemon, base } = await startGateway();
