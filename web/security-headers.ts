@@ -20,7 +20,9 @@ export function securityHeaders(_req: Request, res: Response, next: NextFunction
   res.setHeader("Content-Security-Policy", CSP);
   res.setHeader("X-Content-Type-Options", "nosniff");
   res.setHeader("X-Frame-Options", "DENY");
-  res.setHeader("Referrer-Policy", "no-referrer");
+  // Not no-referrer: under it a browser sends `Origin: null` with the dashboard's own form posts and htmx
+  // requests, which the daemon's guard refuses as cross-site. same-origin sends no referrer to other sites.
+  res.setHeader("Referrer-Policy", "same-origin");
   res.setHeader("Cross-Origin-Opener-Policy", "same-origin");
   res.setHeader("Cross-Origin-Resource-Policy", "same-origin");
   next();
