@@ -73,6 +73,9 @@ export function parseCreateInput(body: unknown, source: CreateInputSource = "jso
   }
   const projectDir = reader.text("project_dir");
   if (projectDir === "") errors.project_dir = "is required";
+  // The manager checks the directory itself; this one is shown beside the other fields' errors at once.
+  else if (projectDir !== undefined && !projectDir.startsWith("/"))
+    errors.project_dir = `${JSON.stringify(projectDir)} is not an absolute path`;
   const network = reader.flag("network");
   const shell = reader.flag("shell");
   const agentArgs = reader.args("agent_args");

@@ -289,7 +289,7 @@ describe("the create form", () => {
       '<p class="field-error" id="backend-error">&#34;qemu&#34; is not one of bubblewrap, container, vm</p>',
     );
     expect(fieldBlock(html, "project_dir")).toContain(
-      '<p class="field-error" id="project_dir-error">must be an absolute path</p>',
+      '<p class="field-error" id="project_dir-error">&#34;relative/dir&#34; is not an absolute path</p>',
     );
     expect(fieldBlock(html, "project_dir")).toContain('value="relative/dir"');
     expect(fieldBlock(html, "project_dir")).toContain('aria-invalid="true"');
