@@ -141,17 +141,24 @@ describe("the log WebSocket", () => {
   it("ends with a message saying the sandbox was deleted", async () => {
     const { daemon, tunnel } = await startLinesDaemon(fx, DISPLAY_BASE);
     const sandbox = await createLinesSandbox(daemon, fx.projectDir);
-    const client = await open(logSocketUrl(tunnel.url, sandbox.id));
-    await client.waitForText("fixture-lines ready");
+    // One socket that saw live output (it follows the sandbox's shared feed), one that only has its backlog.
+    const live = await open(logSocketUrl(tunnel.url, sandbox.id));
+    await live.waitForText("fixture-lines ready");
+    await sandbox.run("lines 1 5");
+    await live.waitForText("fixture-done lines 1 5\r\n");
+    const quiet = await open(logSocketUrl(tunnel.url, sandbox.id));
+    await quiet.waitForText("fixture-done lines 1 5\r\n");
     await daemon.client.deleteSandbox({ id: sandbox.id });
-    const closed = await client.closed;
-    expect(client.end()).toEqual({
-      type: "end",
-      reason: "deleted",
-      message: expect.stringContaining("deleted"),
-      offset: client.next(),
-    });
-    expect(closed.code).toBe(1000);
+    for (const client of [live, quiet]) {
+      const closed = await client.closed;
+      expect(client.end()).toEqual({
+        type: "end",
+        reason: "deleted",
+        message: expect.stringContaining("deleted"),
+        offset: client.next(),
+      });
+      expect(closed.code).toBe(1000);
+    }
     const again = await refusedUpgrade(logSocketUrl(tunnel.url, sandbox.id));
     expect(again.status).toBe(404);
   });
@@ -159,8 +166,11 @@ describe("the log WebSocket", () => {
   it("ends every socket with a shutdown message and where to resume when the daemon stops", async () => {
     const { daemon, tunnel } = await startLinesDaemon(fx, DISPLAY_BASE);
     const sandbox = await createLinesSandbox(daemon, fx.projectDir);
+    // Two sockets see live output (they follow the shared feed), the third only its backlog.
+    const clients = await Promise.all([0, 1].map(() => open(logSocketUrl(tunnel.url, sandbox.id))));
+    for (const client of clients) await client.waitForText("fixture-lines ready");
     await sandbox.run("lines 1 50");
-    const clients = await Promise.all([0, 1, 2].map(() => open(logSocketUrl(tunnel.url, sandbox.id))));
+    clients.push(await open(logSocketUrl(tunnel.url, sandbox.id)));
     for (const client of clients) await client.waitForText("fixture-done lines 1 50\r\n");
     const size = (await sandbox.log()).length;
     daemon.child.kill("SIGTERM");
@@ -177,16 +187,23 @@ describe("the log WebSocket", () => {
     expect((await daemon.exited()).code).toBe(0);
   });
 
-  it("cuts off a client that stopped reading with too_slow instead of queueing the log, and it resumes without a gap", async () => {
+  it("cuts off a client that stopped reading with too_slow instead of queueing the log, while another reads on; it resumes without a gap", async () => {
     const { daemon, tunnel } = await startLinesDaemon(fx, DISPLAY_BASE);
     const sandbox = await createLinesSandbox(daemon, fx.projectDir);
     const flood = 48 * 1024 * 1024;
     const stalled = await open(logSocketUrl(tunnel.url, sandbox.id));
+    const reading = await open(logSocketUrl(tunnel.url, sandbox.id));
     await stalled.waitForText("fixture-lines ready");
+    await reading.waitForText("fixture-lines ready");
     const start = stalled.first() ?? 0;
     // Its socket is not read any more: the tunnel's and the daemon's socket buffers fill up.
     stalled.ws.pause();
     await sandbox.run(`flood ${flood}`, 60_000);
+    // The other socket read on, and got every byte, in order.
+    await reading.waitForText(`fixture-done flood ${flood}\r\n`, 60_000);
+    const log = await sandbox.log(start);
+    expect(reading.first()).toBe(start);
+    expect(reading.bytes().equals(log)).toBe(true);
     // A few seconds more to queue, if the daemon were to queue.
     await new Promise((resolve) => setTimeout(resolve, 3000));
     stalled.ws.resume();
@@ -204,9 +221,8 @@ describe("the log WebSocket", () => {
     await resumed.waitForText(`fixture-done flood ${flood}\r\n`, 60_000);
     expect(resumed.first()).toBe(end?.offset);
     const got = createHash("sha256").update(stalled.bytes()).update(resumed.bytes()).digest("hex");
-    const log = await sandbox.log(start);
     expect(received + resumed.bytes().length).toBe(log.length);
     expect(got).toBe(createHash("sha256").update(log).digest("hex"));
-    expect([...stalled.problems, ...resumed.problems]).toEqual([]);
+    expect([...stalled.problems, ...resumed.problems, ...reading.problems]).toEqual([]);
   });
 });

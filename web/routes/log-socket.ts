@@ -2,9 +2,9 @@ import { type IncomingMessage, STATUS_CODES } from "node:http";
 import type { Duplex } from "node:stream";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { WebSocketServer } from "ws";
-import type { TailLogsResponse } from "../../client/index.js";
 import { HttpError, toHttpError } from "../http-error.js";
-import { LogSocketStream } from "../log-socket-stream.js";
+import { LogFeeds } from "../log-feed.js";
+import { LogSocketStream, type OwnTail } from "../log-socket-stream.js";
 import type { WebDeps } from "../web-deps.js";
 
 export interface LogSocket {
@@ -54,48 +54,64 @@ export function createLogSocket(deps: WebDeps, options: LogSocketOptions = {}): 
   }, options.pingIntervalMs ?? 30_000);
   heartbeat.unref();
 
-  const accept = async (req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> => {
-    const target = parseTarget(req);
-    if (deps.shutdown.aborted) throw new HttpError(503, "the manager is shutting down");
+  const feeds = new LogFeeds(deps.reader, deps.log);
+
+  /** A TailLogs stream of one socket, opened and its first event in: an error is the answer to the upgrade. */
+  const openTail = async (id: string, from: bigint | undefined, until: AbortSignal): Promise<OwnTail> => {
     const abort = new AbortController();
-    socket.once("close", () => abort.abort());
-    const open = (from: bigint | undefined) =>
-      deps.reader
-        .tailLogs(
-          { id: target.id, backlogLines: from === undefined ? BACKLOG_LINES : undefined, fromOffset: from },
-          { signal: abort.signal },
-        )
-        [Symbol.asyncIterator]();
-    let events = open(target.from);
-    let resetFirst = false;
-    let first: IteratorResult<TailLogsResponse>;
+    const stop = () => abort.abort();
+    until.addEventListener("abort", stop, { once: true });
+    abort.signal.addEventListener("abort", () => until.removeEventListener("abort", stop), { once: true });
+    const events = deps.reader
+      .tailLogs(
+        { id, backlogLines: from === undefined ? BACKLOG_LINES : undefined, fromOffset: from },
+        { signal: abort.signal },
+      )
+      [Symbol.asyncIterator]();
     try {
-      first = await events.next();
+      return { events, first: await events.next(), abort };
+    } catch (err) {
+      abort.abort();
+      throw err;
+    }
+  };
+
+  const accept = async (req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> => {
+    const { id, from } = parseTarget(req);
+    if (deps.shutdown.aborted) throw new HttpError(503, "the manager is shutting down");
+    const gone = new AbortController();
+    socket.once("close", () => gone.abort());
+    let tail: OwnTail;
+    let resetFirst = false;
+    try {
+      tail = await openTail(id, from, gone.signal);
     } catch (err) {
       // The only argument TailLogs can refuse once `from` is a valid number: past the end of the log. The log
       // the browser was reading was truncated or replaced while it was away; it starts anew with the backlog.
-      if (!(target.from !== undefined && err instanceof ConnectError && err.code === Code.InvalidArgument)) {
-        abort.abort();
+      if (!(from !== undefined && err instanceof ConnectError && err.code === Code.InvalidArgument))
         throw err;
-      }
-      events = open(undefined);
+      tail = await openTail(id, undefined, gone.signal);
       resetFirst = true;
-      first = await events.next();
     }
     if (socket.destroyed) {
-      abort.abort();
+      tail.abort.abort();
       return;
     }
     // When the handshake is bad, ws answers it (400) and destroys the socket, whose close aborts the tail.
     wss.handleUpgrade(req, socket, head, (ws) => {
-      const stream = new LogSocketStream(ws, events, first, abort, {
+      const feed = feeds.acquire(id);
+      const stream = new LogSocketStream(ws, feed, tail, {
         highWaterBytes,
         closeGraceMs: CLOSE_GRACE_MS,
         resetFirst,
+        openTail: (at) => openTail(id, at, gone.signal),
         log: deps.log,
       });
       streams.add(stream);
-      void stream.closed.then(() => streams.delete(stream));
+      void stream.closed.then(() => {
+        streams.delete(stream);
+        feeds.release(id, feed);
+      });
     });
   };
 
@@ -124,6 +140,7 @@ export function createLogSocket(deps: WebDeps, options: LogSocketOptions = {}): 
       await Promise.race([all, late]);
       clearTimeout(timer);
       for (const stream of open) stream.terminate();
+      feeds.closeAll();
     },
   };
 }
