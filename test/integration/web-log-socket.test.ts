@@ -5,6 +5,8 @@
 // too_slow instead of the daemon queueing the log for it, and resumes from there without a gap.
 
 import { createHash } from "node:crypto";
+import { truncate } from "node:fs/promises";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { useDaemonFixture } from "../helpers/daemon-fixture.js";
 import { createLinesSandbox, startLinesDaemon } from "../helpers/lines-sandbox.js";
@@ -136,6 +138,24 @@ describe("the log WebSocket", () => {
     await client.waitForText("fixture-done lines 1 20\r\n");
     expect(client.controls[0]).toEqual({ type: "reset", offset: 0 });
     expect(client.bytes().equals(await sandbox.log(client.first()))).toBe(true);
+  });
+
+  it("says reset when the log is truncated, then streams the new log from offset 0", async () => {
+    const { daemon, tunnel } = await startLinesDaemon(fx, DISPLAY_BASE);
+    const sandbox = await createLinesSandbox(daemon, fx.projectDir);
+    const client = await open(logSocketUrl(tunnel.url, sandbox.id));
+    await client.waitForText("fixture-lines ready");
+    await sandbox.run("lines 1 10");
+    await client.waitForText("fixture-done lines 1 10\r\n");
+    const before = client.chunks.length;
+    await truncate(join(daemon.stateDir, "logs", `${sandbox.id}.log`), 0);
+    await sandbox.run("lines 11 12");
+    await client.waitForText("fixture-done lines 11 12\r\n");
+    expect(client.controls.filter((c) => c.type === "reset")).toEqual([{ type: "reset", offset: 0 }]);
+    const after = Buffer.concat(client.chunks.slice(before).map((c) => c.data));
+    expect(client.chunks[before]?.offset).toBe(0);
+    expect(after.equals(await sandbox.log())).toBe(true);
+    expect(client.problems).toEqual([]);
   });
 
   it("ends with a message saying the sandbox was deleted", async () => {

@@ -4,7 +4,7 @@
 // The detail page is the pages' business; this test puts the terminal's markup into a page the gateway served,
 // so terminal.js and the vendor modules it imports run under the gateway's CSP, and nothing else does.
 
-import { mkdir } from "node:fs/promises";
+import { mkdir, truncate } from "node:fs/promises";
 import { join } from "node:path";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -141,6 +141,20 @@ describe.skipIf(requires("chromium"))("the terminal view in a browser", () => {
       await mkdir(SHOTS_DIR, { recursive: true });
       await page.screenshot({ path: join(SHOTS_DIR, "terminal.png") });
     }
+  });
+
+  it("clears the view when the log is truncated, and shows the new log", async () => {
+    const { daemon, tunnel } = await startLinesDaemon(fx, DISPLAY_BASE);
+    const sandbox = await createLinesSandbox(daemon, fx.projectDir);
+    await sandbox.run("lines 1 10");
+    const { page, problems } = await openTerminal(tunnel.url, sandbox.id);
+    await waitForScreen(page, "fixture-done lines 1 10");
+    await truncate(join(daemon.stateDir, "logs", `${sandbox.id}.log`), 0);
+    await sandbox.run("lines 11 12");
+    await waitForScreen(page, "fixture-done lines 11 12");
+    const text = (await rows(page)).filter((row) => row !== "");
+    expect(text).toEqual(["lines 11 12", "line 11", "line 12", "fixture-done lines 11 12"]);
+    expect(problems).toEqual([]);
   });
 
   it("reconnects after the tunnel drops and shows every line exactly once", async () => {
