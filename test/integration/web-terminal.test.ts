@@ -157,6 +157,31 @@ describe.skipIf(requires("chromium"))("the terminal view in a browser", () => {
     expect(problems).toEqual([]);
   });
 
+  it("lets its socket go during a flood it cannot draw as fast, resumes from where it was, and shows every later line once", async () => {
+    const { daemon, tunnel } = await startLinesDaemon(fx, DISPLAY_BASE);
+    const sandbox = await createLinesSandbox(daemon, fx.projectDir);
+    const { page, problems, sockets } = await openTerminal(tunnel.url, sandbox.id);
+    await waitForState(page, /^live$/);
+    // A slow machine's browser: xterm.js parses far slower than the flood arrives.
+    const cdp = await page.context().newCDPSession(page);
+    await cdp.send("Emulation.setCPUThrottlingRate", { rate: 10 });
+    const flood = 12 * 1024 * 1024;
+    await sandbox.run(`flood ${flood}`, 60_000);
+    await sandbox.run("lines 1 60");
+    await waitForScreen(page, "fixture-done lines 1 60", 60_000);
+    const text = await rows(page);
+    for (let n = 1; n <= 60; n++)
+      expect(
+        text.filter((row) => row === `line ${n}`),
+        `line ${n}`,
+      ).toHaveLength(1);
+    expect(text.filter((row) => row === "fixture-flood-done")).toHaveLength(1);
+    // It let its socket go to catch up, and resumed where it was.
+    expect(sockets.length).toBeGreaterThan(1);
+    for (const url of sockets.slice(1)) expect(new URL(url).searchParams.get("from")).toMatch(/^\d+$/);
+    expect(problems).toEqual([]);
+  });
+
   it("reconnects after the tunnel drops and shows every line exactly once", async () => {
     const { daemon, tunnel } = await startLinesDaemon(fx, DISPLAY_BASE);
     const sandbox = await createLinesSandbox(daemon, fx.projectDir);

@@ -11,6 +11,10 @@ import { Terminal } from "/static/vendor/xterm.mjs";
 const OFFSET_BYTES = 8;
 // Waits before reconnecting, by consecutive failure; a connection that delivered something starts over.
 const BACKOFF_MS = [500, 1000, 2000, 4000, 8000, 15000];
+// Bytes handed to xterm.js and not parsed yet. A browser cannot slow a WebSocket down, so past this the view
+// lets go of its socket and, once xterm.js has caught up, resumes from the next byte: a flood of output costs
+// the tab this much memory, not the flood, and the server reads the rest from the file at the tab's pace.
+const MAX_PENDING_BYTES = 4 * 1024 * 1024;
 // The log is drawn for the pane's size; the font shrinks to fit the box down to this, then the box scrolls.
 const FONT_PX = { max: 14, min: 8 };
 
@@ -66,6 +70,9 @@ export function mountTerminal(element, stateElement) {
 
   /** The next log byte not shown yet; undefined until the first message says where the log starts. */
   let next;
+  let pending = 0;
+  /** The socket was let go to let xterm.js catch up; reconnect once it has. */
+  let catchingUp = false;
   let failures = 0;
   let socket;
   let timer;
@@ -87,8 +94,22 @@ export function mountTerminal(element, stateElement) {
       if (offset + bytes.length <= next) return;
       bytes = bytes.subarray(next - offset);
     }
-    term.write(bytes);
+    pending += bytes.length;
+    term.write(bytes, () => {
+      pending -= bytes.length;
+      if (pending === 0 && catchingUp && !closed) {
+        catchingUp = false;
+        connect();
+      }
+    });
     next = offset + (buffer.byteLength - OFFSET_BYTES);
+    if (pending > MAX_PENDING_BYTES && socket !== undefined) {
+      const ws = socket;
+      socket = undefined;
+      catchingUp = true;
+      ws.close(1000);
+      show("live", "live, catching up");
+    }
   };
 
   const onControl = (message) => {
