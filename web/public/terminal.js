@@ -2,9 +2,9 @@
 // GET /ws/sandboxes/:id/logs (wire format in web/README.md). After a dropped connection it resumes with
 // ?from=<the next offset not received>, so nothing is shown twice and nothing is lost.
 //
-// The page provides <div id="terminal" data-sandbox-id="..."> (optional data-cols / data-rows: the pane's size,
-// 200x50 by default as the manager creates it) and <span id="terminal-state">, and links
-// /static/vendor/xterm.css.
+// The page provides <div id="terminal" data-sandbox-id="..."> and <span id="terminal-state">, and links
+// /static/vendor/xterm.css. Optional on the div: data-cols / data-rows, the pane's size (200x50 by default, as
+// the manager creates panes); data-max-pending (see MAX_PENDING_BYTES).
 import { FitAddon } from "/static/vendor/addon-fit.mjs";
 import { Terminal } from "/static/vendor/xterm.mjs";
 
@@ -14,6 +14,7 @@ const BACKOFF_MS = [500, 1000, 2000, 4000, 8000, 15000];
 // Bytes handed to xterm.js and not parsed yet. A browser cannot slow a WebSocket down, so past this the view
 // lets go of its socket and, once xterm.js has caught up, resumes from the next byte: a flood of output costs
 // the tab this much memory, not the flood, and the server reads the rest from the file at the tab's pace.
+// data-max-pending on the element sets another bound (bytes).
 const MAX_PENDING_BYTES = 4 * 1024 * 1024;
 // The log is drawn for the pane's size; the font shrinks to fit the box down to this, then the box scrolls.
 const FONT_PX = { max: 14, min: 8 };
@@ -49,6 +50,7 @@ export function mountTerminal(element, stateElement) {
   const id = element.dataset.sandboxId ?? "";
   const cols = positive(element.dataset.cols, 200);
   const rows = positive(element.dataset.rows, 50);
+  const maxPending = positive(element.dataset.maxPending, MAX_PENDING_BYTES);
   const term = new Terminal({
     cols,
     rows,
@@ -103,7 +105,7 @@ export function mountTerminal(element, stateElement) {
       }
     });
     next = offset + (buffer.byteLength - OFFSET_BYTES);
-    if (pending > MAX_PENDING_BYTES && socket !== undefined) {
+    if (pending > maxPending && socket !== undefined) {
       const ws = socket;
       socket = undefined;
       catchingUp = true;

@@ -34,9 +34,10 @@ interface Target {
 }
 
 /**
- * GET /ws/sandboxes/:id/logs[?from=<offset>]: the sandbox's terminal log over a WebSocket (log-wire.ts). The
- * tail's first event is awaited before the upgrade is accepted, so an unknown sandbox is a plain 404 and the
- * socket only opens on a stream that works.
+ * GET /ws/sandboxes/:id/logs[?from=<offset>]: the sandbox's terminal log over a WebSocket (log-wire.ts, and
+ * web/README.md). Each socket starts on a TailLogs stream of its own, whose first event is awaited before the
+ * upgrade is accepted: an unknown sandbox is a plain 404 and a socket only opens on a stream that works. Sockets
+ * that catch up then share their sandbox's feed (log-feed.ts).
  */
 export function createLogSocket(deps: WebDeps, options: LogSocketOptions = {}): LogSocket {
   const highWaterBytes = options.highWaterBytes ?? 512 * 1024;
@@ -93,8 +94,10 @@ export function createLogSocket(deps: WebDeps, options: LogSocketOptions = {}): 
       tail = await openTail(id, undefined, gone.signal);
       resetFirst = true;
     }
-    if (socket.destroyed) {
+    if (socket.destroyed || deps.shutdown.aborted) {
       tail.abort.abort();
+      // close() has run: a socket opened now would never be told.
+      if (deps.shutdown.aborted) throw new HttpError(503, "the manager is shutting down");
       return;
     }
     // When the handshake is bad, ws answers it (400) and destroys the socket, whose close aborts the tail.
