@@ -21,14 +21,19 @@ const SHOTS_DIR = process.env.SHOTS_DIR;
 // The terminal's markup as the detail page has it, put into a page the gateway served (so under its CSP and
 // from its origin); rows enough that every line of the test stays on screen, where the DOM renderer draws it.
 // terminal.js is loaded by a script element like the page's own, which the CSP allows as it is from 'self'.
-function mountTerminalPage(id: string, maxPending?: number): string {
+function mountTerminalPage(
+  id: string,
+  maxPending?: number,
+  box = "width:1360px;overflow:auto",
+  rows = 120,
+): string {
   return `(() => {
     document.head.innerHTML = '<meta charset="utf-8"><title>terminal</title>' +
       '<link rel="stylesheet" href="/static/vendor/xterm.css">' +
       '<style>body{background:#010409;color:#c9d1d9;font:14px system-ui;margin:16px}' +
-      '#terminal{width:1360px;overflow:auto}</style>';
+      '#terminal{${box}}</style>';
     document.body.innerHTML = '<p>log <span id="terminal-state"></span></p>' +
-      '<div id="terminal" data-sandbox-id=${JSON.stringify(id)} data-rows="120"${maxPending === undefined ? "" : ` data-max-pending="${maxPending}"`}></div>';
+      '<div id="terminal" data-sandbox-id=${JSON.stringify(id)} data-rows="${rows}"${maxPending === undefined ? "" : ` data-max-pending="${maxPending}"`}></div>';
     const script = document.createElement("script");
     script.type = "module";
     script.src = "/static/terminal.js";
@@ -71,7 +76,11 @@ async function waitForScreen(page: Page, text: string, timeoutMs = 15_000): Prom
   );
 }
 
-async function openTerminal(baseUrl: string, id: string, maxPending?: number) {
+async function openTerminal(
+  baseUrl: string,
+  id: string,
+  options: { maxPending?: number; box?: string; rows?: number } = {},
+) {
   if (browser === undefined) throw new Error("no browser");
   const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
   // A page of the gateway's own (its 404 page: the detail page is not this worktree's), with its CSP.
@@ -92,7 +101,7 @@ async function openTerminal(baseUrl: string, id: string, maxPending?: number) {
   });
   const sockets: string[] = [];
   page.on("websocket", (ws) => sockets.push(ws.url()));
-  await page.evaluate(mountTerminalPage(id, maxPending));
+  await page.evaluate(mountTerminalPage(id, options.maxPending, options.box, options.rows));
   return { page, problems, sockets };
 }
 
@@ -143,6 +152,27 @@ describe.skipIf(requires("chromium"))("the terminal view in a browser", () => {
     }
   });
 
+  it("draws the pane's 200x50 inside a box of fixed size, as the detail page has it", async () => {
+    const { daemon, tunnel } = await startLinesDaemon(fx, DISPLAY_BASE);
+    const sandbox = await createLinesSandbox(daemon, fx.projectDir);
+    await sandbox.run("lines 1 60");
+    const box = "width:1200px;height:560px;padding:6px;box-sizing:border-box;overflow:hidden";
+    const { page } = await openTerminal(tunnel.url, sandbox.id, { box, rows: 50 });
+    await waitForScreen(page, "fixture-done lines 1 60");
+    const size: { rows: number; width: number; height: number } = await page.evaluate(`(() => {
+      const screen = document.querySelector(".xterm-screen").getBoundingClientRect();
+      const rows = document.querySelectorAll(".xterm-rows > div");
+      return { rows: rows.length, width: screen.width, height: screen.height };
+    })()`);
+    expect(size.rows).toBe(50);
+    expect(size.width).toBeLessThanOrEqual(1200 - 12);
+    expect(size.height).toBeLessThanOrEqual(560 - 12);
+    // The box is filled, not left mostly empty by a font far smaller than needed.
+    expect(size.height).toBeGreaterThan((560 - 12) * 0.85);
+    const text = await rows(page);
+    expect(text.filter((row) => row !== "").at(-1)).toBe("fixture-done lines 1 60");
+  });
+
   it("clears the view when the log is truncated, and shows the new log", async () => {
     const { daemon, tunnel } = await startLinesDaemon(fx, DISPLAY_BASE);
     const sandbox = await createLinesSandbox(daemon, fx.projectDir);
@@ -161,7 +191,7 @@ describe.skipIf(requires("chromium"))("the terminal view in a browser", () => {
     const { daemon, tunnel } = await startLinesDaemon(fx, DISPLAY_BASE);
     const sandbox = await createLinesSandbox(daemon, fx.projectDir);
     // A small bound on what may wait to be drawn, as on a slow machine: the flood crosses it again and again.
-    const { page, problems, sockets } = await openTerminal(tunnel.url, sandbox.id, 64 * 1024);
+    const { page, problems, sockets } = await openTerminal(tunnel.url, sandbox.id, { maxPending: 64 * 1024 });
     await waitForState(page, /^live$/);
     const flood = 12 * 1024 * 1024;
     await sandbox.run(`flood ${flood}`, 60_000);

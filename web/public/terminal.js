@@ -66,9 +66,9 @@ export function mountTerminal(element, stateElement) {
   const fit = new FitAddon();
   term.loadAddon(fit);
   term.open(element);
-  const resize = new ResizeObserver(() => fitFont(term, fit, cols));
+  const resize = new ResizeObserver(() => fitFont(term, fit, element, cols));
   resize.observe(element);
-  fitFont(term, fit, cols);
+  fitFont(term, fit, element, cols);
 
   /** The next log byte not shown yet; undefined until the first message says where the log starts. */
   let next;
@@ -205,16 +205,22 @@ export function mountTerminal(element, stateElement) {
   };
 }
 
-/** The font size at which `cols` columns fill the element's width, within FONT_PX. */
-function fitFont(term, fit, cols) {
-  for (let i = 0; i < 3; i++) {
+/**
+ * The font size at which `cols` x `rows` fill the element, within FONT_PX: its width always; its height too when
+ * the element's height is its own (a box of fixed height), not the terminal's (a box that grows with it).
+ */
+function fitFont(term, fit, element, cols) {
+  for (let i = 0; i < 4; i++) {
     const proposed = fit.proposeDimensions();
     if (proposed === undefined || !Number.isFinite(proposed.cols)) return;
     const size = term.options.fontSize;
-    const wanted = Math.max(
-      FONT_PX.min,
-      Math.min(FONT_PX.max, Math.floor((size * proposed.cols * 2) / cols) / 2),
-    );
+    let scale = proposed.cols / cols;
+    const style = getComputedStyle(element);
+    const box =
+      element.clientHeight - Number.parseFloat(style.paddingTop) - Number.parseFloat(style.paddingBottom);
+    const screen = term.element?.getBoundingClientRect().height ?? 0;
+    if (screen > 0 && Math.abs(box - screen) > 1) scale = Math.min(scale, box / screen);
+    const wanted = Math.max(FONT_PX.min, Math.min(FONT_PX.max, Math.floor(size * scale * 2) / 2));
     if (wanted === size) return;
     term.options.fontSize = wanted;
   }
