@@ -19,8 +19,9 @@ const MAX_PENDING_BYTES = 4 * 1024 * 1024;
 // The log is drawn for the pane's size; the font shrinks to fit the box down to this, then the box scrolls.
 const FONT_PX = { max: 14, min: 8 };
 
+// The background is the page's: the box the page puts the terminal in shows through.
 const THEME = {
-  background: "#0d1117",
+  background: "rgba(0, 0, 0, 0)",
   foreground: "#c9d1d9",
   cursor: "#c9d1d9",
   selectionBackground: "#264f78",
@@ -62,6 +63,7 @@ export function mountTerminal(element, stateElement) {
     fontSize: FONT_PX.max,
     fontFamily: 'ui-monospace, "DejaVu Sans Mono", "Liberation Mono", Menlo, monospace',
     theme: THEME,
+    allowTransparency: true,
   });
   const fit = new FitAddon();
   term.loadAddon(fit);
