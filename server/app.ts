@@ -11,6 +11,7 @@ import { type ConnectNodeAdapterOptions, connectNodeAdapter } from "@connectrpc/
 import { describeListen, type ListenAddress } from "./config.js";
 import { DomainError } from "./errors.js";
 import { type AccessRequest, createAccess, type Refusal } from "./http/access.js";
+import { createBrowserLogin } from "./http/browser-login.js";
 import type { Caller } from "./http/caller.js";
 import type { GatewayFactory } from "./http/gateway.js";
 import { listenError } from "./http/listen-error.js";
@@ -36,6 +37,8 @@ export interface AppOptions {
   logHub: LogHub;
   /** One line per notable event, for the daemon's stderr. */
   log: (line: string) => void;
+  /** Host names besides the loopback ones that requests may name (MANAGER_HOSTNAMES). */
+  hostnames?: readonly string[];
   /** Mounts the web gateway on the HTTP/1.1 side; without one, non-RPC requests are answered 404. */
   gateway?: GatewayFactory;
   /** Keepalive interval of quiet WatchSandboxes streams. */
@@ -97,13 +100,17 @@ export function createApp(options: AppOptions): App {
     contextValues: (req: AccessRequest) =>
       callerValues(access.callerOf(req)).set(responseDeadlineKey, responseDeadlineOf(req)),
   };
-  const guard = createRequestGuard(options.listen);
+  const guard = createRequestGuard(options.listen, { hostnames: options.hostnames });
   // Host/Origin first (browser-borne attacks), then who is asking.
   const check = (req: IncomingMessage | AccessRequest): { refusal?: Refusal; byGuard: boolean } => {
     const guarded = guard(req);
     if (guarded !== undefined) return { refusal: guardRefusal(guarded), byGuard: true };
     return { refusal: access.check(req), byGuard: false };
   };
+  const login =
+    options.listen.kind === "tcp" && options.token !== undefined
+      ? createBrowserLogin(options.token)
+      : undefined;
   let activeRequests = 0;
   const counted =
     (handler: NodeHandlerFn): NodeHandlerFn =>
@@ -116,6 +123,8 @@ export function createApp(options: AppOptions): App {
         withResponseDeadline(req, res, () => handler(req, res));
         return;
       }
+      // A browser without the token on a TCP listener may sign in (and is sent to do so from a page).
+      if (!byGuard && login?.handle(req as IncomingMessage, res as ServerResponse)) return;
       // A refused peer (Unix socket) was logged once, when it connected.
       const peerRefused = !byGuard && options.listen.kind === "unix";
       if (!peerRefused) log(`refused ${req.method} ${req.url}: ${refusal.message}`);

@@ -44,6 +44,11 @@ export interface ServerConfig {
   launchers: Record<BackendName, string>;
   /** PATH the manager searches for tmux, Xvfb, xauth and the launchers. */
   path: string;
+  /**
+   * Host names besides the loopback ones by which browsers reach the manager (MANAGER_HOSTNAMES, comma-separated,
+   * lowercase): requests naming any other Host are refused as possible DNS rebinding.
+   */
+  hostnames: string[];
 }
 
 /** A bad configuration value; the message names the variable and the value. */
@@ -83,6 +88,7 @@ export const KNOWN_VARIABLES = [
   "MANAGER_STATE_DIR",
   "MANAGER_SCREEN",
   "MANAGER_DISPLAY_BASE",
+  "MANAGER_HOSTNAMES",
   ...Object.values(LAUNCHER_VARIABLES),
 ] as const;
 
@@ -119,7 +125,26 @@ export function loadConfig(env: Env, cwd: string): ServerConfig {
     displayBase: parseDisplayBaseVariable(value(env, "MANAGER_DISPLAY_BASE")),
     launchers,
     path: env.PATH ?? "/usr/local/bin:/usr/bin:/bin",
+    hostnames: parseHostnames(value(env, "MANAGER_HOSTNAMES")),
   };
+}
+
+// A DNS name (labels of letters, digits and hyphens), as a Host header would carry it; no ports, no wildcards.
+const HOSTNAME = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
+
+function parseHostnames(raw: string | undefined): string[] {
+  if (raw === undefined) return [];
+  const names = raw.split(",").map((name) => name.trim().toLowerCase());
+  for (const name of names) {
+    if (!HOSTNAME.test(name)) {
+      fail(
+        "MANAGER_HOSTNAMES",
+        raw,
+        `${JSON.stringify(name)} is not a host name (comma-separated names, no ports)`,
+      );
+    }
+  }
+  return names;
 }
 
 /** MANAGER_* variables that the daemon does not know: most likely typos, worth a warning at start. */

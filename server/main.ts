@@ -3,6 +3,7 @@
 // line per notable event to stderr. SIGTERM/SIGINT end open streams with their final message, flush state and
 // exit 0; sandboxes keep running in their tmux sessions and the next start adopts them.
 import { mkdir, stat } from "node:fs/promises";
+import { createWebGateway } from "../web/app.js";
 import { createApp } from "./app.js";
 import { ConfigError, KNOWN_VARIABLES, loadConfig, type ServerConfig, unknownVariables } from "./config.js";
 import { readTokenFile } from "./http/token-file.js";
@@ -69,13 +70,23 @@ async function main(): Promise<number> {
   logAdoption(manager);
   logSandboxEvents(manager, log);
 
-  const app = createApp({ listen: config.listen, token, socketGid, manager, logHub, log });
+  const app = createApp({
+    listen: config.listen,
+    token,
+    socketGid,
+    manager,
+    logHub,
+    log,
+    hostnames: config.hostnames,
+    gateway: createWebGateway({ log: (line) => log(`web: ${line}`) }),
+  });
   try {
     const where = await app.listen();
     log(`listening on ${where} (state in ${config.stateDir})`);
     log(
       config.listen.kind === "tcp"
-        ? "every request must carry the token from MANAGER_TOKEN_FILE (Authorization: Bearer …)"
+        ? "every request must carry the token from MANAGER_TOKEN_FILE (Authorization: Bearer …); browsers sign " +
+            `in once at ${where}/login`
         : `may connect: this daemon's user (uid ${process.geteuid?.()}), root and members of group ` +
             `${socketGid ?? process.getegid?.()}; they act as this user`,
     );

@@ -5,11 +5,13 @@
 //   caller for the handlers.
 // - TCP: every local user (and, with MANAGER_ALLOW_NON_LOOPBACK, the network) can reach a port, and nothing
 //   tells them apart, so only requests carrying the token are served; their caller is the daemon's own user.
-import { createHash, timingSafeEqual } from "node:crypto";
+import { timingSafeEqual } from "node:crypto";
 import type { Socket } from "node:net";
 import { ownIdentity } from "../sandbox/project-access.js";
 import { peerCredentials } from "../tools/peer-credentials.js";
+import { cookieValue, TOKEN_COOKIE } from "./browser-login.js";
 import { type Caller, tokenCaller } from "./caller.js";
+import { digest } from "./token-digest.js";
 
 /** What to answer a request that may not go on: Connect's error body, so Connect clients show the reason. */
 export interface Refusal {
@@ -109,8 +111,16 @@ function tokenAccess(token: string): Access {
       const raw = req.headers.authorization;
       const header = Array.isArray(raw) ? raw[0] : raw;
       if (header === undefined) {
+        // A browser signed in at /login (server/http/browser-login.ts) carries the token as a cookie instead.
+        const cookie = cookieValue(req, TOKEN_COOKIE);
+        if (cookie !== undefined) {
+          return timingSafeEqual(digest(cookie), expected)
+            ? undefined
+            : refusal("wrong token in the sign-in cookie");
+        }
         return refusal(
-          "this manager's TCP listener needs an Authorization: Bearer <token> header (the token in its MANAGER_TOKEN_FILE)",
+          "this manager's TCP listener needs an Authorization: Bearer <token> header (the token in its " +
+            "MANAGER_TOKEN_FILE), or, in a browser, signing in at /login",
         );
       }
       const match = /^Bearer +(\S+) *$/i.exec(header);
@@ -122,8 +132,4 @@ function tokenAccess(token: string): Access {
     },
     callerOf: () => caller,
   };
-}
-
-function digest(text: string): Buffer {
-  return createHash("sha256").update(text).digest();
 }

@@ -7,7 +7,8 @@ import { promisify } from "node:util";
 export const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
 export const DAEMON_ENTRY = join(REPO_ROOT, "dist/server/main.js");
 
-const SOURCE_DIRS = ["server", "client", "gen"];
+// Every directory tsconfig.build.json compiles: the daemon imports web/, the tests import bench/.
+const SOURCE_DIRS = ["server", "client", "launcher", "web", "cli", "gen", "bench"];
 
 /**
  * Compiles the project (`tsc -p tsconfig.build.json` and the native addon, as `npm run build` does) unless

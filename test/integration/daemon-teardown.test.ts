@@ -90,8 +90,11 @@ describe.each(MANAGERS)("teardown with the manager running as $as", ({ unprivile
         // the manager when that one stops with no sandbox left.
         expect(server).not.toBeNull();
         expect(await stillThere(server === null ? [] : [server])).toHaveLength(1);
-        await stopDaemon(second, "SIGTERM");
-        expect(await stillThere(server === null ? [] : [server])).toEqual([]);
+        const exit = await stopDaemon(second, "SIGTERM");
+        expect(
+          await stillThere(server === null ? [] : [server]),
+          `the manager exited with ${JSON.stringify(exit)}, saying:\n${second.stderr().split("\n").slice(-12).join("\n")}`,
+        ).toEqual([]);
       },
       90_000,
     );

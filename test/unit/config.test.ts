@@ -29,7 +29,18 @@ describe("loadConfig", () => {
         vm: "claude-sandbox-vm",
       },
       path: "/usr/bin",
+      hostnames: [],
     });
+  });
+
+  it("takes extra host names for browsers from MANAGER_HOSTNAMES and refuses what is not a host name", () => {
+    expect(load({ MANAGER_HOSTNAMES: "DevBox.internal, build-1" }).hostnames).toEqual([
+      "devbox.internal",
+      "build-1",
+    ]);
+    for (const bad of ["devbox:3000", "*.example", "a b", "evil.example,", "-x"]) {
+      expect(errorOf({ MANAGER_HOSTNAMES: bad }).variable).toBe("MANAGER_HOSTNAMES");
+    }
   });
 
   it("treats an empty variable as unset", () => {

@@ -1,0 +1,47 @@
+// The seed's metrics JSON (ClaudeMetrics, SystemMetrics) from the service's answers: snake_case, plain numbers.
+import type { GetSandboxMetricsResponse, GetSystemMetricsResponse } from "../client/index.js";
+
+export interface ClaudeMetricsJson {
+  input_tokens: number;
+  output_tokens: number;
+  cache_creation_tokens: number;
+  cache_read_tokens: number;
+  message_count: number;
+  tool_use_count: number;
+}
+
+export interface SystemMetricsJson {
+  cpu_usage: number;
+  memory_used: number;
+  memory_total: number;
+  disk_used: number;
+  disk_total: number;
+  net_rx_bytes: number;
+  net_tx_bytes: number;
+  load_average: number[];
+}
+
+export function toClaudeMetricsJson(m: GetSandboxMetricsResponse): ClaudeMetricsJson {
+  return {
+    input_tokens: Number(m.inputTokens),
+    output_tokens: Number(m.outputTokens),
+    cache_creation_tokens: Number(m.cacheCreationTokens),
+    cache_read_tokens: Number(m.cacheReadTokens),
+    message_count: Number(m.messageCount),
+    tool_use_count: Number(m.toolUseCount),
+  };
+}
+
+export function toSystemMetricsJson(m: GetSystemMetricsResponse): SystemMetricsJson {
+  return {
+    // A float32 widened to a double prints 12.300000190734863; its own precision prints 12.3, as the seed did.
+    cpu_usage: Number(m.cpuUsage.toPrecision(7)),
+    memory_used: Number(m.memoryUsed),
+    memory_total: Number(m.memoryTotal),
+    disk_used: Number(m.diskUsed),
+    disk_total: Number(m.diskTotal),
+    net_rx_bytes: Number(m.netRxBytes),
+    net_tx_bytes: Number(m.netTxBytes),
+    load_average: [...m.loadAverage],
+  };
+}
