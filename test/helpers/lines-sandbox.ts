@@ -5,7 +5,7 @@ import { Backend } from "../../client/index.js";
 import { REPO_ROOT } from "./build.js";
 import type { DaemonFixture } from "./daemon-fixture.js";
 import { type Daemon, FIXTURE_BIN, typeIntoPane, waitUntil } from "./start-daemon.js";
-import { openUnixTunnel, type UnixTunnel } from "./unix-tunnel.js";
+import { startWebDaemon, type WebDaemon } from "./web-daemon.js";
 
 export const LINES_BIN = join(REPO_ROOT, "test/fixtures/bin-lines");
 
@@ -28,14 +28,8 @@ export interface LinesSandbox {
   log(offset?: number): Promise<Buffer>;
 }
 
-export async function startLinesDaemon(
-  fx: DaemonFixture,
-  displayBase: number,
-): Promise<{ daemon: Daemon; tunnel: UnixTunnel }> {
-  const daemon = await fx.start({ env: linesEnv(displayBase) });
-  const tunnel = await openUnixTunnel(daemon.socketPath ?? "");
-  fx.cleanupLater(() => tunnel.close());
-  return { daemon, tunnel };
+export function startLinesDaemon(fx: DaemonFixture, displayBase: number): Promise<WebDaemon> {
+  return startWebDaemon(fx, linesEnv(displayBase));
 }
 
 export async function createLinesSandbox(

@@ -12,6 +12,11 @@ import { describe, expect, it } from "vitest";
 import { Backend } from "../../client/index.js";
 import { REPO_ROOT } from "../helpers/build.js";
 import { useDaemonFixture } from "../helpers/daemon-fixture.js";
+import {
+  SEED_CLAUDE_METRICS_FIELDS,
+  SEED_SANDBOX_FIELDS,
+  SEED_SYSTEM_METRICS_FIELDS,
+} from "../helpers/seed-shapes.js";
 import { type Daemon, FIXTURE_BIN, sessionExists, typeIntoPane } from "../helpers/start-daemon.js";
 import { openUnixTunnel, type UnixTunnel } from "../helpers/unix-tunnel.js";
 import { pidAlive, waitUntil } from "../helpers/wait.js";
@@ -19,37 +24,6 @@ import { pidAlive, waitUntil } from "../helpers/wait.js";
 const fx = useDaemonFixture();
 const run = promisify(execFile);
 
-const SEED_FIELDS = [
-  "id",
-  "name",
-  "backend",
-  "project_dir",
-  "status",
-  "display_num",
-  "tmux_session",
-  "pid_xvfb",
-  "qemu_qmp_socket",
-  "network",
-  "created_at",
-];
-const CLAUDE_METRICS_FIELDS = [
-  "input_tokens",
-  "output_tokens",
-  "cache_creation_tokens",
-  "cache_read_tokens",
-  "message_count",
-  "tool_use_count",
-];
-const SYSTEM_METRICS_FIELDS = [
-  "cpu_usage",
-  "memory_used",
-  "memory_total",
-  "disk_used",
-  "disk_total",
-  "net_rx_bytes",
-  "net_tx_bytes",
-  "load_average",
-];
 // A launcher that starts more children on request, so what a sandbox uses changes when the test says so.
 const CHILDREN_BIN = join(REPO_ROOT, "test/fixtures/bin-children");
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
@@ -200,8 +174,8 @@ describe("the REST API", () => {
     else expect(JSON.parse(saved.toString())).toEqual({ error: expect.stringMatching(/not implemented/) });
 
     for (const [path, fields] of [
-      [`/api/sandboxes/${id}/metrics`, CLAUDE_METRICS_FIELDS],
-      ["/api/metrics/system", SYSTEM_METRICS_FIELDS],
+      [`/api/sandboxes/${id}/metrics`, SEED_CLAUDE_METRICS_FIELDS],
+      ["/api/metrics/system", SEED_SYSTEM_METRICS_FIELDS],
     ] as const) {
       const shown = JSON.parse(await m.curl(`${base}${path}`)) as Record<string, unknown>;
       if ("error" in shown) expect(shown).toEqual({ error: expect.stringMatching(/not implemented/) });
@@ -233,7 +207,8 @@ describe("the REST API", () => {
     expect(list.headers["cache-control"]).toBe("no-store");
     const sandboxes = list.json as SandboxJson[];
     expect(sandboxes.map((s) => s.name)).toEqual(["third", "second", "first"]);
-    for (const s of sandboxes) expect(Object.keys(s).slice(0, SEED_FIELDS.length)).toEqual(SEED_FIELDS);
+    for (const s of sandboxes)
+      expect(Object.keys(s).slice(0, SEED_SANDBOX_FIELDS.length)).toEqual(SEED_SANDBOX_FIELDS);
 
     const posted = await m.http("POST", "/api/sandboxes", {
       headers: { "content-type": "application/json; charset=utf-8" },
@@ -611,8 +586,8 @@ describe("the REST API", () => {
       ]);
     }
     for (const [path, fields, rpc] of [
-      [`/api/sandboxes/${id}/metrics`, CLAUDE_METRICS_FIELDS, "GetSandboxMetrics"],
-      ["/api/metrics/system", SYSTEM_METRICS_FIELDS, "GetSystemMetrics"],
+      [`/api/sandboxes/${id}/metrics`, SEED_CLAUDE_METRICS_FIELDS, "GetSandboxMetrics"],
+      ["/api/metrics/system", SEED_SYSTEM_METRICS_FIELDS, "GetSystemMetrics"],
     ] as const) {
       const answer = await m.http("GET", path);
       expect(answer.headers["content-type"]).toBe("application/json; charset=utf-8");

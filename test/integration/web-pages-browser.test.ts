@@ -3,14 +3,15 @@
 // htmx and its SSE extension running, and the form shows its errors where they belong. With
 // DASHBOARD_SHOTS_DIR set, it saves what it sees there (index.png, detail.png, new-error.png).
 import { join } from "node:path";
-import { type Browser, chromium, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Backend, SandboxStatus } from "../../client/index.js";
+import { SandboxStatus } from "../../client/index.js";
+import { launchBrowser } from "../helpers/browser.js";
 import { useDaemonFixture } from "../helpers/daemon-fixture.js";
 import { requires } from "../helpers/requires.js";
 import { type Daemon, typeIntoPane } from "../helpers/start-daemon.js";
-import { openUnixTunnel } from "../helpers/unix-tunnel.js";
 import { waitUntil } from "../helpers/wait.js";
+import { createNamed, startWebDaemon } from "../helpers/web-daemon.js";
 
 const missing = requires("chromium");
 const fx = useDaemonFixture();
@@ -20,29 +21,15 @@ const SHOTS_DIR = process.env.DASHBOARD_SHOTS_DIR;
 let browser: Browser | undefined;
 beforeAll(async () => {
   if (missing) return;
-  browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--no-sandbox"] });
+  browser = await launchBrowser();
 });
 afterAll(async () => {
   await browser?.close();
 });
 
-async function startGateway(): Promise<{ daemon: Daemon; base: string }> {
-  const daemon = await fx.start({ env: { MANAGER_DISPLAY_BASE: "7500" } });
-  const tunnel = await openUnixTunnel(daemon.socketPath ?? "");
-  fx.cleanupLater(() => tunnel.close());
-  return { daemon, base: tunnel.url };
-}
-
-async function create(daemon: Daemon, name: string, extra: { network?: boolean; shell?: boolean } = {}) {
-  const { sandbox } = await daemon.client.createSandbox({
-    name,
-    backend: Backend.BUBBLEWRAP,
-    projectDir: fx.projectDir,
-    ...extra,
-  });
-  if (sandbox === undefined) throw new Error("no sandbox in the response");
-  return sandbox;
-}
+const startGateway = () => startWebDaemon(fx, { MANAGER_DISPLAY_BASE: "7500" });
+const create = (daemon: Daemon, name: string, extra: { network?: boolean; shell?: boolean } = {}) =>
+  createNamed(daemon, fx.projectDir, name, extra);
 
 interface Watched {
   page: Page;

@@ -10,30 +10,16 @@ import { Backend, SandboxStatus } from "../../client/index.js";
 import { useDaemonFixture } from "../helpers/daemon-fixture.js";
 import { openSse } from "../helpers/sse-reader.js";
 import type { Daemon } from "../helpers/start-daemon.js";
-import { openUnixTunnel } from "../helpers/unix-tunnel.js";
 import { waitUntil } from "../helpers/wait.js";
+import { createNamed, startWebDaemon } from "../helpers/web-daemon.js";
 
 const fx = useDaemonFixture();
 const XSS_NAME = "<img src=x onerror=alert(1)>";
 const XSS_ESCAPED = "&lt;img src=x onerror=alert(1)&gt;";
 
-async function startGateway(): Promise<{ daemon: Daemon; base: string }> {
-  const daemon = await fx.start({ env: { MANAGER_DISPLAY_BASE: "7500" } });
-  const tunnel = await openUnixTunnel(daemon.socketPath ?? "");
-  fx.cleanupLater(() => tunnel.close());
-  return { daemon, base: tunnel.url };
-}
-
-async function create(daemon: Daemon, name: string, extra: { network?: boolean; shell?: boolean } = {}) {
-  const { sandbox } = await daemon.client.createSandbox({
-    name,
-    backend: Backend.BUBBLEWRAP,
-    projectDir: fx.projectDir,
-    ...extra,
-  });
-  if (sandbox === undefined) throw new Error("no sandbox in the response");
-  return sandbox;
-}
+const startGateway = () => startWebDaemon(fx, { MANAGER_DISPLAY_BASE: "7500" });
+const create = (daemon: Daemon, name: string, extra: { network?: boolean; shell?: boolean } = {}) =>
+  createNamed(daemon, fx.projectDir, name, extra);
 
 async function get(url: string): Promise<{ status: number; type: string; body: string; headers: Headers }> {
   const res = await fetch(url, { redirect: "manual" });

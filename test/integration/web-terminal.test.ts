@@ -6,8 +6,9 @@
 
 import { mkdir, truncate } from "node:fs/promises";
 import { join } from "node:path";
-import { type Browser, chromium, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { launchBrowser } from "../helpers/browser.js";
 import { useDaemonFixture } from "../helpers/daemon-fixture.js";
 import { createLinesSandbox, startLinesDaemon } from "../helpers/lines-sandbox.js";
 import { requires } from "../helpers/requires.js";
@@ -44,7 +45,7 @@ function mountTerminalPage(
 let browser: Browser | undefined;
 beforeAll(async () => {
   if (requires("chromium") !== false) return;
-  browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--no-sandbox"] });
+  browser = await launchBrowser();
 });
 afterAll(async () => {
   await browser?.close();

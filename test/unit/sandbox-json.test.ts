@@ -12,21 +12,7 @@ import {
 } from "../../client/index.js";
 import { toClaudeMetricsJson, toSystemMetricsJson } from "../../web/metrics-json.js";
 import { BACKEND_NAMES, toSandboxJson } from "../../web/sandbox-json.js";
-
-// The seed's sandbox object, in the order its README documents it.
-const SEED_FIELDS = [
-  "id",
-  "name",
-  "backend",
-  "project_dir",
-  "status",
-  "display_num",
-  "tmux_session",
-  "pid_xvfb",
-  "qemu_qmp_socket",
-  "network",
-  "created_at",
-];
+import { SEED_SANDBOX_FIELDS } from "../helpers/seed-shapes.js";
 
 const ID = "a1b2c3d4-0000-4000-8000-000000000001";
 
@@ -60,7 +46,7 @@ function runningSandbox() {
 describe("toSandboxJson", () => {
   it("writes a running sandbox in the seed's shape, its fields first and in its order, then the additions", () => {
     const json = toSandboxJson(runningSandbox());
-    expect(Object.keys(json).slice(0, SEED_FIELDS.length)).toEqual(SEED_FIELDS);
+    expect(Object.keys(json).slice(0, SEED_SANDBOX_FIELDS.length)).toEqual(SEED_SANDBOX_FIELDS);
     expect(JSON.parse(JSON.stringify(json))).toEqual({
       id: ID,
       name: "my-project",
