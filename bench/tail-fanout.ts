@@ -19,23 +19,18 @@
 //
 //   npm run build && [FANOUT_CLIENT=typed|raw|file] node dist/bench/tail-fanout.js [readers=49] [lines_per_s=2000]
 //     [seconds=40] [display_base=7000] [reader_processes=7]
-import { type ChildProcess, fork } from "node:child_process";
-import { setMaxListeners } from "node:events";
-import {
-  closeSync,
-  existsSync,
-  fstatSync,
-  openSync,
-  readSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from "node:fs";
-import { join } from "node:path";
+import { rmSync, statSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
-import { Backend, createSandboxClient } from "../client/index.js";
+import { createSandboxClient } from "../client/index.js";
+import {
+  type ChildClients,
+  forkChildClients,
+  histogramPercentile,
+  runChildClients,
+} from "./fanout-children.js";
 import { MIB } from "./memory-probe.js";
+import { createPrinterSandbox } from "./printer-sandbox.js";
 import { cpuSeconds, rssKiB } from "./resource-census.js";
 import { loadLine, startSoakDaemon } from "./soak-daemon.js";
 import {
@@ -64,21 +59,8 @@ const READER_PROCESSES = Number(process.argv[6] ?? 7);
 // "file": no daemon in the path, each reader watches and reads the log file itself: the floor of 49 readers on
 // these cores, to compare the TailLogs figures with.
 const CLIENT = (["raw", "file"] as const).find((c) => c === process.env.FANOUT_CLIENT) ?? "typed";
-// Latency histogram resolution (ms) for merging the readers' figures.
-const BIN_MS = 0.05;
 
-interface ReaderFigures {
-  p50: number;
-  p99: number;
-  max: number;
-  lines: number;
-}
-
-type FromReaders =
-  | { type: "attached" }
-  | { type: "result"; readers: ReaderFigures[]; histogram: [number, number][] };
-
-/** Child mode: `count` TailLogs clients of `id` from `start`; reports when attached and, on "stop", the figures. */
+/** Child mode: `count` TailLogs clients of `id` from `start` (or, for "file", readers of `logPath`). */
 async function readerProcess(
   socketPath: string,
   id: string,
@@ -86,28 +68,20 @@ async function readerProcess(
   count: number,
   logPath: string,
 ): Promise<void> {
-  const send = (message: FromReaders) => process.send?.(message);
-  const abort = new AbortController();
-  setMaxListeners(count + 1, abort.signal);
-  const meters = Array.from({ length: count }, () => new LatencyMeter());
-  let attached = 0;
-  const onFirst = (): void => {
-    if (++attached === count) send({ type: "attached" });
-  };
-  const readers = meters.map(async (meter) => {
+  await runChildClients(count, async (meter, signal, onFirst) => {
     if (CLIENT === "file") {
       onFirst();
-      await rawFileReader(logPath, meter, abort.signal);
+      await rawFileReader(logPath, meter, signal);
       return;
     }
     if (CLIENT === "raw") {
-      await rawReader(socketPath, id, start, abort.signal, (data) => meter.feed(data), onFirst);
+      await rawReader(socketPath, id, start, signal, (data) => meter.feed(data), onFirst);
       return;
     }
     const client = createSandboxClient({ socketPath });
     let first = true;
     try {
-      for await (const message of client.tailLogs({ id, fromOffset: start }, { signal: abort.signal })) {
+      for await (const message of client.tailLogs({ id, fromOffset: start }, { signal })) {
         if (first) {
           first = false;
           onFirst();
@@ -115,53 +89,9 @@ async function readerProcess(
         if (message.event.case === "chunk") meter.feed(message.event.value.data);
       }
     } catch (error) {
-      if (!abort.signal.aborted) throw error;
+      if (!signal.aborted) throw error;
     }
   });
-  await new Promise((resolve) => process.once("message", resolve));
-  abort.abort();
-  await Promise.all(readers);
-  const histogram = new Map<number, number>();
-  const figures = meters.map((meter) => {
-    const sorted = meter.sorted();
-    for (const ms of sorted) {
-      const bin = Math.round(ms / BIN_MS);
-      histogram.set(bin, (histogram.get(bin) ?? 0) + 1);
-    }
-    return {
-      p50: percentile(sorted, 0.5),
-      p99: percentile(sorted, 0.99),
-      max: sorted.at(-1) ?? Number.NaN,
-      lines: sorted.length,
-    };
-  });
-  send({ type: "result", readers: figures, histogram: [...histogram] });
-  process.disconnect?.();
-}
-
-/** The last bytes of a file, as text. */
-function tailOf(path: string, bytes = 4096): string {
-  const fd = openSync(path, "r");
-  try {
-    const size = fstatSync(fd).size;
-    const buffer = Buffer.alloc(Math.min(bytes, size));
-    readSync(fd, buffer, 0, buffer.length, size - buffer.length);
-    return buffer.toString("latin1");
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** p-quantile of a merged histogram of BIN_MS bins. */
-function histogramPercentile(histogram: Map<number, number>, p: number): number {
-  const bins = [...histogram].sort((x, y) => x[0] - y[0]);
-  const total = bins.reduce((sum, [, n]) => sum + n, 0);
-  let seen = 0;
-  for (const [bin, n] of bins) {
-    seen += n;
-    if (seen >= Math.ceil(p * total)) return bin * BIN_MS;
-  }
-  return Number.NaN;
 }
 
 async function main(): Promise<void> {
@@ -172,53 +102,25 @@ async function main(): Promise<void> {
   const abort = new AbortController();
   const rss: { t: number; mib: number }[] = [];
   let sampler: NodeJS.Timeout | undefined;
-  const children: ChildProcess[] = [];
+  let readers: ChildClients | undefined;
   try {
-    const go = join(daemon.projectDir, "go");
-    const { sandbox } = await daemon.client.createSandbox({
+    const { id, log, start, go, untilPrinted } = await createPrinterSandbox(daemon, {
       name: "fanout",
-      backend: Backend.BUBBLEWRAP,
-      projectDir: daemon.projectDir,
-      agentArgs: [go, String(LINES_PER_S), String(SECONDS), String(LINE_BYTES)],
+      goFile: "go",
+      linesPerS: LINES_PER_S,
+      seconds: SECONDS,
+      lineBytes: LINE_BYTES,
     });
-    const id = sandbox?.id ?? "";
-    const log = join(daemon.stateDir, "logs", `${id}.log`);
-    while (!(existsSync(log) && statSync(log).size > 0)) await sleep(10);
-    const start = (await daemon.client.getLogs({ id, limit: 1 })).size;
-
-    const results: Promise<FromReaders & { type: "result" }>[] = [];
-    const attached: Promise<unknown>[] = [];
-    for (let p = 0; p < READER_PROCESSES; p++) {
-      const count = Math.floor(READERS / READER_PROCESSES) + (p < READERS % READER_PROCESSES ? 1 : 0);
-      if (count === 0) continue;
-      const child = fork(fileURLToPath(import.meta.url), [
-        "--readers",
-        daemon.socketPath,
-        id,
-        String(start),
-        String(count),
-        log,
-      ]);
-      children.push(child);
-      attached.push(
-        new Promise((resolve) =>
-          child.on("message", (m: FromReaders) => m.type === "attached" && resolve(m)),
-        ),
-      );
-      results.push(
-        new Promise((resolve, reject) => {
-          child.on("message", (m: FromReaders) => m.type === "result" && resolve(m));
-          child.once("exit", (code) =>
-            reject(new Error(`a reader process exited (${code}) before reporting`)),
-          );
-        }),
-      );
-      // Reported where awaited; a run that fails before that kills the children, which must not crash it.
-      results.at(-1)?.catch(() => {});
-    }
+    readers = forkChildClients(
+      fileURLToPath(import.meta.url),
+      READERS,
+      READER_PROCESSES,
+      (count) => ["--readers", daemon.socketPath, id, String(start), String(count), log],
+      "reader",
+    );
     const stalled = nonReader(daemon.socketPath, id, start);
     await stalled.response;
-    await Promise.all(attached);
+    await readers.attached;
     const floor = new LatencyMeter();
     const raw = rawFileReader(log, floor, abort.signal);
 
@@ -229,19 +131,17 @@ async function main(): Promise<void> {
       500,
     );
     const cpuStart = cpuSeconds(daemon.pid);
-    writeFileSync(go, "");
+    go();
     const expected = LINES_PER_S * SECONDS;
     // The printer's last line comes after every stamped one; the readers have it a moment later.
-    const deadline = t0 + SECONDS * 1000 + 30_000;
-    while (!tailOf(log).includes("printer-done") && performance.now() < deadline) await sleep(100);
+    await untilPrinted(t0 + SECONDS * 1000 + 30_000);
     const printed = statSync(log).size - Number(start);
     const cpuPercent = ((cpuSeconds(daemon.pid) - cpuStart) / ((performance.now() - t0) / 1000)) * 100;
     await sleep(3000);
     const stallEnd = (performance.now() - t0) / 1000;
     // The non-reader is still connected and stalled: the daemon's memory now is what it costs.
     const afterGc = await daemon.memoryAfterGc();
-    for (const child of children) child.send("stop");
-    const reports = await Promise.all(results);
+    const { clients: perReader, histogram } = await readers.stop();
     const ended = describeNonReaderEnd(await stalled.drain(15_000));
     await sleep(2000);
     clearInterval(sampler);
@@ -249,11 +149,6 @@ async function main(): Promise<void> {
     await raw;
     const loadEnd = await loadLine();
 
-    const perReader = reports.flatMap((r) => r.readers);
-    const histogram = new Map<number, number>();
-    for (const report of reports) {
-      for (const [bin, n] of report.histogram) histogram.set(bin, (histogram.get(bin) ?? 0) + n);
-    }
     const totalLines = perReader.reduce((sum, r) => sum + r.lines, 0);
     const floorSorted = floor.sorted();
     const worstP99 = Math.max(...perReader.map((r) => r.p99));
@@ -261,7 +156,7 @@ async function main(): Promise<void> {
     const complete = perReader.filter((r) => r.lines >= expected).length;
     const fmt = (n: number) => n.toFixed(2).padStart(8);
     console.log(
-      `TailLogs fan-out: ${READERS} readers (in ${children.length} processes) + 1 non-reader on one sandbox, ` +
+      `TailLogs fan-out: ${READERS} readers (in ${readers.children.length} processes) + 1 non-reader on one sandbox, ` +
         `${LINES_PER_S} lines/s of ${LINE_BYTES} B for ${SECONDS} s (${(printed / MIB).toFixed(1)} MiB of log)`,
     );
     console.log(`load at start: ${loadStart}`);
@@ -319,7 +214,7 @@ async function main(): Promise<void> {
   } finally {
     if (sampler !== undefined) clearInterval(sampler);
     abort.abort();
-    for (const child of children) child.kill();
+    readers?.kill();
     await daemon.stop();
     rmSync(launcher, { force: true });
   }

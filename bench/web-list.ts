@@ -14,13 +14,11 @@ import { fileURLToPath } from "node:url";
 import { createClient } from "@connectrpc/connect";
 import express from "express";
 import { SandboxService } from "../gen/claude_sandbox/v1/sandbox_service_pb.js";
-import { createApp } from "../server/app.js";
 import type { GatewayFactory } from "../server/http/gateway.js";
-import { createLogHub } from "../server/logs/create-log-hub.js";
-import { createSandboxManager } from "../server/sandbox/manager.js";
 import type { SandboxRecord } from "../server/sandbox/types.js";
 import { createWebGateway } from "../web/app.js";
 import { toSandboxJson } from "../web/sandbox-json.js";
+import { type InProcessGateway, startInProcessGateway } from "./in-process-gateway.js";
 
 const LOAD_CHILD = process.argv[2] === "--load";
 const SANDBOXES = Number((!LOAD_CHILD && process.argv[2]) || 1000);
@@ -159,17 +157,6 @@ async function main(): Promise<void> {
     mode: 0o600,
   });
 
-  const manager = await createSandboxManager({
-    stateDir,
-    launchers: {
-      bubblewrap: "claude-sandbox",
-      container: "claude-sandbox-container",
-      vm: "claude-sandbox-vm",
-    },
-    screen: "1920x1080x24",
-    displayBase: 7450,
-  });
-  const logHub = createLogHub();
   const web = createWebGateway({ log: (line) => console.error(`web: ${line}`) });
   // Beside the gateway's routes: the trivial route, and the list's own bytes sent from memory (what serving
   // this body costs at the least, however the list is made).
@@ -199,15 +186,15 @@ async function main(): Promise<void> {
     };
   };
   const socketPath = join(stateDir, "api.sock");
-  const app = createApp({
-    listen: { kind: "unix", path: socketPath },
-    manager,
-    logHub,
-    log: (line) => console.error(line),
-    gateway,
-  });
+  let app: InProcessGateway | undefined;
   try {
-    await app.listen();
+    app = await startInProcessGateway({
+      stateDir,
+      socketPath,
+      displayBase: 7450,
+      gateway,
+      log: (line) => console.error(line),
+    });
     const list = await get(socketPath, LIST_PATH);
     const count = (JSON.parse(list.body) as unknown[]).length;
     if (list.status !== 200 || count !== SANDBOXES) {
@@ -260,8 +247,7 @@ async function main(): Promise<void> {
         `(trivial / list = ${(cpu(TRIVIAL_PATH) / cpu(LIST_PATH)).toFixed(3)}×: the ratio the gateway's own cost allows)`,
     );
   } finally {
-    await app.close();
-    await manager.close();
+    await app?.close();
     rmSync(stateDir, { recursive: true, force: true });
   }
 }

@@ -12,24 +12,18 @@
 //     [display_base=7600] [client_processes=4]
 // WEB_FANOUT_PHASES=ws skips the TailLogs phase (e.g. to profile the WebSocket path alone with
 // SOAK_DAEMON_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof").
-import { type ChildProcess, fork } from "node:child_process";
-import { setMaxListeners } from "node:events";
-import {
-  closeSync,
-  existsSync,
-  fstatSync,
-  openSync,
-  readSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from "node:fs";
+import { rmSync } from "node:fs";
 import { availableParallelism } from "node:os";
-import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import WebSocket from "ws";
-import { Backend } from "../client/index.js";
+import {
+  type ChildClients,
+  forkChildClients,
+  histogramPercentile,
+  runChildClients,
+} from "./fanout-children.js";
+import { createPrinterSandbox } from "./printer-sandbox.js";
 import { cpuSeconds } from "./resource-census.js";
 import { loadLine, type SoakDaemon, startSoakDaemon } from "./soak-daemon.js";
 import { LatencyMeter, percentile, rawFileReader, rawReader, writePrinterLauncher } from "./tail-clients.js";
@@ -42,50 +36,17 @@ const CLIENT_PROCESSES = Number(process.argv[6] ?? 4);
 const LINE_BYTES = 150;
 const GOAL_P99_MS = 20;
 const GOAL_MACHINE_PERCENT = 25;
-const BIN_MS = 0.05;
 const OFFSET_BYTES = 8;
 
 type Kind = "ws" | "tail";
 
-interface ClientFigures {
-  p99: number;
-  max: number;
-  lines: number;
-}
-
-type FromClients =
-  | { type: "attached" }
-  | { type: "result"; clients: ClientFigures[]; histogram: [number, number][] };
-
-/** Child mode: `count` clients of one kind on sandbox `id` from `start`; reports when attached, and on "stop". */
+/** Child mode: `count` clients of one kind on sandbox `id` from `start`. */
 async function clientProcess(kind: Kind, socketPath: string, id: string, start: bigint, count: number) {
-  const send = (message: FromClients) => process.send?.(message);
-  const abort = new AbortController();
-  setMaxListeners(count + 1, abort.signal);
-  const meters = Array.from({ length: count }, () => new LatencyMeter());
-  let attached = 0;
-  const onFirst = (): void => {
-    if (++attached === count) send({ type: "attached" });
-  };
-  const clients = meters.map((meter) =>
+  await runChildClients(count, (meter, signal, onFirst) =>
     kind === "tail"
-      ? rawReader(socketPath, id, start, abort.signal, (data) => meter.feed(data), onFirst)
-      : browserLike(socketPath, id, start, abort.signal, meter, onFirst),
+      ? rawReader(socketPath, id, start, signal, (data) => meter.feed(data), onFirst)
+      : browserLike(socketPath, id, start, signal, meter, onFirst),
   );
-  await new Promise((resolve) => process.once("message", resolve));
-  abort.abort();
-  await Promise.all(clients);
-  const histogram = new Map<number, number>();
-  const figures = meters.map((meter) => {
-    const sorted = meter.sorted();
-    for (const ms of sorted) {
-      const bin = Math.round(ms / BIN_MS);
-      histogram.set(bin, (histogram.get(bin) ?? 0) + 1);
-    }
-    return { p99: percentile(sorted, 0.99), max: sorted.at(-1) ?? Number.NaN, lines: sorted.length };
-  });
-  send({ type: "result", clients: figures, histogram: [...histogram] });
-  process.disconnect?.();
 }
 
 /** What a browser tab does: a WebSocket on the log, each binary frame's bytes to the terminal (here, the meter). */
@@ -116,29 +77,6 @@ async function browserLike(
   });
 }
 
-function tailOf(path: string, bytes = 4096): string {
-  const fd = openSync(path, "r");
-  try {
-    const size = fstatSync(fd).size;
-    const buffer = Buffer.alloc(Math.min(bytes, size));
-    readSync(fd, buffer, 0, buffer.length, size - buffer.length);
-    return buffer.toString("latin1");
-  } finally {
-    closeSync(fd);
-  }
-}
-
-function histogramPercentile(histogram: Map<number, number>, p: number): number {
-  const bins = [...histogram].sort((x, y) => x[0] - y[0]);
-  const total = bins.reduce((sum, [, n]) => sum + n, 0);
-  let seen = 0;
-  for (const [bin, n] of bins) {
-    seen += n;
-    if (seen >= Math.ceil(p * total)) return bin * BIN_MS;
-  }
-  return Number.NaN;
-}
-
 interface PhaseResult {
   kind: Kind;
   p50: number;
@@ -153,66 +91,36 @@ interface PhaseResult {
 
 /** One sandbox printing, CLIENTS clients of `kind` reading it, the raw file reader beside them. */
 async function phase(daemon: SoakDaemon, kind: Kind): Promise<PhaseResult> {
-  const go = join(daemon.projectDir, `go-${kind}`);
-  const { sandbox } = await daemon.client.createSandbox({
+  const { id, log, start, go, untilPrinted } = await createPrinterSandbox(daemon, {
     name: `fanout-${kind}`,
-    backend: Backend.BUBBLEWRAP,
-    projectDir: daemon.projectDir,
-    agentArgs: [go, String(LINES_PER_S), String(SECONDS), String(LINE_BYTES)],
+    goFile: `go-${kind}`,
+    linesPerS: LINES_PER_S,
+    seconds: SECONDS,
+    lineBytes: LINE_BYTES,
   });
-  const id = sandbox?.id ?? "";
-  const log = join(daemon.stateDir, "logs", `${id}.log`);
-  while (!(existsSync(log) && statSync(log).size > 0)) await sleep(10);
-  const start = (await daemon.client.getLogs({ id, limit: 1 })).size;
-  const children: ChildProcess[] = [];
+  let clients: ChildClients | undefined;
   const abort = new AbortController();
   try {
-    const results: Promise<FromClients & { type: "result" }>[] = [];
-    const attached: Promise<unknown>[] = [];
-    for (let p = 0; p < CLIENT_PROCESSES; p++) {
-      const count = Math.floor(CLIENTS / CLIENT_PROCESSES) + (p < CLIENTS % CLIENT_PROCESSES ? 1 : 0);
-      if (count === 0) continue;
-      const child = fork(fileURLToPath(import.meta.url), [
-        "--clients",
-        kind,
-        daemon.socketPath,
-        id,
-        String(start),
-        String(count),
-      ]);
-      children.push(child);
-      attached.push(
-        new Promise((resolve) =>
-          child.on("message", (m: FromClients) => m.type === "attached" && resolve(m)),
-        ),
-      );
-      const result = new Promise<FromClients & { type: "result" }>((resolve, reject) => {
-        child.on("message", (m: FromClients) => m.type === "result" && resolve(m));
-        child.once("exit", (code) => reject(new Error(`a client process exited (${code}) before reporting`)));
-      });
-      result.catch(() => {});
-      results.push(result);
-    }
-    await Promise.all(attached);
+    clients = forkChildClients(
+      fileURLToPath(import.meta.url),
+      CLIENTS,
+      CLIENT_PROCESSES,
+      (count) => ["--clients", kind, daemon.socketPath, id, String(start), String(count)],
+      "client",
+    );
+    await clients.attached;
     const floor = new LatencyMeter();
     const raw = rawFileReader(log, floor, abort.signal);
     const t0 = performance.now();
     const cpuStart = cpuSeconds(daemon.pid);
-    writeFileSync(go, "");
-    const deadline = t0 + SECONDS * 1000 + 30_000;
-    while (!tailOf(log).includes("printer-done") && performance.now() < deadline) await sleep(100);
+    go();
+    await untilPrinted(t0 + SECONDS * 1000 + 30_000);
     const cpu = ((cpuSeconds(daemon.pid) - cpuStart) / ((performance.now() - t0) / 1000)) * 100;
     // The clients' last lines arrive a moment after the file has them.
     await sleep(2000);
-    for (const child of children) child.send("stop");
-    const reports = await Promise.all(results);
+    const { clients: per, histogram } = await clients.stop();
     abort.abort();
     await raw;
-    const per = reports.flatMap((r) => r.clients);
-    const histogram = new Map<number, number>();
-    for (const report of reports) {
-      for (const [bin, n] of report.histogram) histogram.set(bin, (histogram.get(bin) ?? 0) + n);
-    }
     await daemon.client.deleteSandbox({ id });
     return {
       kind,
@@ -226,7 +134,7 @@ async function phase(daemon: SoakDaemon, kind: Kind): Promise<PhaseResult> {
     };
   } finally {
     abort.abort();
-    for (const child of children) child.kill();
+    clients?.kill();
   }
 }
 

@@ -10,11 +10,9 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { Agent, request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createApp } from "../server/app.js";
-import { createLogHub } from "../server/logs/create-log-hub.js";
-import { createSandboxManager } from "../server/sandbox/manager.js";
 import type { SandboxRecord } from "../server/sandbox/types.js";
 import { createWebGateway } from "../web/app.js";
+import { type InProcessGateway, startInProcessGateway } from "./in-process-gateway.js";
 
 const REQUESTS = Number(process.argv[2] ?? 400);
 const WARMUP = 40;
@@ -60,44 +58,26 @@ function records(count: number): Record<string, SandboxRecord> {
   return out;
 }
 
-interface Served {
-  socket: string;
-  close(): Promise<void>;
-}
-
-async function serve(stateDir: string, socket: string, viewCache: boolean): Promise<Served> {
-  const manager = await createSandboxManager({
+function serve(stateDir: string, socket: string, viewCache: boolean): Promise<InProcessGateway> {
+  const web = createWebGateway({ log: (line) => process.stderr.write(`web: ${line}\n`) });
+  return startInProcessGateway({
     stateDir,
-    launchers: {
-      bubblewrap: "claude-sandbox",
-      container: "claude-sandbox-container",
-      vm: "claude-sandbox-vm",
-    },
-    screen: "1920x1080x24",
+    socketPath: socket,
     displayBase: 7590,
     path: process.env.PATH ?? "/usr/bin:/bin",
-  });
-  const logHub = createLogHub();
-  // Express decides its view cache from NODE_ENV when the app is made (inside createApp, by the gateway factory).
-  const env = process.env.NODE_ENV;
-  process.env.NODE_ENV = viewCache ? "production" : "development";
-  const app = createApp({
-    listen: { kind: "unix", path: socket },
-    manager,
-    logHub,
     log: () => {},
-    gateway: createWebGateway({ log: (line) => process.stderr.write(`web: ${line}\n`) }),
-  });
-  if (env === undefined) delete process.env.NODE_ENV;
-  else process.env.NODE_ENV = env;
-  await app.listen();
-  return {
-    socket,
-    async close() {
-      await app.close();
-      await manager.close();
+    // Express decides its view cache from NODE_ENV when the app is made (by the gateway factory, inside createApp).
+    gateway: (rpc, rpcAs) => {
+      const env = process.env.NODE_ENV;
+      process.env.NODE_ENV = viewCache ? "production" : "development";
+      try {
+        return web(rpc, rpcAs);
+      } finally {
+        if (env === undefined) delete process.env.NODE_ENV;
+        else process.env.NODE_ENV = env;
+      }
     },
-  };
+  });
 }
 
 function get(agent: Agent, socket: string, path: string): Promise<number> {
@@ -166,7 +146,7 @@ async function main(): Promise<void> {
   const root = mkdtempSync(join(tmpdir(), "web-render-"));
   const full = join(root, "full");
   const empty = join(root, "empty");
-  const served: Served[] = [];
+  const served: InProcessGateway[] = [];
   try {
     for (const dir of [full, empty]) mkdirSync(dir, { mode: 0o700 });
     writeFileSync(
@@ -178,10 +158,10 @@ async function main(): Promise<void> {
       const emptyApp = await serve(empty, join(root, `empty-${viewCache}.sock`), viewCache);
       served.push(fullApp, emptyApp);
       const agent = new Agent({ keepAlive: true, maxSockets: 1 });
-      const target = (name: string, app: Served, path: string): Target => ({
+      const target = (name: string, app: InProcessGateway, path: string): Target => ({
         name,
         agent,
-        socket: app.socket,
+        socket: app.socketPath,
         path,
         samples: [],
         bytes: 0,
