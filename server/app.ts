@@ -8,6 +8,7 @@ import { createServer as createNetServer, type Server as NetServer, type Socket 
 import type { Duplex } from "node:stream";
 import { Code, ConnectError, createRouterTransport, type Transport } from "@connectrpc/connect";
 import { type ConnectNodeAdapterOptions, connectNodeAdapter } from "@connectrpc/connect-node";
+import type { ClaudeUsage } from "./claude-usage/claude-usage.js";
 import { describeListen, type ListenAddress } from "./config.js";
 import { DomainError } from "./errors.js";
 import { type AccessRequest, createAccess, type Refusal } from "./http/access.js";
@@ -45,6 +46,8 @@ export interface AppOptions {
   watchKeepaliveMs?: number;
   /** How long close() lets open responses finish before cutting their connections. */
   drainMs?: number;
+  /** Claude session metrics (GetSandboxMetrics); without it the RPC is unimplemented. */
+  claudeUsage?: ClaudeUsage;
 }
 
 export interface App {
@@ -83,6 +86,7 @@ export function createApp(options: AppOptions): App {
     logHub,
     shutdownSignal: shutdown.signal,
     watchKeepaliveMs: options.watchKeepaliveMs,
+    claudeUsage: options.claudeUsage,
     // A domain error's message says it all; anything else gets its stack for whoever debugs it.
     reportError: (rpc, err) =>
       log(

@@ -2,6 +2,7 @@
 // else receives the validated ServerConfig. Parsing is pure (no file system access) so it can be tested as a
 // table; creating the state directory is the daemon's job at start.
 import { isIP } from "node:net";
+import { homedir } from "node:os";
 import { resolve } from "node:path";
 import {
   launcherCommandProblem,
@@ -49,6 +50,10 @@ export interface ServerConfig {
    * lowercase): requests naming any other Host are refused as possible DNS rebinding.
    */
   hostnames: string[];
+  /** MANAGER_CLAUDE_PRICES: a price table to use instead of the shipped one (read at start). */
+  claudePrices?: string;
+  /** Where the launchers' Claude Code writes sessions: `projects/` of `~/.claude` of the HOME they run with. */
+  claudeProjectsDir: string;
 }
 
 /** A bad configuration value; the message names the variable and the value. */
@@ -89,6 +94,7 @@ export const KNOWN_VARIABLES = [
   "MANAGER_SCREEN",
   "MANAGER_DISPLAY_BASE",
   "MANAGER_HOSTNAMES",
+  "MANAGER_CLAUDE_PRICES",
   ...Object.values(LAUNCHER_VARIABLES),
 ] as const;
 
@@ -126,7 +132,15 @@ export function loadConfig(env: Env, cwd: string): ServerConfig {
     launchers,
     path: env.PATH ?? "/usr/local/bin:/usr/bin:/bin",
     hostnames: parseHostnames(value(env, "MANAGER_HOSTNAMES")),
+    claudePrices: parseClaudePrices(value(env, "MANAGER_CLAUDE_PRICES"), cwd),
+    claudeProjectsDir: resolve(env.HOME ?? homedir(), ".claude", "projects"),
   };
+}
+
+function parseClaudePrices(raw: string | undefined, cwd: string): string | undefined {
+  if (raw === undefined) return undefined;
+  rejectControlCharacters("MANAGER_CLAUDE_PRICES", raw);
+  return resolve(cwd, raw);
 }
 
 // A DNS name (labels of letters, digits and hyphens), as a Host header would carry it; no ports, no wildcards.

@@ -5,6 +5,8 @@
 import { mkdir, stat } from "node:fs/promises";
 import { createWebGateway } from "../web/app.js";
 import { createApp } from "./app.js";
+import { createClaudeUsage } from "./claude-usage/claude-usage.js";
+import { loadPriceTable, type PriceTable } from "./claude-usage/price-table.js";
 import { ConfigError, KNOWN_VARIABLES, loadConfig, type ServerConfig, unknownVariables } from "./config.js";
 import { readTokenFile } from "./http/token-file.js";
 import { logSandboxEvents } from "./log-sandbox-events.js";
@@ -45,6 +47,14 @@ async function main(): Promise<number> {
     log(`configuration error: ${err.message}`);
     return EXIT_BAD_CONFIG;
   }
+  let prices: PriceTable;
+  try {
+    prices = await loadPriceTable(config.claudePrices);
+  } catch (err) {
+    // The shipped table is always readable, so this is MANAGER_CLAUDE_PRICES's file.
+    log(`configuration error: MANAGER_CLAUDE_PRICES: ${messageOf(err)}`);
+    return EXIT_BAD_CONFIG;
+  }
   try {
     await prepareStateDir(config.stateDir);
   } catch (err) {
@@ -79,6 +89,7 @@ async function main(): Promise<number> {
     log,
     hostnames: config.hostnames,
     gateway: createWebGateway({ log: (line) => log(`web: ${line}`) }),
+    claudeUsage: createClaudeUsage({ projectsDir: config.claudeProjectsDir, prices }),
   });
   try {
     const where = await app.listen();

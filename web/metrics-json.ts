@@ -1,4 +1,5 @@
 // The seed's metrics JSON (ClaudeMetrics, SystemMetrics) from the service's answers: snake_case, plain numbers.
+import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { GetSandboxMetricsResponse, GetSystemMetricsResponse } from "../client/index.js";
 
 export interface ClaudeMetricsJson {
@@ -8,6 +9,33 @@ export interface ClaudeMetricsJson {
   cache_read_tokens: number;
   message_count: number;
   tool_use_count: number;
+  models: {
+    model: string;
+    input_tokens: number;
+    output_tokens: number;
+    cache_creation_tokens: number;
+    cache_read_tokens: number;
+    cost_usd: number;
+    priced: boolean;
+  }[];
+  /** Tool name → calls. */
+  tool_uses: Record<string, number>;
+  cost_usd: number;
+  unpriced_models: string[];
+  price_table_date: string;
+  /** The agent's own cost-state totals; null when no session wrote one. */
+  agent_reported: {
+    cost_usd: number;
+    input_tokens: number;
+    output_tokens: number;
+    cache_creation_tokens: number;
+    cache_read_tokens: number;
+    sessions: number;
+  } | null;
+  sessions: number;
+  /** RFC 3339; null while there is no transcript line. */
+  last_activity: string | null;
+  malformed_lines: number;
 }
 
 export interface SystemMetricsJson {
@@ -29,6 +57,33 @@ export function toClaudeMetricsJson(m: GetSandboxMetricsResponse): ClaudeMetrics
     cache_read_tokens: Number(m.cacheReadTokens),
     message_count: Number(m.messageCount),
     tool_use_count: Number(m.toolUseCount),
+    models: m.models.map((u) => ({
+      model: u.model,
+      input_tokens: Number(u.inputTokens),
+      output_tokens: Number(u.outputTokens),
+      cache_creation_tokens: Number(u.cacheCreationTokens),
+      cache_read_tokens: Number(u.cacheReadTokens),
+      cost_usd: u.costUsd,
+      priced: u.priced,
+    })),
+    tool_uses: Object.fromEntries(m.tools.map((t) => [t.name, Number(t.count)])),
+    cost_usd: m.costUsd,
+    unpriced_models: [...m.unpricedModels],
+    price_table_date: m.priceTableDate,
+    agent_reported:
+      m.agentReported === undefined
+        ? null
+        : {
+            cost_usd: m.agentReported.costUsd,
+            input_tokens: Number(m.agentReported.inputTokens),
+            output_tokens: Number(m.agentReported.outputTokens),
+            cache_creation_tokens: Number(m.agentReported.cacheCreationTokens),
+            cache_read_tokens: Number(m.agentReported.cacheReadTokens),
+            sessions: Number(m.agentReported.sessions),
+          },
+    sessions: Number(m.sessions),
+    last_activity: m.lastActivity === undefined ? null : timestampDate(m.lastActivity).toISOString(),
+    malformed_lines: Number(m.malformedLines),
   };
 }
 

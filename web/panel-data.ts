@@ -51,7 +51,22 @@ export async function loadScreenshot(client: SandboxClient, id: string): Promise
 
 export interface ClaudeMetricsView {
   rows: { label: string; value: string }[];
+  /** Per model: name, tokens in/out/cache write/cache read, cost. */
+  models: {
+    model: string;
+    input: string;
+    output: string;
+    cacheWrite: string;
+    cacheRead: string;
+    cost: string;
+  }[];
+  /** Per tool: name and calls, most used first. */
+  tools: { name: string; count: string }[];
+  /** Models without a price, whose tokens the cost leaves out; "" when none. */
+  unpriced: string;
 }
+
+const formatUsd = (usd: number): string => `$${usd < 10 ? usd.toFixed(4) : usd.toFixed(2)}`;
 
 export async function loadClaudeMetrics(
   client: SandboxClient,
@@ -59,6 +74,7 @@ export async function loadClaudeMetrics(
 ): Promise<Panel<ClaudeMetricsView>> {
   return panel("Claude metrics", async () => {
     const m = await client.getSandboxMetrics({ id });
+    const agent = m.agentReported;
     return {
       rows: [
         { label: "Input tokens", value: formatCount(m.inputTokens) },
@@ -67,7 +83,27 @@ export async function loadClaudeMetrics(
         { label: "Cache reads", value: formatCount(m.cacheReadTokens) },
         { label: "Prompts", value: formatCount(m.messageCount) },
         { label: "Tool uses", value: formatCount(m.toolUseCount) },
+        { label: "Cost", value: `${formatUsd(m.costUsd)} (prices of ${m.priceTableDate || "—"})` },
+        { label: "Agent's cost", value: agent === undefined ? "—" : formatUsd(agent.costUsd) },
+        { label: "Sessions", value: formatCount(m.sessions) },
+        {
+          label: "Last activity",
+          value: formatTime(m.lastActivity === undefined ? undefined : timestampDate(m.lastActivity)),
+        },
+        ...(m.malformedLines > 0n
+          ? [{ label: "Unreadable lines", value: formatCount(m.malformedLines) }]
+          : []),
       ],
+      models: m.models.map((u) => ({
+        model: u.model,
+        input: formatCount(u.inputTokens),
+        output: formatCount(u.outputTokens),
+        cacheWrite: formatCount(u.cacheCreationTokens),
+        cacheRead: formatCount(u.cacheReadTokens),
+        cost: u.priced ? formatUsd(u.costUsd) : "no price",
+      })),
+      tools: m.tools.map((t) => ({ name: t.name, count: formatCount(t.count) })),
+      unpriced: m.unpricedModels.join(", "),
     };
   });
 }

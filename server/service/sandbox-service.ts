@@ -8,6 +8,7 @@ import {
   type SandboxService,
   type WatchSandboxesResponseSchema,
 } from "../../gen/claude_sandbox/v1/sandbox_service_pb.js";
+import type { ClaudeUsage } from "../claude-usage/claude-usage.js";
 import { responseDeadlineKey } from "../http/response-deadline.js";
 import type { LogHub } from "../logs/log-hub.js";
 import { resolveReadLimit } from "../logs/log-limits.js";
@@ -15,6 +16,7 @@ import type { SandboxManager } from "../sandbox/sandbox-manager.js";
 import { callerKey } from "./caller.js";
 import { tailLogs } from "./tail-logs.js";
 import { toConnectError } from "./to-connect-error.js";
+import { toMetricsMessage } from "./to-metrics-message.js";
 import { toSafeOffset } from "./to-safe-offset.js";
 import { backendFromMessage, limitsFromMessage, toSandboxMessage } from "./to-sandbox-message.js";
 import { watchSandboxes } from "./watch-sandboxes.js";
@@ -30,6 +32,8 @@ export interface SandboxServiceDeps {
   shutdownSignal?: AbortSignal;
   /** Interval of keepalives on a quiet WatchSandboxes stream. */
   watchKeepaliveMs?: number;
+  /** The projects' Claude session metrics; without it GetSandboxMetrics is unimplemented. */
+  claudeUsage?: ClaudeUsage;
 }
 
 type WatchResponseInit = MessageInitShape<typeof WatchSandboxesResponseSchema>;
@@ -120,7 +124,12 @@ export function createSandboxService(deps: SandboxServiceDeps): ServiceImpl<type
     },
 
     getScreenshot: () => notYet("GetScreenshot", "screenshots"),
-    getSandboxMetrics: () => notYet("GetSandboxMetrics", "Claude session metrics"),
+    getSandboxMetrics: (req) =>
+      guard("GetSandboxMetrics", async () => {
+        const { claudeUsage } = deps;
+        if (claudeUsage === undefined) return notYet("GetSandboxMetrics", "Claude session metrics");
+        return toMetricsMessage(await claudeUsage.report(manager.get(req.id).project_dir));
+      }),
     getSystemMetrics: () => notYet("GetSystemMetrics", "system metrics"),
   };
 }

@@ -2,7 +2,8 @@ import { describe, expect, it } from "vitest";
 import { ConfigError, describeListen, loadConfig, unknownVariables } from "../../server/config.js";
 
 const CWD = "/home/user/work";
-const load = (env: Record<string, string>) => loadConfig({ PATH: "/usr/bin", ...env }, CWD);
+const load = (env: Record<string, string>) =>
+  loadConfig({ PATH: "/usr/bin", HOME: "/home/user", ...env }, CWD);
 // What a TCP listener needs besides its address.
 const TOKEN = { MANAGER_TOKEN_FILE: "/etc/claude-sandbox/token" };
 
@@ -17,6 +18,12 @@ function errorOf(env: Record<string, string>): ConfigError {
 }
 
 describe("loadConfig", () => {
+  it("takes a price table for Claude costs, relative to the working directory", () => {
+    expect(load({ MANAGER_CLAUDE_PRICES: "prices.json" }).claudePrices).toBe("/home/user/work/prices.json");
+    expect(load({}).claudePrices).toBeUndefined();
+    expect(errorOf({ MANAGER_CLAUDE_PRICES: "a\nb" }).variable).toBe("MANAGER_CLAUDE_PRICES");
+  });
+
   it("defaults to a Unix socket in ./state, 1920x1080x24, display 50 and the launchers on PATH", () => {
     expect(load({})).toEqual({
       listen: { kind: "unix", path: "/home/user/work/state/api.sock" },
@@ -30,6 +37,7 @@ describe("loadConfig", () => {
       },
       path: "/usr/bin",
       hostnames: [],
+      claudeProjectsDir: "/home/user/.claude/projects",
     });
   });
 

@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file claude_sandbox/v1/sandbox_service.proto.
  */
 export const file_claude_sandbox_v1_sandbox_service: GenFile = /*@__PURE__*/
-  fileDesc("CidjbGF1ZGVfc2FuZGJveC92MS9zYW5kYm94X3NlcnZpY2UucHJvdG8SEWNsYXVkZV9zYW5kYm94LnYxIvgFCgdTYW5kYm94EgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSKwoHYmFja2VuZBgDIAEoDjIaLmNsYXVkZV9zYW5kYm94LnYxLkJhY2tlbmQSEwoLcHJvamVjdF9kaXIYBCABKAkSMAoGc3RhdHVzGAUgASgOMiAuY2xhdWRlX3NhbmRib3gudjEuU2FuZGJveFN0YXR1cxIYCgtkaXNwbGF5X251bRgGIAEoDUgAiAEBEhkKDHRtdXhfc2Vzc2lvbhgHIAEoCUgBiAEBEhUKCHBpZF94dmZiGAggASgNSAKIAQESHAoPcWVtdV9xbXBfc29ja2V0GAkgASgJSAOIAQESDwoHbmV0d29yaxgKIAEoCBIuCgpjcmVhdGVkX2F0GAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIzCgpzdG9wcGVkX2F0GAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEgEiAEBEhYKCWV4aXRfY29kZRgNIAEoBUgFiAEBEhgKC2V4aXRfc2lnbmFsGA4gASgJSAaIAQESFQoNc3RhdHVzX3JlYXNvbhgPIAEoCRINCgVzaGVsbBgQIAEoCBISCgphZ2VudF9hcmdzGBEgAygJEhMKC3RtdXhfc29ja2V0GBIgASgJEjEKBmxpbWl0cxgTIAEoCzIhLmNsYXVkZV9zYW5kYm94LnYxLlJlc291cmNlTGltaXRzEhYKDmxpbWl0c19hcHBsaWVkGBQgASgIEhMKC2xpbWl0c19ub3RlGBUgASgJEi8KBXVzYWdlGBYgASgLMiAuY2xhdWRlX3NhbmRib3gudjEuUmVzb3VyY2VVc2FnZUIOCgxfZGlzcGxheV9udW1CDwoNX3RtdXhfc2Vzc2lvbkILCglfcGlkX3h2ZmJCEgoQX3FlbXVfcW1wX3NvY2tldEINCgtfc3RvcHBlZF9hdEIMCgpfZXhpdF9jb2RlQg4KDF9leGl0X3NpZ25hbCLkAQoOUmVzb3VyY2VMaW1pdHMSGQoMbWVtb3J5X2J5dGVzGAEgASgESACIAQESFwoKc3dhcF9ieXRlcxgCIAEoBEgBiAEBEhoKDW1heF9wcm9jZXNzZXMYAyABKA1IAogBARIXCgpjcHVfd2VpZ2h0GAQgASgNSAOIAQESGAoLdG1wZnNfYnl0ZXMYBSABKARIBIgBAUIPCg1fbWVtb3J5X2J5dGVzQg0KC19zd2FwX2J5dGVzQhAKDl9tYXhfcHJvY2Vzc2VzQg0KC19jcHVfd2VpZ2h0Qg4KDF90bXBmc19ieXRlcyLPAQoNUmVzb3VyY2VVc2FnZRIhChRtZW1vcnlfY3VycmVudF9ieXRlcxgBIAEoBEgAiAEBEh0KEG1lbW9yeV9tYXhfYnl0ZXMYAiABKARIAYgBARIZCgxwaWRzX2N1cnJlbnQYAyABKA1IAogBARIVCghwaWRzX21heBgEIAEoDUgDiAEBQhcKFV9tZW1vcnlfY3VycmVudF9ieXRlc0ITChFfbWVtb3J5X21heF9ieXRlc0IPCg1fcGlkc19jdXJyZW50QgsKCV9waWRzX21heCLeAQoUQ3JlYXRlU2FuZGJveFJlcXVlc3QSDAoEbmFtZRgBIAEoCRIrCgdiYWNrZW5kGAIgASgOMhouY2xhdWRlX3NhbmRib3gudjEuQmFja2VuZBITCgtwcm9qZWN0X2RpchgDIAEoCRIUCgduZXR3b3JrGAQgASgISACIAQESDQoFc2hlbGwYBSABKAgSEgoKYWdlbnRfYXJncxgGIAMoCRIxCgZsaW1pdHMYByABKAsyIS5jbGF1ZGVfc2FuZGJveC52MS5SZXNvdXJjZUxpbWl0c0IKCghfbmV0d29yayJEChVDcmVhdGVTYW5kYm94UmVzcG9uc2USKwoHc2FuZGJveBgBIAEoCzIaLmNsYXVkZV9zYW5kYm94LnYxLlNhbmRib3giFgoUTGlzdFNhbmRib3hlc1JlcXVlc3QiRgoVTGlzdFNhbmRib3hlc1Jlc3BvbnNlEi0KCXNhbmRib3hlcxgBIAMoCzIaLmNsYXVkZV9zYW5kYm94LnYxLlNhbmRib3giHwoRR2V0U2FuZGJveFJlcXVlc3QSCgoCaWQYASABKAkiQQoSR2V0U2FuZGJveFJlc3BvbnNlEisKB3NhbmRib3gYASABKAsyGi5jbGF1ZGVfc2FuZGJveC52MS5TYW5kYm94IiAKElN0b3BTYW5kYm94UmVxdWVzdBIKCgJpZBgBIAEoCSJCChNTdG9wU2FuZGJveFJlc3BvbnNlEisKB3NhbmRib3gYASABKAsyGi5jbGF1ZGVfc2FuZGJveC52MS5TYW5kYm94IiIKFERlbGV0ZVNhbmRib3hSZXF1ZXN0EgoKAmlkGAEgASgJIhcKFURlbGV0ZVNhbmRib3hSZXNwb25zZSJLCg5HZXRMb2dzUmVxdWVzdBIKCgJpZBgBIAEoCRITCgZvZmZzZXQYAiABKARIAIgBARINCgVsaW1pdBgDIAEoDUIJCgdfb2Zmc2V0Ij0KD0dldExvZ3NSZXNwb25zZRIMCgRkYXRhGAEgASgMEg4KBm9mZnNldBgCIAEoBBIMCgRzaXplGAMgASgEInUKD1RhaWxMb2dzUmVxdWVzdBIKCgJpZBgBIAEoCRIaCg1iYWNrbG9nX2xpbmVzGAIgASgNSACIAQESGAoLZnJvbV9vZmZzZXQYAyABKARIAYgBAUIQCg5fYmFja2xvZ19saW5lc0IOCgxfZnJvbV9vZmZzZXQipgEKEFRhaWxMb2dzUmVzcG9uc2USLAoFY2h1bmsYASABKAsyGy5jbGF1ZGVfc2FuZGJveC52MS5Mb2dDaHVua0gAEjEKCWtlZXBhbGl2ZRgCIAEoCzIcLmNsYXVkZV9zYW5kYm94LnYxLktlZXBBbGl2ZUgAEigKA2VuZBgDIAEoCzIZLmNsYXVkZV9zYW5kYm94LnYxLkxvZ0VuZEgAQgcKBWV2ZW50Ij0KCExvZ0NodW5rEg4KBm9mZnNldBgBIAEoBBIMCgRkYXRhGAIgASgMEhMKC25leHRfb2Zmc2V0GAMgASgEIhsKCUtlZXBBbGl2ZRIOCgZvZmZzZXQYASABKAQiWgoGTG9nRW5kEi8KBnJlYXNvbhgBIAEoDjIfLmNsYXVkZV9zYW5kYm94LnYxLkxvZ0VuZFJlYXNvbhIPCgdtZXNzYWdlGAIgASgJEg4KBm9mZnNldBgDIAEoBCIXChVXYXRjaFNhbmRib3hlc1JlcXVlc3Qi8gEKFldhdGNoU2FuZGJveGVzUmVzcG9uc2USNgoIc25hcHNob3QYASABKAsyIi5jbGF1ZGVfc2FuZGJveC52MS5TYW5kYm94U25hcHNob3RIABIuCgh1cHNlcnRlZBgCIAEoCzIaLmNsYXVkZV9zYW5kYm94LnYxLlNhbmRib3hIABI0CgdkZWxldGVkGAMgASgLMiEuY2xhdWRlX3NhbmRib3gudjEuU2FuZGJveERlbGV0ZWRIABIxCglrZWVwYWxpdmUYBCABKAsyHC5jbGF1ZGVfc2FuZGJveC52MS5LZWVwQWxpdmVIAEIHCgVldmVudCJACg9TYW5kYm94U25hcHNob3QSLQoJc2FuZGJveGVzGAEgAygLMhouY2xhdWRlX3NhbmRib3gudjEuU2FuZGJveCIcCg5TYW5kYm94RGVsZXRlZBIKCgJpZBgBIAEoCSIiChRHZXRTY3JlZW5zaG90UmVxdWVzdBIKCgJpZBgBIAEoCSKJAQoVR2V0U2NyZWVuc2hvdFJlc3BvbnNlEg0KBWltYWdlGAEgASgMEhEKCW1pbWVfdHlwZRgCIAEoCRINCgV3aWR0aBgDIAEoDRIOCgZoZWlnaHQYBCABKA0SLwoLY2FwdHVyZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIiYKGEdldFNhbmRib3hNZXRyaWNzUmVxdWVzdBIKCgJpZBgBIAEoCSKxAQoZR2V0U2FuZGJveE1ldHJpY3NSZXNwb25zZRIUCgxpbnB1dF90b2tlbnMYASABKAQSFQoNb3V0cHV0X3Rva2VucxgCIAEoBBIdChVjYWNoZV9jcmVhdGlvbl90b2tlbnMYAyABKAQSGQoRY2FjaGVfcmVhZF90b2tlbnMYBCABKAQSFQoNbWVzc2FnZV9jb3VudBgFIAEoBBIWCg50b29sX3VzZV9jb3VudBgGIAEoBCIZChdHZXRTeXN0ZW1NZXRyaWNzUmVxdWVzdCLBAQoYR2V0U3lzdGVtTWV0cmljc1Jlc3BvbnNlEhEKCWNwdV91c2FnZRgBIAEoAhITCgttZW1vcnlfdXNlZBgCIAEoBBIUCgxtZW1vcnlfdG90YWwYAyABKAQSEQoJZGlza191c2VkGAQgASgEEhIKCmRpc2tfdG90YWwYBSABKAQSFAoMbmV0X3J4X2J5dGVzGAYgASgEEhQKDG5ldF90eF9ieXRlcxgHIAEoBBIUCgxsb2FkX2F2ZXJhZ2UYCCADKAEqYQoHQmFja2VuZBIXChNCQUNLRU5EX1VOU1BFQ0lGSUVEEAASFgoSQkFDS0VORF9CVUJCTEVXUkFQEAESFQoRQkFDS0VORF9DT05UQUlORVIQAhIOCgpCQUNLRU5EX1ZNEAMqgAEKDVNhbmRib3hTdGF0dXMSHgoaU0FOREJPWF9TVEFUVVNfVU5TUEVDSUZJRUQQABIaChZTQU5EQk9YX1NUQVRVU19SVU5OSU5HEAESGgoWU0FOREJPWF9TVEFUVVNfU1RPUFBFRBACEhcKE1NBTkRCT1hfU1RBVFVTX0RFQUQQAyqEAQoMTG9nRW5kUmVhc29uEh4KGkxPR19FTkRfUkVBU09OX1VOU1BFQ0lGSUVEEAASGgoWTE9HX0VORF9SRUFTT05fREVMRVRFRBABEhsKF0xPR19FTkRfUkVBU09OX1NIVVRET1dOEAISGwoXTE9HX0VORF9SRUFTT05fVE9PX1NMT1cQAzLmCAoOU2FuZGJveFNlcnZpY2USYgoNQ3JlYXRlU2FuZGJveBInLmNsYXVkZV9zYW5kYm94LnYxLkNyZWF0ZVNhbmRib3hSZXF1ZXN0GiguY2xhdWRlX3NhbmRib3gudjEuQ3JlYXRlU2FuZGJveFJlc3BvbnNlEmcKDUxpc3RTYW5kYm94ZXMSJy5jbGF1ZGVfc2FuZGJveC52MS5MaXN0U2FuZGJveGVzUmVxdWVzdBooLmNsYXVkZV9zYW5kYm94LnYxLkxpc3RTYW5kYm94ZXNSZXNwb25zZSIDkAIBEl4KCkdldFNhbmRib3gSJC5jbGF1ZGVfc2FuZGJveC52MS5HZXRTYW5kYm94UmVxdWVzdBolLmNsYXVkZV9zYW5kYm94LnYxLkdldFNhbmRib3hSZXNwb25zZSIDkAIBElwKC1N0b3BTYW5kYm94EiUuY2xhdWRlX3NhbmRib3gudjEuU3RvcFNhbmRib3hSZXF1ZXN0GiYuY2xhdWRlX3NhbmRib3gudjEuU3RvcFNhbmRib3hSZXNwb25zZRJiCg1EZWxldGVTYW5kYm94EicuY2xhdWRlX3NhbmRib3gudjEuRGVsZXRlU2FuZGJveFJlcXVlc3QaKC5jbGF1ZGVfc2FuZGJveC52MS5EZWxldGVTYW5kYm94UmVzcG9uc2USVQoHR2V0TG9ncxIhLmNsYXVkZV9zYW5kYm94LnYxLkdldExvZ3NSZXF1ZXN0GiIuY2xhdWRlX3NhbmRib3gudjEuR2V0TG9nc1Jlc3BvbnNlIgOQAgESVQoIVGFpbExvZ3MSIi5jbGF1ZGVfc2FuZGJveC52MS5UYWlsTG9nc1JlcXVlc3QaIy5jbGF1ZGVfc2FuZGJveC52MS5UYWlsTG9nc1Jlc3BvbnNlMAESZwoOV2F0Y2hTYW5kYm94ZXMSKC5jbGF1ZGVfc2FuZGJveC52MS5XYXRjaFNhbmRib3hlc1JlcXVlc3QaKS5jbGF1ZGVfc2FuZGJveC52MS5XYXRjaFNhbmRib3hlc1Jlc3BvbnNlMAESZwoNR2V0U2NyZWVuc2hvdBInLmNsYXVkZV9zYW5kYm94LnYxLkdldFNjcmVlbnNob3RSZXF1ZXN0GiguY2xhdWRlX3NhbmRib3gudjEuR2V0U2NyZWVuc2hvdFJlc3BvbnNlIgOQAgEScwoRR2V0U2FuZGJveE1ldHJpY3MSKy5jbGF1ZGVfc2FuZGJveC52MS5HZXRTYW5kYm94TWV0cmljc1JlcXVlc3QaLC5jbGF1ZGVfc2FuZGJveC52MS5HZXRTYW5kYm94TWV0cmljc1Jlc3BvbnNlIgOQAgEScAoQR2V0U3lzdGVtTWV0cmljcxIqLmNsYXVkZV9zYW5kYm94LnYxLkdldFN5c3RlbU1ldHJpY3NSZXF1ZXN0GisuY2xhdWRlX3NhbmRib3gudjEuR2V0U3lzdGVtTWV0cmljc1Jlc3BvbnNlIgOQAgFiBnByb3RvMw", [file_google_protobuf_timestamp]);
+  fileDesc("CidjbGF1ZGVfc2FuZGJveC92MS9zYW5kYm94X3NlcnZpY2UucHJvdG8SEWNsYXVkZV9zYW5kYm94LnYxIvgFCgdTYW5kYm94EgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSKwoHYmFja2VuZBgDIAEoDjIaLmNsYXVkZV9zYW5kYm94LnYxLkJhY2tlbmQSEwoLcHJvamVjdF9kaXIYBCABKAkSMAoGc3RhdHVzGAUgASgOMiAuY2xhdWRlX3NhbmRib3gudjEuU2FuZGJveFN0YXR1cxIYCgtkaXNwbGF5X251bRgGIAEoDUgAiAEBEhkKDHRtdXhfc2Vzc2lvbhgHIAEoCUgBiAEBEhUKCHBpZF94dmZiGAggASgNSAKIAQESHAoPcWVtdV9xbXBfc29ja2V0GAkgASgJSAOIAQESDwoHbmV0d29yaxgKIAEoCBIuCgpjcmVhdGVkX2F0GAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIzCgpzdG9wcGVkX2F0GAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEgEiAEBEhYKCWV4aXRfY29kZRgNIAEoBUgFiAEBEhgKC2V4aXRfc2lnbmFsGA4gASgJSAaIAQESFQoNc3RhdHVzX3JlYXNvbhgPIAEoCRINCgVzaGVsbBgQIAEoCBISCgphZ2VudF9hcmdzGBEgAygJEhMKC3RtdXhfc29ja2V0GBIgASgJEjEKBmxpbWl0cxgTIAEoCzIhLmNsYXVkZV9zYW5kYm94LnYxLlJlc291cmNlTGltaXRzEhYKDmxpbWl0c19hcHBsaWVkGBQgASgIEhMKC2xpbWl0c19ub3RlGBUgASgJEi8KBXVzYWdlGBYgASgLMiAuY2xhdWRlX3NhbmRib3gudjEuUmVzb3VyY2VVc2FnZUIOCgxfZGlzcGxheV9udW1CDwoNX3RtdXhfc2Vzc2lvbkILCglfcGlkX3h2ZmJCEgoQX3FlbXVfcW1wX3NvY2tldEINCgtfc3RvcHBlZF9hdEIMCgpfZXhpdF9jb2RlQg4KDF9leGl0X3NpZ25hbCLkAQoOUmVzb3VyY2VMaW1pdHMSGQoMbWVtb3J5X2J5dGVzGAEgASgESACIAQESFwoKc3dhcF9ieXRlcxgCIAEoBEgBiAEBEhoKDW1heF9wcm9jZXNzZXMYAyABKA1IAogBARIXCgpjcHVfd2VpZ2h0GAQgASgNSAOIAQESGAoLdG1wZnNfYnl0ZXMYBSABKARIBIgBAUIPCg1fbWVtb3J5X2J5dGVzQg0KC19zd2FwX2J5dGVzQhAKDl9tYXhfcHJvY2Vzc2VzQg0KC19jcHVfd2VpZ2h0Qg4KDF90bXBmc19ieXRlcyLPAQoNUmVzb3VyY2VVc2FnZRIhChRtZW1vcnlfY3VycmVudF9ieXRlcxgBIAEoBEgAiAEBEh0KEG1lbW9yeV9tYXhfYnl0ZXMYAiABKARIAYgBARIZCgxwaWRzX2N1cnJlbnQYAyABKA1IAogBARIVCghwaWRzX21heBgEIAEoDUgDiAEBQhcKFV9tZW1vcnlfY3VycmVudF9ieXRlc0ITChFfbWVtb3J5X21heF9ieXRlc0IPCg1fcGlkc19jdXJyZW50QgsKCV9waWRzX21heCLeAQoUQ3JlYXRlU2FuZGJveFJlcXVlc3QSDAoEbmFtZRgBIAEoCRIrCgdiYWNrZW5kGAIgASgOMhouY2xhdWRlX3NhbmRib3gudjEuQmFja2VuZBITCgtwcm9qZWN0X2RpchgDIAEoCRIUCgduZXR3b3JrGAQgASgISACIAQESDQoFc2hlbGwYBSABKAgSEgoKYWdlbnRfYXJncxgGIAMoCRIxCgZsaW1pdHMYByABKAsyIS5jbGF1ZGVfc2FuZGJveC52MS5SZXNvdXJjZUxpbWl0c0IKCghfbmV0d29yayJEChVDcmVhdGVTYW5kYm94UmVzcG9uc2USKwoHc2FuZGJveBgBIAEoCzIaLmNsYXVkZV9zYW5kYm94LnYxLlNhbmRib3giFgoUTGlzdFNhbmRib3hlc1JlcXVlc3QiRgoVTGlzdFNhbmRib3hlc1Jlc3BvbnNlEi0KCXNhbmRib3hlcxgBIAMoCzIaLmNsYXVkZV9zYW5kYm94LnYxLlNhbmRib3giHwoRR2V0U2FuZGJveFJlcXVlc3QSCgoCaWQYASABKAkiQQoSR2V0U2FuZGJveFJlc3BvbnNlEisKB3NhbmRib3gYASABKAsyGi5jbGF1ZGVfc2FuZGJveC52MS5TYW5kYm94IiAKElN0b3BTYW5kYm94UmVxdWVzdBIKCgJpZBgBIAEoCSJCChNTdG9wU2FuZGJveFJlc3BvbnNlEisKB3NhbmRib3gYASABKAsyGi5jbGF1ZGVfc2FuZGJveC52MS5TYW5kYm94IiIKFERlbGV0ZVNhbmRib3hSZXF1ZXN0EgoKAmlkGAEgASgJIhcKFURlbGV0ZVNhbmRib3hSZXNwb25zZSJLCg5HZXRMb2dzUmVxdWVzdBIKCgJpZBgBIAEoCRITCgZvZmZzZXQYAiABKARIAIgBARINCgVsaW1pdBgDIAEoDUIJCgdfb2Zmc2V0Ij0KD0dldExvZ3NSZXNwb25zZRIMCgRkYXRhGAEgASgMEg4KBm9mZnNldBgCIAEoBBIMCgRzaXplGAMgASgEInUKD1RhaWxMb2dzUmVxdWVzdBIKCgJpZBgBIAEoCRIaCg1iYWNrbG9nX2xpbmVzGAIgASgNSACIAQESGAoLZnJvbV9vZmZzZXQYAyABKARIAYgBAUIQCg5fYmFja2xvZ19saW5lc0IOCgxfZnJvbV9vZmZzZXQipgEKEFRhaWxMb2dzUmVzcG9uc2USLAoFY2h1bmsYASABKAsyGy5jbGF1ZGVfc2FuZGJveC52MS5Mb2dDaHVua0gAEjEKCWtlZXBhbGl2ZRgCIAEoCzIcLmNsYXVkZV9zYW5kYm94LnYxLktlZXBBbGl2ZUgAEigKA2VuZBgDIAEoCzIZLmNsYXVkZV9zYW5kYm94LnYxLkxvZ0VuZEgAQgcKBWV2ZW50Ij0KCExvZ0NodW5rEg4KBm9mZnNldBgBIAEoBBIMCgRkYXRhGAIgASgMEhMKC25leHRfb2Zmc2V0GAMgASgEIhsKCUtlZXBBbGl2ZRIOCgZvZmZzZXQYASABKAQiWgoGTG9nRW5kEi8KBnJlYXNvbhgBIAEoDjIfLmNsYXVkZV9zYW5kYm94LnYxLkxvZ0VuZFJlYXNvbhIPCgdtZXNzYWdlGAIgASgJEg4KBm9mZnNldBgDIAEoBCIXChVXYXRjaFNhbmRib3hlc1JlcXVlc3Qi8gEKFldhdGNoU2FuZGJveGVzUmVzcG9uc2USNgoIc25hcHNob3QYASABKAsyIi5jbGF1ZGVfc2FuZGJveC52MS5TYW5kYm94U25hcHNob3RIABIuCgh1cHNlcnRlZBgCIAEoCzIaLmNsYXVkZV9zYW5kYm94LnYxLlNhbmRib3hIABI0CgdkZWxldGVkGAMgASgLMiEuY2xhdWRlX3NhbmRib3gudjEuU2FuZGJveERlbGV0ZWRIABIxCglrZWVwYWxpdmUYBCABKAsyHC5jbGF1ZGVfc2FuZGJveC52MS5LZWVwQWxpdmVIAEIHCgVldmVudCJACg9TYW5kYm94U25hcHNob3QSLQoJc2FuZGJveGVzGAEgAygLMhouY2xhdWRlX3NhbmRib3gudjEuU2FuZGJveCIcCg5TYW5kYm94RGVsZXRlZBIKCgJpZBgBIAEoCSIiChRHZXRTY3JlZW5zaG90UmVxdWVzdBIKCgJpZBgBIAEoCSKJAQoVR2V0U2NyZWVuc2hvdFJlc3BvbnNlEg0KBWltYWdlGAEgASgMEhEKCW1pbWVfdHlwZRgCIAEoCRINCgV3aWR0aBgDIAEoDRIOCgZoZWlnaHQYBCABKA0SLwoLY2FwdHVyZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIiYKGEdldFNhbmRib3hNZXRyaWNzUmVxdWVzdBIKCgJpZBgBIAEoCSLyAwoZR2V0U2FuZGJveE1ldHJpY3NSZXNwb25zZRIUCgxpbnB1dF90b2tlbnMYASABKAQSFQoNb3V0cHV0X3Rva2VucxgCIAEoBBIdChVjYWNoZV9jcmVhdGlvbl90b2tlbnMYAyABKAQSGQoRY2FjaGVfcmVhZF90b2tlbnMYBCABKAQSFQoNbWVzc2FnZV9jb3VudBgFIAEoBBIWCg50b29sX3VzZV9jb3VudBgGIAEoBBItCgZtb2RlbHMYByADKAsyHS5jbGF1ZGVfc2FuZGJveC52MS5Nb2RlbFVzYWdlEi4KBXRvb2xzGAggAygLMh8uY2xhdWRlX3NhbmRib3gudjEuVG9vbFVzZUNvdW50EhAKCGNvc3RfdXNkGAkgASgBEhcKD3VucHJpY2VkX21vZGVscxgKIAMoCRIYChBwcmljZV90YWJsZV9kYXRlGAsgASgJEj0KDmFnZW50X3JlcG9ydGVkGAwgASgLMiUuY2xhdWRlX3NhbmRib3gudjEuQWdlbnRSZXBvcnRlZFVzYWdlEhAKCHNlc3Npb25zGA0gASgEEjEKDWxhc3RfYWN0aXZpdHkYDiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhcKD21hbGZvcm1lZF9saW5lcxgPIAEoBCKkAQoKTW9kZWxVc2FnZRINCgVtb2RlbBgBIAEoCRIUCgxpbnB1dF90b2tlbnMYAiABKAQSFQoNb3V0cHV0X3Rva2VucxgDIAEoBBIdChVjYWNoZV9jcmVhdGlvbl90b2tlbnMYBCABKAQSGQoRY2FjaGVfcmVhZF90b2tlbnMYBSABKAQSEAoIY29zdF91c2QYBiABKAESDgoGcHJpY2VkGAcgASgIIisKDFRvb2xVc2VDb3VudBIMCgRuYW1lGAEgASgJEg0KBWNvdW50GAIgASgEIp8BChJBZ2VudFJlcG9ydGVkVXNhZ2USEAoIY29zdF91c2QYASABKAESFAoMaW5wdXRfdG9rZW5zGAIgASgEEhUKDW91dHB1dF90b2tlbnMYAyABKAQSHQoVY2FjaGVfY3JlYXRpb25fdG9rZW5zGAQgASgEEhkKEWNhY2hlX3JlYWRfdG9rZW5zGAUgASgEEhAKCHNlc3Npb25zGAYgASgEIhkKF0dldFN5c3RlbU1ldHJpY3NSZXF1ZXN0IsEBChhHZXRTeXN0ZW1NZXRyaWNzUmVzcG9uc2USEQoJY3B1X3VzYWdlGAEgASgCEhMKC21lbW9yeV91c2VkGAIgASgEEhQKDG1lbW9yeV90b3RhbBgDIAEoBBIRCglkaXNrX3VzZWQYBCABKAQSEgoKZGlza190b3RhbBgFIAEoBBIUCgxuZXRfcnhfYnl0ZXMYBiABKAQSFAoMbmV0X3R4X2J5dGVzGAcgASgEEhQKDGxvYWRfYXZlcmFnZRgIIAMoASphCgdCYWNrZW5kEhcKE0JBQ0tFTkRfVU5TUEVDSUZJRUQQABIWChJCQUNLRU5EX0JVQkJMRVdSQVAQARIVChFCQUNLRU5EX0NPTlRBSU5FUhACEg4KCkJBQ0tFTkRfVk0QAyqAAQoNU2FuZGJveFN0YXR1cxIeChpTQU5EQk9YX1NUQVRVU19VTlNQRUNJRklFRBAAEhoKFlNBTkRCT1hfU1RBVFVTX1JVTk5JTkcQARIaChZTQU5EQk9YX1NUQVRVU19TVE9QUEVEEAISFwoTU0FOREJPWF9TVEFUVVNfREVBRBADKoQBCgxMb2dFbmRSZWFzb24SHgoaTE9HX0VORF9SRUFTT05fVU5TUEVDSUZJRUQQABIaChZMT0dfRU5EX1JFQVNPTl9ERUxFVEVEEAESGwoXTE9HX0VORF9SRUFTT05fU0hVVERPV04QAhIbChdMT0dfRU5EX1JFQVNPTl9UT09fU0xPVxADMuYICg5TYW5kYm94U2VydmljZRJiCg1DcmVhdGVTYW5kYm94EicuY2xhdWRlX3NhbmRib3gudjEuQ3JlYXRlU2FuZGJveFJlcXVlc3QaKC5jbGF1ZGVfc2FuZGJveC52MS5DcmVhdGVTYW5kYm94UmVzcG9uc2USZwoNTGlzdFNhbmRib3hlcxInLmNsYXVkZV9zYW5kYm94LnYxLkxpc3RTYW5kYm94ZXNSZXF1ZXN0GiguY2xhdWRlX3NhbmRib3gudjEuTGlzdFNhbmRib3hlc1Jlc3BvbnNlIgOQAgESXgoKR2V0U2FuZGJveBIkLmNsYXVkZV9zYW5kYm94LnYxLkdldFNhbmRib3hSZXF1ZXN0GiUuY2xhdWRlX3NhbmRib3gudjEuR2V0U2FuZGJveFJlc3BvbnNlIgOQAgESXAoLU3RvcFNhbmRib3gSJS5jbGF1ZGVfc2FuZGJveC52MS5TdG9wU2FuZGJveFJlcXVlc3QaJi5jbGF1ZGVfc2FuZGJveC52MS5TdG9wU2FuZGJveFJlc3BvbnNlEmIKDURlbGV0ZVNhbmRib3gSJy5jbGF1ZGVfc2FuZGJveC52MS5EZWxldGVTYW5kYm94UmVxdWVzdBooLmNsYXVkZV9zYW5kYm94LnYxLkRlbGV0ZVNhbmRib3hSZXNwb25zZRJVCgdHZXRMb2dzEiEuY2xhdWRlX3NhbmRib3gudjEuR2V0TG9nc1JlcXVlc3QaIi5jbGF1ZGVfc2FuZGJveC52MS5HZXRMb2dzUmVzcG9uc2UiA5ACARJVCghUYWlsTG9ncxIiLmNsYXVkZV9zYW5kYm94LnYxLlRhaWxMb2dzUmVxdWVzdBojLmNsYXVkZV9zYW5kYm94LnYxLlRhaWxMb2dzUmVzcG9uc2UwARJnCg5XYXRjaFNhbmRib3hlcxIoLmNsYXVkZV9zYW5kYm94LnYxLldhdGNoU2FuZGJveGVzUmVxdWVzdBopLmNsYXVkZV9zYW5kYm94LnYxLldhdGNoU2FuZGJveGVzUmVzcG9uc2UwARJnCg1HZXRTY3JlZW5zaG90EicuY2xhdWRlX3NhbmRib3gudjEuR2V0U2NyZWVuc2hvdFJlcXVlc3QaKC5jbGF1ZGVfc2FuZGJveC52MS5HZXRTY3JlZW5zaG90UmVzcG9uc2UiA5ACARJzChFHZXRTYW5kYm94TWV0cmljcxIrLmNsYXVkZV9zYW5kYm94LnYxLkdldFNhbmRib3hNZXRyaWNzUmVxdWVzdBosLmNsYXVkZV9zYW5kYm94LnYxLkdldFNhbmRib3hNZXRyaWNzUmVzcG9uc2UiA5ACARJwChBHZXRTeXN0ZW1NZXRyaWNzEiouY2xhdWRlX3NhbmRib3gudjEuR2V0U3lzdGVtTWV0cmljc1JlcXVlc3QaKy5jbGF1ZGVfc2FuZGJveC52MS5HZXRTeXN0ZW1NZXRyaWNzUmVzcG9uc2UiA5ACAWIGcHJvdG8z", [file_google_protobuf_timestamp]);
 
 /**
  * Sandbox is one sandbox as the manager records it.
@@ -1013,6 +1013,69 @@ export type GetSandboxMetricsResponse = Message<"claude_sandbox.v1.GetSandboxMet
    * @generated from field: uint64 tool_use_count = 6;
    */
   toolUseCount: bigint;
+
+  /**
+   * Tokens and cost per model, most tokens first.
+   *
+   * @generated from field: repeated claude_sandbox.v1.ModelUsage models = 7;
+   */
+  models: ModelUsage[];
+
+  /**
+   * Tool calls per tool name, most used first.
+   *
+   * @generated from field: repeated claude_sandbox.v1.ToolUseCount tools = 8;
+   */
+  tools: ToolUseCount[];
+
+  /**
+   * Cost of all priced models' tokens at the prices of price_table_date, USD.
+   *
+   * @generated from field: double cost_usd = 9;
+   */
+  costUsd: number;
+
+  /**
+   * Models the price table has no price for: their tokens are counted but not in cost_usd.
+   *
+   * @generated from field: repeated string unpriced_models = 10;
+   */
+  unpricedModels: string[];
+
+  /**
+   * The day the price table's prices were taken (YYYY-MM-DD).
+   *
+   * @generated from field: string price_table_date = 11;
+   */
+  priceTableDate: string;
+
+  /**
+   * The agent's own totals from its sessions' cost-state lines; absent when no session wrote one.
+   *
+   * @generated from field: claude_sandbox.v1.AgentReportedUsage agent_reported = 12;
+   */
+  agentReported?: AgentReportedUsage | undefined;
+
+  /**
+   * Session transcripts of the project (subagents' files not counted).
+   *
+   * @generated from field: uint64 sessions = 13;
+   */
+  sessions: bigint;
+
+  /**
+   * Time of the latest transcript line; absent while there is none.
+   *
+   * @generated from field: google.protobuf.Timestamp last_activity = 14;
+   */
+  lastActivity?: Timestamp | undefined;
+
+  /**
+   * Transcript lines that could not be read (not JSON, or longer than 16 MiB) and were skipped.
+   *
+   * @generated from field: uint64 malformed_lines = 15;
+   */
+  malformedLines: bigint;
 };
 
 /**
@@ -1021,6 +1084,153 @@ export type GetSandboxMetricsResponse = Message<"claude_sandbox.v1.GetSandboxMet
  */
 export const GetSandboxMetricsResponseSchema: GenMessage<GetSandboxMetricsResponse> = /*@__PURE__*/
   messageDesc(file_claude_sandbox_v1_sandbox_service, 27);
+
+/**
+ * ModelUsage is one model's share of a project's tokens.
+ *
+ * @generated from message claude_sandbox.v1.ModelUsage
+ */
+export type ModelUsage = Message<"claude_sandbox.v1.ModelUsage"> & {
+  /**
+   * Model name as the transcripts give it (claude-sonnet-4-5-20250929).
+   *
+   * @generated from field: string model = 1;
+   */
+  model: string;
+
+  /**
+   * Input tokens.
+   *
+   * @generated from field: uint64 input_tokens = 2;
+   */
+  inputTokens: bigint;
+
+  /**
+   * Output tokens.
+   *
+   * @generated from field: uint64 output_tokens = 3;
+   */
+  outputTokens: bigint;
+
+  /**
+   * Tokens written to the prompt cache (5-minute and 1-hour writes).
+   *
+   * @generated from field: uint64 cache_creation_tokens = 4;
+   */
+  cacheCreationTokens: bigint;
+
+  /**
+   * Tokens read from the prompt cache.
+   *
+   * @generated from field: uint64 cache_read_tokens = 5;
+   */
+  cacheReadTokens: bigint;
+
+  /**
+   * Cost at the price table's prices, USD; 0 when unpriced.
+   *
+   * @generated from field: double cost_usd = 6;
+   */
+  costUsd: number;
+
+  /**
+   * Whether the price table has a price for the model.
+   *
+   * @generated from field: bool priced = 7;
+   */
+  priced: boolean;
+};
+
+/**
+ * Describes the message claude_sandbox.v1.ModelUsage.
+ * Use `create(ModelUsageSchema)` to create a new message.
+ */
+export const ModelUsageSchema: GenMessage<ModelUsage> = /*@__PURE__*/
+  messageDesc(file_claude_sandbox_v1_sandbox_service, 28);
+
+/**
+ * ToolUseCount is how often the agent called one tool.
+ *
+ * @generated from message claude_sandbox.v1.ToolUseCount
+ */
+export type ToolUseCount = Message<"claude_sandbox.v1.ToolUseCount"> & {
+  /**
+   * Tool name (Bash, Edit, mcp__server__tool).
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * Calls.
+   *
+   * @generated from field: uint64 count = 2;
+   */
+  count: bigint;
+};
+
+/**
+ * Describes the message claude_sandbox.v1.ToolUseCount.
+ * Use `create(ToolUseCountSchema)` to create a new message.
+ */
+export const ToolUseCountSchema: GenMessage<ToolUseCount> = /*@__PURE__*/
+  messageDesc(file_claude_sandbox_v1_sandbox_service, 29);
+
+/**
+ * AgentReportedUsage is what Claude Code itself reported, summed over sessions.
+ *
+ * @generated from message claude_sandbox.v1.AgentReportedUsage
+ */
+export type AgentReportedUsage = Message<"claude_sandbox.v1.AgentReportedUsage"> & {
+  /**
+   * The agent's totalCostUSD.
+   *
+   * @generated from field: double cost_usd = 1;
+   */
+  costUsd: number;
+
+  /**
+   * Input tokens.
+   *
+   * @generated from field: uint64 input_tokens = 2;
+   */
+  inputTokens: bigint;
+
+  /**
+   * Output tokens.
+   *
+   * @generated from field: uint64 output_tokens = 3;
+   */
+  outputTokens: bigint;
+
+  /**
+   * Tokens written to the prompt cache.
+   *
+   * @generated from field: uint64 cache_creation_tokens = 4;
+   */
+  cacheCreationTokens: bigint;
+
+  /**
+   * Tokens read from the prompt cache.
+   *
+   * @generated from field: uint64 cache_read_tokens = 5;
+   */
+  cacheReadTokens: bigint;
+
+  /**
+   * Sessions whose cost-state line these sum.
+   *
+   * @generated from field: uint64 sessions = 6;
+   */
+  sessions: bigint;
+};
+
+/**
+ * Describes the message claude_sandbox.v1.AgentReportedUsage.
+ * Use `create(AgentReportedUsageSchema)` to create a new message.
+ */
+export const AgentReportedUsageSchema: GenMessage<AgentReportedUsage> = /*@__PURE__*/
+  messageDesc(file_claude_sandbox_v1_sandbox_service, 30);
 
 /**
  * GetSystemMetricsRequest takes no parameters.
@@ -1035,7 +1245,7 @@ export type GetSystemMetricsRequest = Message<"claude_sandbox.v1.GetSystemMetric
  * Use `create(GetSystemMetricsRequestSchema)` to create a new message.
  */
 export const GetSystemMetricsRequestSchema: GenMessage<GetSystemMetricsRequest> = /*@__PURE__*/
-  messageDesc(file_claude_sandbox_v1_sandbox_service, 28);
+  messageDesc(file_claude_sandbox_v1_sandbox_service, 31);
 
 /**
  * GetSystemMetricsResponse is a sample of the host's load.
@@ -1105,7 +1315,7 @@ export type GetSystemMetricsResponse = Message<"claude_sandbox.v1.GetSystemMetri
  * Use `create(GetSystemMetricsResponseSchema)` to create a new message.
  */
 export const GetSystemMetricsResponseSchema: GenMessage<GetSystemMetricsResponse> = /*@__PURE__*/
-  messageDesc(file_claude_sandbox_v1_sandbox_service, 29);
+  messageDesc(file_claude_sandbox_v1_sandbox_service, 32);
 
 /**
  * Backend is the isolation technology a sandbox runs in.
