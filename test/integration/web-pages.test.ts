@@ -163,7 +163,8 @@ describe("dashboard pages", () => {
     expect(page.body).toContain('<script type="module" src="/static/terminal.js"></script>');
     expect(page.body).toContain('<link rel="stylesheet" href="/static/vendor/xterm.css">');
     expect(page.body).toContain("Screenshots are not available on this manager yet");
-    expect(page.body).toContain("Claude metrics are not available on this manager yet");
+    // A project without transcripts yet: the Claude panel shows zeros.
+    expect(page.body).toContain("<div><dt>Input tokens</dt><dd>0</dd></div>");
     // Stop and Delete, each asking first, and the page's own event stream.
     expect(page.body).toContain(`hx-post="/api/sandboxes/${sandbox.id}/stop"`);
     expect(page.body).toContain(`hx-delete="/api/sandboxes/${sandbox.id}"`);
@@ -201,7 +202,8 @@ describe("dashboard pages", () => {
     const claude = await get(`${base}/fragments/sandboxes/${sandbox.id}/claude-metrics`);
     expect(claude.status).toBe(200);
     expect(claude.body.trim().startsWith('<div id="claude-metrics"')).toBe(true);
-    expect(claude.body).toContain("Claude metrics are not available on this manager yet");
+    expect(claude.body).toContain(`hx-get="/fragments/sandboxes/${sandbox.id}/claude-metrics"`);
+    expect(claude.body).toContain("<div><dt>Prompts</dt><dd>0</dd></div>");
 
     const facts = await get(`${base}/fragments/sandboxes/${sandbox.id}/facts`);
     expect(facts.status).toBe(200);

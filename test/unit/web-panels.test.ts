@@ -97,6 +97,55 @@ describe("the Claude panel", () => {
     }
   });
 
+  it("shows cost, the agent's own cost, each model's tokens and cost and each tool's calls, names escaped", async () => {
+    const client = serviceAnswering({
+      getSandboxMetrics: () => ({
+        inputTokens: 185n,
+        costUsd: 0.015387,
+        priceTableDate: "2026-12-01",
+        agentReported: { costUsd: 0.0421, sessions: 1n },
+        sessions: 2n,
+        lastActivity: timestampFromMs(Date.parse("2026-12-01T11:00:05.000Z")),
+        malformedLines: 2n,
+        models: [
+          {
+            model: "claude-sonnet-4-20250514",
+            inputTokens: 135n,
+            outputTokens: 260n,
+            cacheCreationTokens: 2160n,
+            cacheReadTokens: 9300n,
+            costUsd: 0.015195,
+            priced: true,
+          },
+          { model: "claude-<new>", inputTokens: 50n, priced: false },
+        ],
+        tools: [{ name: "mcp__x__<y>", count: 1234n }],
+        unpricedModels: ["claude-<new>"],
+      }),
+    });
+    const html = await render("claude-metrics", {
+      id: "abc",
+      claude: await loadClaudeMetrics(client, "abc"),
+    });
+    for (const [label, value] of [
+      ["Cost", "$0.0154 (prices of 2026-12-01)"],
+      ["Agent&#39;s cost", "$0.0421"],
+      ["Sessions", "2"],
+      ["Last activity", "2026-12-01 11:00:05 UTC"],
+      ["Unreadable lines", "2"],
+    ]) {
+      expect(html).toContain(`<div><dt>${label}</dt><dd>${value}</dd></div>`);
+    }
+    expect(html).toContain(
+      "<tr><td>claude-sonnet-4-20250514</td><td>135</td><td>260</td><td>2,160</td><td>9,300</td><td>$0.0152</td></tr>",
+    );
+    expect(html).toContain(
+      "<tr><td>claude-&lt;new&gt;</td><td>50</td><td>0</td><td>0</td><td>0</td><td>no price</td></tr>",
+    );
+    expect(html).toContain("The cost leaves out models without a price: claude-&lt;new&gt;");
+    expect(html).toContain("<tr><td>mcp__x__&lt;y&gt;</td><td>1,234</td></tr>");
+  });
+
   it("throws for an unknown sandbox (the fragment's 404), and shows any other refusal, escaped", async () => {
     const missing = serviceAnswering({
       getSandboxMetrics: () => {
