@@ -1,11 +1,15 @@
-// GetSandboxMetricsResponse from the domain's UsageReport. Token counts are whole numbers below 2^53, so the
-// uint64 fields take them as they are.
+// GetSandboxMetricsResponse from the domain's UsageReport.
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import type { GetSandboxMetricsResponseSchema } from "../../gen/claude_sandbox/v1/sandbox_service_pb.js";
 import type { UsageReport } from "../claude-usage/usage-tally.js";
 
-const u64 = (n: number): bigint => BigInt(Math.max(0, Math.round(n)));
+// A transcript is the sandbox's to write: an absurd count must not make the message unencodable.
+const U64_MAX = 2n ** 64n - 1n;
+const u64 = (n: number): bigint => {
+  const v = BigInt(Math.max(0, Math.round(Number.isFinite(n) ? n : 0)));
+  return v > U64_MAX ? U64_MAX : v;
+};
 
 export function toMetricsMessage(r: UsageReport): MessageInitShape<typeof GetSandboxMetricsResponseSchema> {
   return {

@@ -3,12 +3,15 @@
 import { appendFile, cp, mkdtemp, readFile, rm, truncate, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { create, toBinary } from "@bufbuild/protobuf";
 import { afterEach, describe, expect, it } from "vitest";
+import { GetSandboxMetricsResponseSchema } from "../../gen/claude_sandbox/v1/sandbox_service_pb.js";
 import { createClaudeUsage } from "../../server/claude-usage/claude-usage.js";
 import { loadPriceTable, parsePriceTable, priceOf } from "../../server/claude-usage/price-table.js";
 import { newCursor, readAppended } from "../../server/claude-usage/transcript-file.js";
 import { parseTranscriptLine } from "../../server/claude-usage/transcript-line.js";
 import { UsageTally } from "../../server/claude-usage/usage-tally.js";
+import { toMetricsMessage } from "../../server/service/to-metrics-message.js";
 
 const FIXTURES = join(import.meta.dirname, "../fixtures/claude-transcripts/projects");
 const PROJECT = "/home/dev/my_proj.v2/with space";
@@ -271,5 +274,24 @@ describe("the price table", () => {
     expect(() => parsePriceTable('{"date":"soon","models":{}}', "p.json")).toThrow(
       /date: expected YYYY-MM-DD/,
     );
+  });
+});
+
+describe("the metrics message", () => {
+  it("stays encodable whatever counts a transcript claims", async () => {
+    const tally = new UsageTally();
+    tally.add(
+      "f",
+      parseTranscriptLine(
+        '{"type":"assistant","message":{"model":"m","usage":{"input_tokens":1e300,"output_tokens":5}}}',
+      ),
+    );
+    const message = create(
+      GetSandboxMetricsResponseSchema,
+      toMetricsMessage(tally.report(await loadPriceTable(), 1)),
+    );
+    expect(message.inputTokens).toBe(2n ** 64n - 1n);
+    expect(message.outputTokens).toBe(5n);
+    expect(toBinary(GetSandboxMetricsResponseSchema, message).length).toBeGreaterThan(0);
   });
 });
