@@ -21,6 +21,7 @@ import { responseDeadlineKey, responseDeadlineOf, withResponseDeadline } from ".
 import { sniffProtocol } from "./http/sniff-protocol.js";
 import { blockedFor, listenUnixSocket, removeOwnSocket } from "./http/unix-socket.js";
 import type { LogHub } from "./logs/log-hub.js";
+import type { SystemSampler } from "./metrics/system-sampler.js";
 import { createRoutes } from "./routes.js";
 import type { SandboxManager } from "./sandbox/sandbox-manager.js";
 import { actAs, callerValues } from "./service/caller.js";
@@ -43,6 +44,8 @@ export interface AppOptions {
   gateway?: GatewayFactory;
   /** Keepalive interval of quiet WatchSandboxes streams. */
   watchKeepaliveMs?: number;
+  /** The host's sampled load for GetSystemMetrics; left to the caller to close, like the manager. */
+  systemMetrics?: SystemSampler;
   /** How long close() lets open responses finish before cutting their connections. */
   drainMs?: number;
 }
@@ -83,6 +86,7 @@ export function createApp(options: AppOptions): App {
     logHub,
     shutdownSignal: shutdown.signal,
     watchKeepaliveMs: options.watchKeepaliveMs,
+    systemMetrics: options.systemMetrics,
     // A domain error's message says it all; anything else gets its stack for whoever debugs it.
     reportError: (rpc, err) =>
       log(

@@ -16,6 +16,7 @@ import { reconcile } from "./reconcile.js";
 import { copyRecord, createRegistry } from "./registry.js";
 import { sandboxFiles } from "./sandbox-files.js";
 import type { SandboxManager, SandboxManagerOptions } from "./sandbox-manager.js";
+import { sandboxProcesses } from "./sandbox-processes.js";
 import { settledPanes } from "./settled-panes.js";
 import { createSpareFiles } from "./spare-files.js";
 import { createStateStore, loadState } from "./state-store.js";
@@ -193,6 +194,17 @@ export async function createSandboxManager(options: SandboxManagerOptions): Prom
       registry.require(id);
       return files.logFile(id);
     },
+    usageSources: () =>
+      registry.running().map(({ record, runtime }) => {
+        const cgroupDir = cgroups?.dirOf(record.id) ?? null;
+        return {
+          id: record.id,
+          cgroupDir,
+          usageCgroups: record.usage_cgroups,
+          // The same members teardown ends, so what is measured is what a stop would end.
+          processes: () => sandboxProcesses(files.authFile(record.id), runtime.pane, tmuxServer, cgroupDir),
+        };
+      }),
     onEvent: (listener) => registry.onEvent(listener),
     async close() {
       if (closed) return;

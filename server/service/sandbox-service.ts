@@ -11,12 +11,14 @@ import {
 import { responseDeadlineKey } from "../http/response-deadline.js";
 import type { LogHub } from "../logs/log-hub.js";
 import { resolveReadLimit } from "../logs/log-limits.js";
+import type { SystemSampler } from "../metrics/system-sampler.js";
 import type { SandboxManager } from "../sandbox/sandbox-manager.js";
 import { callerKey } from "./caller.js";
 import { tailLogs } from "./tail-logs.js";
 import { toConnectError } from "./to-connect-error.js";
 import { toSafeOffset } from "./to-safe-offset.js";
 import { backendFromMessage, limitsFromMessage, toSandboxMessage } from "./to-sandbox-message.js";
+import { toSystemMetricsMessage } from "./to-system-metrics-message.js";
 import { watchSandboxes } from "./watch-sandboxes.js";
 
 export const DEFAULT_WATCH_KEEPALIVE_MS = 15_000;
@@ -30,6 +32,8 @@ export interface SandboxServiceDeps {
   shutdownSignal?: AbortSignal;
   /** Interval of keepalives on a quiet WatchSandboxes stream. */
   watchKeepaliveMs?: number;
+  /** The host's sampled load, for GetSystemMetrics; without one that RPC answers `unavailable`. */
+  systemMetrics?: SystemSampler;
 }
 
 type WatchResponseInit = MessageInitShape<typeof WatchSandboxesResponseSchema>;
@@ -121,7 +125,13 @@ export function createSandboxService(deps: SandboxServiceDeps): ServiceImpl<type
 
     getScreenshot: () => notYet("GetScreenshot", "screenshots"),
     getSandboxMetrics: () => notYet("GetSandboxMetrics", "Claude session metrics"),
-    getSystemMetrics: () => notYet("GetSystemMetrics", "system metrics"),
+    getSystemMetrics: () => {
+      // The last background sample: a read, no sampling on the request path.
+      if (deps.systemMetrics === undefined) {
+        throw new ConnectError("this daemon samples no system metrics", Code.Unavailable);
+      }
+      return toSystemMetricsMessage(deps.systemMetrics.latest());
+    },
   };
 }
 
