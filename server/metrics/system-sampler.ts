@@ -74,14 +74,15 @@ interface CpuMark {
 }
 
 /**
- * Takes a first sample (so latest() has figures at once; CPU over a short first interval), then one every
- * intervalMs on an unref'd timer, never two at once.
+ * Takes a first sample (so latest() has figures at once: CPU then is the average since boot, and sandboxes have no
+ * CPU figure yet), then one every intervalMs on an unref'd timer, never two at once.
  */
 export async function createSystemSampler(options: SystemSamplerOptions): Promise<SystemSampler> {
   const intervalMs = options.intervalMs ?? SAMPLE_INTERVAL_MS;
   const scratch = Buffer.allocUnsafe(16 * 1024);
   const pageBytes = await pageSize();
-  let previousCpu: CpuTimes | null = null;
+  // Zero at boot: the first sample's CPU figure is the average since boot, not a made-up 0.
+  let previousCpu: CpuTimes = { total: 0, idle: 0 };
   const previousSandboxCpu = new Map<string, CpuMark>();
   let closed = false;
 
@@ -141,7 +142,7 @@ export async function createSystemSampler(options: SystemSamplerOptions): Promis
     const uptime = await read("/proc/uptime");
     const fs = await statfs(options.stateDir).catch(() => null);
     const cpu = parseProcStatCpu(stat);
-    const cpuUsage = cpu !== null && previousCpu !== null ? cpuUsagePercent(previousCpu, cpu) : 0;
+    const cpuUsage = cpu === null ? 0 : cpuUsagePercent(previousCpu, cpu);
     if (cpu !== null) previousCpu = cpu;
     const memory = parseMeminfo(meminfo);
     const net = parseNetDev(netdev);

@@ -1044,7 +1044,8 @@ export const GetSystemMetricsRequestSchema: GenMessage<GetSystemMetricsRequest> 
  */
 export type GetSystemMetricsResponse = Message<"claude_sandbox.v1.GetSystemMetricsResponse"> & {
   /**
-   * CPU use over the last sampling interval, percent of all cores.
+   * CPU use over the last sampling interval, percent of all cores (in the first 2 s after the manager starts: the
+   * average since boot).
    *
    * @generated from field: float cpu_usage = 1;
    */
