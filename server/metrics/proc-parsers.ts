@@ -92,33 +92,6 @@ export function parseCgroupCpuStat(text: string): number | null {
   return value === undefined ? null : Number(value);
 }
 
-/** CPU time and resident memory of one process, from /proc/<pid>/stat. */
-export interface ProcessUsage {
-  /** utime + stime, clock ticks. */
-  cpuTicks: number;
-  /** Resident set, in pages. */
-  rssPages: number;
-}
-
-/**
- * utime, stime (fields 14, 15) and rss (24) of a /proc/<pid>/stat line. The command name may hold spaces and
- * parentheses, so fields are counted after the last ')'.
- */
-export function parseProcessUsage(text: string): ProcessUsage | null {
-  const close = text.lastIndexOf(")");
-  if (close < 0) return null;
-  // fields[0] is field 3 (state).
-  const fields = text
-    .slice(close + 1)
-    .trim()
-    .split(" ");
-  const utime = Number(fields[11]);
-  const stime = Number(fields[12]);
-  const rss = Number(fields[21]);
-  if (![utime, stime, rss].every(Number.isFinite)) return null;
-  return { cpuTicks: utime + stime, rssPages: rss };
-}
-
 /** Seconds since boot, the first figure of /proc/uptime; null when malformed. */
 export function parseUptime(text: string): number | null {
   const value = Number(text.trim().split(/\s+/)[0]);

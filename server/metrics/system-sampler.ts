@@ -5,10 +5,11 @@
 import { readFile, statfs } from "node:fs/promises";
 import { cpus } from "node:os";
 import { join } from "node:path";
+import { cgroupMembers } from "../sandbox/sandbox-processes.js";
 import type { SandboxUsageSource } from "../sandbox/types.js";
 import { readUsage } from "../tools/cgroup-usage.js";
-import type { ProcessHandle } from "../tools/process-identity.js";
-import { readProcFile, scanProc } from "../tools/read-proc-file.js";
+import { listProcesses, type ProcessInfo, parseProcStat, treeOf } from "../tools/process-identity.js";
+import { readProcFile } from "../tools/read-proc-file.js";
 import {
   type CpuTimes,
   cpuUsagePercent,
@@ -16,7 +17,6 @@ import {
   parseLoadavg,
   parseMeminfo,
   parseNetDev,
-  parseProcessUsage,
   parseProcStatCpu,
   parseUptime,
 } from "./proc-parsers.js";
@@ -89,48 +89,60 @@ export async function createSystemSampler(options: SystemSamplerOptions): Promis
   // Only ever one read at a time uses the scratch buffer (sample() runs its reads in turn, and never twice at once).
   const read = async (path: string): Promise<string> => (await readProcFile(path, scratch)).toString("utf8");
 
-  async function sandboxLoad(source: SandboxUsageSource): Promise<SandboxLoad> {
-    const now = performance.now();
+  /**
+   * One sandbox's figures. CPU from its cgroup's cpu.stat where it is in its cgroup (that counts processes that
+   * exited too), memory from its memory cgroup; what those do not tell is summed over its processes, taken from
+   * `all` (the sample's one scan of /proc): the cgroup's members, else the pane's tree as processTree finds it.
+   */
+  async function sandboxLoad(
+    source: SandboxUsageSource,
+    populated: boolean,
+    all: readonly ProcessInfo[] | null,
+    now: number,
+  ): Promise<SandboxLoad> {
     let mark: CpuMark | null = null;
-    let memoryBytes: number | null = null;
-    const populated = source.cgroupDir !== null && (await cgroupPopulated(source.cgroupDir));
     if (populated && source.cgroupDir !== null) {
       const usec = parseCgroupCpuStat(await read(join(source.cgroupDir, "cpu.stat")).catch(() => ""));
       if (usec !== null) mark = { kind: "cgroup", seconds: usec / 1e6, at: now };
     }
     const memory = readUsage(source.usageCgroups)?.memoryCurrentBytes;
-    if (memory !== undefined) memoryBytes = Number(memory);
-    if (mark === null || memoryBytes === null) {
-      const summed = await sumProcesses(await source.processes().catch(() => []));
-      mark ??= { kind: "processes", seconds: summed.cpuTicks / TICKS_PER_SECOND, at: now };
-      memoryBytes ??= summed.rssPages * pageBytes;
+    let memoryBytes = memory === undefined ? null : Number(memory);
+    if ((mark === null || memoryBytes === null) && all !== null) {
+      const members = await membersOf(source, populated, all);
+      // Children a member waited for count through its cutime/cstime: a short-lived process still counts.
+      let ticks = 0;
+      let pages = 0;
+      for (const p of members) {
+        ticks += p.cpuTicks + p.childCpuTicks;
+        pages += p.rssPages;
+      }
+      mark ??= { kind: "processes", seconds: ticks / TICKS_PER_SECOND, at: now };
+      memoryBytes ??= pages * pageBytes;
     }
     const before = previousSandboxCpu.get(source.id);
-    previousSandboxCpu.set(source.id, mark);
+    if (mark !== null) previousSandboxCpu.set(source.id, mark);
     let cpuPercent: number | null = null;
-    if (before !== undefined && before.kind === mark.kind && mark.at > before.at) {
-      // Processes that exited since the last sample take their time along: never report less than nothing.
+    if (mark !== null && before !== undefined && before.kind === mark.kind && mark.at > before.at) {
+      // A member reaped by a stranger takes its time along: never report less than nothing.
       cpuPercent = Math.max(0, ((mark.seconds - before.seconds) / ((mark.at - before.at) / 1000)) * 100);
     }
     return { id: source.id, cpuPercent, memoryBytes };
   }
 
-  async function sumProcesses(handles: ProcessHandle[]): Promise<{ cpuTicks: number; rssPages: number }> {
-    const usages = await scanProc(handles, async (handle, buffer) => {
-      try {
-        const text = (await readProcFile(`/proc/${handle.pid}/stat`, buffer)).toString("utf8");
-        return parseProcessUsage(text);
-      } catch {
-        return null; // exited meanwhile
-      }
-    });
-    let cpuTicks = 0;
-    let rssPages = 0;
-    for (const usage of usages) {
-      cpuTicks += usage?.cpuTicks ?? 0;
-      rssPages += usage?.rssPages ?? 0;
+  async function membersOf(
+    source: SandboxUsageSource,
+    populated: boolean,
+    all: readonly ProcessInfo[],
+  ): Promise<ProcessInfo[]> {
+    if (populated && source.cgroupDir !== null) {
+      const pids = new Set((await cgroupMembers(source.cgroupDir)).map((h) => h.pid));
+      return all.filter((p) => pids.has(p.pid));
     }
-    return { cpuTicks, rssPages };
+    const pane = source.pane;
+    if (pane === null) return [];
+    // With the leader gone its pid may be a stranger's: only its group and session members are ours then.
+    const leaderAlive = all.some((p) => p.pid === pane.pid && p.startTime === pane.startTime);
+    return treeOf(all, pane.pid).filter((p) => leaderAlive || p.pid !== pane.pid);
   }
 
   async function sample(): Promise<SystemSnapshot> {
@@ -147,9 +159,20 @@ export async function createSystemSampler(options: SystemSamplerOptions): Promis
     const memory = parseMeminfo(meminfo);
     const net = parseNetDev(netdev);
     const sources = options.sandboxes();
+    const populated = await Promise.all(
+      sources.map((source) => (source.cgroupDir === null ? false : cgroupPopulated(source.cgroupDir))),
+    );
+    // One scan of /proc for every sandbox whose cgroups do not tell both figures, none when all do.
+    const needsScan = sources.some(
+      (source, i) => !populated[i] || readUsage(source.usageCgroups)?.memoryCurrentBytes === undefined,
+    );
+    const all = needsScan ? await listProcesses().catch(() => null) : null;
+    const now = performance.now();
     const sandboxes: SandboxLoad[] = [];
-    // One at a time: a fallback scan of /proc per sandbox in parallel would only contend for the same files.
-    for (const source of sources) sandboxes.push(await sandboxLoad(source));
+    // One at a time: they share the scratch buffer.
+    for (const [i, source] of sources.entries()) {
+      sandboxes.push(await sandboxLoad(source, populated[i] === true, all, now));
+    }
     const running = new Set(sources.map((s) => s.id));
     for (const id of previousSandboxCpu.keys()) if (!running.has(id)) previousSandboxCpu.delete(id);
     const diskTotal = fs === null ? 0 : fs.blocks * fs.bsize;
@@ -214,7 +237,7 @@ async function pageSize(): Promise<number> {
       readFile("/proc/self/stat", "utf8"),
     ]);
     const rssKb = Number(/^VmRSS:\s+(\d+) kB$/m.exec(status)?.[1]);
-    const pages = parseProcessUsage(stat)?.rssPages;
+    const pages = parseProcStat(stat)?.rssPages;
     if (!Number.isFinite(rssKb) || pages === undefined || pages <= 0) return 4096;
     return 2 ** Math.round(Math.log2((rssKb * 1024) / pages));
   } catch {

@@ -16,7 +16,6 @@ import { reconcile } from "./reconcile.js";
 import { copyRecord, createRegistry } from "./registry.js";
 import { sandboxFiles } from "./sandbox-files.js";
 import type { SandboxManager, SandboxManagerOptions } from "./sandbox-manager.js";
-import { sandboxProcesses } from "./sandbox-processes.js";
 import { settledPanes } from "./settled-panes.js";
 import { createSpareFiles } from "./spare-files.js";
 import { createStateStore, loadState } from "./state-store.js";
@@ -195,16 +194,12 @@ export async function createSandboxManager(options: SandboxManagerOptions): Prom
       return files.logFile(id);
     },
     usageSources: () =>
-      registry.running().map(({ record, runtime }) => {
-        const cgroupDir = cgroups?.dirOf(record.id) ?? null;
-        return {
-          id: record.id,
-          cgroupDir,
-          usageCgroups: record.usage_cgroups,
-          // The same members teardown ends, so what is measured is what a stop would end.
-          processes: () => sandboxProcesses(files.authFile(record.id), runtime.pane, tmuxServer, cgroupDir),
-        };
-      }),
+      registry.running().map(({ record, runtime }) => ({
+        id: record.id,
+        cgroupDir: cgroups?.dirOf(record.id) ?? null,
+        usageCgroups: record.usage_cgroups,
+        pane: runtime.pane,
+      })),
     onEvent: (listener) => registry.onEvent(listener),
     async close() {
       if (closed) return;

@@ -107,6 +107,6 @@ export interface SandboxUsageSource {
   cgroupDir: string | null;
   /** Where its memory and process use is read (the record's usage_cgroups). */
   usageCgroups: UsageCgroups | undefined;
-  /** Its processes now (pane tree, cgroup members, escaped ones): a scan of /proc, for when no cgroup tells. */
-  processes(): Promise<ProcessHandle[]>;
+  /** The process its tmux pane started, whose tree is measured where no cgroup tells (null when not known). */
+  pane: ProcessHandle | null;
 }

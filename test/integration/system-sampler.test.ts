@@ -1,12 +1,12 @@
 // The system sampler on its own against real processes: a sandbox without a cgroup is measured over its
-// processes (/proc/<pid>/stat), and closing leaves no timer behind.
+// process tree (/proc/<pid>/stat), and closing leaves no timer behind.
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { createSystemSampler, type SystemSampler } from "../../server/metrics/system-sampler.js";
-import { handleOf, type ProcessHandle } from "../../server/tools/process-identity.js";
+import { handleOf } from "../../server/tools/process-identity.js";
 import { waitUntil } from "../helpers/wait.js";
 
 const MiB = 1024 * 1024;
@@ -16,32 +16,35 @@ const dirs: string[] = [];
 
 afterEach(async () => {
   for (const sampler of samplers.splice(0)) sampler.close();
-  for (const child of children.splice(0)) child.kill("SIGKILL");
+  // The whole group: the pane's children too.
+  for (const child of children.splice(0)) {
+    try {
+      process.kill(-(child.pid ?? 0), "SIGKILL");
+    } catch {}
+  }
   for (const dir of dirs.splice(0)) await rm(dir, { recursive: true, force: true });
 });
 
-function start(script: string): ChildProcess {
-  const child = spawn(process.execPath, ["-e", script], { stdio: "ignore" });
-  children.push(child);
-  return child;
-}
-
 describe("the system sampler", () => {
-  it("sums a cgroup-less sandbox's processes: the CPU of a busy one, the RSS of all", async () => {
-    const busy = start("for (;;) {}");
-    const holder = start(`const b = Buffer.alloc(${64 * MiB}, 1); setInterval(() => b[0]++, 1000);`);
-    const handles = await waitUntil("both children in /proc", async () => {
-      const found = await Promise.all([handleOf(busy.pid ?? 0), handleOf(holder.pid ?? 0)]);
-      return found.every((h) => h !== null) ? (found as ProcessHandle[]) : null;
-    });
+  it("sums a cgroup-less sandbox's process tree: the CPU of a busy child, the RSS of all", async () => {
+    // A pane-like parent whose children do the work, as a launcher's would.
+    const node = JSON.stringify(process.execPath);
+    const pane = spawn(
+      "bash",
+      [
+        "-c",
+        `${node} -e 'for (;;) {}' & ${node} -e 'const b = Buffer.alloc(${64 * MiB}, 1); setInterval(() => b[0]++, 1000);' & wait`,
+      ],
+      { stdio: "ignore", detached: true },
+    );
+    children.push(pane);
+    const handle = await waitUntil("the pane in /proc", () => handleOf(pane.pid ?? 0));
     const stateDir = await mkdtemp(join(tmpdir(), "csm-sampler-"));
     dirs.push(stateDir);
     const sampler = await createSystemSampler({
       stateDir,
       intervalMs: 500,
-      sandboxes: () => [
-        { id: "s1", cgroupDir: null, usageCgroups: undefined, processes: async () => handles },
-      ],
+      sandboxes: () => [{ id: "s1", cgroupDir: null, usageCgroups: undefined, pane: handle }],
     });
     samplers.push(sampler);
     expect(sampler.latest().sandboxes).toEqual([

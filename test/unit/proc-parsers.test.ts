@@ -6,7 +6,6 @@ import {
   parseLoadavg,
   parseMeminfo,
   parseNetDev,
-  parseProcessUsage,
   parseProcStatCpu,
   parseUptime,
 } from "../../server/metrics/proc-parsers.js";
@@ -88,14 +87,9 @@ describe("/proc/net/dev", () => {
   });
 });
 
-describe("cgroup cpu.stat and /proc/<pid>/stat", () => {
+describe("cgroup cpu.stat", () => {
   it("reads usage_usec", () => {
     expect(parseCgroupCpuStat("usage_usec 573926\nuser_usec 573926\nsystem_usec 0\n")).toBe(573926);
     expect(parseCgroupCpuStat("")).toBeNull();
-  });
-  it("reads utime + stime and rss of a process whose name has spaces and parentheses", () => {
-    const text =
-      "4242 (a (b) c) R 1 4242 4242 0 -1 4194560 100 0 0 0 250 30 0 0 20 0 1 0 123456 10000000 812 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0\n";
-    expect(parseProcessUsage(text)).toEqual({ cpuTicks: 280, rssPages: 812 });
   });
 });
