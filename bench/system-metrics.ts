@@ -1,7 +1,9 @@
 // What GetSystemMetrics costs on the request path, against GetSandbox (a read of one record and four cgroup
 // files) in the same run, over the same Unix socket connection to the real daemon, calls alternating so both
 // see the same machine. Then what the background sampling costs the daemon: its CPU time over an idle window,
-// per sample (one every 2 s), with `sandboxes` running sandboxes to sample.
+// per sample (one every 2 s), with `sandboxes` running sandboxes to sample. Last, in this process, the CPU of one
+// sample with 20 sandboxes measured without cgroups (their process trees, from one scan of /proc) against one
+// sample with none.
 // Run: npm run build && node dist/bench/system-metrics.js [calls=2000] [sandboxes=3] [idle_seconds=10]
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { once } from "node:events";
@@ -11,6 +13,9 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createSandboxClient } from "../client/index.js";
 import { Backend } from "../gen/claude_sandbox/v1/sandbox_service_pb.js";
+import { createSystemSampler } from "../server/metrics/system-sampler.js";
+import type { SandboxUsageSource } from "../server/sandbox/types.js";
+import { handleOf, type ProcessHandle } from "../server/tools/process-identity.js";
 
 const CALLS = Number(process.argv[2] ?? 2000);
 const SANDBOXES = Number(process.argv[3] ?? 3);
@@ -135,4 +140,54 @@ async function main(): Promise<void> {
   }
 }
 
+/** CPU ms of this process for one sample, median of `rounds`, with the sandboxes `sources` gives. */
+async function sampleCost(sources: SandboxUsageSource[], rounds: number): Promise<number> {
+  const costs: number[] = [];
+  for (let i = 0; i < rounds; i++) {
+    const start = process.cpuUsage();
+    // A sampler's creation takes its first sample; its timer never fires (closed at once).
+    const sampler = await createSystemSampler({
+      stateDir: tmpdir(),
+      sandboxes: () => sources,
+      intervalMs: 60_000,
+    });
+    const spent = process.cpuUsage(start);
+    sampler.close();
+    costs.push((spent.user + spent.system) / 1000);
+  }
+  return percentile(costs, 0.5);
+}
+
+async function fallbackCost(): Promise<void> {
+  const panes: ChildProcess[] = [];
+  try {
+    const sources: SandboxUsageSource[] = [];
+    for (let i = 0; i < 20; i++) {
+      // A launcher-like tree: a shell with three sleeping children.
+      const pane = spawn("bash", ["-c", "sleep 600 & sleep 600 & sleep 600 & wait"], {
+        stdio: "ignore",
+        detached: true,
+      });
+      panes.push(pane);
+      let handle: ProcessHandle | null = null;
+      while (handle === null) handle = await handleOf(pane.pid ?? 0);
+      sources.push({ id: `s${i}`, cgroupDir: null, usageCgroups: undefined, pane: handle });
+    }
+    const none = await sampleCost([], 15);
+    const twenty = await sampleCost(sources, 15);
+    console.log(
+      `One sample in-process: no sandboxes ${none.toFixed(2)} ms CPU (baseline); 20 sandboxes without cgroups ` +
+        `(80 processes) ${twenty.toFixed(2)} ms CPU, ${(twenty / none).toFixed(1)}×; every 2 s that is ` +
+        `${((twenty / 2000) * 100).toFixed(2)} % of a core`,
+    );
+  } finally {
+    for (const pane of panes) {
+      try {
+        process.kill(-(pane.pid ?? 0), "SIGKILL");
+      } catch {}
+    }
+  }
+}
+
 await main();
+await fallbackCost();
