@@ -22,6 +22,7 @@ import { responseDeadlineKey, responseDeadlineOf, withResponseDeadline } from ".
 import { sniffProtocol } from "./http/sniff-protocol.js";
 import { blockedFor, listenUnixSocket, removeOwnSocket } from "./http/unix-socket.js";
 import type { LogHub } from "./logs/log-hub.js";
+import type { SystemSampler } from "./metrics/system-sampler.js";
 import { createRoutes } from "./routes.js";
 import type { SandboxManager } from "./sandbox/sandbox-manager.js";
 import { actAs, callerValues } from "./service/caller.js";
@@ -44,6 +45,8 @@ export interface AppOptions {
   gateway?: GatewayFactory;
   /** Keepalive interval of quiet WatchSandboxes streams. */
   watchKeepaliveMs?: number;
+  /** The host's sampled load for GetSystemMetrics; left to the caller to close, like the manager. */
+  systemMetrics?: SystemSampler;
   /** How long close() lets open responses finish before cutting their connections. */
   drainMs?: number;
   /** Claude session metrics (GetSandboxMetrics); without it the RPC is unimplemented. */
@@ -87,6 +90,7 @@ export function createApp(options: AppOptions): App {
     shutdownSignal: shutdown.signal,
     watchKeepaliveMs: options.watchKeepaliveMs,
     claudeUsage: options.claudeUsage,
+    systemMetrics: options.systemMetrics,
     // A domain error's message says it all; anything else gets its stack for whoever debugs it.
     reportError: (rpc, err) =>
       log(

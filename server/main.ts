@@ -11,6 +11,7 @@ import { ConfigError, KNOWN_VARIABLES, loadConfig, type ServerConfig, unknownVar
 import { readTokenFile } from "./http/token-file.js";
 import { logSandboxEvents } from "./log-sandbox-events.js";
 import { createLogHub } from "./logs/create-log-hub.js";
+import { createSystemSampler, type SystemSampler } from "./metrics/system-sampler.js";
 import { createSandboxManager } from "./sandbox/manager.js";
 import type { SandboxManager } from "./sandbox/sandbox-manager.js";
 import { findGroup } from "./tools/user-database.js";
@@ -79,6 +80,17 @@ async function main(): Promise<number> {
   }
   logAdoption(manager);
   logSandboxEvents(manager, log);
+  // Sampled from now on, so the first GetSystemMetrics already has CPU over an interval.
+  let systemMetrics: SystemSampler | undefined;
+  try {
+    systemMetrics = await createSystemSampler({
+      stateDir: config.stateDir,
+      sandboxes: () => manager.usageSources(),
+    });
+  } catch (err) {
+    // A host without a readable /proc still runs sandboxes; only its metrics are missing.
+    log(`warning: no system metrics: ${messageOf(err)}`);
+  }
 
   const app = createApp({
     listen: config.listen,
@@ -88,6 +100,7 @@ async function main(): Promise<number> {
     logHub,
     log,
     hostnames: config.hostnames,
+    systemMetrics,
     gateway: createWebGateway({ log: (line) => log(`web: ${line}`) }),
     claudeUsage: createClaudeUsage({ projectsDir: config.claudeProjectsDir, prices }),
   });
@@ -104,6 +117,7 @@ async function main(): Promise<number> {
   } catch (err) {
     log(messageOf(err));
     await app.close();
+    systemMetrics?.close();
     await manager.close();
     return EXIT_START_FAILED;
   }
@@ -125,6 +139,7 @@ async function main(): Promise<number> {
   }, SHUTDOWN_DEADLINE_MS).unref();
 
   await app.close();
+  systemMetrics?.close();
   try {
     await manager.close();
   } catch (err) {

@@ -47,6 +47,18 @@ export interface SystemMetricsJson {
   net_rx_bytes: number;
   net_tx_bytes: number;
   load_average: number[];
+  cpu_count: number;
+  uptime_seconds: number;
+  /** RFC 3339: when the manager read these figures (it samples every 2 s). */
+  sampled_at: string | null;
+  sandboxes: SandboxLoadJson[];
+}
+
+/** One running sandbox's use: CPU in percent of one core; null until it has been sampled twice. */
+export interface SandboxLoadJson {
+  id: string;
+  cpu_percent: number | null;
+  memory_bytes: number | null;
 }
 
 export function toClaudeMetricsJson(m: GetSandboxMetricsResponse): ClaudeMetricsJson {
@@ -98,5 +110,13 @@ export function toSystemMetricsJson(m: GetSystemMetricsResponse): SystemMetricsJ
     net_rx_bytes: Number(m.netRxBytes),
     net_tx_bytes: Number(m.netTxBytes),
     load_average: [...m.loadAverage],
+    cpu_count: m.cpuCount,
+    uptime_seconds: m.uptimeSeconds,
+    sampled_at: m.sampledAt === undefined ? null : timestampDate(m.sampledAt).toISOString(),
+    sandboxes: m.sandboxes.map((s) => ({
+      id: s.id,
+      cpu_percent: s.cpuPercent === undefined ? null : Number(s.cpuPercent.toPrecision(7)),
+      memory_bytes: s.memoryBytes === undefined ? null : Number(s.memoryBytes),
+    })),
   };
 }

@@ -124,7 +124,11 @@ export async function loadSystemMetrics(client: SandboxClient): Promise<Panel<Sy
     const diskUsed = Number(m.diskUsed);
     const diskTotal = Number(m.diskTotal);
     return {
-      cpu: { value: `${m.cpuUsage.toFixed(1)} %`, percent: percent(m.cpuUsage, 100) },
+      // cpu_usage is of all cores; saying how many tells 50 % on two cores is one of them busy.
+      cpu: {
+        value: `${m.cpuUsage.toFixed(1)} %${m.cpuCount > 0 ? ` of ${m.cpuCount} ${m.cpuCount === 1 ? "core" : "cores"}` : ""}`,
+        percent: percent(m.cpuUsage, 100),
+      },
       memory: {
         value: `${formatBytes(memUsed)} / ${formatBytes(memTotal)}`,
         percent: percent(memUsed, memTotal),

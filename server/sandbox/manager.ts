@@ -193,6 +193,13 @@ export async function createSandboxManager(options: SandboxManagerOptions): Prom
       registry.require(id);
       return files.logFile(id);
     },
+    usageSources: () =>
+      registry.running().map(({ record, runtime }) => ({
+        id: record.id,
+        cgroupDir: cgroups?.dirOf(record.id) ?? null,
+        usageCgroups: record.usage_cgroups,
+        pane: runtime.pane,
+      })),
     onEvent: (listener) => registry.onEvent(listener),
     async close() {
       if (closed) return;

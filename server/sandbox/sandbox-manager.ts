@@ -1,4 +1,11 @@
-import type { BackendName, CreateSandboxInput, Requester, SandboxEvent, SandboxRecord } from "./types.js";
+import type {
+  BackendName,
+  CreateSandboxInput,
+  Requester,
+  SandboxEvent,
+  SandboxRecord,
+  SandboxUsageSource,
+} from "./types.js";
 
 /** What the manager needs from its surroundings; filled in from the environment by server/config.ts. */
 export interface SandboxManagerOptions {
@@ -36,6 +43,8 @@ export interface SandboxManager {
   logPath(id: string): string;
   /** Path of the manager's private tmux socket (for `tmux -S … attach`). */
   readonly tmuxSocket: string;
+  /** Where each running sandbox's CPU and memory use can be read (server/metrics samples them). */
+  usageSources(): SandboxUsageSource[];
   /** Subscribes to changes; returns the unsubscribe function. Listeners must not throw. */
   onEvent(listener: (event: SandboxEvent) => void): () => void;
   /** Flushes state and stops watching; sandboxes keep running and are adopted by the next start. */

@@ -1,6 +1,8 @@
 // Domain types of the sandbox manager. Nothing here knows about protobuf, Connect or HTTP: the service layer
 // (server/service/) translates between these and the generated messages.
 
+import type { ProcessHandle } from "../tools/process-identity.js";
+
 export const BACKENDS = ["bubblewrap", "container", "vm"] as const;
 export type BackendName = (typeof BACKENDS)[number];
 
@@ -91,3 +93,20 @@ export interface Requester {
 
 /** A change to the set of sandboxes, for WatchSandboxes. */
 export type SandboxEvent = { type: "upserted"; sandbox: SandboxRecord } | { type: "deleted"; id: string };
+
+/**
+ * Where the CPU and memory use of one running sandbox can be read, for metrics sampling: its cgroups where the
+ * manager made them, else its processes.
+ */
+export interface SandboxUsageSource {
+  id: string;
+  /**
+   * The sandbox's own cgroup v2 directory, where the manager may make cgroups (it may be empty when the sandbox
+   * could not be moved in): its cpu.stat counts everything the sandbox ran, processes that exited included.
+   */
+  cgroupDir: string | null;
+  /** Where its memory and process use is read (the record's usage_cgroups). */
+  usageCgroups: UsageCgroups | undefined;
+  /** The process its tmux pane started, whose tree is measured where no cgroup tells (null when not known). */
+  pane: ProcessHandle | null;
+}

@@ -12,6 +12,7 @@ import type { ClaudeUsage } from "../claude-usage/claude-usage.js";
 import { responseDeadlineKey } from "../http/response-deadline.js";
 import type { LogHub } from "../logs/log-hub.js";
 import { resolveReadLimit } from "../logs/log-limits.js";
+import type { SystemSampler } from "../metrics/system-sampler.js";
 import type { SandboxManager } from "../sandbox/sandbox-manager.js";
 import { callerKey } from "./caller.js";
 import { tailLogs } from "./tail-logs.js";
@@ -19,6 +20,7 @@ import { toConnectError } from "./to-connect-error.js";
 import { toMetricsMessage } from "./to-metrics-message.js";
 import { toSafeOffset } from "./to-safe-offset.js";
 import { backendFromMessage, limitsFromMessage, toSandboxMessage } from "./to-sandbox-message.js";
+import { toSystemMetricsMessage } from "./to-system-metrics-message.js";
 import { watchSandboxes } from "./watch-sandboxes.js";
 
 export const DEFAULT_WATCH_KEEPALIVE_MS = 15_000;
@@ -34,6 +36,8 @@ export interface SandboxServiceDeps {
   watchKeepaliveMs?: number;
   /** The projects' Claude session metrics; without it GetSandboxMetrics is unimplemented. */
   claudeUsage?: ClaudeUsage;
+  /** The host's sampled load, for GetSystemMetrics; without one that RPC answers `unavailable`. */
+  systemMetrics?: SystemSampler;
 }
 
 type WatchResponseInit = MessageInitShape<typeof WatchSandboxesResponseSchema>;
@@ -130,7 +134,13 @@ export function createSandboxService(deps: SandboxServiceDeps): ServiceImpl<type
         if (claudeUsage === undefined) return notYet("GetSandboxMetrics", "Claude session metrics");
         return toMetricsMessage(await claudeUsage.report(manager.get(req.id).project_dir));
       }),
-    getSystemMetrics: () => notYet("GetSystemMetrics", "system metrics"),
+    getSystemMetrics: () => {
+      // The last background sample: a read, no sampling on the request path.
+      if (deps.systemMetrics === undefined) {
+        throw new ConnectError("this daemon samples no system metrics", Code.Unavailable);
+      }
+      return toSystemMetricsMessage(deps.systemMetrics.latest());
+    },
   };
 }
 

@@ -17,6 +17,12 @@ export interface ProcessInfo extends ProcessHandle {
   sid: number;
   /** One-letter state from /proc (R, S, D, Z, …). */
   state: string;
+  /** CPU time it ran itself (utime + stime), clock ticks. */
+  cpuTicks: number;
+  /** CPU time of its children that it has waited for (cutime + cstime), clock ticks. */
+  childCpuTicks: number;
+  /** Resident set, in pages. */
+  rssPages: number;
 }
 
 /**
@@ -50,7 +56,19 @@ export function parseProcStat(text: string): ProcessInfo | null {
   const [state, ppid, pgid, sid] = fields;
   const startTime = fields[19];
   if (state === undefined || startTime === undefined || !/^\d+$/.test(startTime)) return null;
-  return { pid, state, ppid: Number(ppid), pgid: Number(pgid), sid: Number(sid), startTime };
+  // Fields 14–17 and 24 of proc(5); fields[0] is field 3.
+  const ticks = (i: number): number => Number(fields[i]) || 0;
+  return {
+    pid,
+    state,
+    ppid: Number(ppid),
+    pgid: Number(pgid),
+    sid: Number(sid),
+    startTime,
+    cpuTicks: ticks(11) + ticks(12),
+    childCpuTicks: ticks(13) + ticks(14),
+    rssPages: ticks(21),
+  };
 }
 
 export async function handleOf(pid: number): Promise<ProcessHandle | null> {
@@ -78,7 +96,11 @@ export async function listProcesses(): Promise<ProcessInfo[]> {
  * (setsid, bwrap --new-session). Zombies are left out: they are already dead.
  */
 export async function processTree(rootPid: number): Promise<ProcessInfo[]> {
-  const all = await listProcesses();
+  return treeOf(await listProcesses(), rootPid);
+}
+
+/** processTree over a list already read (one scan of /proc shared by several trees). */
+export function treeOf(all: readonly ProcessInfo[], rootPid: number): ProcessInfo[] {
   const children = new Map<number, ProcessInfo[]>();
   for (const info of all) {
     const list = children.get(info.ppid) ?? [];

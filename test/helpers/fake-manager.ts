@@ -100,6 +100,8 @@ export function createFakeManager(options: { tmuxSocket?: string } = {}): FakeMa
       emit({ type: "upserted", sandbox: record });
       return record;
     },
+    // No processes and no cgroups: nothing of a fake sandbox can be measured.
+    usageSources: () => [],
     list() {
       return [...records.values()].sort((a, b) => b.created_at.localeCompare(a.created_at));
     },

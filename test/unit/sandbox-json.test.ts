@@ -178,6 +178,13 @@ describe("the metrics JSON", () => {
         netRxBytes: 123n,
         netTxBytes: 456n,
         loadAverage: [0.5, 0.25, 0.125],
+        cpuCount: 2,
+        uptimeSeconds: 3600.5,
+        sampledAt: timestampFromDate(new Date("2026-12-04T20:00:00.000Z")),
+        sandboxes: [
+          { id: "abc", cpuPercent: Math.fround(99.7), memoryBytes: 52428800n },
+          { id: "def", memoryBytes: 4096n },
+        ],
       }),
     );
     expect(JSON.parse(JSON.stringify(json))).toEqual({
@@ -189,6 +196,13 @@ describe("the metrics JSON", () => {
       net_rx_bytes: 123,
       net_tx_bytes: 456,
       load_average: [0.5, 0.25, 0.125],
+      cpu_count: 2,
+      uptime_seconds: 3600.5,
+      sampled_at: "2026-12-04T20:00:00.000Z",
+      sandboxes: [
+        { id: "abc", cpu_percent: 99.7, memory_bytes: 52428800 },
+        { id: "def", cpu_percent: null, memory_bytes: 4096 },
+      ],
     });
   });
 });

@@ -21,6 +21,9 @@ describe("process identity", () => {
       pgid: 4242,
       sid: 4242,
       startTime: "987654",
+      cpuTicks: 3,
+      childCpuTicks: 0,
+      rssPages: 10,
     });
     expect(parseProcStat("garbage")).toBeNull();
   });

@@ -1,5 +1,5 @@
 import { create } from "@bufbuild/protobuf";
-import { timestampDate } from "@bufbuild/protobuf/wkt";
+import { TimestampSchema, timestampDate } from "@bufbuild/protobuf/wkt";
 import {
   Code,
   ConnectError,
@@ -18,6 +18,7 @@ import {
   type WatchSandboxesResponse,
 } from "../../gen/claude_sandbox/v1/sandbox_service_pb.js";
 import type { Caller } from "../../server/http/caller.js";
+import type { SystemSampler, SystemSnapshot } from "../../server/metrics/system-sampler.js";
 import { createRoutes } from "../../server/routes.js";
 import { SandboxError } from "../../server/sandbox/errors.js";
 import { actAs } from "../../server/service/caller.js";
@@ -36,7 +37,9 @@ afterEach(() => {
 // Who the listener would name as the caller of these requests (the gateway passes it the same way).
 const CALLER: Caller = { uid: 1234, gid: 1234, groups: [1234, 27], pid: 4321, via: "unix-peer" };
 
-function setup(options: { watchKeepaliveMs?: number; caller?: Caller | null } = {}) {
+function setup(
+  options: { watchKeepaliveMs?: number; caller?: Caller | null; systemMetrics?: SystemSampler } = {},
+) {
   const manager = createFakeManager({ tmuxSocket: "/srv/state/tmux.sock" });
   const logHub = createFakeLogHub();
   const shutdown = new AbortController();
@@ -47,6 +50,7 @@ function setup(options: { watchKeepaliveMs?: number; caller?: Caller | null } = 
     logHub,
     shutdownSignal: shutdown.signal,
     watchKeepaliveMs: options.watchKeepaliveMs,
+    systemMetrics: options.systemMetrics,
     reportError: (rpc, err) => reported.push({ rpc, err }),
   });
   const caller = options.caller === undefined ? CALLER : options.caller;
@@ -473,13 +477,58 @@ describe("SandboxService over the router transport", () => {
       "getSandboxMetrics",
       "GetSandboxMetrics is not implemented yet: Claude session metrics come with the observability work",
     ],
-    [
-      "getSystemMetrics",
-      "GetSystemMetrics is not implemented yet: system metrics come with the observability work",
-    ],
   ] as const)("%s answers unimplemented, saying when it comes", async (method, message) => {
     const { client } = setup();
     expect(await codeOf(client[method]({ id: "x" }))).toEqual({ code: Code.Unimplemented, message });
+  });
+
+  it("answers GetSystemMetrics with the sampler's last figures, bytes as integers", async () => {
+    const snapshot: SystemSnapshot = {
+      cpuUsage: 37.5,
+      cpuCount: 2,
+      loadAverage: [1.5, 1, 0.5],
+      memoryUsed: 3 * 2 ** 30,
+      memoryTotal: 24 * 2 ** 30,
+      diskUsed: 10 ** 11,
+      diskTotal: 10 ** 12,
+      netRxBytes: 123,
+      netTxBytes: 456,
+      uptimeSeconds: 3600.5,
+      sampledAt: new Date("2026-12-04T20:00:00Z"),
+      sandboxes: [
+        { id: "a", cpuPercent: 99.5, memoryBytes: 50 * 2 ** 20 },
+        { id: "b", cpuPercent: null, memoryBytes: null },
+      ],
+    };
+    const { client } = setup({ systemMetrics: { latest: () => snapshot, close() {} } });
+    const m = await client.getSystemMetrics({});
+    expect(m).toMatchObject({
+      cpuUsage: 37.5,
+      cpuCount: 2,
+      loadAverage: [1.5, 1, 0.5],
+      memoryUsed: 3n * 2n ** 30n,
+      memoryTotal: 24n * 2n ** 30n,
+      diskUsed: 10n ** 11n,
+      diskTotal: 10n ** 12n,
+      netRxBytes: 123n,
+      netTxBytes: 456n,
+      uptimeSeconds: 3600.5,
+    });
+    expect(timestampDate(m.sampledAt ?? create(TimestampSchema)).toISOString()).toBe(
+      "2026-12-04T20:00:00.000Z",
+    );
+    expect(m.sandboxes.map((s) => [s.id, s.cpuPercent, s.memoryBytes])).toEqual([
+      ["a", 99.5, 50n * 2n ** 20n],
+      ["b", undefined, undefined],
+    ]);
+  });
+
+  it("answers GetSystemMetrics unavailable where nothing samples the host", async () => {
+    const { client } = setup();
+    expect(await codeOf(client.getSystemMetrics({}))).toEqual({
+      code: Code.Unavailable,
+      message: "this daemon samples no system metrics",
+    });
   });
 });
 

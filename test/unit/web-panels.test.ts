@@ -42,12 +42,13 @@ describe("the host panel", () => {
         netRxBytes: 1536n,
         netTxBytes: 5n * 1024n * 1024n,
         loadAverage: [0.5, 1, 1.5],
+        cpuCount: 2,
       }),
     });
     const html = await render("system-metrics", { system: await loadSystemMetrics(client) });
     expect(html).toContain('hx-trigger="every 3s"');
     expect(html).toMatch(
-      /<dt>CPU<\/dt><dd><span class="meter-value">12\.5 %<\/span><meter [^>]*value="12\.5">/,
+      /<dt>CPU<\/dt><dd><span class="meter-value">12\.5 % of 2 cores<\/span><meter [^>]*value="12\.5">/,
     );
     expect(html).toMatch(
       /<dt>Memory<\/dt><dd><span class="meter-value">3\.00 GiB \/ 8\.00 GiB<\/span><meter [^>]*value="37\.5">/,
