@@ -96,9 +96,10 @@ describe("dashboard pages", () => {
     expect(listed[1]).toContain(`<a class="sandbox-name" href="/sandboxes/${first.id}">first one</a>`);
     expect(page.body).toContain("2 sandboxes");
     expect(page.body).toContain('sse-connect="/events/sandbox-list"');
-    // The host panel: a placeholder while the manager cannot measure, refreshing itself.
+    // The host panel: the manager's last sample, refreshing itself.
     expect(page.body).toContain('id="system-metrics"');
-    expect(page.body).toContain("System metrics are not available on this manager yet");
+    expect(page.body).toMatch(/<dt>CPU<\/dt><dd><span class="meter-value">[^<]*%[^<]*<\/span><meter/);
+    expect(page.body).not.toContain("System metrics are not available");
 
     // The fragment is the page's list section, and only that.
     const fragment = await get(`${base}/fragments/sandbox-list`);
@@ -191,7 +192,7 @@ describe("dashboard pages", () => {
     expect(system.type).toBe("text/html; charset=utf-8");
     expect(system.body.trim().startsWith('<section id="system-metrics"')).toBe(true);
     expect(system.body).toContain('hx-get="/fragments/system-metrics"');
-    expect(system.body).toContain("System metrics are not available on this manager yet");
+    expect(system.body).toMatch(/<dt>Memory<\/dt><dd><span class="meter-value">[^<]+<\/span><meter/);
 
     const shot = await get(`${base}/fragments/sandboxes/${sandbox.id}/screenshot`);
     expect(shot.status).toBe(200);

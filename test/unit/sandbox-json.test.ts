@@ -12,7 +12,7 @@ import {
 } from "../../client/index.js";
 import { toClaudeMetricsJson, toSystemMetricsJson } from "../../web/metrics-json.js";
 import { BACKEND_NAMES, toSandboxJson } from "../../web/sandbox-json.js";
-import { SEED_SANDBOX_FIELDS } from "../helpers/seed-shapes.js";
+import { SEED_CLAUDE_METRICS_FIELDS, SEED_SANDBOX_FIELDS } from "../helpers/seed-shapes.js";
 
 const ID = "a1b2c3d4-0000-4000-8000-000000000001";
 
@@ -157,7 +157,12 @@ describe("the metrics JSON", () => {
         toolUseCount: 12n,
       }),
     );
-    expect(JSON.parse(JSON.stringify(json))).toEqual({
+    const parsed = JSON.parse(JSON.stringify(json));
+    // The seed's fields first, in its order, as plain numbers; the breakdowns follow.
+    expect(Object.keys(parsed).slice(0, SEED_CLAUDE_METRICS_FIELDS.length)).toEqual(
+      SEED_CLAUDE_METRICS_FIELDS,
+    );
+    expect(parsed).toMatchObject({
       input_tokens: 1200,
       output_tokens: 340,
       cache_creation_tokens: 5,
