@@ -1,7 +1,9 @@
 // The host's load and each sandbox's share of it, sampled in the background so that GetSystemMetrics is a read of
 // the last figures: no process is spawned and nothing is scanned on the request path (the seed built a new
 // sysinfo System per request and so always reported 0 % CPU; systeminformation spawns df and ps for some calls).
-// CPU figures are the use between two samples, about SAMPLE_INTERVAL_MS apart.
+// CPU figures are the use between two samples, about SAMPLE_INTERVAL_MS apart. Samples are taken only while
+// someone asks (WATCHED_MS after the last request): an idle manager with nobody watching spends nothing on them
+// (with 20 sandboxes without cgroups a sample scans /proc for 16 ms, which alone doubled the idle manager's CPU).
 import { readFile, statfs } from "node:fs/promises";
 import { cpus } from "node:os";
 import { join } from "node:path";
@@ -22,6 +24,8 @@ import {
 } from "./proc-parsers.js";
 
 export const SAMPLE_INTERVAL_MS = 2000;
+/** How long after the last request samples go on being taken. */
+export const WATCHED_MS = 60_000;
 /** Linux reports process CPU times in USER_HZ ticks, 100 a second on every architecture it runs on. */
 const TICKS_PER_SECOND = 100;
 
@@ -52,8 +56,13 @@ export interface SystemSnapshot {
 }
 
 export interface SystemSampler {
-  /** The last sample: taken at most about SAMPLE_INTERVAL_MS ago. */
+  /** The last sample, however old; asking keeps samples coming for WATCHED_MS. */
   latest(): SystemSnapshot;
+  /**
+   * A sample at most about intervalMs old: the last one, or after a quiet spell a new one (then its CPU figures
+   * are the averages since the previous sample). Asking keeps samples coming for WATCHED_MS.
+   */
+  current(): Promise<SystemSnapshot>;
   /** Stops sampling; no timer is left. */
   close(): void;
 }
@@ -64,6 +73,7 @@ export interface SystemSamplerOptions {
   /** The running sandboxes and where to read their use. */
   sandboxes: () => SandboxUsageSource[];
   intervalMs?: number;
+  watchedMs?: number;
 }
 
 /** A sandbox's cumulative CPU time at one instant, and how it was read (readings of different kinds do not mix). */
@@ -75,7 +85,8 @@ interface CpuMark {
 
 /**
  * Takes a first sample (so latest() has figures at once: CPU then is the average since boot, and sandboxes have no
- * CPU figure yet), then one every intervalMs on an unref'd timer, never two at once.
+ * CPU figure yet), then, from the first request until WATCHED_MS after the last, one every intervalMs on an unref'd
+ * timer, never two at once.
  */
 export async function createSystemSampler(options: SystemSamplerOptions): Promise<SystemSampler> {
   const intervalMs = options.intervalMs ?? SAMPLE_INTERVAL_MS;
@@ -194,28 +205,55 @@ export async function createSystemSampler(options: SystemSamplerOptions): Promis
     };
   }
 
+  const watchedMs = options.watchedMs ?? WATCHED_MS;
   let latest = await sample();
-  let running = false;
-  const timer = setInterval(() => {
-    if (running || closed) return;
-    running = true;
-    sample()
+  let lastAsked = 0;
+  let pending: Promise<SystemSnapshot> | null = null;
+  let timer: NodeJS.Timeout | null = null;
+
+  // Never two at once: a request that finds one running shares it.
+  const refresh = (): Promise<SystemSnapshot> => {
+    pending ??= sample()
       .then((snapshot) => {
         if (!closed) latest = snapshot;
+        return latest;
       })
       // A failed sample (a /proc file unreadable for a moment) keeps the previous figures.
-      .catch(() => {})
+      .catch(() => latest)
       .finally(() => {
-        running = false;
+        pending = null;
       });
-  }, intervalMs);
-  timer.unref();
+    return pending;
+  };
+  const watch = (): void => {
+    lastAsked = performance.now();
+    if (timer !== null || closed) return;
+    timer = setInterval(() => {
+      if (performance.now() - lastAsked > watchedMs) {
+        if (timer !== null) clearInterval(timer);
+        timer = null;
+        return;
+      }
+      if (pending === null) void refresh();
+    }, intervalMs);
+    timer.unref();
+  };
+  // Not watched until someone asks: the first sample stays the only one of a manager nobody looks at.
 
   return {
-    latest: () => latest,
+    latest() {
+      watch();
+      return latest;
+    },
+    async current() {
+      watch();
+      const age = Date.now() - latest.sampledAt.getTime();
+      return age > intervalMs * 1.5 ? refresh() : latest;
+    },
     close() {
       closed = true;
-      clearInterval(timer);
+      if (timer !== null) clearInterval(timer);
+      timer = null;
     },
   };
 }

@@ -134,12 +134,12 @@ export function createSandboxService(deps: SandboxServiceDeps): ServiceImpl<type
         if (claudeUsage === undefined) return notYet("GetSandboxMetrics", "Claude session metrics");
         return toMetricsMessage(await claudeUsage.report(manager.get(req.id).project_dir));
       }),
-    getSystemMetrics: () => {
-      // The last background sample: a read, no sampling on the request path.
+    getSystemMetrics: async () => {
+      // The last background sample; after a quiet spell (nobody asked) one new sample of a few /proc files.
       if (deps.systemMetrics === undefined) {
         throw new ConnectError("this daemon samples no system metrics", Code.Unavailable);
       }
-      return toSystemMetricsMessage(deps.systemMetrics.latest());
+      return toSystemMetricsMessage(await deps.systemMetrics.current());
     },
   };
 }

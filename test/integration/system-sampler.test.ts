@@ -74,10 +74,43 @@ describe("the system sampler", () => {
         return [];
       },
     });
+    sampler.latest();
     await waitUntil("a few samples", () => asked >= 3, 5000);
     sampler.close();
     const at = asked;
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(asked).toBe(at);
+  });
+
+  it("samples only while someone asks, and answers a fresh sample after a quiet spell", async () => {
+    const stateDir = await mkdtemp(join(tmpdir(), "csm-sampler-"));
+    dirs.push(stateDir);
+    let samples = 0;
+    const sampler = await createSystemSampler({
+      stateDir,
+      intervalMs: 50,
+      watchedMs: 200,
+      sandboxes: () => {
+        samples++;
+        return [];
+      },
+    });
+    samplers.push(sampler);
+    // Nobody has asked yet: the first sample is the only one.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(samples).toBe(1);
+    sampler.latest();
+    await waitUntil("samples while watched", () => samples >= 3, 5000);
+    // Nobody asks: sampling stops once the watch runs out.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const quiet = samples;
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(samples).toBe(quiet);
+    // The next request gets a new sample, not the one from before the quiet spell, and sampling resumes.
+    const before = sampler.latest().sampledAt.getTime();
+    const fresh = await sampler.current();
+    expect(fresh.sampledAt.getTime()).toBeGreaterThan(before);
+    expect(Date.now() - fresh.sampledAt.getTime()).toBeLessThan(100);
+    await waitUntil("sampling again", () => samples >= quiet + 3, 5000);
   });
 });

@@ -500,7 +500,9 @@ describe("SandboxService over the router transport", () => {
         { id: "b", cpuPercent: null, memoryBytes: null },
       ],
     };
-    const { client } = setup({ systemMetrics: { latest: () => snapshot, close() {} } });
+    const { client } = setup({
+      systemMetrics: { latest: () => snapshot, current: async () => snapshot, close() {} },
+    });
     const m = await client.getSystemMetrics({});
     expect(m).toMatchObject({
       cpuUsage: 37.5,
