@@ -23,6 +23,7 @@ import { blockedFor, listenUnixSocket, removeOwnSocket } from "./http/unix-socke
 import type { LogHub } from "./logs/log-hub.js";
 import { createRoutes } from "./routes.js";
 import type { SandboxManager } from "./sandbox/sandbox-manager.js";
+import type { ScreenshotCapturer } from "./screenshots/screenshot-capturer.js";
 import { actAs, callerValues } from "./service/caller.js";
 import { loadPeerCredentials } from "./tools/peer-credentials.js";
 
@@ -43,6 +44,8 @@ export interface AppOptions {
   gateway?: GatewayFactory;
   /** Keepalive interval of quiet WatchSandboxes streams. */
   watchKeepaliveMs?: number;
+  /** Serves GetScreenshot; left to the caller to close, like the manager. */
+  screenshots?: ScreenshotCapturer;
   /** How long close() lets open responses finish before cutting their connections. */
   drainMs?: number;
 }
@@ -83,6 +86,7 @@ export function createApp(options: AppOptions): App {
     logHub,
     shutdownSignal: shutdown.signal,
     watchKeepaliveMs: options.watchKeepaliveMs,
+    screenshots: options.screenshots,
     // A domain error's message says it all; anything else gets its stack for whoever debugs it.
     reportError: (rpc, err) =>
       log(

@@ -11,6 +11,7 @@ import { logSandboxEvents } from "./log-sandbox-events.js";
 import { createLogHub } from "./logs/create-log-hub.js";
 import { createSandboxManager } from "./sandbox/manager.js";
 import type { SandboxManager } from "./sandbox/sandbox-manager.js";
+import { createScreenshotCapturer } from "./screenshots/screenshot-capturer.js";
 import { findGroup } from "./tools/user-database.js";
 
 const EXIT_OK = 0;
@@ -69,6 +70,12 @@ async function main(): Promise<number> {
   }
   logAdoption(manager);
   logSandboxEvents(manager, log);
+  // Captures run in the background from now on; GetScreenshot answers from what they cached.
+  const screenshots = createScreenshotCapturer({
+    displays: () => manager.displays(),
+    onEvent: (listener) => manager.onEvent(listener),
+    log: (line) => log(`screenshots: ${line}`),
+  });
 
   const app = createApp({
     listen: config.listen,
@@ -79,6 +86,7 @@ async function main(): Promise<number> {
     log,
     hostnames: config.hostnames,
     gateway: createWebGateway({ log: (line) => log(`web: ${line}`) }),
+    screenshots,
   });
   try {
     const where = await app.listen();
@@ -93,6 +101,7 @@ async function main(): Promise<number> {
   } catch (err) {
     log(messageOf(err));
     await app.close();
+    await screenshots.close();
     await manager.close();
     return EXIT_START_FAILED;
   }
@@ -114,6 +123,7 @@ async function main(): Promise<number> {
   }, SHUTDOWN_DEADLINE_MS).unref();
 
   await app.close();
+  await screenshots.close();
   try {
     await manager.close();
   } catch (err) {

@@ -2,6 +2,7 @@
 // LogHub). Validation that only concerns the wire (enum UNSPECIFIED, 64-bit offsets, size limits) happens
 // here; everything about sandboxes is the manager's.
 import type { MessageInitShape } from "@bufbuild/protobuf";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import {
   Backend,
@@ -12,7 +13,9 @@ import { responseDeadlineKey } from "../http/response-deadline.js";
 import type { LogHub } from "../logs/log-hub.js";
 import { resolveReadLimit } from "../logs/log-limits.js";
 import type { SandboxManager } from "../sandbox/sandbox-manager.js";
+import type { ScreenshotCapturer } from "../screenshots/screenshot-capturer.js";
 import { callerKey } from "./caller.js";
+import { screenshotRequestFrom } from "./screenshot-request.js";
 import { tailLogs } from "./tail-logs.js";
 import { toConnectError } from "./to-connect-error.js";
 import { toSafeOffset } from "./to-safe-offset.js";
@@ -30,6 +33,8 @@ export interface SandboxServiceDeps {
   shutdownSignal?: AbortSignal;
   /** Interval of keepalives on a quiet WatchSandboxes stream. */
   watchKeepaliveMs?: number;
+  /** Takes the displays' screenshots; without one GetScreenshot answers unimplemented. */
+  screenshots?: ScreenshotCapturer;
 }
 
 type WatchResponseInit = MessageInitShape<typeof WatchSandboxesResponseSchema>;
@@ -119,7 +124,20 @@ export function createSandboxService(deps: SandboxServiceDeps): ServiceImpl<type
       }
     },
 
-    getScreenshot: () => notYet("GetScreenshot", "screenshots"),
+    getScreenshot: (req) =>
+      guard("GetScreenshot", async () => {
+        const { screenshots } = deps;
+        if (screenshots === undefined) notYet("GetScreenshot", "screenshots");
+        const request = screenshotRequestFrom(req);
+        const shot = await screenshots.latest(manager.get(req.id), request);
+        return {
+          image: shot.data,
+          mimeType: shot.mimeType,
+          width: shot.width,
+          height: shot.height,
+          capturedAt: timestampFromDate(shot.capturedAt),
+        };
+      }),
     getSandboxMetrics: () => notYet("GetSandboxMetrics", "Claude session metrics"),
     getSystemMetrics: () => notYet("GetSystemMetrics", "system metrics"),
   };

@@ -1,0 +1,284 @@
+// Screenshots of running sandboxes' Xvfb displays, taken in the background and cached, so GetScreenshot answers
+// from memory and never waits on a grab. One long-lived X connection per display; a frame whose raw pixels
+// hash the same as the last one is not encoded again (perf-floors §1.4: the hash is ~0.15× an encode).
+import { createHash } from "node:crypto";
+import { DomainError } from "../errors.js";
+import type { SandboxEvent, SandboxRecord } from "../sandbox/types.js";
+import { bgrxToRgb, encodeRgb, type ImageFormat, MIME_TYPES } from "../tools/encode-image.js";
+import { openDisplay, type XDisplayConnection } from "../tools/x11-display.js";
+import { type CaptureCadence, DEFAULT_CADENCE } from "./capture-cadence.js";
+
+/** A display the capturer may grab: a running sandbox's Xvfb and its authority file. */
+export interface DisplaySource {
+  id: string;
+  display: number;
+  authFile: string;
+}
+
+export interface ScreenshotRequest {
+  format: ImageFormat;
+  /** 0: full size. */
+  maxWidth: number;
+}
+
+export interface Screenshot {
+  data: Buffer;
+  mimeType: string;
+  width: number;
+  height: number;
+  /** When the display first showed this content (the grab that found it changed). */
+  capturedAt: Date;
+}
+
+export interface CaptureStats {
+  /** Grabs done (changed or not). */
+  grabs: number;
+  /** Images encoded: grabs of changed content times the formats wanted. */
+  encodes: number;
+  /** X connections opened. */
+  connections: number;
+}
+
+export interface ScreenshotCapturerOptions {
+  /** The displays of running sandboxes, read at every tick (cheap: the manager's records). */
+  displays(): DisplaySource[];
+  /** The manager's events: a stopped or deleted sandbox's frames and connection are released at once. */
+  onEvent(listener: (event: SandboxEvent) => void): () => void;
+  cadence?: Partial<CaptureCadence>;
+  /** Reported once per failure streak of a display (the daemon logs it). */
+  log?: (line: string) => void;
+}
+
+export interface ScreenshotCapturer {
+  /**
+   * The latest frame of a sandbox in the asked format, encoding it now if that format was not wanted before.
+   * not_found while there is none (not running, no display, or not captured yet).
+   */
+  latest(record: SandboxRecord, request: ScreenshotRequest): Promise<Screenshot>;
+  stats(): CaptureStats;
+  /** Stops capturing and closes every X connection; waits for captures in flight. */
+  close(): Promise<void>;
+}
+
+interface Frame extends Screenshot {
+  /** Hash of the raw frame it was encoded from. */
+  hash: string;
+}
+
+interface DisplayState {
+  source: DisplaySource;
+  connection: XDisplayConnection | null;
+  /** Hash of the last raw frame, and when that content was first grabbed. */
+  hash: string | null;
+  contentSince: number;
+  frames: Map<string, Frame>;
+  /** Formats asked for (key → last ask, ms); PNG at full size is always encoded. */
+  wanted: Map<string, { request: ScreenshotRequest; at: number }>;
+  lastAsked: number;
+  lastCapture: number;
+  capturing: Promise<void> | null;
+  lastError: string | null;
+  released: boolean;
+}
+
+const DEFAULT_REQUEST: ScreenshotRequest = { format: "png", maxWidth: 0 };
+const keyOf = (request: ScreenshotRequest): string => `${request.format}:${request.maxWidth}`;
+
+export function createScreenshotCapturer(options: ScreenshotCapturerOptions): ScreenshotCapturer {
+  const cadence: CaptureCadence = { ...DEFAULT_CADENCE, ...options.cadence };
+  const states = new Map<string, DisplayState>();
+  const stats: CaptureStats = { grabs: 0, encodes: 0, connections: 0 };
+  let running = 0;
+  let closed = false;
+
+  function release(id: string): void {
+    const state = states.get(id);
+    if (state === undefined) return;
+    states.delete(id);
+    state.released = true;
+    state.connection?.close();
+    state.connection = null;
+    state.frames.clear();
+  }
+
+  /** Follows the set of running displays: new ones get a state, gone ones (or renumbered) are released. */
+  function sync(): void {
+    const current = new Map(options.displays().map((source) => [source.id, source]));
+    for (const [id, state] of states) {
+      const source = current.get(id);
+      if (source === undefined || source.display !== state.source.display) release(id);
+    }
+    for (const [id, source] of current) {
+      if (states.has(id)) continue;
+      states.set(id, {
+        source,
+        connection: null,
+        hash: null,
+        contentSince: 0,
+        frames: new Map(),
+        wanted: new Map(),
+        lastAsked: 0,
+        lastCapture: 0,
+        capturing: null,
+        lastError: null,
+        released: false,
+      });
+    }
+  }
+
+  const unsubscribe = options.onEvent((event) => {
+    if (event.type === "deleted") release(event.id);
+    else if (event.sandbox.status !== "running") release(event.sandbox.id);
+    else if (!states.has(event.sandbox.id)) {
+      sync();
+      tick();
+    }
+  });
+
+  function capture(state: DisplayState): Promise<void> {
+    state.capturing ??= (async () => {
+      running++;
+      try {
+        await captureOnce(state);
+        if (state.lastError !== null) options.log?.(`screenshots of sandbox ${state.source.id} work again`);
+        state.lastError = null;
+      } catch (error) {
+        const message = (error as Error).message;
+        if (state.lastError === null && !state.released) {
+          options.log?.(`cannot capture the display of sandbox ${state.source.id}: ${message}`);
+        }
+        state.lastError = message;
+        state.connection?.close();
+        state.connection = null;
+      } finally {
+        state.lastCapture = Date.now();
+        state.capturing = null;
+        running--;
+      }
+    })();
+    return state.capturing;
+  }
+
+  async function captureOnce(state: DisplayState): Promise<void> {
+    if (state.connection === null || state.connection.closed) {
+      state.connection = await openDisplay(state.source);
+      stats.connections++;
+      // Released while connecting: nobody else will close it.
+      if (state.released) {
+        state.connection.close();
+        return;
+      }
+    }
+    const raw = await state.connection.grab();
+    stats.grabs++;
+    if (state.released) return;
+    const hash = createHash("sha1").update(raw.data).digest("base64");
+    if (hash !== state.hash) {
+      state.hash = hash;
+      state.contentSince = Date.now();
+    }
+    const now = Date.now();
+    const requests = [DEFAULT_REQUEST];
+    for (const [key, want] of state.wanted) {
+      if (now - want.at > cadence.formatKeptMs) {
+        state.wanted.delete(key);
+        state.frames.delete(key);
+      } else if (key !== keyOf(DEFAULT_REQUEST)) requests.push(want.request);
+    }
+    let rgb: Buffer | null = null;
+    for (const request of requests) {
+      const key = keyOf(request);
+      if (state.frames.get(key)?.hash === hash) continue;
+      rgb ??= bgrxToRgb(raw.data, raw.width * raw.height);
+      const image = await encodeRgb(rgb, raw.width, raw.height, request);
+      stats.encodes++;
+      if (state.released) return;
+      state.frames.set(key, {
+        data: image.data,
+        width: image.width,
+        height: image.height,
+        mimeType: MIME_TYPES[request.format],
+        capturedAt: new Date(state.contentSince),
+        hash,
+      });
+    }
+  }
+
+  /** Starts the captures that are due, most overdue first, at most `concurrency` at a time. */
+  function tick(): void {
+    if (closed) return;
+    const now = Date.now();
+    const due: { state: DisplayState; overdue: number }[] = [];
+    for (const state of states.values()) {
+      if (state.capturing !== null) continue;
+      const interval = now - state.lastAsked < cadence.watchedForMs ? cadence.watchedMs : cadence.idleMs;
+      const overdue = now - state.lastCapture - interval;
+      if (overdue >= 0) due.push({ state, overdue });
+    }
+    due.sort((a, b) => b.overdue - a.overdue);
+    for (const { state } of due) {
+      if (running >= cadence.concurrency) break;
+      void capture(state).then(tick);
+    }
+  }
+
+  sync();
+  const timer = setInterval(() => {
+    sync();
+    tick();
+  }, cadence.tickMs);
+  timer.unref();
+  tick();
+
+  return {
+    async latest(record, request) {
+      if (closed) throw new DomainError("unavailable", "the manager is shutting down");
+      const { id } = record;
+      if (record.status !== "running") {
+        throw new DomainError(
+          "not_found",
+          `sandbox ${JSON.stringify(id)} is ${record.status}: screenshots exist only while its display runs`,
+        );
+      }
+      if (!states.has(id)) sync();
+      const state = states.get(id);
+      if (state === undefined) {
+        throw new DomainError(
+          "not_found",
+          `sandbox ${JSON.stringify(id)} has no display to take screenshots of`,
+        );
+      }
+      const key = keyOf(request);
+      const now = Date.now();
+      state.lastAsked = now;
+      state.wanted.set(key, { request, at: now });
+      let frame = state.frames.get(key);
+      if (frame === undefined) {
+        // A format nobody asked for yet (or a display not captured yet): capture now rather than at the next
+        // round; a grab and an encode take tens of milliseconds.
+        if (state.capturing !== null) await state.capturing;
+        frame = state.frames.get(key);
+        if (frame === undefined && !state.released) {
+          await capture(state);
+          frame = state.frames.get(key);
+        }
+      }
+      if (frame === undefined) {
+        const why = state.lastError === null ? "its display has not been captured yet" : state.lastError;
+        throw new DomainError("not_found", `sandbox ${JSON.stringify(id)} has no screenshot yet: ${why}`);
+      }
+      const { hash: _hash, ...screenshot } = frame;
+      return screenshot;
+    },
+    stats: () => ({ ...stats }),
+    async close() {
+      if (closed) return;
+      closed = true;
+      clearInterval(timer);
+      unsubscribe();
+      const inFlight = [...states.values()].map((state) => state.capturing);
+      await Promise.allSettled(inFlight);
+      for (const id of [...states.keys()]) release(id);
+    },
+  };
+}

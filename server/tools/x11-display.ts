@@ -1,0 +1,199 @@
+// One long-lived X connection to a display through the pure-JS `x11` client: a new connection costs the X server
+// 6–13 ms of CPU (perf-floors §1.1), so a display captured every 2 s keeps its connection open. Frames come from
+// core GetImage of the root window (MIT-SHM would be cheaper, but x11's SHM path needs Node's internal
+// pipe_wrap binding, DEP0111, and a readback copy; the plain socket is enough at 2 s cadence).
+import { readFile } from "node:fs/promises";
+import { createRequire } from "node:module";
+
+const COOKIE_PROTOCOL = "MIT-MAGIC-COOKIE-1";
+const Z_PIXMAP = 2;
+const ALL_PLANES = 0xffffffff;
+const CONNECT_TIMEOUT_MS = 5000;
+const GRAB_TIMEOUT_MS = 10_000;
+
+/** A raw frame as the server sends it: 4 bytes per pixel, B G R X (little-endian TrueColor, depth 24). */
+export interface RawFrame {
+  data: Buffer;
+  width: number;
+  height: number;
+}
+
+export interface XDisplayConnection {
+  readonly width: number;
+  readonly height: number;
+  /** GetImage of the whole root window. Rejects if the connection is gone or the server answers an error. */
+  grab(): Promise<RawFrame>;
+  /** True once the connection has ended (server gone, error, or close()). */
+  readonly closed: boolean;
+  /** Ends the connection at once (no round trip: the server may already be gone). */
+  close(): void;
+}
+
+export interface OpenDisplayOptions {
+  display: number;
+  /** The display's authority file (Xvfb's -auth): its MIT-MAGIC-COOKIE-1 is presented in the handshake. */
+  authFile: string;
+}
+
+// The parts of the untyped `x11` package used here.
+interface XScreen {
+  root: number;
+  pixel_width: number;
+  pixel_height: number;
+  root_depth: number;
+}
+interface XClientHandle {
+  on(event: "error" | "end", listener: (err?: Error) => void): void;
+  GetImage(
+    format: number,
+    drawable: number,
+    x: number,
+    y: number,
+    width: number,
+    height: number,
+    planeMask: number,
+    cb: (err: Error | null, image: { depth: number; data: Buffer }) => void,
+  ): void;
+  terminate(): void;
+  stream?: { destroy(): void };
+}
+interface X11Module {
+  createClient(
+    options: { display: string; auth: { name: string; data: string }; shm: false },
+    cb: (err: Error | undefined, display: { screen: XScreen[]; client: XClientHandle }) => void,
+  ): XClientHandle;
+}
+
+const x11 = createRequire(import.meta.url)("x11") as X11Module;
+
+/** Opens a connection to `:display`, authenticated with the cookie in `authFile`. */
+export async function openDisplay(options: OpenDisplayOptions): Promise<XDisplayConnection> {
+  const cookie = await readCookie(options.authFile);
+  const name = `:${options.display}`;
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    let closed = false;
+    const pending = new Set<(err: Error) => void>();
+    const end = (err: Error) => {
+      closed = true;
+      for (const fail of pending) fail(err);
+      pending.clear();
+      if (!settled) {
+        settled = true;
+        clearTimeout(timer);
+        reject(err);
+      }
+    };
+    const timer = setTimeout(() => {
+      end(new Error(`X display ${name}: no answer to the connection setup within ${CONNECT_TIMEOUT_MS} ms`));
+      destroy();
+    }, CONNECT_TIMEOUT_MS);
+    // shm: false keeps x11 on a plain net.Socket instead of its fd-passing socket built on internal bindings.
+    const client = x11.createClient(
+      { display: name, auth: { name: COOKIE_PROTOCOL, data: cookie }, shm: false },
+      (err, display) => {
+        if (settled) return;
+        if (err !== undefined) {
+          end(new Error(`X display ${name}: ${err.message}`));
+          destroy();
+          return;
+        }
+        const screen = display.screen[0];
+        if (screen === undefined) {
+          end(new Error(`X display ${name} has no screen`));
+          destroy();
+          return;
+        }
+        settled = true;
+        clearTimeout(timer);
+        resolve(connection(screen));
+      },
+    );
+    client.on("error", (err) => end(new Error(`X display ${name}: ${err?.message ?? "connection error"}`)));
+    client.on("end", () => end(new Error(`X display ${name}: the server closed the connection`)));
+
+    function destroy(): void {
+      closed = true;
+      try {
+        client.stream?.destroy();
+      } catch {
+        // Already gone.
+      }
+    }
+
+    function connection(screen: XScreen): XDisplayConnection {
+      const { root, pixel_width: width, pixel_height: height } = screen;
+      return {
+        width,
+        height,
+        get closed() {
+          return closed;
+        },
+        grab() {
+          if (closed) return Promise.reject(new Error(`X display ${name}: the connection is closed`));
+          return new Promise<RawFrame>((resolveGrab, rejectGrab) => {
+            const timeout = setTimeout(
+              () => fail(new Error(`X display ${name}: GetImage took over ${GRAB_TIMEOUT_MS} ms`)),
+              GRAB_TIMEOUT_MS,
+            );
+            function fail(err: Error) {
+              clearTimeout(timeout);
+              pending.delete(fail);
+              rejectGrab(err);
+            }
+            pending.add(fail);
+            client.GetImage(Z_PIXMAP, root, 0, 0, width, height, ALL_PLANES, (err, image) => {
+              clearTimeout(timeout);
+              if (!pending.delete(fail)) return;
+              if (err !== null && err !== undefined) {
+                rejectGrab(new Error(`X display ${name}: GetImage failed: ${err.message}`));
+                return;
+              }
+              const expected = width * height * 4;
+              if (image.data.length < expected) {
+                rejectGrab(
+                  new Error(
+                    `X display ${name}: GetImage gave ${image.data.length} bytes for ${width}x${height} at depth ` +
+                      `${image.depth}; only 24/32-bit TrueColor displays are supported`,
+                  ),
+                );
+                return;
+              }
+              resolveGrab({ data: image.data.subarray(0, expected), width, height });
+            });
+          });
+        },
+        close() {
+          if (closed) return;
+          end(new Error(`X display ${name}: the connection was closed`));
+          destroy();
+        },
+      };
+    }
+  });
+}
+
+/**
+ * The MIT-MAGIC-COOKIE-1 data of an Xauthority file, as the latin1 string x11 sends. The manager's auth files
+ * hold one wildcard entry (server/tools/xauth.ts), so the first cookie of that protocol is the display's.
+ */
+async function readCookie(file: string): Promise<string> {
+  const buf = await readFile(file);
+  let offset = 0;
+  const field = (): Buffer | null => {
+    if (offset + 2 > buf.length) return null;
+    const length = buf.readUInt16BE(offset);
+    offset += 2;
+    if (offset + length > buf.length) return null;
+    const value = buf.subarray(offset, offset + length);
+    offset += length;
+    return value;
+  };
+  while (offset + 2 <= buf.length) {
+    offset += 2; // family
+    const [, , protocol, data] = [field(), field(), field(), field()];
+    if (protocol === null || data === null) break;
+    if (protocol.toString("latin1") === COOKIE_PROTOCOL) return data.toString("latin1");
+  }
+  throw new Error(`${file} holds no ${COOKIE_PROTOCOL} entry`);
+}
