@@ -177,7 +177,7 @@ export async function openDisplay(options: OpenDisplayOptions): Promise<XDisplay
  * The MIT-MAGIC-COOKIE-1 data of an Xauthority file, as the latin1 string x11 sends. The manager's auth files
  * hold one wildcard entry (server/tools/xauth.ts), so the first cookie of that protocol is the display's.
  */
-async function readCookie(file: string): Promise<string> {
+export async function readCookie(file: string): Promise<string> {
   const buf = await readFile(file);
   let offset = 0;
   const field = (): Buffer | null => {
