@@ -1,6 +1,7 @@
 // Screenshots of running sandboxes' Xvfb displays, taken in the background and cached, so GetScreenshot answers
-// from memory and never waits on a grab. One long-lived X connection per display; a frame whose raw pixels
-// hash the same as the last one is not encoded again (perf-floors §1.4: the hash is ~0.15× an encode).
+// from memory and never waits on a grab. One long-lived X connection per display. Two gates keep idle displays
+// cheap: no grab while X DAMAGE reports nothing drawn, and no encode when the raw pixels hash the same as the
+// last frame's (drawing the same pixels again, as a terminal repainting its text does).
 import { createHash } from "node:crypto";
 import { DomainError } from "../errors.js";
 import type { SandboxEvent, SandboxRecord } from "../sandbox/types.js";
@@ -33,6 +34,8 @@ export interface Screenshot {
 export interface CaptureStats {
   /** Grabs done (changed or not). */
   grabs: number;
+  /** Captures that needed no grab: X DAMAGE reported nothing drawn since the last one. */
+  skipped: number;
   /** Images encoded: grabs of changed content times the formats wanted. */
   encodes: number;
   /** X connections opened. */
@@ -87,7 +90,7 @@ const keyOf = (request: ScreenshotRequest): string => `${request.format}:${reque
 export function createScreenshotCapturer(options: ScreenshotCapturerOptions): ScreenshotCapturer {
   const cadence: CaptureCadence = { ...DEFAULT_CADENCE, ...options.cadence };
   const states = new Map<string, DisplayState>();
-  const stats: CaptureStats = { grabs: 0, encodes: 0, connections: 0 };
+  const stats: CaptureStats = { grabs: 0, skipped: 0, encodes: 0, connections: 0 };
   let running = 0;
   let closed = false;
 
@@ -169,14 +172,6 @@ export function createScreenshotCapturer(options: ScreenshotCapturerOptions): Sc
         return;
       }
     }
-    const raw = await state.connection.grab();
-    stats.grabs++;
-    if (state.released) return;
-    const hash = createHash("sha1").update(raw.data).digest("base64");
-    if (hash !== state.hash) {
-      state.hash = hash;
-      state.contentSince = Date.now();
-    }
     const now = Date.now();
     const requests = [DEFAULT_REQUEST];
     for (const [key, want] of state.wanted) {
@@ -184,6 +179,21 @@ export function createScreenshotCapturer(options: ScreenshotCapturerOptions): Sc
         state.wanted.delete(key);
         state.frames.delete(key);
       } else if (key !== keyOf(DEFAULT_REQUEST)) requests.push(want.request);
+    }
+    // Nothing drawn since the last grab and every wanted format encoded from it: the frames are current.
+    const current =
+      state.hash !== null && requests.every((r) => state.frames.get(keyOf(r))?.hash === state.hash);
+    if (current && !state.connection.drawnSinceGrab()) {
+      stats.skipped++;
+      return;
+    }
+    const raw = await state.connection.grab();
+    stats.grabs++;
+    if (state.released) return;
+    const hash = createHash("sha1").update(raw.data).digest("base64");
+    if (hash !== state.hash) {
+      state.hash = hash;
+      state.contentSince = Date.now();
     }
     let rgb: Buffer | null = null;
     for (const request of requests) {

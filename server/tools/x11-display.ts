@@ -1,7 +1,8 @@
 // One long-lived X connection to a display through the pure-JS `x11` client: a new connection costs the X server
 // 6–13 ms of CPU (perf-floors §1.1), so a display captured every 2 s keeps its connection open. Frames come from
 // core GetImage of the root window (MIT-SHM would be cheaper, but x11's SHM path needs Node's internal
-// pipe_wrap binding, DEP0111, and a readback copy; the plain socket is enough at 2 s cadence).
+// pipe_wrap binding, DEP0111, and a readback copy; the plain socket is enough at 2 s cadence). X DAMAGE on the
+// root says whether anything was drawn since the last grab, so an idle display needs no grab at all.
 import { readFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 
@@ -23,6 +24,13 @@ export interface XDisplayConnection {
   readonly height: number;
   /** GetImage of the whole root window. Rejects if the connection is gone or the server answers an error. */
   grab(): Promise<RawFrame>;
+  /**
+   * Whether anything was drawn on the screen since the last grab began, from X DAMAGE events: false proves the
+   * pixels are the same, so the grab can be skipped (an idle display then costs no GetImage at all). Always
+   * true on a server without DAMAGE. Drawing is not change (a terminal repaints the same text), so a true still
+   * needs the frame compared.
+   */
+  drawnSinceGrab(): boolean;
   /** True once the connection has ended (server gone, error, or close()). */
   readonly closed: boolean;
   /** Ends the connection at once (no round trip: the server may already be gone). */
@@ -35,6 +43,13 @@ export interface OpenDisplayOptions {
   authFile: string;
 }
 
+interface Damage {
+  id: number;
+  ext: XDamage;
+  /** Set by DamageNotify, cleared when a grab begins. */
+  drawn: boolean;
+}
+
 // The parts of the untyped `x11` package used here.
 interface XScreen {
   root: number;
@@ -42,8 +57,16 @@ interface XScreen {
   pixel_height: number;
   root_depth: number;
 }
+interface XDamage {
+  ReportLevel: { NonEmpty: number };
+  Create(damage: number, drawable: number, level: number): void;
+  Subtract(damage: number, repair: number, parts: number): void;
+}
 interface XClientHandle {
   on(event: "error" | "end", listener: (err?: Error) => void): void;
+  on(event: "event", listener: (event: { name?: string }) => void): void;
+  require(extension: "damage", cb: (err: Error | null, ext: XDamage) => void): void;
+  AllocID(): number;
   GetImage(
     format: number,
     drawable: number,
@@ -104,9 +127,24 @@ export async function openDisplay(options: OpenDisplayOptions): Promise<XDisplay
           destroy();
           return;
         }
-        settled = true;
-        clearTimeout(timer);
-        resolve(connection(screen));
+        // DAMAGE on the root, reported once per change from "nothing drawn" to "something drawn" (NonEmpty):
+        // one small event per burst of drawing, however much is drawn.
+        client.require("damage", (damageErr, ext) => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          let damage: Damage | null = null;
+          if (damageErr === null && ext !== undefined) {
+            const id = client.AllocID();
+            ext.Create(id, screen.root, ext.ReportLevel.NonEmpty);
+            damage = { id, ext, drawn: true };
+            const tracked = damage;
+            client.on("event", (event) => {
+              if (event.name === "DamageNotify") tracked.drawn = true;
+            });
+          }
+          resolve(connection(screen, damage));
+        });
       },
     );
     client.on("error", (err) => end(new Error(`X display ${name}: ${err?.message ?? "connection error"}`)));
@@ -121,7 +159,7 @@ export async function openDisplay(options: OpenDisplayOptions): Promise<XDisplay
       }
     }
 
-    function connection(screen: XScreen): XDisplayConnection {
+    function connection(screen: XScreen, damage: Damage | null): XDisplayConnection {
       const { root, pixel_width: width, pixel_height: height } = screen;
       return {
         width,
@@ -129,8 +167,14 @@ export async function openDisplay(options: OpenDisplayOptions): Promise<XDisplay
         get closed() {
           return closed;
         },
+        drawnSinceGrab: () => damage === null || damage.drawn,
         grab() {
           if (closed) return Promise.reject(new Error(`X display ${name}: the connection is closed`));
+          if (damage !== null) {
+            // Emptied before the image is read: whatever is drawn from here on is reported again.
+            damage.drawn = false;
+            damage.ext.Subtract(damage.id, 0, 0);
+          }
           return new Promise<RawFrame>((resolveGrab, rejectGrab) => {
             const timeout = setTimeout(
               () => fail(new Error(`X display ${name}: GetImage took over ${GRAB_TIMEOUT_MS} ms`)),
