@@ -1,6 +1,6 @@
 /** How often displays are grabbed: often while someone looks, rarely otherwise (idle work is most of it). */
 export interface CaptureCadence {
-  /** Interval for a display someone asked for within `watchedForMs`. */
+  /** Interval for a display someone asked for at full size within `watchedForMs`. */
   watchedMs: number;
   /** Interval for the others: the thumbnail cadence, so a first look shows a recent frame. */
   idleMs: number;

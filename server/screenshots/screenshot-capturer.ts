@@ -260,7 +260,8 @@ export function createScreenshotCapturer(options: ScreenshotCapturerOptions): Sc
       }
       const key = keyOf(request);
       const now = Date.now();
-      state.lastAsked = now;
+      // A full-size ask is someone looking at the display; thumbnails (a grid of them) keep the idle cadence.
+      if (request.maxWidth === 0) state.lastAsked = now;
       state.wanted.set(key, { request, at: now });
       let frame = state.frames.get(key);
       if (frame === undefined) {

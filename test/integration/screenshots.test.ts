@@ -113,6 +113,26 @@ describe("screenshots of an Xvfb sandbox", () => {
     expect(rest.headers.get("content-type")).toBe("image/png");
     expect(rest.headers.get("cache-control")).toBe("no-store");
     expect(await uniformColour(new Uint8Array(await rest.arrayBuffer()))).toBe("#ff8000");
+    // The dashboard's thumbnails ask for a small JPEG.
+    const restThumb = await fetch(
+      `${daemon.address}/api/sandboxes/${id}/screenshot?format=jpeg&max_width=320`,
+      {
+        headers: { authorization: `Bearer ${daemon.token}` },
+      },
+    );
+    expect([restThumb.status, restThumb.headers.get("content-type")]).toEqual([200, "image/jpeg"]);
+    expect((await sharp(new Uint8Array(await restThumb.arrayBuffer())).metadata()).width).toBe(320);
+    for (const [query, field] of [
+      ["format=gif", "format"],
+      ["max_width=wide", "max_width"],
+      ["max_width=100000", "max_width"],
+    ]) {
+      const bad = await fetch(`${daemon.address}/api/sandboxes/${id}/screenshot?${query}`, {
+        headers: { authorization: `Bearer ${daemon.token}` },
+      });
+      expect(bad.status).toBe(400);
+      expect(((await bad.json()) as { error: string }).error).toMatch(new RegExp(`^${field}: `));
+    }
 
     // Thumbnails: scaled down to the width asked, in the format asked.
     for (const [format, mimeType, sharpFormat] of [
