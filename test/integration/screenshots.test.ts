@@ -11,7 +11,7 @@ import {
   ScreenshotFormat,
 } from "../../client/index.js";
 import { useDaemonFixture } from "../helpers/daemon-fixture.js";
-import { typeIntoPane } from "../helpers/start-daemon.js";
+import { stopDaemon, typeIntoPane } from "../helpers/start-daemon.js";
 import { waitUntil } from "../helpers/wait.js";
 
 const fx = useDaemonFixture();
@@ -184,5 +184,31 @@ describe("screenshots of an Xvfb sandbox", () => {
       headers: { authorization: `Bearer ${daemon.token}` },
     });
     expect(restGone.status).toBe(404);
+  });
+
+  it("a daemon shut down with a display open exits cleanly, and the next one captures the adopted display", async () => {
+    const env = {
+      MANAGER_DISPLAY_BASE: String(Number(DISPLAY_BASE) + 10),
+      MANAGER_SCREEN: `${WIDTH}x${HEIGHT}x24`,
+    };
+    const first = await fx.start({ env });
+    const { sandbox } = await first.client.createSandbox({
+      name: "adopted",
+      backend: Backend.BUBBLEWRAP,
+      projectDir: fx.projectDir,
+    });
+    const id = sandbox?.id ?? "";
+    await typeIntoPane(first.stateDir, sandbox?.tmuxSession ?? "", "paint #30c0a0");
+    await waitForColour(first.client, id, "#30c0a0");
+
+    const startedAt = Date.now();
+    expect(await stopDaemon(first, "SIGTERM")).toEqual({ code: 0, signal: null });
+    // The open X connection and the capture timer hold nothing up.
+    expect(Date.now() - startedAt).toBeLessThan(5000);
+    expect(first.stderr()).not.toMatch(/screenshots:|unexpected error/);
+
+    const second = await fx.start({ env });
+    const shot = await waitForColour(second.client, id, "#30c0a0");
+    expect(shot.width).toBe(WIDTH);
   });
 });
