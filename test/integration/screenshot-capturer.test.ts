@@ -64,6 +64,13 @@ async function serverSockets(pid: number): Promise<number> {
   return targets.filter((t) => t.startsWith("socket:")).length;
 }
 
+/** This process's open descriptors of x11's shared-memory segment files. */
+async function sharedSegments(): Promise<string[]> {
+  const fds = await readdir("/proc/self/fd");
+  const targets = await Promise.all(fds.map((fd) => readlink(`/proc/self/fd/${fd}`).catch(() => "")));
+  return targets.filter((t) => t.startsWith("/dev/shm/node-x11-shm-"));
+}
+
 async function colourOf(image: Buffer): Promise<string> {
   const { data } = await sharp(image).raw().toBuffer({ resolveWithObject: true });
   return `#${data.subarray(0, 3).toString("hex")}`;
@@ -73,7 +80,6 @@ describe("the screenshot capturer on a real display", () => {
   it("grabs only when something was drawn, encodes only when the pixels changed, and lets go of deleted sandboxes", async () => {
     const { xvfb, authFile, paint } = await startDisplay();
     await paint("#10a050");
-    const idleSockets = await serverSockets(xvfb.pid);
     const listeners = new Set<(event: SandboxEvent) => void>();
     let sources = [{ id: "sb1", display: xvfb.display, authFile }];
     const capturer: ScreenshotCapturer = createScreenshotCapturer({
@@ -114,9 +120,10 @@ describe("the screenshot capturer on a real display", () => {
       return (await colourOf(shot.data)) === "#c03020" ? shot : null;
     });
     expect(changed.capturedAt.getTime()).toBeGreaterThan(first.capturedAt.getTime());
-    // One connection all along.
-    expect(await serverSockets(xvfb.pid)).toBe(idleSockets + 1);
+    // One connection all along, its frames through one shared-memory segment.
     expect(capturer.stats().connections).toBe(1);
+    expect(await sharedSegments()).toHaveLength(1);
+    const withCapturer = await serverSockets(xvfb.pid);
 
     // Deleted: the frames are gone at once, and so is the connection.
     sources = [];
@@ -126,8 +133,10 @@ describe("the screenshot capturer on a real display", () => {
     ).rejects.toThrow('sandbox "sb1" has no display to take screenshots of');
     await waitUntil(
       "the X connection closed",
-      async () => (await serverSockets(xvfb.pid)) === idleSockets,
+      async () => (await serverSockets(xvfb.pid)) === withCapturer - 1,
       5000,
     );
+    // And its shared-memory segment (an unlinked /dev/shm file this process held open).
+    expect(await sharedSegments()).toEqual([]);
   });
 });
