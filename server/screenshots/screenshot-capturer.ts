@@ -58,6 +58,17 @@ export interface ScreenshotCapturer {
    * not_found while there is none (not running, no display, or not captured yet).
    */
   latest(record: SandboxRecord, request: ScreenshotRequest): Promise<Screenshot>;
+  /**
+   * Calls `onFrame` with each new frame of the sandbox in the asked format (the display then counts as watched),
+   * and `onEnd` once, when the sandbox stops or is deleted or the capturer closes. Throws as latest() does for a
+   * sandbox with no display. Returns the unsubscribe function.
+   */
+  watch(
+    record: SandboxRecord,
+    request: ScreenshotRequest,
+    onFrame: (frame: Screenshot) => void,
+    onEnd: () => void,
+  ): () => void;
   stats(): CaptureStats;
   /** Stops capturing and closes every X connection; waits for captures in flight. */
   close(): Promise<void>;
@@ -82,6 +93,14 @@ interface DisplayState {
   capturing: Promise<void> | null;
   lastError: string | null;
   released: boolean;
+  watchers: Set<Watcher>;
+}
+
+interface Watcher {
+  key: string;
+  request: ScreenshotRequest;
+  onFrame: (frame: Screenshot) => void;
+  onEnd: () => void;
 }
 
 const DEFAULT_REQUEST: ScreenshotRequest = { format: "png", maxWidth: 0 };
@@ -102,6 +121,29 @@ export function createScreenshotCapturer(options: ScreenshotCapturerOptions): Sc
     state.connection?.close();
     state.connection = null;
     state.frames.clear();
+    const watchers = [...state.watchers];
+    state.watchers.clear();
+    for (const watcher of watchers) watcher.onEnd();
+  }
+
+  /** The state of a running sandbox's display, or not_found saying why there is none. */
+  function displayOf(record: SandboxRecord): DisplayState {
+    const { id } = record;
+    if (record.status !== "running") {
+      throw new DomainError(
+        "not_found",
+        `sandbox ${JSON.stringify(id)} is ${record.status}: screenshots exist only while its display runs`,
+      );
+    }
+    if (!states.has(id)) sync();
+    const state = states.get(id);
+    if (state === undefined) {
+      throw new DomainError(
+        "not_found",
+        `sandbox ${JSON.stringify(id)} has no display to take screenshots of`,
+      );
+    }
+    return state;
   }
 
   /** Follows the set of running displays: new ones get a state, gone ones (or renumbered) are released. */
@@ -125,6 +167,7 @@ export function createScreenshotCapturer(options: ScreenshotCapturerOptions): Sc
         capturing: null,
         lastError: null,
         released: false,
+        watchers: new Set(),
       });
     }
   }
@@ -203,14 +246,15 @@ export function createScreenshotCapturer(options: ScreenshotCapturerOptions): Sc
       const image = await encodeRgb(rgb, raw.width, raw.height, request);
       stats.encodes++;
       if (state.released) return;
-      state.frames.set(key, {
+      const frame = {
         data: image.data,
         width: image.width,
         height: image.height,
         mimeType: MIME_TYPES[request.format],
         capturedAt: new Date(state.contentSince),
-        hash,
-      });
+      };
+      state.frames.set(key, { ...frame, hash });
+      for (const watcher of state.watchers) if (watcher.key === key) watcher.onFrame(frame);
     }
   }
 
@@ -220,6 +264,11 @@ export function createScreenshotCapturer(options: ScreenshotCapturerOptions): Sc
     const now = Date.now();
     const due: { state: DisplayState; overdue: number }[] = [];
     for (const state of states.values()) {
+      // A watcher is someone looking all the time: its display and formats stay wanted.
+      for (const watcher of state.watchers) {
+        if (watcher.request.maxWidth === 0) state.lastAsked = now;
+        state.wanted.set(watcher.key, { request: watcher.request, at: now });
+      }
       if (state.capturing !== null) continue;
       const interval = now - state.lastAsked < cadence.watchedForMs ? cadence.watchedMs : cadence.idleMs;
       const overdue = now - state.lastCapture - interval;
@@ -244,20 +293,7 @@ export function createScreenshotCapturer(options: ScreenshotCapturerOptions): Sc
     async latest(record, request) {
       if (closed) throw new DomainError("unavailable", "the manager is shutting down");
       const { id } = record;
-      if (record.status !== "running") {
-        throw new DomainError(
-          "not_found",
-          `sandbox ${JSON.stringify(id)} is ${record.status}: screenshots exist only while its display runs`,
-        );
-      }
-      if (!states.has(id)) sync();
-      const state = states.get(id);
-      if (state === undefined) {
-        throw new DomainError(
-          "not_found",
-          `sandbox ${JSON.stringify(id)} has no display to take screenshots of`,
-        );
-      }
+      const state = displayOf(record);
       const key = keyOf(request);
       const now = Date.now();
       // A full-size ask is someone looking at the display; thumbnails (a grid of them) keep the idle cadence.
@@ -280,6 +316,13 @@ export function createScreenshotCapturer(options: ScreenshotCapturerOptions): Sc
       }
       const { hash: _hash, ...screenshot } = frame;
       return screenshot;
+    },
+    watch(record, request, onFrame, onEnd) {
+      if (closed) throw new DomainError("unavailable", "the manager is shutting down");
+      const state = displayOf(record);
+      const watcher: Watcher = { key: keyOf(request), request, onFrame, onEnd };
+      state.watchers.add(watcher);
+      return () => state.watchers.delete(watcher);
     },
     stats: () => ({ ...stats }),
     async close() {

@@ -21,6 +21,7 @@ import { toConnectError } from "./to-connect-error.js";
 import { toSafeOffset } from "./to-safe-offset.js";
 import { backendFromMessage, limitsFromMessage, toSandboxMessage } from "./to-sandbox-message.js";
 import { watchSandboxes } from "./watch-sandboxes.js";
+import { watchScreenshots } from "./watch-screenshots.js";
 
 export const DEFAULT_WATCH_KEEPALIVE_MS = 15_000;
 
@@ -138,6 +139,15 @@ export function createSandboxService(deps: SandboxServiceDeps): ServiceImpl<type
           capturedAt: timestampFromDate(shot.capturedAt),
         };
       }),
+    async *watchScreenshots(req, ctx: HandlerContext) {
+      try {
+        const { screenshots } = deps;
+        if (screenshots === undefined) notYet("WatchScreenshots", "screenshots");
+        yield* watchScreenshots(manager, screenshots, req, ctx.signal);
+      } catch (err) {
+        throw toConnectError(err, (e) => deps.reportError("WatchScreenshots", e));
+      }
+    },
     getSandboxMetrics: () => notYet("GetSandboxMetrics", "Claude session metrics"),
     getSystemMetrics: () => notYet("GetSystemMetrics", "system metrics"),
   };

@@ -16,7 +16,9 @@ const FORMATS: Readonly<Record<number, ScreenshotRequest["format"]>> = {
 };
 
 /** The wire request's format and width, checked: a bad one is invalid_argument naming the field. */
-export function screenshotRequestFrom(req: GetScreenshotRequest): ScreenshotRequest {
+export function screenshotRequestFrom(
+  req: Pick<GetScreenshotRequest, "format" | "maxWidth">,
+): ScreenshotRequest {
   const format = FORMATS[req.format];
   if (format === undefined) {
     throw new ConnectError(

@@ -9,9 +9,11 @@ import {
   type GetScreenshotResponse,
   type SandboxClient,
   ScreenshotFormat,
+  type WatchScreenshotsResponse,
 } from "../../client/index.js";
 import { useDaemonFixture } from "../helpers/daemon-fixture.js";
 import { stopDaemon, typeIntoPane } from "../helpers/start-daemon.js";
+import { collect } from "../helpers/stream-collector.js";
 import { waitUntil } from "../helpers/wait.js";
 
 const fx = useDaemonFixture();
@@ -55,7 +57,7 @@ async function waitForColour(
   );
 }
 
-const capturedAt = (shot: GetScreenshotResponse): number =>
+const capturedAt = (shot: GetScreenshotResponse | WatchScreenshotsResponse): number =>
   shot.capturedAt === undefined ? 0 : timestampDate(shot.capturedAt).getTime();
 
 describe("screenshots of an Xvfb sandbox", () => {
@@ -152,12 +154,24 @@ describe("screenshots of an Xvfb sandbox", () => {
       });
     }
 
+    // A watcher gets the frame it has at once, then the next one when the display changes.
+    const watch = collect<WatchScreenshotsResponse>(
+      client.watchScreenshots({ id }, { signal: fx.abortLater() }),
+    );
+    await watch.waitFor("the current frame", () => watch.items.length >= 1);
+    expect(capturedAt(watch.items[0] as WatchScreenshotsResponse)).toBe(firstAt);
+
     // The display changes: a new frame with a later capture time comes within the watched cadence.
     const paintedAt = Date.now();
     await typeIntoPane(daemon.stateDir, session, "paint #2040c0");
     const blue = await waitForColour(client, id, "#2040c0");
     expect(capturedAt(blue)).toBeGreaterThan(firstAt);
     expect(Date.now() - paintedAt).toBeLessThan(6000);
+    await watch.waitFor("the new frame on the watch", () => watch.items.length >= 2);
+    expect(watch.items).toHaveLength(2);
+    const watched = watch.items[1] as WatchScreenshotsResponse;
+    expect(await uniformColour(watched.image)).toBe("#2040c0");
+    expect(capturedAt(watched)).toBe(capturedAt(blue));
     const blueThumb = await client.getScreenshot({ id, format: ScreenshotFormat.JPEG, maxWidth: 320 });
     expect(capturedAt(blueThumb)).toBe(capturedAt(blue));
 
@@ -170,6 +184,9 @@ describe("screenshots of an Xvfb sandbox", () => {
     expect(format.rawMessage).toMatch(/^format: unknown value 42/);
 
     await client.stopSandbox({ id });
+    // The watch ends with the display.
+    await watch.done;
+    expect(watch.items).toHaveLength(2);
     const stopped = await rejection(() => client.getScreenshot({ id }));
     expect(stopped.code).toBe(Code.NotFound);
     expect(stopped.rawMessage).toBe(
