@@ -1,5 +1,6 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { ConnectError } from "@connectrpc/connect";
 import type {
   WatchScreenshotsRequest,
   WatchScreenshotsResponseSchema,
@@ -21,7 +22,7 @@ const toFrame = (shot: Screenshot): FrameInit => ({
 /**
  * The latest frame, then each new one. Only the newest frame waits for a client that reads slowly (a display is
  * a state, not a log: frames it missed are worth nothing). Ends when the sandbox stops or is deleted, or when
- * `signal` aborts.
+ * `signal` aborts (with its reason when that is a ConnectError: the daemon's shutdown).
  */
 export async function* watchScreenshots(
   manager: SandboxManager,
@@ -62,7 +63,12 @@ export async function* watchScreenshots(
         yield toFrame(next);
         continue;
       }
-      if (ended || signal.aborted) return;
+      if (signal.aborted) {
+        // The daemon's shutdown tells the client why (Unavailable: reconnect later); a client that left hears nothing.
+        if (signal.reason instanceof ConnectError) throw signal.reason;
+        return;
+      }
+      if (ended) return;
       await new Promise<void>((resolve) => {
         wake = resolve;
       });

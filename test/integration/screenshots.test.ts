@@ -218,8 +218,16 @@ describe("screenshots of an Xvfb sandbox", () => {
     await typeIntoPane(first.stateDir, sandbox?.tmuxSession ?? "", "paint #30c0a0");
     await waitForColour(first.client, id, "#30c0a0");
 
+    const watch = collect<WatchScreenshotsResponse>(
+      first.client.watchScreenshots({ id }, { signal: fx.abortLater() }),
+    );
+    await watch.waitFor("the current frame", () => true);
+
     const startedAt = Date.now();
     expect(await stopDaemon(first, "SIGTERM")).toEqual({ code: 0, signal: null });
+    // An open watch is told the manager is going away.
+    await watch.done.catch(() => {});
+    expect(watch.error?.code).toBe(Code.Unavailable);
     // The open X connection and the capture timer hold nothing up.
     expect(Date.now() - startedAt).toBeLessThan(5000);
     expect(first.stderr()).not.toMatch(/screenshots:|unexpected error/);
