@@ -6,7 +6,7 @@ import { createHash } from "node:crypto";
 import { DomainError } from "../errors.js";
 import type { SandboxEvent, SandboxRecord } from "../sandbox/types.js";
 import { bgrxToRgb, encodeRgb, type ImageFormat, MIME_TYPES } from "../tools/encode-image.js";
-import { openDisplay, type XDisplayConnection } from "../tools/x11-display.js";
+import { openDisplay, type RawFrame, type XDisplayConnection } from "../tools/x11-display.js";
 import { type CaptureCadence, DEFAULT_CADENCE } from "./capture-cadence.js";
 
 /** A display the capturer may grab: a running sandbox's Xvfb and its authority file. */
@@ -230,9 +230,28 @@ export function createScreenshotCapturer(options: ScreenshotCapturerOptions): Sc
       stats.skipped++;
       return;
     }
-    const raw = await state.connection.grab();
+    const connection = state.connection;
+    const raw = await connection.grab();
     stats.grabs++;
     if (state.released) return;
+    try {
+      await encodeChanged(state, raw, requests);
+    } finally {
+      // A display grabbed every 10 s gives its frame-sized segment back between grabs (re-made at the next one);
+      // one grabbed every 2 s keeps it. Memory then follows the displays watched, not the displays running.
+      if (!watched(state, Date.now())) connection.releaseSegment();
+    }
+  }
+
+  function watched(state: DisplayState, now: number): boolean {
+    return state.watchers.size > 0 || now - state.lastAsked < cadence.watchedForMs;
+  }
+
+  async function encodeChanged(
+    state: DisplayState,
+    raw: RawFrame,
+    requests: ScreenshotRequest[],
+  ): Promise<void> {
     const hash = createHash("sha1").update(raw.data).digest("base64");
     if (hash !== state.hash) {
       state.hash = hash;
@@ -271,6 +290,7 @@ export function createScreenshotCapturer(options: ScreenshotCapturerOptions): Sc
       }
       if (state.capturing !== null) continue;
       const interval = now - state.lastAsked < cadence.watchedForMs ? cadence.watchedMs : cadence.idleMs;
+
       const overdue = now - state.lastCapture - interval;
       if (overdue >= 0) due.push({ state, overdue });
     }

@@ -37,6 +37,11 @@ export interface XDisplayConnection {
   drawnSinceGrab(): boolean;
   /** Whether frames come through a shared-memory segment (MIT-SHM) rather than the socket. */
   readonly shared: boolean;
+  /**
+   * Frees the shared segment (a frame-sized buffer here and a tmpfs file the server maps) until the next grab,
+   * for a display grabbed rarely: memory then goes with how many displays are watched, not how many exist.
+   */
+  releaseSegment(): void;
   /** True once the connection has ended (server gone, error, or close()). */
   readonly closed: boolean;
   /** Ends the connection at once (no round trip: the server may already be gone). */
@@ -72,6 +77,8 @@ interface XDamage {
 }
 interface ShmSegmentHandle {
   buffer: Buffer;
+  /** Detach from the server, then free the segment. */
+  detach(cb?: () => void): void;
   getImage(
     drawable: number,
     x: number,
@@ -199,13 +206,13 @@ export async function openDisplay(options: OpenDisplayOptions): Promise<XDisplay
               if (event.name === "DamageNotify") tracked.drawn = true;
             });
           }
-          void sharedSegment(screen).then((segment) => {
+          void sharedMemory().then((shm) => {
             if (settled) {
               return;
             }
             settled = true;
             clearTimeout(timer);
-            resolve(connection(screen, damage, segment));
+            resolve(connection(screen, damage, shm));
           });
         });
       },
@@ -213,18 +220,13 @@ export async function openDisplay(options: OpenDisplayOptions): Promise<XDisplay
     client.on("error", (err) => end(new Error(`X display ${name}: ${err?.message ?? "connection error"}`)));
     client.on("end", () => end(new Error(`X display ${name}: the server closed the connection`)));
 
-    /** A shared segment the size of a frame, or null (no MIT-SHM, remote server, or it would not attach). */
-    function sharedSegment(screen: XScreen): Promise<ShmSegmentHandle | null> {
+    /** MIT-SHM, if a segment attaches (no extension, a remote server or a container may refuse it): else null. */
+    function sharedMemory(): Promise<XShm | null> {
       if (provider === false) return Promise.resolve(null);
-      return new Promise((resolveSegment) => {
+      return new Promise((resolveShm) => {
         client.require("shm", (err, shm) => {
-          if (err !== null || shm === undefined) return resolveSegment(null);
-          shm.usable((usableErr, ok) => {
-            if (usableErr !== null || !ok) return resolveSegment(null);
-            shm.createSegment(screen.pixel_width * screen.pixel_height * 4, (segErr, segment) =>
-              resolveSegment(segErr === null ? segment : null),
-            );
-          });
+          if (err !== null || shm === undefined) return resolveShm(null);
+          shm.usable((usableErr, ok) => resolveShm(usableErr === null && ok ? shm : null));
         });
       });
     }
@@ -239,22 +241,39 @@ export async function openDisplay(options: OpenDisplayOptions): Promise<XDisplay
       }
     }
 
-    function connection(
-      screen: XScreen,
-      damage: Damage | null,
-      segment: ShmSegmentHandle | null,
-    ): XDisplayConnection {
+    function connection(screen: XScreen, damage: Damage | null, shm: XShm | null): XDisplayConnection {
       const { root, pixel_width: width, pixel_height: height } = screen;
+      const expected = width * height * 4;
+      let segment: ShmSegmentHandle | null = null;
+      /** The frame-sized segment, made on first use; null (and core GetImage from then on) if it will not attach. */
+      const ensureSegment = async (): Promise<ShmSegmentHandle | null> => {
+        if (segment !== null || shm === null) return segment;
+        const made = await new Promise<ShmSegmentHandle | null>((resolveSegment) =>
+          shm?.createSegment(expected, (err, created) => resolveSegment(err === null ? created : null)),
+        );
+        if (made === null) shm = null;
+        else if (closed) destroy();
+        else segment = made;
+        return segment;
+      };
       return {
         width,
         height,
-        shared: segment !== null,
+        get shared() {
+          return shm !== null;
+        },
         get closed() {
           return closed;
         },
         drawnSinceGrab: () => damage === null || damage.drawn,
-        grab() {
-          if (closed) return Promise.reject(new Error(`X display ${name}: the connection is closed`));
+        releaseSegment() {
+          segment?.detach();
+          segment = null;
+        },
+        async grab() {
+          if (closed) throw new Error(`X display ${name}: the connection is closed`);
+          const shared = await ensureSegment();
+          if (closed) throw new Error(`X display ${name}: the connection is closed`);
           if (damage !== null) {
             // Emptied before the image is read: whatever is drawn from here on is reported again.
             damage.drawn = false;
@@ -271,16 +290,15 @@ export async function openDisplay(options: OpenDisplayOptions): Promise<XDisplay
               rejectGrab(err);
             }
             pending.add(fail);
-            const expected = width * height * 4;
-            if (segment !== null) {
-              segment.getImage(root, 0, 0, width, height, ALL_PLANES, Z_PIXMAP, 0, (err) => {
+            if (shared !== null) {
+              shared.getImage(root, 0, 0, width, height, ALL_PLANES, Z_PIXMAP, 0, (err) => {
                 clearTimeout(timeout);
                 if (!pending.delete(fail)) return;
                 if (err !== null && err !== undefined) {
                   rejectGrab(new Error(`X display ${name}: ShmGetImage failed: ${err.message}`));
                   return;
                 }
-                resolveGrab({ data: segment.buffer.subarray(0, expected), width, height });
+                resolveGrab({ data: shared.buffer.subarray(0, expected), width, height });
               });
               return;
             }
