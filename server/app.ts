@@ -25,6 +25,7 @@ import type { LogHub } from "./logs/log-hub.js";
 import type { SystemSampler } from "./metrics/system-sampler.js";
 import { createRoutes } from "./routes.js";
 import type { SandboxManager } from "./sandbox/sandbox-manager.js";
+import type { ScreenshotCapturer } from "./screenshots/screenshot-capturer.js";
 import { actAs, callerValues } from "./service/caller.js";
 import { loadPeerCredentials } from "./tools/peer-credentials.js";
 
@@ -47,6 +48,8 @@ export interface AppOptions {
   watchKeepaliveMs?: number;
   /** The host's sampled load for GetSystemMetrics; left to the caller to close, like the manager. */
   systemMetrics?: SystemSampler;
+  /** Serves GetScreenshot; left to the caller to close, like the manager. */
+  screenshots?: ScreenshotCapturer;
   /** How long close() lets open responses finish before cutting their connections. */
   drainMs?: number;
   /** Claude session metrics (GetSandboxMetrics); without it the RPC is unimplemented. */
@@ -91,6 +94,7 @@ export function createApp(options: AppOptions): App {
     watchKeepaliveMs: options.watchKeepaliveMs,
     claudeUsage: options.claudeUsage,
     systemMetrics: options.systemMetrics,
+    screenshots: options.screenshots,
     // A domain error's message says it all; anything else gets its stack for whoever debugs it.
     reportError: (rpc, err) =>
       log(

@@ -14,6 +14,7 @@ import { createLogHub } from "./logs/create-log-hub.js";
 import { createSystemSampler, type SystemSampler } from "./metrics/system-sampler.js";
 import { createSandboxManager } from "./sandbox/manager.js";
 import type { SandboxManager } from "./sandbox/sandbox-manager.js";
+import { createScreenshotCapturer } from "./screenshots/screenshot-capturer.js";
 import { findGroup } from "./tools/user-database.js";
 
 const EXIT_OK = 0;
@@ -91,6 +92,12 @@ async function main(): Promise<number> {
     // A host without a readable /proc still runs sandboxes; only its metrics are missing.
     log(`warning: no system metrics: ${messageOf(err)}`);
   }
+  // Captures run in the background from now on; GetScreenshot answers from what they cached.
+  const screenshots = createScreenshotCapturer({
+    displays: () => manager.displays(),
+    onEvent: (listener) => manager.onEvent(listener),
+    log: (line) => log(`screenshots: ${line}`),
+  });
 
   const app = createApp({
     listen: config.listen,
@@ -103,6 +110,7 @@ async function main(): Promise<number> {
     systemMetrics,
     gateway: createWebGateway({ log: (line) => log(`web: ${line}`) }),
     claudeUsage: createClaudeUsage({ projectsDir: config.claudeProjectsDir, prices }),
+    screenshots,
   });
   try {
     const where = await app.listen();
@@ -117,6 +125,7 @@ async function main(): Promise<number> {
   } catch (err) {
     log(messageOf(err));
     await app.close();
+    await screenshots.close();
     systemMetrics?.close();
     await manager.close();
     return EXIT_START_FAILED;
@@ -139,6 +148,7 @@ async function main(): Promise<number> {
   }, SHUTDOWN_DEADLINE_MS).unref();
 
   await app.close();
+  await screenshots.close();
   systemMetrics?.close();
   try {
     await manager.close();

@@ -13,12 +13,16 @@ export type Panel<T> = { ok: true; value: T } | { ok: false; unimplemented: bool
 // (so it appears without a reload once the manager has it) or the sandbox has nothing to show.
 export const REFRESH = { screenshot: "2s", claude: "5s", system: "3s", idle: "30s" } as const;
 
-async function panel<T>(what: string, call: () => Promise<T>): Promise<Panel<T>> {
+async function panel<T>(
+  what: string,
+  call: () => Promise<T>,
+  options: { notFoundIsPlaceholder?: boolean } = {},
+): Promise<Panel<T>> {
   try {
     return { ok: true, value: await call() };
   } catch (err) {
     const error = ConnectError.from(err);
-    if (error.code === Code.NotFound) throw error;
+    if (error.code === Code.NotFound && options.notFoundIsPlaceholder !== true) throw error;
     if (error.code === Code.Unimplemented) {
       return { ok: false, unimplemented: true, message: `${what} are not available on this manager yet` };
     }
@@ -35,18 +39,27 @@ export interface ScreenshotView {
   captured: string;
 }
 
+/**
+ * GetScreenshot answers not_found for a sandbox that has no frame (yet, or any more: it stopped) as well as for
+ * an unknown one; the pages look the sandbox up beside this and 404 an unknown one, so here it is a placeholder
+ * saying why.
+ */
 export async function loadScreenshot(client: SandboxClient, id: string): Promise<Panel<ScreenshotView>> {
-  return panel("Screenshots", async () => {
-    const shot = await client.getScreenshot({ id });
-    const captured = shot.capturedAt === undefined ? undefined : timestampDate(shot.capturedAt);
-    return {
-      id,
-      version: String(captured?.getTime() ?? Date.now()),
-      width: shot.width,
-      height: shot.height,
-      captured: formatTime(captured),
-    };
-  });
+  return panel(
+    "Screenshots",
+    async () => {
+      const shot = await client.getScreenshot({ id });
+      const captured = shot.capturedAt === undefined ? undefined : timestampDate(shot.capturedAt);
+      return {
+        id,
+        version: String(captured?.getTime() ?? Date.now()),
+        width: shot.width,
+        height: shot.height,
+        captured: formatTime(captured),
+      };
+    },
+    { notFoundIsPlaceholder: true },
+  );
 }
 
 export interface ClaudeMetricsView {

@@ -189,6 +189,14 @@ export async function createSandboxManager(options: SandboxManagerOptions): Prom
     get: (id) => copyRecord(registry.require(id)),
     stop,
     delete: deleteSandbox,
+    displays: () =>
+      registry
+        .running()
+        .flatMap(({ record }) =>
+          record.display_num === null
+            ? []
+            : [{ id: record.id, display: record.display_num, authFile: files.authFile(record.id) }],
+        ),
     logPath: (id) => {
       registry.require(id);
       return files.logFile(id);

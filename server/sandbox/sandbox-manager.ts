@@ -39,6 +39,8 @@ export interface SandboxManager {
   stop(id: string): Promise<SandboxRecord>;
   /** Stops if needed, removes the record and its files. */
   delete(id: string): Promise<void>;
+  /** The X displays of running sandboxes with their authority files, for whoever captures them. */
+  displays(): { id: string; display: number; authFile: string }[];
   /** Path of the sandbox's terminal log (may not exist yet). */
   logPath(id: string): string;
   /** Path of the manager's private tmux socket (for `tmux -S … attach`). */

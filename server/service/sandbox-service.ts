@@ -2,6 +2,7 @@
 // LogHub). Validation that only concerns the wire (enum UNSPECIFIED, 64-bit offsets, size limits) happens
 // here; everything about sandboxes is the manager's.
 import type { MessageInitShape } from "@bufbuild/protobuf";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import {
   Backend,
@@ -14,7 +15,9 @@ import type { LogHub } from "../logs/log-hub.js";
 import { resolveReadLimit } from "../logs/log-limits.js";
 import type { SystemSampler } from "../metrics/system-sampler.js";
 import type { SandboxManager } from "../sandbox/sandbox-manager.js";
+import type { ScreenshotCapturer } from "../screenshots/screenshot-capturer.js";
 import { callerKey } from "./caller.js";
+import { screenshotRequestFrom } from "./screenshot-request.js";
 import { tailLogs } from "./tail-logs.js";
 import { toConnectError } from "./to-connect-error.js";
 import { toMetricsMessage } from "./to-metrics-message.js";
@@ -22,6 +25,7 @@ import { toSafeOffset } from "./to-safe-offset.js";
 import { backendFromMessage, limitsFromMessage, toSandboxMessage } from "./to-sandbox-message.js";
 import { toSystemMetricsMessage } from "./to-system-metrics-message.js";
 import { watchSandboxes } from "./watch-sandboxes.js";
+import { watchScreenshots } from "./watch-screenshots.js";
 
 export const DEFAULT_WATCH_KEEPALIVE_MS = 15_000;
 
@@ -38,6 +42,8 @@ export interface SandboxServiceDeps {
   claudeUsage?: ClaudeUsage;
   /** The host's sampled load, for GetSystemMetrics; without one that RPC answers `unavailable`. */
   systemMetrics?: SystemSampler;
+  /** Takes the displays' screenshots; without one GetScreenshot answers unimplemented. */
+  screenshots?: ScreenshotCapturer;
 }
 
 type WatchResponseInit = MessageInitShape<typeof WatchSandboxesResponseSchema>;
@@ -127,7 +133,29 @@ export function createSandboxService(deps: SandboxServiceDeps): ServiceImpl<type
       }
     },
 
-    getScreenshot: () => notYet("GetScreenshot", "screenshots"),
+    getScreenshot: (req) =>
+      guard("GetScreenshot", async () => {
+        const { screenshots } = deps;
+        if (screenshots === undefined) notYet("GetScreenshot", "screenshots");
+        const request = screenshotRequestFrom(req);
+        const shot = await screenshots.latest(manager.get(req.id), request);
+        return {
+          image: shot.data,
+          mimeType: shot.mimeType,
+          width: shot.width,
+          height: shot.height,
+          capturedAt: timestampFromDate(shot.capturedAt),
+        };
+      }),
+    async *watchScreenshots(req, ctx: HandlerContext) {
+      try {
+        const { screenshots } = deps;
+        if (screenshots === undefined) notYet("WatchScreenshots", "screenshots");
+        yield* watchScreenshots(manager, screenshots, req, ctx.signal);
+      } catch (err) {
+        throw toConnectError(err, (e) => deps.reportError("WatchScreenshots", e));
+      }
+    },
     getSandboxMetrics: (req) =>
       guard("GetSandboxMetrics", async () => {
         const { claudeUsage } = deps;

@@ -125,6 +125,10 @@ export function createFakeManager(options: { tmuxSocket?: string } = {}): FakeMa
       records.delete(id);
       emit({ type: "deleted", id });
     },
+    displays() {
+      // No real X server behind a fake: nothing to capture.
+      return [];
+    },
     logPath(id) {
       must(id);
       return `/state/logs/${id}.log`;

@@ -163,7 +163,12 @@ describe("dashboard pages", () => {
     expect(page.body).toContain('<span id="terminal-state"');
     expect(page.body).toContain('<script type="module" src="/static/terminal.js"></script>');
     expect(page.body).toContain('<link rel="stylesheet" href="/static/vendor/xterm.css">');
-    expect(page.body).toContain("Screenshots are not available on this manager yet");
+    // The display as it is now (the first ask captures it at once), sized as the display is.
+    expect(page.body).toMatch(
+      new RegExp(
+        `<img src="/api/sandboxes/${sandbox.id}/screenshot\\?t=\\d+" alt="The sandbox's display" width="\\d+" height="\\d+">`,
+      ),
+    );
     // A project without transcripts yet: the Claude panel shows zeros.
     expect(page.body).toContain("<div><dt>Input tokens</dt><dd>0</dd></div>");
     // Stop and Delete, each asking first, and the page's own event stream.
@@ -182,6 +187,9 @@ describe("dashboard pages", () => {
     expect(stopped.body).toContain("<dt>Stopped</dt>");
     expect(stopped.body).not.toContain("/stop");
     expect(stopped.body).toContain(`hx-delete="/api/sandboxes/${sandbox.id}"`);
+    // A stopped sandbox has no display: the panel says so, the page is still there.
+    expect(stopped.status).toBe(200);
+    expect(stopped.body).toContain("is stopped: screenshots exist only while its display runs");
   });
 
   it("each fragment answers with its section, and 404 for an unknown sandbox", async () => {
@@ -198,7 +206,7 @@ describe("dashboard pages", () => {
     expect(shot.status).toBe(200);
     expect(shot.body.trim().startsWith('<div id="screenshot"')).toBe(true);
     expect(shot.body).toContain(`hx-get="/fragments/sandboxes/${sandbox.id}/screenshot"`);
-    expect(shot.body).toContain("Screenshots are not available on this manager yet");
+    expect(shot.body).toContain(`<img src="/api/sandboxes/${sandbox.id}/screenshot?t=`);
 
     const claude = await get(`${base}/fragments/sandboxes/${sandbox.id}/claude-metrics`);
     expect(claude.status).toBe(200);

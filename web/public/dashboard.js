@@ -7,6 +7,8 @@
   // While the manager cannot take screenshots (it answers 501), ask rarely: they appear once it can.
   const THUMB_RETRY_MS = 30000;
   const THUMB_CONCURRENCY = 3;
+  // Twice a card's width, for sharp thumbnails on high-density screens.
+  const THUMB_WIDTH = 640;
   const AGE_REFRESH_MS = 15000;
 
   function formatAge(iso) {
@@ -92,7 +94,9 @@
 
   async function fetchThumb(el) {
     const id = el.dataset.thumb;
-    const res = await fetch(`/api/sandboxes/${encodeURIComponent(id)}/screenshot?t=${Date.now()}`, {
+    // A small JPEG: a card is a few hundred pixels wide, and the manager encodes it far cheaper than a full PNG.
+    const query = `format=jpeg&max_width=${THUMB_WIDTH}&t=${Date.now()}`;
+    const res = await fetch(`/api/sandboxes/${encodeURIComponent(id)}/screenshot?${query}`, {
       cache: "no-store",
     });
     if (res.status === 501) {

@@ -7,7 +7,7 @@ import express, {
   type Response,
   type Router,
 } from "express";
-import { type SandboxClient, SandboxStatus } from "../../client/index.js";
+import { type SandboxClient, SandboxStatus, ScreenshotFormat } from "../../client/index.js";
 import { firstFieldError, parseCreateInput, serviceFieldError } from "../create-request.js";
 import { HttpError, toHttpError } from "../http-error.js";
 import { toClaudeMetricsJson, toSystemMetricsJson } from "../metrics-json.js";
@@ -73,7 +73,8 @@ export function apiRouter(deps: WebDeps): Router {
     .route("/sandboxes/:id/screenshot")
     .get(async (req, res) => {
       const id = idOf(req);
-      const shot = await sandboxCall(reader, id, () => reader.getScreenshot({ id }));
+      const { format, maxWidth } = screenshotQuery(req);
+      const shot = await sandboxCall(reader, id, () => reader.getScreenshot({ id, format, maxWidth }));
       if (shot.image.length === 0)
         throw new HttpError(404, `sandbox ${JSON.stringify(id)} has no screenshot yet`);
       res.status(200);
@@ -190,6 +191,25 @@ async function createSandbox(client: SandboxClient, body: unknown) {
  * A call about one sandbox that the service may not implement yet: while it answers unimplemented (for any id),
  * an unknown id is still the 404 it would be.
  */
+const SCREENSHOT_FORMATS: Readonly<Record<string, ScreenshotFormat>> = {
+  png: ScreenshotFormat.PNG,
+  jpeg: ScreenshotFormat.JPEG,
+  webp: ScreenshotFormat.WEBP,
+};
+
+/** `?format=png|jpeg|webp&max_width=N` (thumbnails); both optional, a bad one is a 400 naming it. */
+function screenshotQuery(req: Request): { format: ScreenshotFormat; maxWidth: number } {
+  const { format, max_width: maxWidth } = req.query;
+  const chosen = format === undefined ? ScreenshotFormat.PNG : SCREENSHOT_FORMATS[String(format)];
+  if (chosen === undefined) throw new HttpError(400, "format: must be png, jpeg or webp", "format");
+  if (maxWidth === undefined) return { format: chosen, maxWidth: 0 };
+  const width = typeof maxWidth === "string" && /^\d{1,9}$/.test(maxWidth) ? Number(maxWidth) : Number.NaN;
+  if (Number.isNaN(width)) {
+    throw new HttpError(400, "max_width: must be a whole number of pixels (0: full size)", "max_width");
+  }
+  return { format: chosen, maxWidth: width };
+}
+
 async function sandboxCall<T>(reader: SandboxClient, id: string, call: () => Promise<T>): Promise<T> {
   try {
     return await call();

@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file claude_sandbox/v1/sandbox_service.proto.
  */
 export const file_claude_sandbox_v1_sandbox_service: GenFile = /*@__PURE__*/
-  fileDesc("CidjbGF1ZGVfc2FuZGJveC92MS9zYW5kYm94X3NlcnZpY2UucHJvdG8SEWNsYXVkZV9zYW5kYm94LnYxIvgFCgdTYW5kYm94EgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSKwoHYmFja2VuZBgDIAEoDjIaLmNsYXVkZV9zYW5kYm94LnYxLkJhY2tlbmQSEwoLcHJvamVjdF9kaXIYBCABKAkSMAoGc3RhdHVzGAUgASgOMiAuY2xhdWRlX3NhbmRib3gudjEuU2FuZGJveFN0YXR1cxIYCgtkaXNwbGF5X251bRgGIAEoDUgAiAEBEhkKDHRtdXhfc2Vzc2lvbhgHIAEoCUgBiAEBEhUKCHBpZF94dmZiGAggASgNSAKIAQESHAoPcWVtdV9xbXBfc29ja2V0GAkgASgJSAOIAQESDwoHbmV0d29yaxgKIAEoCBIuCgpjcmVhdGVkX2F0GAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIzCgpzdG9wcGVkX2F0GAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEgEiAEBEhYKCWV4aXRfY29kZRgNIAEoBUgFiAEBEhgKC2V4aXRfc2lnbmFsGA4gASgJSAaIAQESFQoNc3RhdHVzX3JlYXNvbhgPIAEoCRINCgVzaGVsbBgQIAEoCBISCgphZ2VudF9hcmdzGBEgAygJEhMKC3RtdXhfc29ja2V0GBIgASgJEjEKBmxpbWl0cxgTIAEoCzIhLmNsYXVkZV9zYW5kYm94LnYxLlJlc291cmNlTGltaXRzEhYKDmxpbWl0c19hcHBsaWVkGBQgASgIEhMKC2xpbWl0c19ub3RlGBUgASgJEi8KBXVzYWdlGBYgASgLMiAuY2xhdWRlX3NhbmRib3gudjEuUmVzb3VyY2VVc2FnZUIOCgxfZGlzcGxheV9udW1CDwoNX3RtdXhfc2Vzc2lvbkILCglfcGlkX3h2ZmJCEgoQX3FlbXVfcW1wX3NvY2tldEINCgtfc3RvcHBlZF9hdEIMCgpfZXhpdF9jb2RlQg4KDF9leGl0X3NpZ25hbCLkAQoOUmVzb3VyY2VMaW1pdHMSGQoMbWVtb3J5X2J5dGVzGAEgASgESACIAQESFwoKc3dhcF9ieXRlcxgCIAEoBEgBiAEBEhoKDW1heF9wcm9jZXNzZXMYAyABKA1IAogBARIXCgpjcHVfd2VpZ2h0GAQgASgNSAOIAQESGAoLdG1wZnNfYnl0ZXMYBSABKARIBIgBAUIPCg1fbWVtb3J5X2J5dGVzQg0KC19zd2FwX2J5dGVzQhAKDl9tYXhfcHJvY2Vzc2VzQg0KC19jcHVfd2VpZ2h0Qg4KDF90bXBmc19ieXRlcyLPAQoNUmVzb3VyY2VVc2FnZRIhChRtZW1vcnlfY3VycmVudF9ieXRlcxgBIAEoBEgAiAEBEh0KEG1lbW9yeV9tYXhfYnl0ZXMYAiABKARIAYgBARIZCgxwaWRzX2N1cnJlbnQYAyABKA1IAogBARIVCghwaWRzX21heBgEIAEoDUgDiAEBQhcKFV9tZW1vcnlfY3VycmVudF9ieXRlc0ITChFfbWVtb3J5X21heF9ieXRlc0IPCg1fcGlkc19jdXJyZW50QgsKCV9waWRzX21heCLeAQoUQ3JlYXRlU2FuZGJveFJlcXVlc3QSDAoEbmFtZRgBIAEoCRIrCgdiYWNrZW5kGAIgASgOMhouY2xhdWRlX3NhbmRib3gudjEuQmFja2VuZBITCgtwcm9qZWN0X2RpchgDIAEoCRIUCgduZXR3b3JrGAQgASgISACIAQESDQoFc2hlbGwYBSABKAgSEgoKYWdlbnRfYXJncxgGIAMoCRIxCgZsaW1pdHMYByABKAsyIS5jbGF1ZGVfc2FuZGJveC52MS5SZXNvdXJjZUxpbWl0c0IKCghfbmV0d29yayJEChVDcmVhdGVTYW5kYm94UmVzcG9uc2USKwoHc2FuZGJveBgBIAEoCzIaLmNsYXVkZV9zYW5kYm94LnYxLlNhbmRib3giFgoUTGlzdFNhbmRib3hlc1JlcXVlc3QiRgoVTGlzdFNhbmRib3hlc1Jlc3BvbnNlEi0KCXNhbmRib3hlcxgBIAMoCzIaLmNsYXVkZV9zYW5kYm94LnYxLlNhbmRib3giHwoRR2V0U2FuZGJveFJlcXVlc3QSCgoCaWQYASABKAkiQQoSR2V0U2FuZGJveFJlc3BvbnNlEisKB3NhbmRib3gYASABKAsyGi5jbGF1ZGVfc2FuZGJveC52MS5TYW5kYm94IiAKElN0b3BTYW5kYm94UmVxdWVzdBIKCgJpZBgBIAEoCSJCChNTdG9wU2FuZGJveFJlc3BvbnNlEisKB3NhbmRib3gYASABKAsyGi5jbGF1ZGVfc2FuZGJveC52MS5TYW5kYm94IiIKFERlbGV0ZVNhbmRib3hSZXF1ZXN0EgoKAmlkGAEgASgJIhcKFURlbGV0ZVNhbmRib3hSZXNwb25zZSJLCg5HZXRMb2dzUmVxdWVzdBIKCgJpZBgBIAEoCRITCgZvZmZzZXQYAiABKARIAIgBARINCgVsaW1pdBgDIAEoDUIJCgdfb2Zmc2V0Ij0KD0dldExvZ3NSZXNwb25zZRIMCgRkYXRhGAEgASgMEg4KBm9mZnNldBgCIAEoBBIMCgRzaXplGAMgASgEInUKD1RhaWxMb2dzUmVxdWVzdBIKCgJpZBgBIAEoCRIaCg1iYWNrbG9nX2xpbmVzGAIgASgNSACIAQESGAoLZnJvbV9vZmZzZXQYAyABKARIAYgBAUIQCg5fYmFja2xvZ19saW5lc0IOCgxfZnJvbV9vZmZzZXQipgEKEFRhaWxMb2dzUmVzcG9uc2USLAoFY2h1bmsYASABKAsyGy5jbGF1ZGVfc2FuZGJveC52MS5Mb2dDaHVua0gAEjEKCWtlZXBhbGl2ZRgCIAEoCzIcLmNsYXVkZV9zYW5kYm94LnYxLktlZXBBbGl2ZUgAEigKA2VuZBgDIAEoCzIZLmNsYXVkZV9zYW5kYm94LnYxLkxvZ0VuZEgAQgcKBWV2ZW50Ij0KCExvZ0NodW5rEg4KBm9mZnNldBgBIAEoBBIMCgRkYXRhGAIgASgMEhMKC25leHRfb2Zmc2V0GAMgASgEIhsKCUtlZXBBbGl2ZRIOCgZvZmZzZXQYASABKAQiWgoGTG9nRW5kEi8KBnJlYXNvbhgBIAEoDjIfLmNsYXVkZV9zYW5kYm94LnYxLkxvZ0VuZFJlYXNvbhIPCgdtZXNzYWdlGAIgASgJEg4KBm9mZnNldBgDIAEoBCIXChVXYXRjaFNhbmRib3hlc1JlcXVlc3Qi8gEKFldhdGNoU2FuZGJveGVzUmVzcG9uc2USNgoIc25hcHNob3QYASABKAsyIi5jbGF1ZGVfc2FuZGJveC52MS5TYW5kYm94U25hcHNob3RIABIuCgh1cHNlcnRlZBgCIAEoCzIaLmNsYXVkZV9zYW5kYm94LnYxLlNhbmRib3hIABI0CgdkZWxldGVkGAMgASgLMiEuY2xhdWRlX3NhbmRib3gudjEuU2FuZGJveERlbGV0ZWRIABIxCglrZWVwYWxpdmUYBCABKAsyHC5jbGF1ZGVfc2FuZGJveC52MS5LZWVwQWxpdmVIAEIHCgVldmVudCJACg9TYW5kYm94U25hcHNob3QSLQoJc2FuZGJveGVzGAEgAygLMhouY2xhdWRlX3NhbmRib3gudjEuU2FuZGJveCIcCg5TYW5kYm94RGVsZXRlZBIKCgJpZBgBIAEoCSIiChRHZXRTY3JlZW5zaG90UmVxdWVzdBIKCgJpZBgBIAEoCSKJAQoVR2V0U2NyZWVuc2hvdFJlc3BvbnNlEg0KBWltYWdlGAEgASgMEhEKCW1pbWVfdHlwZRgCIAEoCRINCgV3aWR0aBgDIAEoDRIOCgZoZWlnaHQYBCABKA0SLwoLY2FwdHVyZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIiYKGEdldFNhbmRib3hNZXRyaWNzUmVxdWVzdBIKCgJpZBgBIAEoCSLyAwoZR2V0U2FuZGJveE1ldHJpY3NSZXNwb25zZRIUCgxpbnB1dF90b2tlbnMYASABKAQSFQoNb3V0cHV0X3Rva2VucxgCIAEoBBIdChVjYWNoZV9jcmVhdGlvbl90b2tlbnMYAyABKAQSGQoRY2FjaGVfcmVhZF90b2tlbnMYBCABKAQSFQoNbWVzc2FnZV9jb3VudBgFIAEoBBIWCg50b29sX3VzZV9jb3VudBgGIAEoBBItCgZtb2RlbHMYByADKAsyHS5jbGF1ZGVfc2FuZGJveC52MS5Nb2RlbFVzYWdlEi4KBXRvb2xzGAggAygLMh8uY2xhdWRlX3NhbmRib3gudjEuVG9vbFVzZUNvdW50EhAKCGNvc3RfdXNkGAkgASgBEhcKD3VucHJpY2VkX21vZGVscxgKIAMoCRIYChBwcmljZV90YWJsZV9kYXRlGAsgASgJEj0KDmFnZW50X3JlcG9ydGVkGAwgASgLMiUuY2xhdWRlX3NhbmRib3gudjEuQWdlbnRSZXBvcnRlZFVzYWdlEhAKCHNlc3Npb25zGA0gASgEEjEKDWxhc3RfYWN0aXZpdHkYDiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhcKD21hbGZvcm1lZF9saW5lcxgPIAEoBCKkAQoKTW9kZWxVc2FnZRINCgVtb2RlbBgBIAEoCRIUCgxpbnB1dF90b2tlbnMYAiABKAQSFQoNb3V0cHV0X3Rva2VucxgDIAEoBBIdChVjYWNoZV9jcmVhdGlvbl90b2tlbnMYBCABKAQSGQoRY2FjaGVfcmVhZF90b2tlbnMYBSABKAQSEAoIY29zdF91c2QYBiABKAESDgoGcHJpY2VkGAcgASgIIisKDFRvb2xVc2VDb3VudBIMCgRuYW1lGAEgASgJEg0KBWNvdW50GAIgASgEIp8BChJBZ2VudFJlcG9ydGVkVXNhZ2USEAoIY29zdF91c2QYASABKAESFAoMaW5wdXRfdG9rZW5zGAIgASgEEhUKDW91dHB1dF90b2tlbnMYAyABKAQSHQoVY2FjaGVfY3JlYXRpb25fdG9rZW5zGAQgASgEEhkKEWNhY2hlX3JlYWRfdG9rZW5zGAUgASgEEhAKCHNlc3Npb25zGAYgASgEIhkKF0dldFN5c3RlbU1ldHJpY3NSZXF1ZXN0Is8CChhHZXRTeXN0ZW1NZXRyaWNzUmVzcG9uc2USEQoJY3B1X3VzYWdlGAEgASgCEhMKC21lbW9yeV91c2VkGAIgASgEEhQKDG1lbW9yeV90b3RhbBgDIAEoBBIRCglkaXNrX3VzZWQYBCABKAQSEgoKZGlza190b3RhbBgFIAEoBBIUCgxuZXRfcnhfYnl0ZXMYBiABKAQSFAoMbmV0X3R4X2J5dGVzGAcgASgEEhQKDGxvYWRfYXZlcmFnZRgIIAMoARIRCgljcHVfY291bnQYCSABKA0SFgoOdXB0aW1lX3NlY29uZHMYCiABKAESLgoKc2FtcGxlZF9hdBgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMQoJc2FuZGJveGVzGAwgAygLMh4uY2xhdWRlX3NhbmRib3gudjEuU2FuZGJveExvYWQibwoLU2FuZGJveExvYWQSCgoCaWQYASABKAkSGAoLY3B1X3BlcmNlbnQYAiABKAJIAIgBARIZCgxtZW1vcnlfYnl0ZXMYAyABKARIAYgBAUIOCgxfY3B1X3BlcmNlbnRCDwoNX21lbW9yeV9ieXRlcyphCgdCYWNrZW5kEhcKE0JBQ0tFTkRfVU5TUEVDSUZJRUQQABIWChJCQUNLRU5EX0JVQkJMRVdSQVAQARIVChFCQUNLRU5EX0NPTlRBSU5FUhACEg4KCkJBQ0tFTkRfVk0QAyqAAQoNU2FuZGJveFN0YXR1cxIeChpTQU5EQk9YX1NUQVRVU19VTlNQRUNJRklFRBAAEhoKFlNBTkRCT1hfU1RBVFVTX1JVTk5JTkcQARIaChZTQU5EQk9YX1NUQVRVU19TVE9QUEVEEAISFwoTU0FOREJPWF9TVEFUVVNfREVBRBADKoQBCgxMb2dFbmRSZWFzb24SHgoaTE9HX0VORF9SRUFTT05fVU5TUEVDSUZJRUQQABIaChZMT0dfRU5EX1JFQVNPTl9ERUxFVEVEEAESGwoXTE9HX0VORF9SRUFTT05fU0hVVERPV04QAhIbChdMT0dfRU5EX1JFQVNPTl9UT09fU0xPVxADMuYICg5TYW5kYm94U2VydmljZRJiCg1DcmVhdGVTYW5kYm94EicuY2xhdWRlX3NhbmRib3gudjEuQ3JlYXRlU2FuZGJveFJlcXVlc3QaKC5jbGF1ZGVfc2FuZGJveC52MS5DcmVhdGVTYW5kYm94UmVzcG9uc2USZwoNTGlzdFNhbmRib3hlcxInLmNsYXVkZV9zYW5kYm94LnYxLkxpc3RTYW5kYm94ZXNSZXF1ZXN0GiguY2xhdWRlX3NhbmRib3gudjEuTGlzdFNhbmRib3hlc1Jlc3BvbnNlIgOQAgESXgoKR2V0U2FuZGJveBIkLmNsYXVkZV9zYW5kYm94LnYxLkdldFNhbmRib3hSZXF1ZXN0GiUuY2xhdWRlX3NhbmRib3gudjEuR2V0U2FuZGJveFJlc3BvbnNlIgOQAgESXAoLU3RvcFNhbmRib3gSJS5jbGF1ZGVfc2FuZGJveC52MS5TdG9wU2FuZGJveFJlcXVlc3QaJi5jbGF1ZGVfc2FuZGJveC52MS5TdG9wU2FuZGJveFJlc3BvbnNlEmIKDURlbGV0ZVNhbmRib3gSJy5jbGF1ZGVfc2FuZGJveC52MS5EZWxldGVTYW5kYm94UmVxdWVzdBooLmNsYXVkZV9zYW5kYm94LnYxLkRlbGV0ZVNhbmRib3hSZXNwb25zZRJVCgdHZXRMb2dzEiEuY2xhdWRlX3NhbmRib3gudjEuR2V0TG9nc1JlcXVlc3QaIi5jbGF1ZGVfc2FuZGJveC52MS5HZXRMb2dzUmVzcG9uc2UiA5ACARJVCghUYWlsTG9ncxIiLmNsYXVkZV9zYW5kYm94LnYxLlRhaWxMb2dzUmVxdWVzdBojLmNsYXVkZV9zYW5kYm94LnYxLlRhaWxMb2dzUmVzcG9uc2UwARJnCg5XYXRjaFNhbmRib3hlcxIoLmNsYXVkZV9zYW5kYm94LnYxLldhdGNoU2FuZGJveGVzUmVxdWVzdBopLmNsYXVkZV9zYW5kYm94LnYxLldhdGNoU2FuZGJveGVzUmVzcG9uc2UwARJnCg1HZXRTY3JlZW5zaG90EicuY2xhdWRlX3NhbmRib3gudjEuR2V0U2NyZWVuc2hvdFJlcXVlc3QaKC5jbGF1ZGVfc2FuZGJveC52MS5HZXRTY3JlZW5zaG90UmVzcG9uc2UiA5ACARJzChFHZXRTYW5kYm94TWV0cmljcxIrLmNsYXVkZV9zYW5kYm94LnYxLkdldFNhbmRib3hNZXRyaWNzUmVxdWVzdBosLmNsYXVkZV9zYW5kYm94LnYxLkdldFNhbmRib3hNZXRyaWNzUmVzcG9uc2UiA5ACARJwChBHZXRTeXN0ZW1NZXRyaWNzEiouY2xhdWRlX3NhbmRib3gudjEuR2V0U3lzdGVtTWV0cmljc1JlcXVlc3QaKy5jbGF1ZGVfc2FuZGJveC52MS5HZXRTeXN0ZW1NZXRyaWNzUmVzcG9uc2UiA5ACAWIGcHJvdG8z", [file_google_protobuf_timestamp]);
+  fileDesc("CidjbGF1ZGVfc2FuZGJveC92MS9zYW5kYm94X3NlcnZpY2UucHJvdG8SEWNsYXVkZV9zYW5kYm94LnYxIvgFCgdTYW5kYm94EgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSKwoHYmFja2VuZBgDIAEoDjIaLmNsYXVkZV9zYW5kYm94LnYxLkJhY2tlbmQSEwoLcHJvamVjdF9kaXIYBCABKAkSMAoGc3RhdHVzGAUgASgOMiAuY2xhdWRlX3NhbmRib3gudjEuU2FuZGJveFN0YXR1cxIYCgtkaXNwbGF5X251bRgGIAEoDUgAiAEBEhkKDHRtdXhfc2Vzc2lvbhgHIAEoCUgBiAEBEhUKCHBpZF94dmZiGAggASgNSAKIAQESHAoPcWVtdV9xbXBfc29ja2V0GAkgASgJSAOIAQESDwoHbmV0d29yaxgKIAEoCBIuCgpjcmVhdGVkX2F0GAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIzCgpzdG9wcGVkX2F0GAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEgEiAEBEhYKCWV4aXRfY29kZRgNIAEoBUgFiAEBEhgKC2V4aXRfc2lnbmFsGA4gASgJSAaIAQESFQoNc3RhdHVzX3JlYXNvbhgPIAEoCRINCgVzaGVsbBgQIAEoCBISCgphZ2VudF9hcmdzGBEgAygJEhMKC3RtdXhfc29ja2V0GBIgASgJEjEKBmxpbWl0cxgTIAEoCzIhLmNsYXVkZV9zYW5kYm94LnYxLlJlc291cmNlTGltaXRzEhYKDmxpbWl0c19hcHBsaWVkGBQgASgIEhMKC2xpbWl0c19ub3RlGBUgASgJEi8KBXVzYWdlGBYgASgLMiAuY2xhdWRlX3NhbmRib3gudjEuUmVzb3VyY2VVc2FnZUIOCgxfZGlzcGxheV9udW1CDwoNX3RtdXhfc2Vzc2lvbkILCglfcGlkX3h2ZmJCEgoQX3FlbXVfcW1wX3NvY2tldEINCgtfc3RvcHBlZF9hdEIMCgpfZXhpdF9jb2RlQg4KDF9leGl0X3NpZ25hbCLkAQoOUmVzb3VyY2VMaW1pdHMSGQoMbWVtb3J5X2J5dGVzGAEgASgESACIAQESFwoKc3dhcF9ieXRlcxgCIAEoBEgBiAEBEhoKDW1heF9wcm9jZXNzZXMYAyABKA1IAogBARIXCgpjcHVfd2VpZ2h0GAQgASgNSAOIAQESGAoLdG1wZnNfYnl0ZXMYBSABKARIBIgBAUIPCg1fbWVtb3J5X2J5dGVzQg0KC19zd2FwX2J5dGVzQhAKDl9tYXhfcHJvY2Vzc2VzQg0KC19jcHVfd2VpZ2h0Qg4KDF90bXBmc19ieXRlcyLPAQoNUmVzb3VyY2VVc2FnZRIhChRtZW1vcnlfY3VycmVudF9ieXRlcxgBIAEoBEgAiAEBEh0KEG1lbW9yeV9tYXhfYnl0ZXMYAiABKARIAYgBARIZCgxwaWRzX2N1cnJlbnQYAyABKA1IAogBARIVCghwaWRzX21heBgEIAEoDUgDiAEBQhcKFV9tZW1vcnlfY3VycmVudF9ieXRlc0ITChFfbWVtb3J5X21heF9ieXRlc0IPCg1fcGlkc19jdXJyZW50QgsKCV9waWRzX21heCLeAQoUQ3JlYXRlU2FuZGJveFJlcXVlc3QSDAoEbmFtZRgBIAEoCRIrCgdiYWNrZW5kGAIgASgOMhouY2xhdWRlX3NhbmRib3gudjEuQmFja2VuZBITCgtwcm9qZWN0X2RpchgDIAEoCRIUCgduZXR3b3JrGAQgASgISACIAQESDQoFc2hlbGwYBSABKAgSEgoKYWdlbnRfYXJncxgGIAMoCRIxCgZsaW1pdHMYByABKAsyIS5jbGF1ZGVfc2FuZGJveC52MS5SZXNvdXJjZUxpbWl0c0IKCghfbmV0d29yayJEChVDcmVhdGVTYW5kYm94UmVzcG9uc2USKwoHc2FuZGJveBgBIAEoCzIaLmNsYXVkZV9zYW5kYm94LnYxLlNhbmRib3giFgoUTGlzdFNhbmRib3hlc1JlcXVlc3QiRgoVTGlzdFNhbmRib3hlc1Jlc3BvbnNlEi0KCXNhbmRib3hlcxgBIAMoCzIaLmNsYXVkZV9zYW5kYm94LnYxLlNhbmRib3giHwoRR2V0U2FuZGJveFJlcXVlc3QSCgoCaWQYASABKAkiQQoSR2V0U2FuZGJveFJlc3BvbnNlEisKB3NhbmRib3gYASABKAsyGi5jbGF1ZGVfc2FuZGJveC52MS5TYW5kYm94IiAKElN0b3BTYW5kYm94UmVxdWVzdBIKCgJpZBgBIAEoCSJCChNTdG9wU2FuZGJveFJlc3BvbnNlEisKB3NhbmRib3gYASABKAsyGi5jbGF1ZGVfc2FuZGJveC52MS5TYW5kYm94IiIKFERlbGV0ZVNhbmRib3hSZXF1ZXN0EgoKAmlkGAEgASgJIhcKFURlbGV0ZVNhbmRib3hSZXNwb25zZSJLCg5HZXRMb2dzUmVxdWVzdBIKCgJpZBgBIAEoCRITCgZvZmZzZXQYAiABKARIAIgBARINCgVsaW1pdBgDIAEoDUIJCgdfb2Zmc2V0Ij0KD0dldExvZ3NSZXNwb25zZRIMCgRkYXRhGAEgASgMEg4KBm9mZnNldBgCIAEoBBIMCgRzaXplGAMgASgEInUKD1RhaWxMb2dzUmVxdWVzdBIKCgJpZBgBIAEoCRIaCg1iYWNrbG9nX2xpbmVzGAIgASgNSACIAQESGAoLZnJvbV9vZmZzZXQYAyABKARIAYgBAUIQCg5fYmFja2xvZ19saW5lc0IOCgxfZnJvbV9vZmZzZXQipgEKEFRhaWxMb2dzUmVzcG9uc2USLAoFY2h1bmsYASABKAsyGy5jbGF1ZGVfc2FuZGJveC52MS5Mb2dDaHVua0gAEjEKCWtlZXBhbGl2ZRgCIAEoCzIcLmNsYXVkZV9zYW5kYm94LnYxLktlZXBBbGl2ZUgAEigKA2VuZBgDIAEoCzIZLmNsYXVkZV9zYW5kYm94LnYxLkxvZ0VuZEgAQgcKBWV2ZW50Ij0KCExvZ0NodW5rEg4KBm9mZnNldBgBIAEoBBIMCgRkYXRhGAIgASgMEhMKC25leHRfb2Zmc2V0GAMgASgEIhsKCUtlZXBBbGl2ZRIOCgZvZmZzZXQYASABKAQiWgoGTG9nRW5kEi8KBnJlYXNvbhgBIAEoDjIfLmNsYXVkZV9zYW5kYm94LnYxLkxvZ0VuZFJlYXNvbhIPCgdtZXNzYWdlGAIgASgJEg4KBm9mZnNldBgDIAEoBCIXChVXYXRjaFNhbmRib3hlc1JlcXVlc3Qi8gEKFldhdGNoU2FuZGJveGVzUmVzcG9uc2USNgoIc25hcHNob3QYASABKAsyIi5jbGF1ZGVfc2FuZGJveC52MS5TYW5kYm94U25hcHNob3RIABIuCgh1cHNlcnRlZBgCIAEoCzIaLmNsYXVkZV9zYW5kYm94LnYxLlNhbmRib3hIABI0CgdkZWxldGVkGAMgASgLMiEuY2xhdWRlX3NhbmRib3gudjEuU2FuZGJveERlbGV0ZWRIABIxCglrZWVwYWxpdmUYBCABKAsyHC5jbGF1ZGVfc2FuZGJveC52MS5LZWVwQWxpdmVIAEIHCgVldmVudCJACg9TYW5kYm94U25hcHNob3QSLQoJc2FuZGJveGVzGAEgAygLMhouY2xhdWRlX3NhbmRib3gudjEuU2FuZGJveCIcCg5TYW5kYm94RGVsZXRlZBIKCgJpZBgBIAEoCSJqChRHZXRTY3JlZW5zaG90UmVxdWVzdBIKCgJpZBgBIAEoCRIzCgZmb3JtYXQYAiABKA4yIy5jbGF1ZGVfc2FuZGJveC52MS5TY3JlZW5zaG90Rm9ybWF0EhEKCW1heF93aWR0aBgDIAEoDSJtChdXYXRjaFNjcmVlbnNob3RzUmVxdWVzdBIKCgJpZBgBIAEoCRIzCgZmb3JtYXQYAiABKA4yIy5jbGF1ZGVfc2FuZGJveC52MS5TY3JlZW5zaG90Rm9ybWF0EhEKCW1heF93aWR0aBgDIAEoDSKMAQoYV2F0Y2hTY3JlZW5zaG90c1Jlc3BvbnNlEg0KBWltYWdlGAEgASgMEhEKCW1pbWVfdHlwZRgCIAEoCRINCgV3aWR0aBgDIAEoDRIOCgZoZWlnaHQYBCABKA0SLwoLY2FwdHVyZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIokBChVHZXRTY3JlZW5zaG90UmVzcG9uc2USDQoFaW1hZ2UYASABKAwSEQoJbWltZV90eXBlGAIgASgJEg0KBXdpZHRoGAMgASgNEg4KBmhlaWdodBgEIAEoDRIvCgtjYXB0dXJlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiJgoYR2V0U2FuZGJveE1ldHJpY3NSZXF1ZXN0EgoKAmlkGAEgASgJIvIDChlHZXRTYW5kYm94TWV0cmljc1Jlc3BvbnNlEhQKDGlucHV0X3Rva2VucxgBIAEoBBIVCg1vdXRwdXRfdG9rZW5zGAIgASgEEh0KFWNhY2hlX2NyZWF0aW9uX3Rva2VucxgDIAEoBBIZChFjYWNoZV9yZWFkX3Rva2VucxgEIAEoBBIVCg1tZXNzYWdlX2NvdW50GAUgASgEEhYKDnRvb2xfdXNlX2NvdW50GAYgASgEEi0KBm1vZGVscxgHIAMoCzIdLmNsYXVkZV9zYW5kYm94LnYxLk1vZGVsVXNhZ2USLgoFdG9vbHMYCCADKAsyHy5jbGF1ZGVfc2FuZGJveC52MS5Ub29sVXNlQ291bnQSEAoIY29zdF91c2QYCSABKAESFwoPdW5wcmljZWRfbW9kZWxzGAogAygJEhgKEHByaWNlX3RhYmxlX2RhdGUYCyABKAkSPQoOYWdlbnRfcmVwb3J0ZWQYDCABKAsyJS5jbGF1ZGVfc2FuZGJveC52MS5BZ2VudFJlcG9ydGVkVXNhZ2USEAoIc2Vzc2lvbnMYDSABKAQSMQoNbGFzdF9hY3Rpdml0eRgOIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFwoPbWFsZm9ybWVkX2xpbmVzGA8gASgEIqQBCgpNb2RlbFVzYWdlEg0KBW1vZGVsGAEgASgJEhQKDGlucHV0X3Rva2VucxgCIAEoBBIVCg1vdXRwdXRfdG9rZW5zGAMgASgEEh0KFWNhY2hlX2NyZWF0aW9uX3Rva2VucxgEIAEoBBIZChFjYWNoZV9yZWFkX3Rva2VucxgFIAEoBBIQCghjb3N0X3VzZBgGIAEoARIOCgZwcmljZWQYByABKAgiKwoMVG9vbFVzZUNvdW50EgwKBG5hbWUYASABKAkSDQoFY291bnQYAiABKAQinwEKEkFnZW50UmVwb3J0ZWRVc2FnZRIQCghjb3N0X3VzZBgBIAEoARIUCgxpbnB1dF90b2tlbnMYAiABKAQSFQoNb3V0cHV0X3Rva2VucxgDIAEoBBIdChVjYWNoZV9jcmVhdGlvbl90b2tlbnMYBCABKAQSGQoRY2FjaGVfcmVhZF90b2tlbnMYBSABKAQSEAoIc2Vzc2lvbnMYBiABKAQiGQoXR2V0U3lzdGVtTWV0cmljc1JlcXVlc3QizwIKGEdldFN5c3RlbU1ldHJpY3NSZXNwb25zZRIRCgljcHVfdXNhZ2UYASABKAISEwoLbWVtb3J5X3VzZWQYAiABKAQSFAoMbWVtb3J5X3RvdGFsGAMgASgEEhEKCWRpc2tfdXNlZBgEIAEoBBISCgpkaXNrX3RvdGFsGAUgASgEEhQKDG5ldF9yeF9ieXRlcxgGIAEoBBIUCgxuZXRfdHhfYnl0ZXMYByABKAQSFAoMbG9hZF9hdmVyYWdlGAggAygBEhEKCWNwdV9jb3VudBgJIAEoDRIWCg51cHRpbWVfc2Vjb25kcxgKIAEoARIuCgpzYW1wbGVkX2F0GAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIxCglzYW5kYm94ZXMYDCADKAsyHi5jbGF1ZGVfc2FuZGJveC52MS5TYW5kYm94TG9hZCJvCgtTYW5kYm94TG9hZBIKCgJpZBgBIAEoCRIYCgtjcHVfcGVyY2VudBgCIAEoAkgAiAEBEhkKDG1lbW9yeV9ieXRlcxgDIAEoBEgBiAEBQg4KDF9jcHVfcGVyY2VudEIPCg1fbWVtb3J5X2J5dGVzKmEKB0JhY2tlbmQSFwoTQkFDS0VORF9VTlNQRUNJRklFRBAAEhYKEkJBQ0tFTkRfQlVCQkxFV1JBUBABEhUKEUJBQ0tFTkRfQ09OVEFJTkVSEAISDgoKQkFDS0VORF9WTRADKoABCg1TYW5kYm94U3RhdHVzEh4KGlNBTkRCT1hfU1RBVFVTX1VOU1BFQ0lGSUVEEAASGgoWU0FOREJPWF9TVEFUVVNfUlVOTklORxABEhoKFlNBTkRCT1hfU1RBVFVTX1NUT1BQRUQQAhIXChNTQU5EQk9YX1NUQVRVU19ERUFEEAMqhAEKDExvZ0VuZFJlYXNvbhIeChpMT0dfRU5EX1JFQVNPTl9VTlNQRUNJRklFRBAAEhoKFkxPR19FTkRfUkVBU09OX0RFTEVURUQQARIbChdMT0dfRU5EX1JFQVNPTl9TSFVURE9XThACEhsKF0xPR19FTkRfUkVBU09OX1RPT19TTE9XEAMqiAEKEFNjcmVlbnNob3RGb3JtYXQSIQodU0NSRUVOU0hPVF9GT1JNQVRfVU5TUEVDSUZJRUQQABIZChVTQ1JFRU5TSE9UX0ZPUk1BVF9QTkcQARIaChZTQ1JFRU5TSE9UX0ZPUk1BVF9KUEVHEAISGgoWU0NSRUVOU0hPVF9GT1JNQVRfV0VCUBADMtUJCg5TYW5kYm94U2VydmljZRJiCg1DcmVhdGVTYW5kYm94EicuY2xhdWRlX3NhbmRib3gudjEuQ3JlYXRlU2FuZGJveFJlcXVlc3QaKC5jbGF1ZGVfc2FuZGJveC52MS5DcmVhdGVTYW5kYm94UmVzcG9uc2USZwoNTGlzdFNhbmRib3hlcxInLmNsYXVkZV9zYW5kYm94LnYxLkxpc3RTYW5kYm94ZXNSZXF1ZXN0GiguY2xhdWRlX3NhbmRib3gudjEuTGlzdFNhbmRib3hlc1Jlc3BvbnNlIgOQAgESXgoKR2V0U2FuZGJveBIkLmNsYXVkZV9zYW5kYm94LnYxLkdldFNhbmRib3hSZXF1ZXN0GiUuY2xhdWRlX3NhbmRib3gudjEuR2V0U2FuZGJveFJlc3BvbnNlIgOQAgESXAoLU3RvcFNhbmRib3gSJS5jbGF1ZGVfc2FuZGJveC52MS5TdG9wU2FuZGJveFJlcXVlc3QaJi5jbGF1ZGVfc2FuZGJveC52MS5TdG9wU2FuZGJveFJlc3BvbnNlEmIKDURlbGV0ZVNhbmRib3gSJy5jbGF1ZGVfc2FuZGJveC52MS5EZWxldGVTYW5kYm94UmVxdWVzdBooLmNsYXVkZV9zYW5kYm94LnYxLkRlbGV0ZVNhbmRib3hSZXNwb25zZRJVCgdHZXRMb2dzEiEuY2xhdWRlX3NhbmRib3gudjEuR2V0TG9nc1JlcXVlc3QaIi5jbGF1ZGVfc2FuZGJveC52MS5HZXRMb2dzUmVzcG9uc2UiA5ACARJVCghUYWlsTG9ncxIiLmNsYXVkZV9zYW5kYm94LnYxLlRhaWxMb2dzUmVxdWVzdBojLmNsYXVkZV9zYW5kYm94LnYxLlRhaWxMb2dzUmVzcG9uc2UwARJnCg5XYXRjaFNhbmRib3hlcxIoLmNsYXVkZV9zYW5kYm94LnYxLldhdGNoU2FuZGJveGVzUmVxdWVzdBopLmNsYXVkZV9zYW5kYm94LnYxLldhdGNoU2FuZGJveGVzUmVzcG9uc2UwARJnCg1HZXRTY3JlZW5zaG90EicuY2xhdWRlX3NhbmRib3gudjEuR2V0U2NyZWVuc2hvdFJlcXVlc3QaKC5jbGF1ZGVfc2FuZGJveC52MS5HZXRTY3JlZW5zaG90UmVzcG9uc2UiA5ACARJtChBXYXRjaFNjcmVlbnNob3RzEiouY2xhdWRlX3NhbmRib3gudjEuV2F0Y2hTY3JlZW5zaG90c1JlcXVlc3QaKy5jbGF1ZGVfc2FuZGJveC52MS5XYXRjaFNjcmVlbnNob3RzUmVzcG9uc2UwARJzChFHZXRTYW5kYm94TWV0cmljcxIrLmNsYXVkZV9zYW5kYm94LnYxLkdldFNhbmRib3hNZXRyaWNzUmVxdWVzdBosLmNsYXVkZV9zYW5kYm94LnYxLkdldFNhbmRib3hNZXRyaWNzUmVzcG9uc2UiA5ACARJwChBHZXRTeXN0ZW1NZXRyaWNzEiouY2xhdWRlX3NhbmRib3gudjEuR2V0U3lzdGVtTWV0cmljc1JlcXVlc3QaKy5jbGF1ZGVfc2FuZGJveC52MS5HZXRTeXN0ZW1NZXRyaWNzUmVzcG9uc2UiA5ACAWIGcHJvdG8z", [file_google_protobuf_timestamp]);
 
 /**
  * Sandbox is one sandbox as the manager records it.
@@ -887,6 +887,21 @@ export type GetScreenshotRequest = Message<"claude_sandbox.v1.GetScreenshotReque
    * @generated from field: string id = 1;
    */
   id: string;
+
+  /**
+   * Encoding of the image; UNSPECIFIED means PNG.
+   *
+   * @generated from field: claude_sandbox.v1.ScreenshotFormat format = 2;
+   */
+  format: ScreenshotFormat;
+
+  /**
+   * Largest width in pixels: a wider display is scaled down, keeping its aspect ratio (for thumbnails).
+   * 0 means the display's full size; at most 8192.
+   *
+   * @generated from field: uint32 max_width = 3;
+   */
+  maxWidth: number;
 };
 
 /**
@@ -895,6 +910,90 @@ export type GetScreenshotRequest = Message<"claude_sandbox.v1.GetScreenshotReque
  */
 export const GetScreenshotRequestSchema: GenMessage<GetScreenshotRequest> = /*@__PURE__*/
   messageDesc(file_claude_sandbox_v1_sandbox_service, 24);
+
+/**
+ * WatchScreenshotsRequest asks for a sandbox's display frames as they change.
+ *
+ * @generated from message claude_sandbox.v1.WatchScreenshotsRequest
+ */
+export type WatchScreenshotsRequest = Message<"claude_sandbox.v1.WatchScreenshotsRequest"> & {
+  /**
+   * Sandbox id.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * Encoding of the images; UNSPECIFIED means PNG.
+   *
+   * @generated from field: claude_sandbox.v1.ScreenshotFormat format = 2;
+   */
+  format: ScreenshotFormat;
+
+  /**
+   * Largest width in pixels, as in GetScreenshotRequest; 0 means full size.
+   *
+   * @generated from field: uint32 max_width = 3;
+   */
+  maxWidth: number;
+};
+
+/**
+ * Describes the message claude_sandbox.v1.WatchScreenshotsRequest.
+ * Use `create(WatchScreenshotsRequestSchema)` to create a new message.
+ */
+export const WatchScreenshotsRequestSchema: GenMessage<WatchScreenshotsRequest> = /*@__PURE__*/
+  messageDesc(file_claude_sandbox_v1_sandbox_service, 25);
+
+/**
+ * WatchScreenshotsResponse is one frame, as GetScreenshotResponse gives it.
+ *
+ * @generated from message claude_sandbox.v1.WatchScreenshotsResponse
+ */
+export type WatchScreenshotsResponse = Message<"claude_sandbox.v1.WatchScreenshotsResponse"> & {
+  /**
+   * Encoded image bytes.
+   *
+   * @generated from field: bytes image = 1;
+   */
+  image: Uint8Array;
+
+  /**
+   * MIME type of `image`.
+   *
+   * @generated from field: string mime_type = 2;
+   */
+  mimeType: string;
+
+  /**
+   * Width of the image in pixels.
+   *
+   * @generated from field: uint32 width = 3;
+   */
+  width: number;
+
+  /**
+   * Height of the image in pixels.
+   *
+   * @generated from field: uint32 height = 4;
+   */
+  height: number;
+
+  /**
+   * When the display first showed this content.
+   *
+   * @generated from field: google.protobuf.Timestamp captured_at = 5;
+   */
+  capturedAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message claude_sandbox.v1.WatchScreenshotsResponse.
+ * Use `create(WatchScreenshotsResponseSchema)` to create a new message.
+ */
+export const WatchScreenshotsResponseSchema: GenMessage<WatchScreenshotsResponse> = /*@__PURE__*/
+  messageDesc(file_claude_sandbox_v1_sandbox_service, 26);
 
 /**
  * GetScreenshotResponse carries an encoded image.
@@ -931,7 +1030,7 @@ export type GetScreenshotResponse = Message<"claude_sandbox.v1.GetScreenshotResp
   height: number;
 
   /**
-   * When the image was captured.
+   * When the display last showed this content (a capture that finds it unchanged leaves this as it was).
    *
    * @generated from field: google.protobuf.Timestamp captured_at = 5;
    */
@@ -943,7 +1042,7 @@ export type GetScreenshotResponse = Message<"claude_sandbox.v1.GetScreenshotResp
  * Use `create(GetScreenshotResponseSchema)` to create a new message.
  */
 export const GetScreenshotResponseSchema: GenMessage<GetScreenshotResponse> = /*@__PURE__*/
-  messageDesc(file_claude_sandbox_v1_sandbox_service, 25);
+  messageDesc(file_claude_sandbox_v1_sandbox_service, 27);
 
 /**
  * GetSandboxMetricsRequest names a sandbox.
@@ -964,7 +1063,7 @@ export type GetSandboxMetricsRequest = Message<"claude_sandbox.v1.GetSandboxMetr
  * Use `create(GetSandboxMetricsRequestSchema)` to create a new message.
  */
 export const GetSandboxMetricsRequestSchema: GenMessage<GetSandboxMetricsRequest> = /*@__PURE__*/
-  messageDesc(file_claude_sandbox_v1_sandbox_service, 26);
+  messageDesc(file_claude_sandbox_v1_sandbox_service, 28);
 
 /**
  * GetSandboxMetricsResponse carries Claude Code session totals for the sandbox's project.
@@ -1083,7 +1182,7 @@ export type GetSandboxMetricsResponse = Message<"claude_sandbox.v1.GetSandboxMet
  * Use `create(GetSandboxMetricsResponseSchema)` to create a new message.
  */
 export const GetSandboxMetricsResponseSchema: GenMessage<GetSandboxMetricsResponse> = /*@__PURE__*/
-  messageDesc(file_claude_sandbox_v1_sandbox_service, 27);
+  messageDesc(file_claude_sandbox_v1_sandbox_service, 29);
 
 /**
  * ModelUsage is one model's share of a project's tokens.
@@ -1146,7 +1245,7 @@ export type ModelUsage = Message<"claude_sandbox.v1.ModelUsage"> & {
  * Use `create(ModelUsageSchema)` to create a new message.
  */
 export const ModelUsageSchema: GenMessage<ModelUsage> = /*@__PURE__*/
-  messageDesc(file_claude_sandbox_v1_sandbox_service, 28);
+  messageDesc(file_claude_sandbox_v1_sandbox_service, 30);
 
 /**
  * ToolUseCount is how often the agent called one tool.
@@ -1174,7 +1273,7 @@ export type ToolUseCount = Message<"claude_sandbox.v1.ToolUseCount"> & {
  * Use `create(ToolUseCountSchema)` to create a new message.
  */
 export const ToolUseCountSchema: GenMessage<ToolUseCount> = /*@__PURE__*/
-  messageDesc(file_claude_sandbox_v1_sandbox_service, 29);
+  messageDesc(file_claude_sandbox_v1_sandbox_service, 31);
 
 /**
  * AgentReportedUsage is what Claude Code itself reported, summed over sessions.
@@ -1230,7 +1329,7 @@ export type AgentReportedUsage = Message<"claude_sandbox.v1.AgentReportedUsage">
  * Use `create(AgentReportedUsageSchema)` to create a new message.
  */
 export const AgentReportedUsageSchema: GenMessage<AgentReportedUsage> = /*@__PURE__*/
-  messageDesc(file_claude_sandbox_v1_sandbox_service, 30);
+  messageDesc(file_claude_sandbox_v1_sandbox_service, 32);
 
 /**
  * GetSystemMetricsRequest takes no parameters.
@@ -1245,7 +1344,7 @@ export type GetSystemMetricsRequest = Message<"claude_sandbox.v1.GetSystemMetric
  * Use `create(GetSystemMetricsRequestSchema)` to create a new message.
  */
 export const GetSystemMetricsRequestSchema: GenMessage<GetSystemMetricsRequest> = /*@__PURE__*/
-  messageDesc(file_claude_sandbox_v1_sandbox_service, 31);
+  messageDesc(file_claude_sandbox_v1_sandbox_service, 33);
 
 /**
  * GetSystemMetricsResponse is a sample of the host's load.
@@ -1344,7 +1443,7 @@ export type GetSystemMetricsResponse = Message<"claude_sandbox.v1.GetSystemMetri
  * Use `create(GetSystemMetricsResponseSchema)` to create a new message.
  */
 export const GetSystemMetricsResponseSchema: GenMessage<GetSystemMetricsResponse> = /*@__PURE__*/
-  messageDesc(file_claude_sandbox_v1_sandbox_service, 32);
+  messageDesc(file_claude_sandbox_v1_sandbox_service, 34);
 
 /**
  * SandboxLoad is what one running sandbox takes of the host, from its cgroup where it has one, else summed over
@@ -1381,7 +1480,7 @@ export type SandboxLoad = Message<"claude_sandbox.v1.SandboxLoad"> & {
  * Use `create(SandboxLoadSchema)` to create a new message.
  */
 export const SandboxLoadSchema: GenMessage<SandboxLoad> = /*@__PURE__*/
-  messageDesc(file_claude_sandbox_v1_sandbox_service, 33);
+  messageDesc(file_claude_sandbox_v1_sandbox_service, 35);
 
 /**
  * Backend is the isolation technology a sandbox runs in.
@@ -1508,6 +1607,47 @@ export const LogEndReasonSchema: GenEnum<LogEndReason> = /*@__PURE__*/
   enumDesc(file_claude_sandbox_v1_sandbox_service, 2);
 
 /**
+ * ScreenshotFormat is the encoding of a screenshot.
+ *
+ * @generated from enum claude_sandbox.v1.ScreenshotFormat
+ */
+export enum ScreenshotFormat {
+  /**
+   * Not set: PNG.
+   *
+   * @generated from enum value: SCREENSHOT_FORMAT_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * PNG, lossless: what the REST endpoint serves.
+   *
+   * @generated from enum value: SCREENSHOT_FORMAT_PNG = 1;
+   */
+  PNG = 1,
+
+  /**
+   * JPEG quality 80: the cheapest to encode, for thumbnails.
+   *
+   * @generated from enum value: SCREENSHOT_FORMAT_JPEG = 2;
+   */
+  JPEG = 2,
+
+  /**
+   * WebP quality 75: the smallest, for thumbnails over slow links.
+   *
+   * @generated from enum value: SCREENSHOT_FORMAT_WEBP = 3;
+   */
+  WEBP = 3,
+}
+
+/**
+ * Describes the enum claude_sandbox.v1.ScreenshotFormat.
+ */
+export const ScreenshotFormatSchema: GenEnum<ScreenshotFormat> = /*@__PURE__*/
+  enumDesc(file_claude_sandbox_v1_sandbox_service, 3);
+
+/**
  * SandboxService manages sandboxes on one host. Each sandbox is a backend launcher (bubblewrap, systemd-nspawn
  * or QEMU) running in its own tmux session with its own private Xvfb display.
  *
@@ -1608,6 +1748,19 @@ export const SandboxService: GenService<{
     methodKind: "unary";
     input: typeof GetScreenshotRequestSchema;
     output: typeof GetScreenshotResponseSchema;
+  },
+  /**
+   * WatchScreenshots streams a sandbox's display: its latest frame at once, then each new one as the display
+   * changes (checked every 2 s while someone watches; an unchanged display sends nothing). A client that reads
+   * slowly gets the newest frame, not a backlog. Ends when the sandbox stops or is deleted; NOT_FOUND at the
+   * start as for GetScreenshot.
+   *
+   * @generated from rpc claude_sandbox.v1.SandboxService.WatchScreenshots
+   */
+  watchScreenshots: {
+    methodKind: "server_streaming";
+    input: typeof WatchScreenshotsRequestSchema;
+    output: typeof WatchScreenshotsResponseSchema;
   },
   /**
    * GetSandboxMetrics returns the Claude Code session metrics (tokens, messages, tool uses) of a sandbox.
