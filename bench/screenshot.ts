@@ -15,7 +15,7 @@ import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { bgrxToRgb, encodeRgb } from "../server/tools/encode-image.js";
-import { openDisplay, readCookie } from "../server/tools/x11-display.js";
+import { openDisplay, readCookie, type ShmSegmentHandle, type XShm } from "../server/tools/x11-display.js";
 import { writeAuthFile } from "../server/tools/xauth.js";
 import { startXvfb } from "../server/tools/xvfb.js";
 
@@ -52,24 +52,6 @@ interface PainterClient {
 interface PainterDisplay {
   client: PainterClient;
   screen: { root: number }[];
-}
-interface ShmSegment {
-  buffer: Buffer;
-  getImage(
-    drawable: number,
-    x: number,
-    y: number,
-    width: number,
-    height: number,
-    planeMask: number,
-    format: number,
-    offset: number,
-    cb: (err: Error | null) => void,
-  ): void;
-}
-interface ShmExt {
-  usable(cb: (err: Error | null, ok: boolean) => void): void;
-  createSegment(size: number, cb: (err: Error | null, segment: ShmSegment) => void): void;
 }
 interface PainterX11 {
   createClient(options: object, cb: (err: Error | undefined, display: PainterDisplay) => void): PainterClient;
@@ -149,9 +131,9 @@ async function shmGrabber(
     client.on("error", reject);
   });
   const client = X.client as PainterClient & {
-    require(name: "shm", cb: (err: Error | null, ext: ShmExt) => void): void;
+    require(name: "shm", cb: (err: Error | null, ext: XShm) => void): void;
   };
-  const shm = await new Promise<ShmExt | null>((resolve) =>
+  const shm = await new Promise<XShm | null>((resolve) =>
     client.require("shm", (err, ext) => resolve(err ? null : ext)),
   );
   const usable =
@@ -160,7 +142,7 @@ async function shmGrabber(
     client.terminate();
     return null;
   }
-  const segment = await new Promise<ShmSegment>((resolve, reject) =>
+  const segment = await new Promise<ShmSegmentHandle>((resolve, reject) =>
     shm.createSegment(WIDTH * HEIGHT * 4, (err, seg) => (err ? reject(err) : resolve(seg))),
   );
   const root = X.screen[0]?.root ?? 0;

@@ -115,8 +115,8 @@ async function main(): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, IDLE_SECONDS * 1000));
     const spent = cpuMs(pid) - before;
     console.log(
-      `Daemon CPU with nobody asking, ${SANDBOXES} sandboxes sampled every 2 s: ${spent} ms over ${IDLE_SECONDS} s ` +
-        `(${((spent / (IDLE_SECONDS * 1000)) * 100).toFixed(2)} % of a core, ≈${(spent / (IDLE_SECONDS / 2)).toFixed(1)} ms per sample incl. liveness polling; 10 ms resolution)`,
+      `Daemon CPU with nobody asking (so nothing sampled), ${SANDBOXES} sandboxes: ${spent} ms over ${IDLE_SECONDS} s ` +
+        `(${((spent / (IDLE_SECONDS * 1000)) * 100).toFixed(2)} % of a core: liveness polling only; 10 ms resolution)`,
     );
     console.log(
       `Last sample: cpu ${m.cpuUsage.toFixed(1)} % of ${m.cpuCount} cores, load ${m.loadAverage.map((l) => l.toFixed(2)).join(" ")}, ` +

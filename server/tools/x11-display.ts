@@ -75,7 +75,8 @@ interface XDamage {
   Create(damage: number, drawable: number, level: number): void;
   Subtract(damage: number, repair: number, parts: number): void;
 }
-interface ShmSegmentHandle {
+/** A shared-memory segment attached to the server (x11's MIT-SHM support). */
+export interface ShmSegmentHandle {
   buffer: Buffer;
   /** Detach from the server, then free the segment. */
   detach(cb?: () => void): void;
@@ -91,7 +92,8 @@ interface ShmSegmentHandle {
     cb: (err: Error | null) => void,
   ): void;
 }
-interface XShm {
+/** x11's MIT-SHM extension handle. */
+export interface XShm {
   usable(cb: (err: Error | null, ok: boolean) => void): void;
   createSegment(size: number, cb: (err: Error | null, segment: ShmSegmentHandle) => void): void;
 }
